@@ -1,0 +1,311 @@
+//! The `idp` command line. Every command reads the same configuration as the
+//! server (`--config FILE`, then `IDP__…` environment variables). Errors are
+//! one line on stderr and a non-zero exit, never a panic.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::{Args, Parser, Subcommand};
+use serde_json::json;
+
+use crate::account::{self, CreateUserError, NewAccount};
+use crate::clock::SystemClock;
+use crate::config::{self, Config};
+use crate::domain::{
+    ClientId, ClientKind, Email, GrantType, IdTokenAlg, PlainPassword, RedirectUri,
+};
+use crate::oidc::{self, ClientRegistration};
+use crate::startup::{self, Application};
+use crate::telemetry;
+
+#[derive(Debug, Parser)]
+#[command(name = "idp", version, about = "OpenID Connect identity provider")]
+pub struct Cli {
+    /// Configuration file [default: config/idp.toml if present, else built-in defaults]
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Start the server (applies migrations first unless database.migrate_on_start = false)
+    Serve,
+    /// Apply pending database migrations and exit
+    Migrate,
+    /// Print the effective configuration, secrets redacted; exit 1 if it is invalid
+    CheckConfig,
+    /// Manage user accounts
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage relying-party clients
+    #[command(subcommand)]
+    Client(ClientCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create an account
+    Create(UserCreate),
+    /// List accounts
+    List {
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        #[arg(long, default_value_t = 0)]
+        offset: u32,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct UserCreate {
+    #[arg(long)]
+    pub email: String,
+    #[arg(long)]
+    pub password: String,
+    #[arg(long, default_value = "")]
+    pub name: String,
+    /// Mark the email address as already verified
+    #[arg(long)]
+    pub verified: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClientCommand {
+    /// Register a client; prints {"client_id", "client_secret"} (the secret is shown only now)
+    Create(ClientCreate),
+    /// List clients
+    List,
+}
+
+#[derive(Debug, Args)]
+pub struct ClientCreate {
+    #[arg(long)]
+    pub client_id: String,
+    #[arg(long)]
+    pub name: String,
+    /// Allowed redirect URI, matched exactly (repeatable)
+    #[arg(long = "redirect-uri", value_name = "URI")]
+    pub redirect_uris: Vec<String>,
+    /// Allowed post-logout redirect URI (repeatable)
+    #[arg(long = "post-logout-redirect-uri", value_name = "URI")]
+    pub post_logout_redirect_uris: Vec<String>,
+    /// A public client (no secret; PKCE required)
+    #[arg(long)]
+    pub public: bool,
+    /// A first-party client: users are not asked for consent
+    #[arg(long)]
+    pub first_party: bool,
+    /// Theme of the pages shown for this client
+    #[arg(long)]
+    pub theme: Option<String>,
+    /// Allowed grant type (repeatable) [default: authorization_code, refresh_token, and client_credentials for confidential clients]
+    #[arg(long = "grant", value_name = "GRANT")]
+    pub grants: Vec<String>,
+    /// ID token signing algorithm: RS256, ES256 or EdDSA
+    #[arg(long, default_value = "RS256")]
+    pub id_token_alg: String,
+    /// Users of this client must sign in with a second factor
+    #[arg(long)]
+    pub require_mfa: bool,
+}
+
+/// A command's failure, printed as one line.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    #[error("{0}")]
+    Start(#[from] startup::StartError),
+    #[error("{0}")]
+    Input(String),
+    #[error("{0}")]
+    Failed(String),
+}
+
+fn input(e: impl std::fmt::Display) -> CliError {
+    CliError::Input(e.to_string())
+}
+
+pub async fn run(cli: Cli) -> Result<(), CliError> {
+    let config = Config::load(cli.config.as_deref())?;
+    match cli.command {
+        Command::CheckConfig => {
+            print!("{}", config.to_redacted_toml());
+            Ok(())
+        }
+        Command::Serve => {
+            telemetry::init(&config.log);
+            let app = Application::build(config).await?;
+            app.run_until_stopped().await?;
+            Ok(())
+        }
+        Command::Migrate => {
+            let state = startup::connect(config, Arc::new(SystemClock)).await?;
+            state
+                .store
+                .migrate()
+                .await
+                .map_err(startup::StartError::from)?;
+            println!("migrations applied ({})", state.store.backend());
+            Ok(())
+        }
+        Command::User(cmd) => user(config, cmd).await,
+        Command::Client(cmd) => client(config, cmd).await,
+    }
+}
+
+async fn open(config: Config) -> Result<crate::web::AppState, CliError> {
+    let state = startup::connect(config, Arc::new(SystemClock)).await?;
+    if state.config.database.migrate_on_start {
+        state
+            .store
+            .migrate()
+            .await
+            .map_err(startup::StartError::from)?;
+    }
+    Ok(state)
+}
+
+async fn user(config: Config, cmd: UserCommand) -> Result<(), CliError> {
+    match cmd {
+        UserCommand::Create(args) => {
+            let email = Email::parse(&args.email).map_err(|e| input(format!("--email: {e}")))?;
+            let password = PlainPassword::parse(&args.password)
+                .map_err(|e| input(format!("--password: {e}")))?;
+            let state = open(config).await?;
+            let user = account::create_user(
+                state.store.as_ref(),
+                &state.hasher,
+                state.clock.as_ref(),
+                NewAccount {
+                    email,
+                    name: args.name,
+                    password: Some(password),
+                    email_verified: args.verified,
+                    is_admin: false,
+                },
+            )
+            .await
+            .map_err(|e| match e {
+                CreateUserError::EmailTaken | CreateUserError::NameTooLong => input(e),
+                other => CliError::Failed(other.to_string()),
+            })?;
+            println!(
+                "{}",
+                json!({ "user_id": user.id.as_str(), "email": user.email.as_str() })
+            );
+            Ok(())
+        }
+        UserCommand::List { limit, offset } => {
+            let state = open(config).await?;
+            let users = state
+                .store
+                .list_users(limit.min(10_000), offset)
+                .await
+                .map_err(|e| CliError::Failed(e.to_string()))?;
+            for u in users {
+                println!(
+                    "{}",
+                    json!({
+                        "user_id": u.id.as_str(),
+                        "email": u.email.as_str(),
+                        "name": u.name,
+                        "email_verified": u.email_verified,
+                        "disabled": u.disabled,
+                        "locked_until": u.locked_until.map(|t| t.unix_timestamp()),
+                        "admin": u.is_admin,
+                    })
+                );
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn client(config: Config, cmd: ClientCommand) -> Result<(), CliError> {
+    match cmd {
+        ClientCommand::Create(args) => {
+            let registration = parse_client(args)?;
+            let state = open(config).await?;
+            let registered =
+                oidc::register_client(state.store.as_ref(), state.clock.as_ref(), registration)
+                    .await
+                    .map_err(|e| match e {
+                        oidc::RegisterClientError::Store(s) => CliError::Failed(s.to_string()),
+                        other => input(other),
+                    })?;
+            println!(
+                "{}",
+                json!({
+                    "client_id": registered.client.id.as_str(),
+                    "client_secret": registered.secret,
+                })
+            );
+            Ok(())
+        }
+        ClientCommand::List => {
+            let state = open(config).await?;
+            let clients = state
+                .store
+                .list_clients()
+                .await
+                .map_err(|e| CliError::Failed(e.to_string()))?;
+            for c in clients {
+                println!(
+                    "{}",
+                    json!({
+                        "client_id": c.id.as_str(),
+                        "name": c.name,
+                        "kind": c.kind.as_str(),
+                        "redirect_uris": c.redirect_uris.iter().map(|u| u.as_str()).collect::<Vec<_>>(),
+                        "post_logout_redirect_uris": c.post_logout_redirect_uris.iter().map(|u| u.as_str()).collect::<Vec<_>>(),
+                        "first_party": c.first_party,
+                        "theme": c.theme,
+                        "grant_types": c.grant_types.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
+                        "id_token_alg": c.id_token_alg.as_str(),
+                        "require_mfa": c.require_mfa,
+                    })
+                );
+            }
+            Ok(())
+        }
+    }
+}
+
+fn parse_client(args: ClientCreate) -> Result<ClientRegistration, CliError> {
+    let uris = |flag: &str, list: &[String]| -> Result<Vec<RedirectUri>, CliError> {
+        list.iter()
+            .map(|u| RedirectUri::parse(u).map_err(|e| input(format!("{flag}: {e}"))))
+            .collect()
+    };
+    Ok(ClientRegistration {
+        id: ClientId::parse(&args.client_id).map_err(|e| input(format!("--client-id: {e}")))?,
+        name: args.name,
+        kind: if args.public {
+            ClientKind::Public
+        } else {
+            ClientKind::Confidential
+        },
+        redirect_uris: uris("--redirect-uri", &args.redirect_uris)?,
+        post_logout_redirect_uris: uris(
+            "--post-logout-redirect-uri",
+            &args.post_logout_redirect_uris,
+        )?,
+        first_party: args.first_party,
+        theme: args.theme,
+        grant_types: args
+            .grants
+            .iter()
+            .map(|g| {
+                g.parse::<GrantType>()
+                    .map_err(|e| input(format!("--grant: {e}")))
+            })
+            .collect::<Result<_, _>>()?,
+        id_token_alg: args
+            .id_token_alg
+            .parse::<IdTokenAlg>()
+            .map_err(|e| input(format!("--id-token-alg: {e}")))?,
+        require_mfa: args.require_mfa,
+    })
+}

@@ -1,0 +1,632 @@
+//! Typed configuration: a TOML file, then `IDP__SECTION__KEY` environment
+//! variables (and `IDP__SECTION__KEY_FILE` to read a value from a file, for
+//! secrets), checked by [`Config::validate`] before anything starts.
+//!
+//! Without a file the defaults are the embedded mode: SQLite under `data/`,
+//! the in-process ephemeral store, mail written to files.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Format, Serialized, Toml};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use url::Url;
+
+/// Where the configuration file is looked for when `--config` is not given.
+pub const DEFAULT_PATH: &str = "config/idp.toml";
+const ENV_PREFIX: &str = "IDP__";
+const FILE_SUFFIX: &str = "_FILE";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration file {0} not found")]
+    Missing(PathBuf),
+    #[error("cannot read {path}: {reason}")]
+    Unreadable { path: String, reason: String },
+    #[error("invalid configuration: {0}")]
+    Parse(String),
+    #[error("invalid configuration: {key}: {reason}")]
+    Invalid { key: &'static str, reason: String },
+}
+
+fn invalid(key: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key,
+        reason: reason.into(),
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub database: DatabaseConfig,
+    pub redis: RedisConfig,
+    pub mail: MailConfig,
+    pub password_hashing: PasswordHashingConfig,
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address of the public listener; port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// The issuer identifier put in every token; must be https outside dev mode.
+    pub issuer: Url,
+    /// Local development: allows an http issuer and cookies without `Secure`.
+    pub dev_mode: bool,
+    /// Longest time a request may take before it is answered 408.
+    pub request_timeout_secs: u64,
+    /// Largest request body accepted, in bytes.
+    pub body_limit_bytes: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// `sqlite://path` (embedded) or `postgres://user:password@host/db`.
+    pub url: ConnectionUrl,
+    pub max_connections: u32,
+    pub connect_timeout_secs: u64,
+    /// Apply pending migrations when `idp serve` starts.
+    pub migrate_on_start: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RedisConfig {
+    /// `redis://host:port/db`. Absent: the in-process store (one node only).
+    pub url: Option<ConnectionUrl>,
+    /// Prefix of every key, so several deployments can share one Redis.
+    pub prefix: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MailTransport {
+    /// Write each message as an `.eml` file under `mail.dir`.
+    File,
+    Smtp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    /// Plain connection upgraded with STARTTLS (required, not opportunistic).
+    Starttls,
+    /// TLS from the first byte (port 465).
+    Tls,
+    /// No encryption: only for a relay on loopback.
+    None,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MailConfig {
+    pub transport: MailTransport,
+    /// The From header of every message.
+    pub from: String,
+    /// Folder for the file transport.
+    pub dir: PathBuf,
+    pub smtp: SmtpConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SmtpConfig {
+    pub host: String,
+    pub port: u16,
+    pub tls: SmtpTls,
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+    pub timeout_secs: u64,
+}
+
+/// argon2id parameters; OWASP's recommendation by default.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PasswordHashingConfig {
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+    /// Hashes computed at once; the rest wait, so sign-in floods cannot take
+    /// every core.
+    pub max_concurrent: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    /// A tracing filter, such as `info` or `idp=debug,info`; `RUST_LOG` wins.
+    pub level: String,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            issuer: Url::parse("http://127.0.0.1:8080").unwrap_or_else(|_| unreachable_url()),
+            dev_mode: true,
+            request_timeout_secs: 30,
+            body_limit_bytes: 64 * 1024,
+        }
+    }
+}
+
+// `Url::parse` of a literal cannot fail; this keeps `Default` free of unwrap.
+fn unreachable_url() -> Url {
+    Url::from_directory_path("/").unwrap_or_else(|_| unreachable_url())
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            url: ConnectionUrl("sqlite://data/idp.db".into()),
+            max_connections: 10,
+            connect_timeout_secs: 5,
+            migrate_on_start: true,
+        }
+    }
+}
+
+impl Default for RedisConfig {
+    fn default() -> Self {
+        Self {
+            url: None,
+            prefix: "idp:".into(),
+        }
+    }
+}
+
+impl Default for MailConfig {
+    fn default() -> Self {
+        Self {
+            transport: MailTransport::File,
+            from: "Identity Provider <no-reply@localhost>".into(),
+            dir: PathBuf::from("data/mail"),
+            smtp: SmtpConfig::default(),
+        }
+    }
+}
+
+impl Default for SmtpConfig {
+    fn default() -> Self {
+        Self {
+            host: "localhost".into(),
+            port: 587,
+            tls: SmtpTls::Starttls,
+            username: None,
+            password: None,
+            timeout_secs: 10,
+        }
+    }
+}
+
+impl Default for PasswordHashingConfig {
+    fn default() -> Self {
+        Self {
+            memory_kib: 19 * 1024,
+            iterations: 2,
+            parallelism: 1,
+            max_concurrent: 4,
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Human,
+            level: "info".into(),
+        }
+    }
+}
+
+impl Config {
+    /// Reads the file (the explicit one must exist; the default path may be
+    /// absent), applies the environment, and validates.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::load_from(path, std::env::vars())
+    }
+
+    /// [`Config::load`] with the environment given, for tests.
+    pub fn load_from(
+        path: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        match path {
+            Some(p) if !p.exists() => return Err(ConfigError::Missing(p.to_path_buf())),
+            Some(p) => figment = figment.merge(Toml::file_exact(p)),
+            None if Path::new(DEFAULT_PATH).exists() => {
+                figment = figment.merge(Toml::file_exact(DEFAULT_PATH));
+            }
+            None => {}
+        }
+        for (name, raw) in env.into_iter().filter(|(k, _)| k.starts_with(ENV_PREFIX)) {
+            let (path, from_file) = match name.strip_suffix(FILE_SUFFIX) {
+                Some(stem) => (stem, true),
+                None => (name.as_str(), false),
+            };
+            let key = path[ENV_PREFIX.len()..]
+                .split("__")
+                .map(str::to_ascii_lowercase)
+                .collect::<Vec<_>>()
+                .join(".");
+            if from_file {
+                let value = std::fs::read_to_string(&raw).map_err(|e| ConfigError::Unreadable {
+                    path: format!("{raw} (from {name})"),
+                    reason: e.to_string(),
+                })?;
+                let value = value.trim_end_matches(['\n', '\r']).to_string();
+                figment = figment.merge((key, value));
+            } else {
+                // Parsed like figment's own `Env`: numbers and booleans become typed.
+                let value: figment::value::Value =
+                    raw.parse().unwrap_or_else(|_| raw.clone().into());
+                figment = figment.merge((key, value));
+            }
+        }
+        let config: Config = figment
+            .extract()
+            .map_err(|e| ConfigError::Parse(one_line(&e)))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Fails on the first value that cannot work, naming its key.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let s = &self.server;
+        if !matches!(s.issuer.scheme(), "http" | "https") {
+            return Err(invalid("server.issuer", "must be an http(s) URL"));
+        }
+        if s.issuer.scheme() != "https" && !s.dev_mode {
+            return Err(invalid(
+                "server.issuer",
+                "must use https outside dev mode (set server.dev_mode = true for local use)",
+            ));
+        }
+        if s.issuer.query().is_some() || s.issuer.fragment().is_some() {
+            return Err(invalid(
+                "server.issuer",
+                "must not have a query or fragment",
+            ));
+        }
+        if !(1..=600).contains(&s.request_timeout_secs) {
+            return Err(invalid(
+                "server.request_timeout_secs",
+                "must be between 1 and 600",
+            ));
+        }
+        if !(1024..=16 * 1024 * 1024).contains(&s.body_limit_bytes) {
+            return Err(invalid(
+                "server.body_limit_bytes",
+                "must be between 1024 and 16777216",
+            ));
+        }
+        let db = &self.database;
+        match db.url.scheme() {
+            Some("postgres" | "postgresql" | "sqlite") => {}
+            _ => {
+                return Err(invalid(
+                    "database.url",
+                    "must start with postgres:// or sqlite://",
+                ));
+            }
+        }
+        if !(1..=1000).contains(&db.max_connections) {
+            return Err(invalid(
+                "database.max_connections",
+                "must be between 1 and 1000",
+            ));
+        }
+        if !(1..=120).contains(&db.connect_timeout_secs) {
+            return Err(invalid(
+                "database.connect_timeout_secs",
+                "must be between 1 and 120",
+            ));
+        }
+        if let Some(url) = &self.redis.url
+            && (!matches!(url.scheme(), Some("redis" | "rediss"))
+                || Url::parse(url.expose()).is_err())
+        {
+            return Err(invalid("redis.url", "must be a redis:// or rediss:// URL"));
+        }
+        if self.redis.prefix.is_empty()
+            || self.redis.prefix.len() > 64
+            || self.redis.prefix.chars().any(|c| c.is_whitespace())
+        {
+            return Err(invalid(
+                "redis.prefix",
+                "must be 1 to 64 characters without spaces",
+            ));
+        }
+        let m = &self.mail;
+        if !m.from.contains('@') {
+            return Err(invalid(
+                "mail.from",
+                "must be an address such as `Name <user@example.com>`",
+            ));
+        }
+        if m.transport == MailTransport::Smtp && m.smtp.host.trim().is_empty() {
+            return Err(invalid(
+                "mail.smtp.host",
+                "must be set when mail.transport = \"smtp\"",
+            ));
+        }
+        if !(1..=300).contains(&m.smtp.timeout_secs) {
+            return Err(invalid(
+                "mail.smtp.timeout_secs",
+                "must be between 1 and 300",
+            ));
+        }
+        let h = &self.password_hashing;
+        if !(8 * 1024..=1024 * 1024).contains(&h.memory_kib) {
+            return Err(invalid(
+                "password_hashing.memory_kib",
+                "must be between 8192 and 1048576",
+            ));
+        }
+        if !(1..=20).contains(&h.iterations) {
+            return Err(invalid(
+                "password_hashing.iterations",
+                "must be between 1 and 20",
+            ));
+        }
+        if !(1..=16).contains(&h.parallelism) {
+            return Err(invalid(
+                "password_hashing.parallelism",
+                "must be between 1 and 16",
+            ));
+        }
+        if !(1..=256).contains(&h.max_concurrent) {
+            return Err(invalid(
+                "password_hashing.max_concurrent",
+                "must be between 1 and 256",
+            ));
+        }
+        if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
+            return Err(invalid(
+                "log.level",
+                "is not a tracing filter such as `info`",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The effective configuration as TOML, secrets redacted (`idp check-config`).
+    pub fn to_redacted_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
+    }
+}
+
+fn one_line(e: &figment::Error) -> String {
+    e.to_string().replace('\n', " ")
+}
+
+/// A secret value: never printed by `Debug`, serialised as `"[redacted]"`.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str("[redacted]")
+    }
+}
+
+/// A database or Redis URL: its password is hidden wherever it is shown.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ConnectionUrl(String);
+
+impl ConnectionUrl {
+    pub fn new(url: impl Into<String>) -> Self {
+        Self(url.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    pub fn scheme(&self) -> Option<&str> {
+        self.0.split_once("://").map(|(scheme, _)| scheme)
+    }
+
+    /// The URL with any password replaced, for logs and `check-config`.
+    pub fn redacted(&self) -> String {
+        match Url::parse(&self.0) {
+            Ok(mut url) if url.password().is_some() => {
+                let _ = url.set_password(Some("redacted"));
+                url.to_string()
+            }
+            Ok(_) => self.0.clone(),
+            Err(_) => "[unparseable URL]".into(),
+        }
+    }
+}
+
+impl fmt::Debug for ConnectionUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.redacted())
+    }
+}
+
+impl Serialize for ConnectionUrl {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.redacted())
+    }
+}
+
+impl<'de> Deserialize<'de> for ConnectionUrl {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(ConnectionUrl)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn shipped(name: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../config")
+            .join(name)
+    }
+
+    #[test]
+    fn shipped_default_file_is_the_embedded_default() {
+        let config = Config::load_from(Some(&shipped("idp.toml")), env(&[])).unwrap();
+        assert_eq!(config, Config::default());
+        assert_eq!(config.database.url.scheme(), Some("sqlite"));
+        assert!(config.redis.url.is_none());
+        assert_eq!(config.mail.transport, MailTransport::File);
+    }
+
+    #[test]
+    fn production_example_parses_and_validates() {
+        let config =
+            Config::load_from(Some(&shipped("production.example.toml")), env(&[])).unwrap();
+        assert_eq!(config.database.url.scheme(), Some("postgres"));
+        assert!(config.redis.url.is_some());
+        assert_eq!(config.mail.transport, MailTransport::Smtp);
+        assert!(!config.server.dev_mode);
+    }
+
+    #[test]
+    fn environment_overrides_nested_keys() {
+        let config = Config::load_from(
+            None,
+            env(&[
+                ("IDP__DATABASE__URL", "postgres://u:pw@127.0.0.1/idp"),
+                ("IDP__SERVER__LISTEN", "127.0.0.1:0"),
+                ("IDP__MAIL__SMTP__PORT", "2525"),
+                ("IDP__REDIS__URL", "redis://127.0.0.1:6379"),
+                ("UNRELATED", "x"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            config.database.url.expose(),
+            "postgres://u:pw@127.0.0.1/idp"
+        );
+        assert_eq!(config.server.listen.port(), 0);
+        assert_eq!(config.mail.smtp.port, 2525);
+        assert!(config.redis.url.is_some());
+    }
+
+    #[test]
+    fn secrets_can_come_from_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("smtp-password");
+        std::fs::write(&file, "s3cr3t\n").unwrap();
+        let config = Config::load_from(
+            None,
+            env(&[("IDP__MAIL__SMTP__PASSWORD_FILE", file.to_str().unwrap())]),
+        )
+        .unwrap();
+        assert_eq!(config.mail.smtp.password.unwrap().expose(), "s3cr3t");
+    }
+
+    #[test]
+    fn missing_secret_file_names_the_variable() {
+        let err = Config::load_from(
+            None,
+            env(&[("IDP__MAIL__SMTP__PASSWORD_FILE", "/nonexistent/file")]),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("IDP__MAIL__SMTP__PASSWORD_FILE"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected_with_their_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("idp.toml");
+        std::fs::write(&file, "[server]\nlisten = \"127.0.0.1:1\"\nlistne = 3\n").unwrap();
+        let err = Config::load_from(Some(&file), env(&[])).unwrap_err();
+        assert!(err.to_string().contains("listne"), "{err}");
+        let err = Config::load_from(None, env(&[("IDP__SERVER__NOPE", "1")])).unwrap_err();
+        assert!(err.to_string().contains("nope"), "{err}");
+    }
+
+    #[test]
+    fn validation_names_the_key() {
+        let cases: &[(&[(&str, &str)], &str)] = &[
+            (&[("IDP__SERVER__DEV_MODE", "false")], "server.issuer"),
+            (&[("IDP__DATABASE__URL", "mysql://x")], "database.url"),
+            (&[("IDP__REDIS__URL", "http://x")], "redis.url"),
+            (
+                &[("IDP__SERVER__REQUEST_TIMEOUT_SECS", "0")],
+                "server.request_timeout_secs",
+            ),
+            (&[("IDP__LOG__LEVEL", "[[[")], "log.level"),
+        ];
+        for (vars, key) in cases {
+            let err = Config::load_from(None, env(vars)).unwrap_err();
+            assert!(err.to_string().contains(key), "{err} should name {key}");
+        }
+    }
+
+    #[test]
+    fn https_issuer_is_accepted_outside_dev_mode() {
+        let config = Config::load_from(
+            None,
+            env(&[
+                ("IDP__SERVER__DEV_MODE", "false"),
+                ("IDP__SERVER__ISSUER", "https://id.example.com"),
+            ]),
+        )
+        .unwrap();
+        assert!(!config.server.dev_mode);
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_debug_and_output() {
+        let mut config = Config::default();
+        config.database.url = ConnectionUrl::new("postgres://idp:hunter2@db/idp");
+        config.mail.smtp.password = Some(Secret::new("hunter3"));
+        let debug = format!("{config:?}");
+        let toml = config.to_redacted_toml();
+        for shown in [debug, toml] {
+            assert!(!shown.contains("hunter2"), "{shown}");
+            assert!(!shown.contains("hunter3"), "{shown}");
+            assert!(shown.contains("redacted"));
+        }
+    }
+}

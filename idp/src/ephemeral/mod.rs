@@ -1,0 +1,154 @@
+//! The ephemeral store: short-lived state shared by every node (browser
+//! sessions, authorization codes, sign-ins in progress, counters, challenges).
+//!
+//! One trait, two implementations: Redis for production, an in-process map for
+//! the embedded default. Expiry follows the app's [`Clock`](crate::clock::Clock)
+//! in both, so tests move time instead of sleeping; Redis additionally gets a
+//! real TTL so that nothing outlives its use.
+//!
+//! Callers do not use raw strings: each use has a typed [`Key`] built by a
+//! function in [`keys`], and [`Ephemeral`] stores its value as JSON.
+
+mod memory;
+mod redis;
+
+pub use memory::MemoryStore;
+pub use redis::RedisStore;
+
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("ephemeral store unavailable: {0}")]
+    Unavailable(String),
+    #[error("ephemeral value could not be decoded: {0}")]
+    Decode(String),
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// Raw operations. Keys are given without the deployment prefix; each
+/// implementation adds its own.
+#[async_trait::async_trait]
+pub trait EphemeralStore: Send + Sync + std::fmt::Debug {
+    /// Stores `value` under `key` for `ttl`, replacing any previous value.
+    async fn put(&self, key: &str, value: &[u8], ttl: Duration) -> Result<()>;
+    /// Stores `value` only if no live value exists; true when stored.
+    async fn put_if_absent(&self, key: &str, value: &[u8], ttl: Duration) -> Result<bool>;
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>>;
+    /// Returns and removes the value in one atomic step: of two concurrent
+    /// callers at most one gets it (single-use codes and tokens).
+    async fn take(&self, key: &str) -> Result<Option<Vec<u8>>>;
+    /// Adds one to a counter and returns the new count. A counter that does not
+    /// exist (or has expired) starts at 1 and lives for `window` from then.
+    async fn increment(&self, key: &str, window: Duration) -> Result<u64>;
+    async fn delete(&self, key: &str) -> Result<()>;
+    /// Round trip to the backing service, for `/readyz`.
+    async fn ping(&self) -> Result<()>;
+}
+
+/// A key of the ephemeral store with the type of value it holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Key<T> {
+    name: String,
+    _value: PhantomData<fn() -> T>,
+}
+
+impl<T> Key<T> {
+    fn new(kind: &str, id: &str) -> Self {
+        Self {
+            name: format!("{kind}:{id}"),
+            _value: PhantomData,
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.name
+    }
+}
+
+/// Key builders, one per use, so the layout of the store is visible in one place.
+pub mod keys {
+    use super::Key;
+
+    /// A value kept only for tests of the store itself and for `/readyz`-like probes.
+    pub fn probe(id: &str) -> Key<String> {
+        Key::new("probe", id)
+    }
+
+    /// A counter (failures, rate limits) under a named scope.
+    pub fn counter(scope: &str, id: &str) -> Key<u64> {
+        Key::new(&format!("count:{scope}"), id)
+    }
+}
+
+/// The cheap, cloneable handle kept in the app state: typed JSON values on top
+/// of the raw store.
+#[derive(Debug, Clone)]
+pub struct Ephemeral(Arc<dyn EphemeralStore>);
+
+impl Ephemeral {
+    pub fn new(store: Arc<dyn EphemeralStore>) -> Self {
+        Self(store)
+    }
+
+    pub fn raw(&self) -> &dyn EphemeralStore {
+        self.0.as_ref()
+    }
+
+    pub async fn put<T: Serialize>(&self, key: &Key<T>, value: &T, ttl: Duration) -> Result<()> {
+        self.0.put(key.as_str(), &encode(value)?, ttl).await
+    }
+
+    pub async fn put_if_absent<T: Serialize>(
+        &self,
+        key: &Key<T>,
+        value: &T,
+        ttl: Duration,
+    ) -> Result<bool> {
+        self.0
+            .put_if_absent(key.as_str(), &encode(value)?, ttl)
+            .await
+    }
+
+    pub async fn get<T: DeserializeOwned>(&self, key: &Key<T>) -> Result<Option<T>> {
+        self.0
+            .get(key.as_str())
+            .await?
+            .map(|v| decode(&v))
+            .transpose()
+    }
+
+    pub async fn take<T: DeserializeOwned>(&self, key: &Key<T>) -> Result<Option<T>> {
+        self.0
+            .take(key.as_str())
+            .await?
+            .map(|v| decode(&v))
+            .transpose()
+    }
+
+    pub async fn increment(&self, key: &Key<u64>, window: Duration) -> Result<u64> {
+        self.0.increment(key.as_str(), window).await
+    }
+
+    pub async fn delete<T>(&self, key: &Key<T>) -> Result<()> {
+        self.0.delete(key.as_str()).await
+    }
+
+    pub async fn ping(&self) -> Result<()> {
+        self.0.ping().await
+    }
+}
+
+fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>> {
+    serde_json::to_vec(value).map_err(|e| Error::Decode(e.to_string()))
+}
+
+fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
+    serde_json::from_slice(bytes).map_err(|e| Error::Decode(e.to_string()))
+}

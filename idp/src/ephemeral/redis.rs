@@ -1,0 +1,305 @@
+//! The Redis ephemeral store, shared by every node of a deployment.
+//!
+//! Why it looks like this:
+//! - One `ConnectionManager` (a multiplexed, cloneable, reconnecting handle)
+//!   per store. Short connect/response timeouts and a short reconnect backoff
+//!   make calls fail fast with [`Error::Unavailable`] while Redis is down; the
+//!   manager starts a new connection after an I/O error, so the same handle
+//!   works again once Redis is back, without a restart of the app.
+//! - Expiry follows the app [`Clock`](crate::clock::Clock), like the in-memory
+//!   store, so tests move a `ManualClock` instead of sleeping. Every value is
+//!   therefore stored in an envelope `"{expiry_unix_ms}|{payload}"` and a value
+//!   whose envelope expiry is at or before the clock's now counts as absent.
+//!   Redis also gets a real `PX` ttl of the same length, only so that it
+//!   collects the garbage; it never decides on its own that a value is live.
+//! - Read-modify-write operations (`put_if_absent`, `increment`) are Lua
+//!   scripts and `take` is `GETDEL`, so each is atomic across nodes. Scripts
+//!   receive the clock's now as an argument and never call Redis `TIME`.
+//! - Errors never carry the URL (it may hold a password): every Redis error
+//!   becomes `Error::Unavailable` with the operation and the client's message.
+
+use std::sync::{Arc, LazyLock};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{RedisError, Script};
+
+use super::{EphemeralStore, Error, Result};
+use crate::clock::SharedClock;
+
+/// Bound on one connection attempt and on the wait for one reply.
+const IO_TIMEOUT: Duration = Duration::from_secs(2);
+/// Bound on a whole call, whatever the manager does inside (a reconnect in
+/// progress makes a call wait for it).
+const CALL_TIMEOUT: Duration = Duration::from_millis(2500);
+/// Backoff between reconnect attempts inside one reconnect.
+const RECONNECT_MIN_DELAY: Duration = Duration::from_millis(50);
+const RECONNECT_MAX_DELAY: Duration = Duration::from_millis(500);
+/// Retries inside one reconnect. Each failed call triggers a new reconnect, so
+/// recovery does not depend on this; it only bounds how long a call waits.
+const RECONNECT_RETRIES: usize = 1;
+/// Longest ttl given to Redis (Redis refuses expiries that overflow its clock).
+const MAX_TTL_MS: u64 = 10 * 365 * 24 * 3600 * 1000;
+
+/// Stores `ARGV[2]` (an envelope) with real ttl `ARGV[3]` ms unless a value
+/// whose envelope expiry is after `ARGV[1]` (now, ms) exists. A value without
+/// a readable envelope counts as absent.
+static PUT_IF_ABSENT: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local v = redis.call('GET', KEYS[1])
+if v then
+  local sep = string.find(v, '|', 1, true)
+  if sep then
+    local exp = tonumber(string.sub(v, 1, sep - 1))
+    if exp and exp > tonumber(ARGV[1]) then
+      return 0
+    end
+  end
+end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+return 1
+",
+    )
+});
+
+/// Adds one to the counter at `KEYS[1]` and returns the new count. `ARGV[1]`
+/// is now (ms), `ARGV[2]` the expiry of a new counter (ms, as text) and
+/// `ARGV[3]` its real ttl (ms). A live counter keeps its envelope expiry and
+/// its Redis ttl; an absent, clock-expired or unreadable one restarts at 1.
+static INCREMENT: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local v = redis.call('GET', KEYS[1])
+if v then
+  local sep = string.find(v, '|', 1, true)
+  if sep then
+    local exp_text = string.sub(v, 1, sep - 1)
+    local exp = tonumber(exp_text)
+    local n = tonumber(string.sub(v, sep + 1))
+    if exp and n and exp > tonumber(ARGV[1]) then
+      n = n + 1
+      redis.call('SET', KEYS[1], exp_text .. '|' .. string.format('%d', n), 'KEEPTTL')
+      return n
+    end
+  end
+end
+redis.call('SET', KEYS[1], ARGV[2] .. '|1', 'PX', ARGV[3])
+return 1
+",
+    )
+});
+
+#[derive(Clone)]
+pub struct RedisStore {
+    conn: ConnectionManager,
+    prefix: Arc<str>,
+    clock: SharedClock,
+}
+
+// Hand-written: the manager's own Debug is long, and the prefix is what helps
+// when reading logs.
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("prefix", &self.prefix)
+            .field("clock", &self.clock)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisStore {
+    /// Connects to `url` (`redis://[user:password@]host:port/db`) and returns
+    /// once a first connection is established, so that a wrong address or
+    /// password is reported at startup. Keys are stored as `{prefix}{key}`.
+    pub async fn connect(url: &str, prefix: String, clock: SharedClock) -> Result<Self> {
+        let client = redis::Client::open(url).map_err(|e| unavailable("invalid url", &e))?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(IO_TIMEOUT))
+            .set_response_timeout(Some(IO_TIMEOUT))
+            .set_min_delay(RECONNECT_MIN_DELAY)
+            .set_max_delay(RECONNECT_MAX_DELAY)
+            .set_number_of_retries(RECONNECT_RETRIES);
+        let connecting = ConnectionManager::new_with_config(client, config);
+        // Initial attempts: 1 + RECONNECT_RETRIES, each bounded by IO_TIMEOUT.
+        let deadline = IO_TIMEOUT * 2 + RECONNECT_MAX_DELAY * 2;
+        let conn = match tokio::time::timeout(deadline, connecting).await {
+            Ok(Ok(conn)) => conn,
+            Ok(Err(e)) => return Err(unavailable("connect", &e)),
+            Err(_) => return Err(Error::Unavailable("redis connect: timed out".into())),
+        };
+        Ok(Self {
+            conn,
+            prefix: prefix.into(),
+            clock,
+        })
+    }
+
+    fn key(&self, key: &str) -> String {
+        format!("{}{key}", self.prefix)
+    }
+
+    fn now_ms(&self) -> i64 {
+        let ms = self.clock.now().unix_timestamp_nanos() / 1_000_000;
+        i64::try_from(ms).unwrap_or(i64::MAX)
+    }
+
+    /// Runs `cmd` with a bound on the whole call.
+    async fn query<T: redis::FromRedisValue>(&self, op: &str, cmd: &redis::Cmd) -> Result<T> {
+        let mut conn = self.conn.clone();
+        bounded(op, cmd.query_async(&mut conn)).await
+    }
+}
+
+async fn bounded<T>(op: &str, call: impl Future<Output = redis::RedisResult<T>>) -> Result<T> {
+    match tokio::time::timeout(CALL_TIMEOUT, call).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(unavailable(op, &e)),
+        Err(_) => Err(Error::Unavailable(format!("redis {op}: timed out"))),
+    }
+}
+
+/// The client's messages name the failing operation and the I/O or server
+/// error, never the connection URL; the URL given to `connect` is not echoed.
+fn unavailable(op: &str, e: &RedisError) -> Error {
+    Error::Unavailable(format!("redis {op}: {e}"))
+}
+
+/// A ttl in whole milliseconds, rounded up so that a value never lives
+/// shorter than asked, at least 1 (Redis refuses `PX 0`) and capped.
+fn ttl_ms(ttl: Duration) -> u64 {
+    let ms = ttl.as_nanos().div_ceil(1_000_000);
+    u64::try_from(ms).unwrap_or(MAX_TTL_MS).clamp(1, MAX_TTL_MS)
+}
+
+fn expiry_ms(now_ms: i64, ttl: Duration) -> i64 {
+    // Same rounding as the Redis ttl, but 0 stays 0: a zero ttl is expired now.
+    let ms = ttl
+        .as_nanos()
+        .div_ceil(1_000_000)
+        .min(u128::from(MAX_TTL_MS));
+    now_ms.saturating_add(i64::try_from(ms).unwrap_or(i64::MAX))
+}
+
+fn envelope(expiry_ms: i64, payload: &[u8]) -> Vec<u8> {
+    let mut out = format!("{expiry_ms}|").into_bytes();
+    out.extend_from_slice(payload);
+    out
+}
+
+/// The payload of a stored envelope if it is still live at `now_ms`.
+fn open_envelope(stored: Vec<u8>, now_ms: i64) -> Result<Option<Vec<u8>>> {
+    let malformed = || Error::Decode("redis value without an expiry envelope".into());
+    let sep = stored
+        .iter()
+        .position(|&b| b == b'|')
+        .ok_or_else(malformed)?;
+    let expiry: i64 = std::str::from_utf8(&stored[..sep])
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(malformed)?;
+    if expiry <= now_ms {
+        return Ok(None);
+    }
+    let mut payload = stored;
+    payload.drain(..=sep);
+    Ok(Some(payload))
+}
+
+#[async_trait]
+impl EphemeralStore for RedisStore {
+    async fn put(&self, key: &str, value: &[u8], ttl: Duration) -> Result<()> {
+        let stored = envelope(expiry_ms(self.now_ms(), ttl), value);
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(self.key(key))
+            .arg(stored)
+            .arg("PX")
+            .arg(ttl_ms(ttl));
+        self.query::<()>("put", &cmd).await
+    }
+
+    async fn put_if_absent(&self, key: &str, value: &[u8], ttl: Duration) -> Result<bool> {
+        let now = self.now_ms();
+        let stored = envelope(expiry_ms(now, ttl), value);
+        let mut invocation = PUT_IF_ABSENT.prepare_invoke();
+        invocation
+            .key(self.key(key))
+            .arg(now)
+            .arg(stored)
+            .arg(ttl_ms(ttl));
+        let mut conn = self.conn.clone();
+        let stored: i64 = bounded("put_if_absent", invocation.invoke_async(&mut conn)).await?;
+        Ok(stored == 1)
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        let mut cmd = redis::cmd("GET");
+        cmd.arg(self.key(key));
+        let stored: Option<Vec<u8>> = self.query("get", &cmd).await?;
+        match stored {
+            Some(stored) => open_envelope(stored, self.now_ms()),
+            None => Ok(None),
+        }
+    }
+
+    async fn take(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        let mut cmd = redis::cmd("GETDEL");
+        cmd.arg(self.key(key));
+        let stored: Option<Vec<u8>> = self.query("take", &cmd).await?;
+        match stored {
+            Some(stored) => open_envelope(stored, self.now_ms()),
+            None => Ok(None),
+        }
+    }
+
+    async fn increment(&self, key: &str, window: Duration) -> Result<u64> {
+        let now = self.now_ms();
+        let mut invocation = INCREMENT.prepare_invoke();
+        invocation
+            .key(self.key(key))
+            .arg(now)
+            .arg(expiry_ms(now, window))
+            .arg(ttl_ms(window));
+        let mut conn = self.conn.clone();
+        bounded("increment", invocation.invoke_async(&mut conn)).await
+    }
+
+    async fn delete(&self, key: &str) -> Result<()> {
+        let mut cmd = redis::cmd("DEL");
+        cmd.arg(self.key(key));
+        self.query::<()>("delete", &cmd).await
+    }
+
+    async fn ping(&self) -> Result<()> {
+        self.query::<()>("ping", &redis::cmd("PING")).await
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn envelope_round_trip_and_expiry() {
+        let stored = envelope(1_000, b"a|b");
+        assert_eq!(stored, b"1000|a|b");
+        assert_eq!(
+            open_envelope(stored.clone(), 999).unwrap(),
+            Some(b"a|b".to_vec())
+        );
+        assert_eq!(open_envelope(stored, 1_000).unwrap(), None);
+        assert!(open_envelope(b"no envelope".to_vec(), 0).is_err());
+    }
+
+    #[test]
+    fn ttls_round_up_and_stay_in_range() {
+        assert_eq!(ttl_ms(Duration::ZERO), 1);
+        assert_eq!(ttl_ms(Duration::from_micros(1500)), 2);
+        assert_eq!(ttl_ms(Duration::MAX), MAX_TTL_MS);
+        assert_eq!(expiry_ms(10, Duration::ZERO), 10);
+        assert_eq!(expiry_ms(10, Duration::from_millis(5)), 15);
+        assert_eq!(expiry_ms(i64::MAX - 1, Duration::MAX), i64::MAX);
+    }
+}

@@ -1,0 +1,17 @@
+//! The identity provider as a library: the binary (`main.rs`) and the black-box
+//! tests both start it through [`startup::Application`].
+
+pub mod account;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod crypto;
+pub mod domain;
+pub mod ephemeral;
+pub mod oidc;
+pub mod startup;
+pub mod store;
+pub mod telemetry;
+pub mod web;
+
+pub use startup::Application;

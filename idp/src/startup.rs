@@ -1,0 +1,176 @@
+//! Building and running the server: [`Application::build`] binds the listener
+//! (port 0 allowed) and exposes its address, so tests start the real thing.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::Request;
+use axum::http::{HeaderName, StatusCode};
+use axum::middleware;
+use tokio::net::TcpListener;
+use tower::ServiceBuilder;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::account::PasswordHasher;
+use crate::clock::{SharedClock, SystemClock};
+use crate::config::Config;
+use crate::ephemeral::{Ephemeral, MemoryStore, RedisStore};
+use crate::store;
+use crate::web::{self, AppState, metrics};
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("database: {0}")]
+    Store(#[from] store::Error),
+    #[error("redis: {0}")]
+    Ephemeral(#[from] crate::ephemeral::Error),
+    #[error("password hashing: {0}")]
+    Hasher(#[from] crate::account::HashError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("server: {0}")]
+    Serve(std::io::Error),
+}
+
+pub struct Application {
+    listener: TcpListener,
+    address: SocketAddr,
+    router: Router,
+    state: AppState,
+}
+
+impl Application {
+    pub async fn build(config: Config) -> Result<Self, StartError> {
+        Self::build_with_clock(config, Arc::new(SystemClock)).await
+    }
+
+    /// As [`Application::build`], with the clock given (tests move time).
+    pub async fn build_with_clock(config: Config, clock: SharedClock) -> Result<Self, StartError> {
+        let state = connect(config, clock).await?;
+        if state.config.database.migrate_on_start {
+            state.store.migrate().await?;
+        }
+        let addr = state.config.server.listen;
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| StartError::Bind { addr, source })?;
+        let address = listener
+            .local_addr()
+            .map_err(|source| StartError::Bind { addr, source })?;
+        let router = router(state.clone());
+        Ok(Self {
+            listener,
+            address,
+            router,
+            state,
+        })
+    }
+
+    /// The address actually bound (with port 0, the one the OS chose).
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until SIGTERM or SIGINT, then finishes the requests in flight.
+    pub async fn run_until_stopped(self) -> Result<(), StartError> {
+        self.run_until(shutdown_signal()).await
+    }
+
+    /// Serves until `stop` completes.
+    pub async fn run_until(
+        self,
+        stop: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Result<(), StartError> {
+        tracing::info!(
+            address = %self.address,
+            issuer = %self.state.config.server.issuer,
+            durable = self.state.store.backend(),
+            "listening"
+        );
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(stop)
+            .await
+            .map_err(StartError::Serve)
+    }
+}
+
+/// Opens both stores and builds the state; used by `serve` and by CLI commands.
+pub async fn connect(config: Config, clock: SharedClock) -> Result<AppState, StartError> {
+    let store = store::connect(&config.database).await?;
+    let ephemeral = match &config.redis.url {
+        Some(url) => Ephemeral::new(Arc::new(
+            RedisStore::connect(url.expose(), config.redis.prefix.clone(), clock.clone()).await?,
+        )),
+        None => Ephemeral::new(Arc::new(MemoryStore::new(clock.clone()))),
+    };
+    let hasher = PasswordHasher::new(&config.password_hashing)?;
+    Ok(AppState {
+        config: Arc::new(config),
+        store,
+        ephemeral,
+        clock,
+        hasher,
+        metrics: metrics::Metrics::default(),
+    })
+}
+
+fn router(state: AppState) -> Router {
+    let timeout = Duration::from_secs(state.config.server.request_timeout_secs);
+    let body_limit = state.config.server.body_limit_bytes;
+    web::router()
+        .layer(middleware::from_fn_with_state(state.metrics.clone(), metrics::track))
+        .with_state(state)
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+                .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+                    let id = req
+                        .headers()
+                        .get(REQUEST_ID)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("-");
+                    tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+                }))
+                .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+                .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))
+                .layer(RequestBodyLimitLayer::new(body_limit)),
+        )
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down");
+}

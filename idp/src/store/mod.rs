@@ -1,0 +1,160 @@
+//! The durable store: users, clients, grants, tokens, keys, audit trail, mail
+//! outbox. One set of traits, two implementations (PostgreSQL for production,
+//! SQLite for the embedded default), chosen once by the database URL.
+//!
+//! Operations that must be atomic together (a token and the mail that carries
+//! it) are single methods here, so each implementation owns its transaction.
+
+mod postgres;
+mod sql;
+mod sqlite;
+
+pub use postgres::PostgresStore;
+pub use sqlite::SqliteStore;
+
+use std::sync::Arc;
+
+use time::OffsetDateTime;
+
+use crate::config::DatabaseConfig;
+use crate::domain::{ClientId, ClientKind, Email, GrantType, IdTokenAlg, RedirectUri, UserId};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A unique constraint refused the row (duplicate email, client id...).
+    #[error("already exists")]
+    Conflict,
+    #[error("not found")]
+    NotFound,
+    /// The database cannot be reached. The text is for logs only.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else the database said. The text is for logs only.
+    #[error("database error: {0}")]
+    Database(String),
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct User {
+    pub id: UserId,
+    pub email: Email,
+    pub name: String,
+    pub email_verified: bool,
+    pub password_hash: Option<String>,
+    pub disabled: bool,
+    pub locked_until: Option<OffsetDateTime>,
+    pub is_admin: bool,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub email: Email,
+    pub name: String,
+    pub email_verified: bool,
+    pub password_hash: Option<String>,
+    pub is_admin: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Client {
+    pub id: ClientId,
+    pub name: String,
+    pub secret_hash: Option<String>,
+    pub kind: ClientKind,
+    pub redirect_uris: Vec<RedirectUri>,
+    pub post_logout_redirect_uris: Vec<RedirectUri>,
+    pub first_party: bool,
+    pub theme: Option<String>,
+    pub grant_types: Vec<GrantType>,
+    pub scopes: Vec<String>,
+    pub id_token_alg: IdTokenAlg,
+    pub require_mfa: bool,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewClient {
+    pub id: ClientId,
+    pub name: String,
+    pub secret_hash: Option<String>,
+    pub kind: ClientKind,
+    pub redirect_uris: Vec<RedirectUri>,
+    pub post_logout_redirect_uris: Vec<RedirectUri>,
+    pub first_party: bool,
+    pub theme: Option<String>,
+    pub grant_types: Vec<GrantType>,
+    pub scopes: Vec<String>,
+    pub id_token_alg: IdTokenAlg,
+    pub require_mfa: bool,
+}
+
+/// One line of the audit trail.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditEvent {
+    pub kind: String,
+    pub user_id: Option<UserId>,
+    pub actor: Option<String>,
+    pub client_id: Option<ClientId>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub detail: serde_json::Value,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordedAuditEvent {
+    pub id: i64,
+    pub occurred_at: OffsetDateTime,
+    pub event: AuditEvent,
+}
+
+#[async_trait::async_trait]
+pub trait UserStore {
+    async fn create_user(&self, user: NewUser, now: OffsetDateTime) -> Result<User>;
+    async fn user_by_email(&self, email: &Email) -> Result<Option<User>>;
+    async fn user_by_id(&self, id: &UserId) -> Result<Option<User>>;
+    /// Users ordered by email, `limit` from `offset`.
+    async fn list_users(&self, limit: u32, offset: u32) -> Result<Vec<User>>;
+}
+
+#[async_trait::async_trait]
+pub trait ClientStore {
+    async fn create_client(&self, client: NewClient, now: OffsetDateTime) -> Result<Client>;
+    async fn client_by_id(&self, id: &ClientId) -> Result<Option<Client>>;
+    async fn list_clients(&self) -> Result<Vec<Client>>;
+}
+
+#[async_trait::async_trait]
+pub trait AuditStore {
+    async fn record(&self, event: AuditEvent, now: OffsetDateTime) -> Result<()>;
+    /// Most recent first, optionally for one user.
+    async fn audit_events(
+        &self,
+        user: Option<&UserId>,
+        limit: u32,
+    ) -> Result<Vec<RecordedAuditEvent>>;
+}
+
+/// Everything the server needs from its durable store.
+#[async_trait::async_trait]
+pub trait Store: UserStore + ClientStore + AuditStore + Send + Sync + std::fmt::Debug {
+    /// "postgres" or "sqlite", for logs and `/readyz`.
+    fn backend(&self) -> &'static str;
+    async fn migrate(&self) -> Result<()>;
+    async fn ping(&self) -> Result<()>;
+}
+
+pub type SharedStore = Arc<dyn Store>;
+
+/// Connects to the store the URL names.
+pub async fn connect(config: &DatabaseConfig) -> Result<SharedStore> {
+    match config.url.scheme() {
+        Some("postgres" | "postgresql") => Ok(Arc::new(PostgresStore::connect(config).await?)),
+        Some("sqlite") => Ok(Arc::new(SqliteStore::connect(config).await?)),
+        _ => Err(Error::Unavailable("unsupported database URL scheme".into())),
+    }
+}

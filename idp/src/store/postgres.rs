@@ -1,0 +1,59 @@
+//! PostgreSQL: the production store, shared by every node.
+
+use std::time::Duration;
+
+use sqlx::PgPool;
+use sqlx::migrate::Migrator;
+use sqlx::postgres::PgPoolOptions;
+
+use super::sql::{
+    audit::impl_audit_store, client::impl_client_store, db_error, user::impl_user_store,
+};
+use super::{Result, Store};
+use crate::config::DatabaseConfig;
+
+static MIGRATOR: Migrator = sqlx::migrate!("../migrations/postgres");
+
+#[derive(Debug, Clone)]
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+impl PostgresStore {
+    pub async fn connect(config: &DatabaseConfig) -> Result<Self> {
+        let pool = PgPoolOptions::new()
+            .max_connections(config.max_connections)
+            .acquire_timeout(Duration::from_secs(config.connect_timeout_secs))
+            .connect(config.url.expose())
+            .await
+            .map_err(db_error)?;
+        Ok(Self { pool })
+    }
+}
+
+impl_user_store!(PostgresStore);
+impl_client_store!(PostgresStore);
+impl_audit_store!(PostgresStore);
+
+#[async_trait::async_trait]
+impl Store for PostgresStore {
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn migrate(&self) -> Result<()> {
+        // sqlx takes an advisory lock, so nodes starting together migrate once.
+        MIGRATOR
+            .run(&self.pool)
+            .await
+            .map_err(|e| super::Error::Database(e.to_string()))
+    }
+
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("select 1")
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+            .map_err(db_error)
+    }
+}

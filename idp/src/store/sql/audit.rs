@@ -1,0 +1,89 @@
+//! The `audit_event` table: an append-only trail.
+
+use sqlx::FromRow;
+use sqlx::types::Json;
+
+use super::Ts;
+use crate::domain::{ClientId, UserId};
+use crate::store::{AuditEvent, RecordedAuditEvent};
+
+#[derive(FromRow)]
+pub(in crate::store) struct AuditRow {
+    audit_event_id: i64,
+    occurred_at: Ts,
+    kind: String,
+    user_id: Option<String>,
+    actor: Option<String>,
+    client_id: Option<String>,
+    ip: Option<String>,
+    user_agent: Option<String>,
+    detail: Json<serde_json::Value>,
+}
+
+impl From<AuditRow> for RecordedAuditEvent {
+    fn from(r: AuditRow) -> Self {
+        RecordedAuditEvent {
+            id: r.audit_event_id,
+            occurred_at: r.occurred_at.into(),
+            event: AuditEvent {
+                kind: r.kind,
+                user_id: r.user_id.map(UserId::from_trusted),
+                actor: r.actor,
+                client_id: r.client_id.map(ClientId::from_trusted),
+                ip: r.ip,
+                user_agent: r.user_agent,
+                detail: r.detail.0,
+            },
+        }
+    }
+}
+
+/// Implements [`AuditStore`](crate::store::AuditStore) for a store with a `pool` field.
+macro_rules! impl_audit_store {
+    ($store:ty) => {
+        #[async_trait::async_trait]
+        impl $crate::store::AuditStore for $store {
+            async fn record(
+                &self,
+                e: $crate::store::AuditEvent,
+                now: time::OffsetDateTime,
+            ) -> $crate::store::Result<()> {
+                sqlx::query(
+                    "insert into audit_event (occurred_at, kind, user_id, actor, client_id, ip, user_agent, detail)
+                     values ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind($crate::store::sql::Ts(now))
+                .bind(&e.kind)
+                .bind(e.user_id.as_ref().map(|u| u.as_str()))
+                .bind(&e.actor)
+                .bind(e.client_id.as_ref().map(|c| c.as_str()))
+                .bind(&e.ip)
+                .bind(&e.user_agent)
+                .bind(sqlx::types::Json(&e.detail))
+                .execute(&self.pool)
+                .await
+                .map(|_| ())
+                .map_err($crate::store::sql::db_error)
+            }
+
+            async fn audit_events(
+                &self,
+                user: Option<&$crate::domain::UserId>,
+                limit: u32,
+            ) -> $crate::store::Result<Vec<$crate::store::RecordedAuditEvent>> {
+                sqlx::query_as::<_, $crate::store::sql::audit::AuditRow>(
+                    "select audit_event_id, occurred_at, kind, user_id, actor, client_id, ip, user_agent, detail
+                     from audit_event where ($1 is null or user_id = $1)
+                     order by audit_event_id desc limit $2",
+                )
+                .bind(user.map(|u| u.as_str()))
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await
+                .map(|rows| rows.into_iter().map(Into::into).collect())
+                .map_err($crate::store::sql::db_error)
+            }
+        }
+    };
+}
+pub(in crate::store) use impl_audit_store;

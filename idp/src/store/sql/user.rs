@@ -1,0 +1,119 @@
+//! The `user_account` table.
+
+use sqlx::FromRow;
+
+use super::Ts;
+use crate::domain::{Email, UserId};
+use crate::store::User;
+
+#[derive(FromRow)]
+pub(in crate::store) struct UserRow {
+    user_id: String,
+    email: String,
+    name: String,
+    email_verified: bool,
+    password_hash: Option<String>,
+    disabled: bool,
+    locked_until: Option<Ts>,
+    is_admin: bool,
+    created_at: Ts,
+    updated_at: Ts,
+}
+
+impl From<UserRow> for User {
+    fn from(r: UserRow) -> Self {
+        User {
+            id: UserId::from_trusted(r.user_id),
+            email: Email::from_trusted(r.email),
+            name: r.name,
+            email_verified: r.email_verified,
+            password_hash: r.password_hash,
+            disabled: r.disabled,
+            locked_until: r.locked_until.map(Into::into),
+            is_admin: r.is_admin,
+            created_at: r.created_at.into(),
+            updated_at: r.updated_at.into(),
+        }
+    }
+}
+
+/// Implements [`UserStore`](crate::store::UserStore) for a store with a `pool` field.
+macro_rules! impl_user_store {
+    ($store:ty) => {
+        #[async_trait::async_trait]
+        impl $crate::store::UserStore for $store {
+            async fn create_user(
+                &self,
+                user: $crate::store::NewUser,
+                now: time::OffsetDateTime,
+            ) -> $crate::store::Result<$crate::store::User> {
+                let now = $crate::store::sql::Ts(now);
+                sqlx::query_as::<_, $crate::store::sql::user::UserRow>(
+                    "insert into user_account (user_id, email, email_key, name, email_verified, password_hash, is_admin, created_at, updated_at)
+                     values ($1, $2, $3, $4, $5, $6, $7, $8, $8)
+                     returning user_id, email, name, email_verified, password_hash, disabled, locked_until, is_admin, created_at, updated_at",
+                )
+                .bind($crate::domain::UserId::generate().as_str())
+                .bind(user.email.as_str())
+                .bind(user.email.key())
+                .bind(&user.name)
+                .bind(user.email_verified)
+                .bind(&user.password_hash)
+                .bind(user.is_admin)
+                .bind(now)
+                .fetch_one(&self.pool)
+                .await
+                .map(Into::into)
+                .map_err($crate::store::sql::db_error)
+            }
+
+            async fn user_by_email(
+                &self,
+                email: &$crate::domain::Email,
+            ) -> $crate::store::Result<Option<$crate::store::User>> {
+                sqlx::query_as::<_, $crate::store::sql::user::UserRow>(
+                    "select user_id, email, name, email_verified, password_hash, disabled, locked_until, is_admin, created_at, updated_at
+                     from user_account where email_key = $1",
+                )
+                .bind(email.key())
+                .fetch_optional(&self.pool)
+                .await
+                .map(|r| r.map(Into::into))
+                .map_err($crate::store::sql::db_error)
+            }
+
+            async fn user_by_id(
+                &self,
+                id: &$crate::domain::UserId,
+            ) -> $crate::store::Result<Option<$crate::store::User>> {
+                sqlx::query_as::<_, $crate::store::sql::user::UserRow>(
+                    "select user_id, email, name, email_verified, password_hash, disabled, locked_until, is_admin, created_at, updated_at
+                     from user_account where user_id = $1",
+                )
+                .bind(id.as_str())
+                .fetch_optional(&self.pool)
+                .await
+                .map(|r| r.map(Into::into))
+                .map_err($crate::store::sql::db_error)
+            }
+
+            async fn list_users(
+                &self,
+                limit: u32,
+                offset: u32,
+            ) -> $crate::store::Result<Vec<$crate::store::User>> {
+                sqlx::query_as::<_, $crate::store::sql::user::UserRow>(
+                    "select user_id, email, name, email_verified, password_hash, disabled, locked_until, is_admin, created_at, updated_at
+                     from user_account order by email_key limit $1 offset $2",
+                )
+                .bind(i64::from(limit))
+                .bind(i64::from(offset))
+                .fetch_all(&self.pool)
+                .await
+                .map(|rows| rows.into_iter().map(Into::into).collect())
+                .map_err($crate::store::sql::db_error)
+            }
+        }
+    };
+}
+pub(in crate::store) use impl_user_store;

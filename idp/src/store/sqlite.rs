@@ -1,0 +1,72 @@
+//! SQLite: the embedded default, one file under `data/`, one node.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::SqlitePool;
+use sqlx::migrate::Migrator;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+
+use super::sql::{
+    audit::impl_audit_store, client::impl_client_store, db_error, user::impl_user_store,
+};
+use super::{Error, Result, Store};
+use crate::config::DatabaseConfig;
+
+static MIGRATOR: Migrator = sqlx::migrate!("../migrations/sqlite");
+
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    pub async fn connect(config: &DatabaseConfig) -> Result<Self> {
+        let options = SqliteConnectOptions::from_str(config.url.expose())
+            .map_err(|e| Error::Unavailable(e.to_string()))?
+            .create_if_missing(true)
+            .foreign_keys(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(config.connect_timeout_secs));
+        if let Some(dir) = options.get_filename().parent()
+            && !dir.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| Error::Unavailable(format!("cannot create {}: {e}", dir.display())))?;
+        }
+        let pool = SqlitePoolOptions::new()
+            .max_connections(config.max_connections)
+            .acquire_timeout(Duration::from_secs(config.connect_timeout_secs))
+            .connect_with(options)
+            .await
+            .map_err(db_error)?;
+        Ok(Self { pool })
+    }
+}
+
+impl_user_store!(SqliteStore);
+impl_client_store!(SqliteStore);
+impl_audit_store!(SqliteStore);
+
+#[async_trait::async_trait]
+impl Store for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn migrate(&self) -> Result<()> {
+        MIGRATOR
+            .run(&self.pool)
+            .await
+            .map_err(|e| Error::Database(e.to_string()))
+    }
+
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("select 1")
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+            .map_err(db_error)
+    }
+}

@@ -1,0 +1,259 @@
+//! One behaviour suite for both ephemeral-store backends, so the in-memory
+//! store used by single-node deployments cannot drift from Redis.
+//!
+//! Each test is an `async fn(Ephemeral, ManualClock)`; `both!` turns it into a
+//! `memory` and a `redis` tokio test. Expiry is exercised by moving the manual
+//! clock, never by sleeping: both backends must follow the app clock.
+//! The Redis tests need `IDP_TEST_REDIS_URL` (set by `scripts/test`) and use a
+//! fresh key prefix each, so they can run in parallel on one server.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use idp::clock::{Clock, ManualClock, SharedClock};
+use idp::ephemeral::{Ephemeral, EphemeralStore, MemoryStore, RedisStore, keys};
+
+const MINUTE: Duration = Duration::from_secs(60);
+
+/// Moves the manual clock forward (through `set`, so this crate needs no
+/// direct dependency on `time`).
+fn advance(clock: &ManualClock, by: Duration) {
+    clock.set(clock.now() + by);
+}
+
+fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
+
+fn memory_store() -> (Ephemeral, ManualClock) {
+    let clock = ManualClock::default();
+    let store = MemoryStore::new(Arc::new(clock.clone()));
+    (Ephemeral::new(Arc::new(store)), clock)
+}
+
+fn redis_url() -> String {
+    std::env::var("IDP_TEST_REDIS_URL").unwrap_or_else(|_| {
+        panic!("IDP_TEST_REDIS_URL is not set: run scripts/test, which starts Redis")
+    })
+}
+
+async fn redis_raw(prefix: String, clock: &ManualClock) -> RedisStore {
+    let shared: SharedClock = Arc::new(clock.clone());
+    RedisStore::connect(&redis_url(), prefix, shared)
+        .await
+        .expect("connect to the test Redis (IDP_TEST_REDIS_URL)")
+}
+
+fn fresh_prefix() -> String {
+    format!("test:{}:", uuid::Uuid::new_v4())
+}
+
+async fn redis_store() -> (Ephemeral, ManualClock) {
+    let clock = ManualClock::default();
+    let store = redis_raw(fresh_prefix(), &clock).await;
+    (Ephemeral::new(Arc::new(store)), clock)
+}
+
+/// `both!(name)` runs the suite function `name` against each backend.
+macro_rules! both {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            // Several worker threads, so that concurrent calls really overlap.
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn memory() {
+                let (store, clock) = super::memory_store();
+                super::$name(store, clock).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn redis() {
+                let (store, clock) = super::redis_store().await;
+                super::$name(store, clock).await;
+            }
+        }
+    )*};
+}
+
+both!(
+    put_get_round_trip,
+    value_expires_by_clock,
+    take_returns_value_once,
+    concurrent_takes_have_one_winner,
+    put_if_absent_respects_live_values_only,
+    increment_counts_within_window_then_restarts,
+    counter_reads_as_number,
+    delete_removes,
+    put_replaces_value_and_ttl,
+    ping_succeeds,
+);
+
+async fn put_get_round_trip(store: Ephemeral, _clock: ManualClock) {
+    let key = keys::probe("round-trip");
+    assert_eq!(store.get(&key).await.unwrap(), None);
+    // Bytes that matter to an envelope format: a separator and non-ASCII.
+    let value = "a|b|ünïcode|".to_owned();
+    store.put(&key, &value, MINUTE).await.unwrap();
+    assert_eq!(store.get(&key).await.unwrap(), Some(value.clone()));
+    // A get does not consume the value.
+    assert_eq!(store.get(&key).await.unwrap(), Some(value));
+    assert_eq!(store.get(&keys::probe("other")).await.unwrap(), None);
+}
+
+async fn value_expires_by_clock(store: Ephemeral, clock: ManualClock) {
+    let key = keys::probe("expiring");
+    store.put(&key, &"v".to_owned(), MINUTE).await.unwrap();
+    advance(&clock, secs(59));
+    assert_eq!(store.get(&key).await.unwrap().as_deref(), Some("v"));
+    advance(&clock, secs(2));
+    assert_eq!(store.get(&key).await.unwrap(), None);
+    // Expired values are not handed out by take either.
+    assert_eq!(store.take(&key).await.unwrap(), None);
+}
+
+async fn take_returns_value_once(store: Ephemeral, clock: ManualClock) {
+    let key = keys::probe("single-use");
+    store.put(&key, &"code".to_owned(), MINUTE).await.unwrap();
+    assert_eq!(store.take(&key).await.unwrap().as_deref(), Some("code"));
+    assert_eq!(store.take(&key).await.unwrap(), None);
+    assert_eq!(store.get(&key).await.unwrap(), None);
+
+    // A value put again after being taken is takeable again, until it expires.
+    store.put(&key, &"again".to_owned(), MINUTE).await.unwrap();
+    advance(&clock, secs(120));
+    assert_eq!(store.take(&key).await.unwrap(), None);
+}
+
+async fn concurrent_takes_have_one_winner(store: Ephemeral, _clock: ManualClock) {
+    for round in 0..5 {
+        let key = keys::probe(&format!("contended-{round}"));
+        store.put(&key, &format!("code-{round}"), MINUTE).await.unwrap();
+        // The barrier releases all takers at once so that their calls overlap.
+        let start = Arc::new(tokio::sync::Barrier::new(20));
+        let mut takers = tokio::task::JoinSet::new();
+        for _ in 0..20 {
+            let (store, key, start) = (store.clone(), key.clone(), start.clone());
+            takers.spawn(async move {
+                start.wait().await;
+                store.take(&key).await
+            });
+        }
+        let mut winners = Vec::new();
+        while let Some(joined) = takers.join_next().await {
+            winners.extend(joined.unwrap().unwrap());
+        }
+        assert_eq!(winners, vec![format!("code-{round}")], "round {round}");
+    }
+}
+
+async fn put_if_absent_respects_live_values_only(store: Ephemeral, clock: ManualClock) {
+    let key = keys::probe("claim");
+    assert!(store.put_if_absent(&key, &"first".to_owned(), MINUTE).await.unwrap());
+    assert!(!store.put_if_absent(&key, &"second".to_owned(), MINUTE).await.unwrap());
+    assert_eq!(store.get(&key).await.unwrap().as_deref(), Some("first"));
+
+    advance(&clock, secs(61));
+    assert!(store.put_if_absent(&key, &"third".to_owned(), MINUTE).await.unwrap());
+    assert_eq!(store.get(&key).await.unwrap().as_deref(), Some("third"));
+    // The new value has its own ttl, counted from the new now.
+    advance(&clock, secs(59));
+    assert_eq!(store.get(&key).await.unwrap().as_deref(), Some("third"));
+    assert!(!store.put_if_absent(&key, &"fourth".to_owned(), MINUTE).await.unwrap());
+}
+
+async fn increment_counts_within_window_then_restarts(store: Ephemeral, clock: ManualClock) {
+    let key = keys::counter("login-failures", "alice");
+    let other = keys::counter("login-failures", "bob");
+    assert_eq!(store.increment(&key, MINUTE).await.unwrap(), 1);
+    advance(&clock, secs(20));
+    assert_eq!(store.increment(&key, MINUTE).await.unwrap(), 2);
+    advance(&clock, secs(20));
+    assert_eq!(store.increment(&key, MINUTE).await.unwrap(), 3);
+    assert_eq!(store.increment(&other, MINUTE).await.unwrap(), 1);
+
+    // The window is fixed at the first increment: later ones do not extend it.
+    advance(&clock, secs(21));
+    assert_eq!(store.increment(&key, MINUTE).await.unwrap(), 1);
+    assert_eq!(store.increment(&key, MINUTE).await.unwrap(), 2);
+}
+
+async fn counter_reads_as_number(store: Ephemeral, clock: ManualClock) {
+    let key = keys::counter("rate", "10.0.0.1");
+    assert_eq!(store.get(&key).await.unwrap(), None);
+    for _ in 0..3 {
+        store.increment(&key, MINUTE).await.unwrap();
+    }
+    assert_eq!(store.get(&key).await.unwrap(), Some(3));
+    // The raw payload is the decimal count, the same on every backend.
+    assert_eq!(store.raw().get(key.as_str()).await.unwrap(), Some(b"3".to_vec()));
+    advance(&clock, secs(61));
+    assert_eq!(store.get(&key).await.unwrap(), None);
+}
+
+async fn delete_removes(store: Ephemeral, _clock: ManualClock) {
+    let key = keys::probe("deleted");
+    let kept = keys::probe("kept");
+    store.put(&key, &"v".to_owned(), MINUTE).await.unwrap();
+    store.put(&kept, &"w".to_owned(), MINUTE).await.unwrap();
+    store.delete(&key).await.unwrap();
+    assert_eq!(store.get(&key).await.unwrap(), None);
+    assert_eq!(store.take(&key).await.unwrap(), None);
+    assert_eq!(store.get(&kept).await.unwrap().as_deref(), Some("w"));
+    // Deleting what is not there is not an error.
+    store.delete(&key).await.unwrap();
+}
+
+async fn put_replaces_value_and_ttl(store: Ephemeral, clock: ManualClock) {
+    let key = keys::probe("replaced");
+    store.put(&key, &"old".to_owned(), MINUTE).await.unwrap();
+    advance(&clock, secs(50));
+    store.put(&key, &"new".to_owned(), MINUTE).await.unwrap();
+    advance(&clock, secs(50));
+    assert_eq!(store.get(&key).await.unwrap().as_deref(), Some("new"));
+    advance(&clock, secs(11));
+    assert_eq!(store.get(&key).await.unwrap(), None);
+}
+
+async fn ping_succeeds(store: Ephemeral, _clock: ManualClock) {
+    store.ping().await.unwrap();
+}
+
+#[tokio::test]
+async fn redis_prefixes_isolate_stores() {
+    let clock = ManualClock::default();
+    let a = redis_raw(fresh_prefix(), &clock).await;
+    let b = redis_raw(fresh_prefix(), &clock).await;
+    let key = "probe:shared-name";
+
+    a.put(key, b"\"from a\"", MINUTE).await.unwrap();
+    assert_eq!(b.get(key).await.unwrap(), None);
+    assert_eq!(b.take(key).await.unwrap(), None);
+    assert!(b.put_if_absent(key, b"\"from b\"", MINUTE).await.unwrap());
+    assert_eq!(b.increment("count:x:y", MINUTE).await.unwrap(), 1);
+    assert_eq!(a.increment("count:x:y", MINUTE).await.unwrap(), 1);
+    b.delete(key).await.unwrap();
+
+    // A's value survived everything done through B.
+    assert_eq!(a.get(key).await.unwrap(), Some(b"\"from a\"".to_vec()));
+}
+
+#[tokio::test]
+async fn redis_values_carry_a_real_ttl() {
+    // The clock-based envelope decides expiry, but Redis must still collect
+    // the garbage. The manual clock stays put here, so a value that disappears
+    // was removed by a real Redis TTL. (The only test that sleeps.)
+    let clock = ManualClock::default();
+    let store = redis_raw(fresh_prefix(), &clock).await;
+    let short = Duration::from_millis(500);
+    store.put("probe:a", b"1", short).await.unwrap();
+    assert!(store.put_if_absent("probe:b", b"1", short).await.unwrap());
+    assert_eq!(store.increment("count:c", short).await.unwrap(), 1);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Incrementing a live counter must keep its TTL, not make it persistent.
+    assert_eq!(store.increment("count:c", short).await.unwrap(), 2);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(store.get("probe:a").await.unwrap(), None);
+    assert_eq!(store.get("probe:b").await.unwrap(), None);
+    assert_eq!(store.increment("count:c", short).await.unwrap(), 1);
+}
