@@ -51,22 +51,31 @@ pub struct Application {
 
 impl Application {
     pub async fn build(config: Config) -> Result<Self, StartError> {
-        Self::build_with_clock(config, Arc::new(SystemClock)).await
+        Self::build_with(config, Arc::new(SystemClock), None).await
     }
 
-    /// As [`Application::build`], with the clock given (tests move time).
-    pub async fn build_with_clock(config: Config, clock: SharedClock) -> Result<Self, StartError> {
+    /// As [`Application::build`], with the clock given (tests move time) and,
+    /// optionally, a listener bound beforehand (so a test knows its issuer URL
+    /// before the configuration is final).
+    pub async fn build_with(
+        config: Config,
+        clock: SharedClock,
+        listener: Option<std::net::TcpListener>,
+    ) -> Result<Self, StartError> {
         let state = connect(config, clock).await?;
         if state.config.database.migrate_on_start {
             state.store.migrate().await?;
         }
         let addr = state.config.server.listen;
-        let listener = TcpListener::bind(addr)
-            .await
-            .map_err(|source| StartError::Bind { addr, source })?;
-        let address = listener
-            .local_addr()
-            .map_err(|source| StartError::Bind { addr, source })?;
+        let bind_error = |source| StartError::Bind { addr, source };
+        let listener = match listener {
+            Some(l) => {
+                l.set_nonblocking(true).map_err(bind_error)?;
+                TcpListener::from_std(l).map_err(bind_error)?
+            }
+            None => TcpListener::bind(addr).await.map_err(bind_error)?,
+        };
+        let address = listener.local_addr().map_err(bind_error)?;
         let router = router(state.clone());
         Ok(Self {
             listener,

@@ -302,4 +302,85 @@ mod tests {
         assert_eq!(expiry_ms(10, Duration::from_millis(5)), 15);
         assert_eq!(expiry_ms(i64::MAX - 1, Duration::MAX), i64::MAX);
     }
+
+    /// Kills and restarts a private `redis-server` under one store handle:
+    /// calls fail fast with `Unavailable` while it is down and succeed again
+    /// once it is back, and a hung server only costs the response timeout.
+    #[tokio::test(flavor = "multi_thread")]
+    #[ignore = "starts its own redis-server (IDP_TEST_REDIS_SERVER or PATH); run with --ignored"]
+    async fn same_handle_survives_a_redis_restart() {
+        use std::process::{Child, Command, Stdio};
+        use std::time::Instant;
+
+        fn free_port() -> u16 {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            listener.local_addr().unwrap().port()
+        }
+        async fn start(port: u16) -> Child {
+            // scripts/test names the binary; otherwise it must be on PATH.
+            let bin = std::env::var("IDP_TEST_REDIS_SERVER").unwrap_or("redis-server".into());
+            let child = Command::new(bin)
+                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+                .args(["--save", "", "--appendonly", "no"])
+                .stdout(Stdio::null())
+                .spawn()
+                .unwrap();
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            child
+        }
+        fn signal(child: &Child, sig: &str) {
+            let pid = child.id().to_string();
+            assert!(
+                Command::new("kill")
+                    .args([sig, &pid])
+                    .status()
+                    .unwrap()
+                    .success()
+            );
+        }
+
+        let port = free_port();
+        let mut server = start(port).await;
+        let clock = Arc::new(crate::clock::ManualClock::default());
+        let url = format!("redis://127.0.0.1:{port}");
+        let store = RedisStore::connect(&url, "t:".into(), clock).await.unwrap();
+        store.put("k", b"v", Duration::from_secs(60)).await.unwrap();
+
+        server.kill().unwrap();
+        server.wait().unwrap();
+        for _ in 0..3 {
+            let started = Instant::now();
+            let down = store.get("k").await;
+            assert!(matches!(down, Err(Error::Unavailable(_))), "{down:?}");
+            assert!(started.elapsed() < Duration::from_secs(1));
+        }
+
+        let mut server = start(port).await;
+        let mut back = false;
+        for _ in 0..30 {
+            if store.ping().await.is_ok() {
+                back = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(back, "the handle did not reconnect");
+        store
+            .put("k", b"v2", Duration::from_secs(60))
+            .await
+            .unwrap();
+
+        // A hung server: the call times out; afterwards replies are not
+        // mismatched (the late reply to the timed-out GET is discarded).
+        signal(&server, "-STOP");
+        let started = Instant::now();
+        assert!(matches!(store.get("k").await, Err(Error::Unavailable(_))));
+        assert!(started.elapsed() < CALL_TIMEOUT + Duration::from_millis(500));
+        signal(&server, "-CONT");
+        assert_eq!(store.get("other").await.unwrap(), None);
+        assert_eq!(store.get("k").await.unwrap(), Some(b"v2".to_vec()));
+
+        server.kill().unwrap();
+        server.wait().unwrap();
+    }
 }

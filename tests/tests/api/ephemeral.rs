@@ -128,7 +128,10 @@ async fn take_returns_value_once(store: Ephemeral, clock: ManualClock) {
 async fn concurrent_takes_have_one_winner(store: Ephemeral, _clock: ManualClock) {
     for round in 0..5 {
         let key = keys::probe(&format!("contended-{round}"));
-        store.put(&key, &format!("code-{round}"), MINUTE).await.unwrap();
+        store
+            .put(&key, &format!("code-{round}"), MINUTE)
+            .await
+            .unwrap();
         // The barrier releases all takers at once so that their calls overlap.
         let start = Arc::new(tokio::sync::Barrier::new(20));
         let mut takers = tokio::task::JoinSet::new();
@@ -149,17 +152,37 @@ async fn concurrent_takes_have_one_winner(store: Ephemeral, _clock: ManualClock)
 
 async fn put_if_absent_respects_live_values_only(store: Ephemeral, clock: ManualClock) {
     let key = keys::probe("claim");
-    assert!(store.put_if_absent(&key, &"first".to_owned(), MINUTE).await.unwrap());
-    assert!(!store.put_if_absent(&key, &"second".to_owned(), MINUTE).await.unwrap());
+    assert!(
+        store
+            .put_if_absent(&key, &"first".to_owned(), MINUTE)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .put_if_absent(&key, &"second".to_owned(), MINUTE)
+            .await
+            .unwrap()
+    );
     assert_eq!(store.get(&key).await.unwrap().as_deref(), Some("first"));
 
     advance(&clock, secs(61));
-    assert!(store.put_if_absent(&key, &"third".to_owned(), MINUTE).await.unwrap());
+    assert!(
+        store
+            .put_if_absent(&key, &"third".to_owned(), MINUTE)
+            .await
+            .unwrap()
+    );
     assert_eq!(store.get(&key).await.unwrap().as_deref(), Some("third"));
     // The new value has its own ttl, counted from the new now.
     advance(&clock, secs(59));
     assert_eq!(store.get(&key).await.unwrap().as_deref(), Some("third"));
-    assert!(!store.put_if_absent(&key, &"fourth".to_owned(), MINUTE).await.unwrap());
+    assert!(
+        !store
+            .put_if_absent(&key, &"fourth".to_owned(), MINUTE)
+            .await
+            .unwrap()
+    );
 }
 
 async fn increment_counts_within_window_then_restarts(store: Ephemeral, clock: ManualClock) {
@@ -186,7 +209,10 @@ async fn counter_reads_as_number(store: Ephemeral, clock: ManualClock) {
     }
     assert_eq!(store.get(&key).await.unwrap(), Some(3));
     // The raw payload is the decimal count, the same on every backend.
-    assert_eq!(store.raw().get(key.as_str()).await.unwrap(), Some(b"3".to_vec()));
+    assert_eq!(
+        store.raw().get(key.as_str()).await.unwrap(),
+        Some(b"3".to_vec())
+    );
     advance(&clock, secs(61));
     assert_eq!(store.get(&key).await.unwrap(), None);
 }

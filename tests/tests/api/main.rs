@@ -1,0 +1,25 @@
+//! The black-box suite: one binary, every test starts its own server (or
+//! store) with fresh storage, on both backend pairs.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+pub use tests::{Backend, TestApp};
+
+/// Runs `async fn $name(backend: Backend)` once per backend pair.
+macro_rules! on_both_backends {
+    ($($name:ident),+ $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres_redis() {
+                super::$name(crate::Backend::Postgres).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite_memory() {
+                super::$name(crate::Backend::Sqlite).await
+            }
+        }
+    )+};
+}
+
+mod ephemeral;
+mod server;
+mod store;

@@ -1,0 +1,174 @@
+//! The server's plumbing as an operator or a load balancer sees it.
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::{Backend, TestApp};
+
+on_both_backends!(
+    health_and_readiness_answer,
+    every_response_has_a_request_id,
+    metrics_count_requests_per_route,
+    oversized_bodies_are_refused,
+    unknown_paths_are_404,
+);
+
+async fn health_and_readiness_answer(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let health = app.get("/healthz").await;
+    assert_eq!(health.status(), StatusCode::OK);
+    let ready = app.get("/readyz").await;
+    assert_eq!(ready.status(), StatusCode::OK);
+    let body: Value = ready.json().await.unwrap();
+    assert_eq!(body["durable"], "ok");
+    assert_eq!(body["ephemeral"], "ok");
+}
+
+async fn every_response_has_a_request_id(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let a = app.get("/healthz").await;
+    let b = app.get("/nope").await;
+    let id_a = a.headers()["x-request-id"].to_str().unwrap().to_owned();
+    let id_b = b.headers()["x-request-id"].to_str().unwrap().to_owned();
+    assert!(!id_a.is_empty());
+    assert_ne!(id_a, id_b, "each request gets its own id");
+    // An id set by a proxy in front is kept, so logs line up across hops.
+    let given = app
+        .http
+        .get(app.url("/healthz"))
+        .header("x-request-id", "from-the-proxy-42")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(given.headers()["x-request-id"], "from-the-proxy-42");
+}
+
+async fn metrics_count_requests_per_route(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    for _ in 0..3 {
+        app.get("/healthz").await;
+    }
+    app.get("/does-not-exist/123").await;
+    let metrics = app.get("/metrics").await;
+    assert_eq!(metrics.status(), StatusCode::OK);
+    let text = metrics.text().await.unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("idp_http_requests_total{") && l.contains("route=\"/healthz\""))
+        .unwrap_or_else(|| panic!("no /healthz counter in:\n{text}"));
+    assert!(line.ends_with(" 3"), "{line}");
+    assert!(text.contains("idp_http_request_duration_seconds_bucket"), "{text}");
+    // Unknown paths are folded into one series, not one per path.
+    assert!(text.contains("route=\"unmatched\""), "{text}");
+    assert!(!text.contains("/does-not-exist/123"), "{text}");
+}
+
+async fn oversized_bodies_are_refused(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let big = vec![b'x'; 200 * 1024];
+    let response = app.http.post(app.url("/healthz")).body(big).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+}
+
+async fn unknown_paths_are_404(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    assert_eq!(app.get("/nope").await.status(), StatusCode::NOT_FOUND);
+}
+
+/// A Redis server of this test's own, so it can be stopped and started again.
+struct OwnRedis {
+    port: u16,
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+}
+
+impl OwnRedis {
+    fn start() -> Self {
+        let mut redis = Self {
+            port: tests::free_port(),
+            dir: tempfile::tempdir().unwrap(),
+            child: None,
+        };
+        redis.restart();
+        redis
+    }
+
+    fn restart(&mut self) {
+        let binary = std::env::var("IDP_TEST_REDIS_SERVER").unwrap_or_else(|_| "redis-server".into());
+        let child = Command::new(binary)
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(self.dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server starts (set IDP_TEST_REDIS_SERVER or install redis-server)");
+        self.child = Some(child);
+        // Wait until it accepts connections.
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("redis-server did not start on port {}", self.port);
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for OwnRedis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+async fn wait_for_status(app: &TestApp, want: StatusCode) -> Value {
+    let mut last = None;
+    // Reconnection is the client library's business and takes real time; poll.
+    for _ in 0..100 {
+        let response = app.get("/readyz").await;
+        let status = response.status();
+        let body: Value = response.json().await.unwrap();
+        if status == want {
+            return body;
+        }
+        last = Some((status, body));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("/readyz never answered {want}; last: {last:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_follows_redis_down_and_back_without_restart() {
+    let mut redis = OwnRedis::start();
+    let url = redis.url();
+    let app = TestApp::spawn_with(Backend::Postgres, |c| {
+        c.redis.url = Some(idp::config::ConnectionUrl::new(url));
+    })
+    .await;
+    wait_for_status(&app, StatusCode::OK).await;
+
+    redis.stop();
+    let body = wait_for_status(&app, StatusCode::SERVICE_UNAVAILABLE).await;
+    assert_eq!(body["ephemeral"], "unavailable");
+    assert_eq!(body["durable"], "ok");
+    // Liveness is not readiness: the process itself is fine.
+    assert_eq!(app.get("/healthz").await.status(), StatusCode::OK);
+
+    redis.restart();
+    let body = wait_for_status(&app, StatusCode::OK).await;
+    assert_eq!(body["ephemeral"], "ok");
+}
