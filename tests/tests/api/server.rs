@@ -60,7 +60,10 @@ async fn metrics_count_requests_per_route(backend: Backend) {
         .find(|l| l.starts_with("idp_http_requests_total{") && l.contains("route=\"/healthz\""))
         .unwrap_or_else(|| panic!("no /healthz counter in:\n{text}"));
     assert!(line.ends_with(" 3"), "{line}");
-    assert!(text.contains("idp_http_request_duration_seconds_bucket"), "{text}");
+    assert!(
+        text.contains("idp_http_request_duration_seconds_bucket"),
+        "{text}"
+    );
     // Unknown paths are folded into one series, not one per path.
     assert!(text.contains("route=\"unmatched\""), "{text}");
     assert!(!text.contains("/does-not-exist/123"), "{text}");
@@ -69,7 +72,13 @@ async fn metrics_count_requests_per_route(backend: Backend) {
 async fn oversized_bodies_are_refused(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let big = vec![b'x'; 200 * 1024];
-    let response = app.http.post(app.url("/healthz")).body(big).send().await.unwrap();
+    let response = app
+        .http
+        .post(app.url("/healthz"))
+        .body(big)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
 }
 
@@ -97,9 +106,19 @@ impl OwnRedis {
     }
 
     fn restart(&mut self) {
-        let binary = std::env::var("IDP_TEST_REDIS_SERVER").unwrap_or_else(|_| "redis-server".into());
+        let binary =
+            std::env::var("IDP_TEST_REDIS_SERVER").unwrap_or_else(|_| "redis-server".into());
         let child = Command::new(binary)
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args([
+                "--port",
+                &self.port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
             .arg("--dir")
             .arg(self.dir.path())
             .stdout(Stdio::null())
@@ -171,4 +190,36 @@ async fn readiness_follows_redis_down_and_back_without_restart() {
     redis.restart();
     let body = wait_for_status(&app, StatusCode::OK).await;
     assert_eq!(body["ephemeral"], "ok");
+}
+
+/// A request stuck on a frozen dependency is cut at `server.request_timeout_secs`
+/// (here 1 s, shorter than the 2 s readiness probe) instead of hanging.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_are_cut_at_the_configured_timeout() {
+    let redis = OwnRedis::start();
+    let url = redis.url();
+    let app = TestApp::spawn_with(Backend::Postgres, |c| {
+        c.redis.url = Some(idp::config::ConnectionUrl::new(url));
+        c.server.request_timeout_secs = 1;
+    })
+    .await;
+    wait_for_status(&app, StatusCode::OK).await;
+    let pid = redis.child.as_ref().unwrap().id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-STOP", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let response = app.get("/readyz").await;
+    let status = response.status();
+    assert!(
+        Command::new("kill")
+            .args(["-CONT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert_eq!(status, StatusCode::REQUEST_TIMEOUT);
 }

@@ -40,7 +40,10 @@ fn now() -> OffsetDateTime {
 
 async fn users_are_unique_by_case_insensitive_email(backend: Backend) {
     let (store, _dir) = open(backend).await;
-    let created = store.create_user(new_user("Jane@Example.com"), now()).await.unwrap();
+    let created = store
+        .create_user(new_user("Jane@Example.com"), now())
+        .await
+        .unwrap();
     assert_eq!(created.email.as_str(), "Jane@example.com");
     assert!(!created.disabled);
     assert!(created.locked_until.is_none());
@@ -51,7 +54,10 @@ async fn users_are_unique_by_case_insensitive_email(backend: Backend) {
         .unwrap()
         .expect("found case-insensitively");
     assert_eq!(found, created);
-    assert_eq!(store.user_by_id(&created.id).await.unwrap(), Some(created.clone()));
+    assert_eq!(
+        store.user_by_id(&created.id).await.unwrap(),
+        Some(created.clone())
+    );
 
     let again = store.create_user(new_user("JANE@example.com"), now()).await;
     assert!(matches!(again, Err(store::Error::Conflict)), "{again:?}");
@@ -66,7 +72,10 @@ async fn users_list_in_email_order(backend: Backend) {
     }
     let all = store.list_users(10, 0).await.unwrap();
     let emails: Vec<_> = all.iter().map(|u| u.email.as_str()).collect();
-    assert_eq!(emails, ["alice@example.com", "Bob@example.com", "carol@example.com"]);
+    assert_eq!(
+        emails,
+        ["alice@example.com", "Bob@example.com", "carol@example.com"]
+    );
     let page = store.list_users(1, 1).await.unwrap();
     assert_eq!(page[0].email.as_str(), "Bob@example.com");
 }
@@ -81,7 +90,9 @@ fn new_client(id: &str) -> NewClient {
             RedirectUri::parse("https://support.example.com/cb").unwrap(),
             RedirectUri::parse("http://127.0.0.1:9000/cb").unwrap(),
         ],
-        post_logout_redirect_uris: vec![RedirectUri::parse("https://support.example.com/").unwrap()],
+        post_logout_redirect_uris: vec![
+            RedirectUri::parse("https://support.example.com/").unwrap(),
+        ],
         first_party: true,
         theme: Some("helix".into()),
         grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
@@ -98,7 +109,10 @@ async fn clients_round_trip_every_field(backend: Backend) {
     let read = store.client_by_id(&input.id).await.unwrap().unwrap();
     assert_eq!(read, created);
     assert_eq!(read.redirect_uris, input.redirect_uris);
-    assert_eq!(read.post_logout_redirect_uris, input.post_logout_redirect_uris);
+    assert_eq!(
+        read.post_logout_redirect_uris,
+        input.post_logout_redirect_uris
+    );
     assert_eq!(read.grant_types, input.grant_types);
     assert_eq!(read.scopes, input.scopes);
     assert_eq!(read.theme.as_deref(), Some("helix"));
@@ -112,7 +126,10 @@ async fn clients_round_trip_every_field(backend: Backend) {
 
 async fn duplicate_client_ids_conflict(backend: Backend) {
     let (store, _dir) = open(backend).await;
-    store.create_client(new_client("portal"), now()).await.unwrap();
+    store
+        .create_client(new_client("portal"), now())
+        .await
+        .unwrap();
     let again = store.create_client(new_client("portal"), now()).await;
     assert!(matches!(again, Err(store::Error::Conflict)), "{again:?}");
 }
@@ -131,11 +148,20 @@ fn event(kind: &str, user: Option<&UserId>) -> AuditEvent {
 
 async fn audit_events_filter_by_user_newest_first(backend: Backend) {
     let (store, _dir) = open(backend).await;
-    let jane = store.create_user(new_user("jane@example.com"), now()).await.unwrap();
+    let jane = store
+        .create_user(new_user("jane@example.com"), now())
+        .await
+        .unwrap();
     let t0 = now();
-    store.record(event("signin", Some(&jane.id)), t0).await.unwrap();
+    store
+        .record(event("signin", Some(&jane.id)), t0)
+        .await
+        .unwrap();
     store.record(event("other", None), t0).await.unwrap();
-    store.record(event("signout", Some(&jane.id)), t0 + Duration::seconds(1)).await.unwrap();
+    store
+        .record(event("signout", Some(&jane.id)), t0 + Duration::seconds(1))
+        .await
+        .unwrap();
 
     let janes = store.audit_events(Some(&jane.id), 10).await.unwrap();
     let kinds: Vec<_> = janes.iter().map(|e| e.event.kind.as_str()).collect();
@@ -149,17 +175,24 @@ async fn audit_events_filter_by_user_newest_first(backend: Backend) {
 async fn timestamps_keep_order_below_a_second(backend: Backend) {
     let (store, _dir) = open(backend).await;
     // Microsecond precision survives a round trip on both backends.
-    let at = OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap() + Duration::microseconds(123_456);
+    let at = OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap()
+        + Duration::microseconds(123_456);
     store.record(event("precise", None), at).await.unwrap();
     let read = store.audit_events(None, 1).await.unwrap();
     assert_eq!(read[0].occurred_at, at);
-    let user = store.create_user(new_user("t@example.com"), at).await.unwrap();
+    let user = store
+        .create_user(new_user("t@example.com"), at)
+        .await
+        .unwrap();
     assert_eq!(user.created_at, at);
 }
 
 async fn migrations_are_idempotent(backend: Backend) {
     let (store, _dir) = open(backend).await;
-    store.create_user(new_user("keep@example.com"), now()).await.unwrap();
+    store
+        .create_user(new_user("keep@example.com"), now())
+        .await
+        .unwrap();
     store.migrate().await.unwrap();
     assert_eq!(store.list_users(10, 0).await.unwrap().len(), 1);
 }

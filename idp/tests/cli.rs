@@ -1,0 +1,463 @@
+//! The `idp` binary as an operator uses it: real processes, real databases.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+use tests::Backend;
+
+/// Runs `idp` with `--config` pointing at the shipped embedded default, in `dir`,
+/// with the database (and Redis) of `db` in the environment.
+fn idp(dir: &Path, db: &Db, args: &[&str]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_idp"));
+    cmd.current_dir(dir)
+        .arg("--config")
+        .arg(shipped_config())
+        .args(args)
+        .env_remove("RUST_LOG")
+        .env("RUST_BACKTRACE", "1")
+        .env("IDP__DATABASE__URL", &db.url)
+        .env("IDP__PASSWORD_HASHING__MEMORY_KIB", "8192")
+        .env("IDP__PASSWORD_HASHING__ITERATIONS", "1");
+    if let Some(redis) = &db.redis {
+        cmd.env("IDP__REDIS__URL", redis)
+            .env("IDP__REDIS__PREFIX", tests::fresh_redis_prefix());
+    }
+    cmd.output().expect("idp runs")
+}
+
+fn shipped_config() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/idp.toml")
+}
+
+struct Db {
+    url: String,
+    redis: Option<String>,
+}
+
+async fn fresh(backend: Backend, dir: &Path) -> Db {
+    match backend {
+        Backend::Postgres => Db {
+            url: tests::fresh_postgres_database().await,
+            redis: Some(tests::env_url("IDP_TEST_REDIS_URL")),
+        },
+        Backend::Sqlite => Db {
+            url: format!("sqlite://{}", dir.join("data/idp.db").display()),
+            redis: None,
+        },
+    }
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A failed command: non-zero exit, one line on stderr, no panic or backtrace.
+fn assert_clean_failure(o: &Output, mentions: &str) {
+    let err = stderr(o);
+    assert!(!o.status.success(), "expected failure, got success: {err}");
+    assert_eq!(
+        err.trim_end().lines().count(),
+        1,
+        "one line expected: {err:?}"
+    );
+    assert!(err.starts_with("error: "), "{err:?}");
+    assert!(
+        err.contains(mentions),
+        "{err:?} should mention {mentions:?}"
+    );
+    assert!(
+        !err.contains("panicked") && !err.contains("backtrace"),
+        "{err:?}"
+    );
+}
+
+macro_rules! on_both_backends {
+    ($($name:ident),+ $(,)?) => {$(
+        mod $name {
+            #[tokio::test]
+            async fn postgres_redis() {
+                super::$name(tests::Backend::Postgres).await
+            }
+            #[tokio::test]
+            async fn sqlite_memory() {
+                super::$name(tests::Backend::Sqlite).await
+            }
+        }
+    )+};
+}
+
+on_both_backends!(
+    users_are_created_and_listed,
+    bad_user_input_gets_one_line_errors,
+    clients_are_created_with_a_secret_shown_once,
+    bad_client_input_gets_one_line_errors,
+    migrate_applies_and_reports,
+);
+
+async fn users_are_created_and_listed(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = fresh(backend, dir.path()).await;
+    let created = idp(
+        dir.path(),
+        &db,
+        &[
+            "user",
+            "create",
+            "--email",
+            " Jane@Example.COM",
+            "--password",
+            "correct horse battery",
+            "--name",
+            "Jane Doe",
+            "--verified",
+        ],
+    );
+    assert!(created.status.success(), "{}", stderr(&created));
+    let json: Value = serde_json::from_str(&stdout(&created)).unwrap();
+    assert_eq!(json["email"], "Jane@example.com");
+    assert!(json["user_id"].as_str().unwrap().len() == 36);
+
+    let listed = idp(dir.path(), &db, &["user", "list"]);
+    assert!(listed.status.success(), "{}", stderr(&listed));
+    let users: Vec<Value> = stdout(&listed)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(users.len(), 1);
+    assert_eq!(users[0]["email"], "Jane@example.com");
+    assert_eq!(users[0]["name"], "Jane Doe");
+    assert_eq!(users[0]["email_verified"], true);
+    assert!(
+        !stdout(&listed).contains("argon2"),
+        "hashes are never listed"
+    );
+}
+
+async fn bad_user_input_gets_one_line_errors(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = fresh(backend, dir.path()).await;
+    let malformed = idp(
+        dir.path(),
+        &db,
+        &[
+            "user",
+            "create",
+            "--email",
+            "not-an-email",
+            "--password",
+            "long enough pw",
+        ],
+    );
+    assert_clean_failure(&malformed, "--email");
+
+    let ok = idp(
+        dir.path(),
+        &db,
+        &[
+            "user",
+            "create",
+            "--email",
+            "jane@example.com",
+            "--password",
+            "long enough pw",
+        ],
+    );
+    assert!(ok.status.success(), "{}", stderr(&ok));
+    let duplicate = idp(
+        dir.path(),
+        &db,
+        &[
+            "user",
+            "create",
+            "--email",
+            "JANE@example.com",
+            "--password",
+            "long enough pw",
+        ],
+    );
+    assert_clean_failure(&duplicate, "already exists");
+
+    let listed = idp(dir.path(), &db, &["user", "list"]);
+    assert_eq!(
+        stdout(&listed).lines().count(),
+        1,
+        "the failures changed nothing"
+    );
+}
+
+async fn clients_are_created_with_a_secret_shown_once(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = fresh(backend, dir.path()).await;
+    let confidential = idp(
+        dir.path(),
+        &db,
+        &[
+            "client",
+            "create",
+            "--client-id",
+            "support-portal",
+            "--name",
+            "Support Portal",
+            "--redirect-uri",
+            "https://support.example.com/cb",
+            "--redirect-uri",
+            "http://127.0.0.1:9000/cb",
+            "--post-logout-redirect-uri",
+            "https://support.example.com/",
+            "--first-party",
+            "--theme",
+            "helix",
+        ],
+    );
+    assert!(confidential.status.success(), "{}", stderr(&confidential));
+    let json: Value = serde_json::from_str(&stdout(&confidential)).unwrap();
+    assert_eq!(json["client_id"], "support-portal");
+    let secret = json["client_secret"].as_str().unwrap();
+    assert_eq!(secret.len(), 43, "256 bits, base64url");
+
+    let public = idp(
+        dir.path(),
+        &db,
+        &[
+            "client",
+            "create",
+            "--client-id",
+            "spa",
+            "--name",
+            "SPA",
+            "--redirect-uri",
+            "http://localhost:3000/cb",
+            "--public",
+        ],
+    );
+    assert!(public.status.success(), "{}", stderr(&public));
+    let json: Value = serde_json::from_str(&stdout(&public)).unwrap();
+    assert_eq!(json["client_secret"], Value::Null);
+
+    let listed = idp(dir.path(), &db, &["client", "list"]);
+    let out = stdout(&listed);
+    assert!(!out.contains(secret), "the secret is never shown again");
+    let clients: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(clients.len(), 2);
+    let portal = clients
+        .iter()
+        .find(|c| c["client_id"] == "support-portal")
+        .unwrap();
+    assert_eq!(portal["redirect_uris"].as_array().unwrap().len(), 2);
+    assert_eq!(portal["first_party"], true);
+    assert_eq!(portal["theme"], "helix");
+    assert_eq!(portal["grant_types"].as_array().unwrap().len(), 3);
+    let spa = clients.iter().find(|c| c["client_id"] == "spa").unwrap();
+    assert_eq!(spa["kind"], "public");
+    assert_eq!(
+        spa["grant_types"],
+        serde_json::json!(["authorization_code", "refresh_token"])
+    );
+}
+
+async fn bad_client_input_gets_one_line_errors(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = fresh(backend, dir.path()).await;
+    let base = [
+        "client",
+        "create",
+        "--name",
+        "Portal",
+        "--redirect-uri",
+        "https://p.example.com/cb",
+    ];
+    let with = |extra: &[&str]| -> Output {
+        let mut args: Vec<&str> = base.to_vec();
+        args.extend_from_slice(extra);
+        idp(dir.path(), &db, &args)
+    };
+    assert!(with(&["--client-id", "portal"]).status.success());
+    assert_clean_failure(&with(&["--client-id", "portal"]), "already exists");
+    assert_clean_failure(&with(&["--client-id", "bad id"]), "--client-id");
+    assert_clean_failure(
+        &with(&[
+            "--client-id",
+            "p2",
+            "--redirect-uri",
+            "http://evil.example.com/cb",
+        ]),
+        "--redirect-uri",
+    );
+    assert_clean_failure(
+        &with(&["--client-id", "p3", "--grant", "password"]),
+        "--grant",
+    );
+    assert_clean_failure(
+        &with(&[
+            "--client-id",
+            "p4",
+            "--public",
+            "--grant",
+            "client_credentials",
+        ]),
+        "public client",
+    );
+    assert_clean_failure(
+        &with(&["--client-id", "p5", "--id-token-alg", "HS256"]),
+        "--id-token-alg",
+    );
+    let listed = idp(dir.path(), &db, &["client", "list"]);
+    assert_eq!(
+        stdout(&listed).lines().count(),
+        1,
+        "the failures changed nothing"
+    );
+}
+
+async fn migrate_applies_and_reports(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = fresh(backend, dir.path()).await;
+    let out = idp(dir.path(), &db, &["migrate"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("migrations applied"));
+}
+
+#[tokio::test]
+async fn unreachable_database_is_a_one_line_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = tests::free_port();
+    let db = Db {
+        url: format!("postgres://idp:secret-pw@127.0.0.1:{port}/idp"),
+        redis: None,
+    };
+    let out = Command::new(env!("CARGO_BIN_EXE_idp"))
+        .current_dir(dir.path())
+        .args(["user", "list"])
+        .env("IDP__DATABASE__URL", &db.url)
+        .env("IDP__DATABASE__CONNECT_TIMEOUT_SECS", "1")
+        .output()
+        .unwrap();
+    assert_clean_failure(&out, "database");
+    assert!(
+        !stderr(&out).contains("secret-pw"),
+        "the password is never printed"
+    );
+}
+
+#[test]
+fn check_config_prints_effective_config_with_secrets_redacted() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_idp"))
+        .current_dir(dir.path())
+        .arg("--config")
+        .arg(shipped_config())
+        .arg("check-config")
+        .env(
+            "IDP__DATABASE__URL",
+            "postgres://idp:hunter2@db.internal/idp",
+        )
+        .env("IDP__SERVER__LISTEN", "0.0.0.0:9999")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("listen = \"0.0.0.0:9999\""), "{text}");
+    assert!(text.contains("db.internal"), "{text}");
+    assert!(!text.contains("hunter2"), "{text}");
+}
+
+#[test]
+fn invalid_config_exits_1_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bad.toml");
+    std::fs::write(&file, "[server]\ndev_mode = false\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_idp"))
+        .arg("--config")
+        .arg(&file)
+        .arg("check-config")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_clean_failure(&out, "server.issuer");
+
+    let missing = Command::new(env!("CARGO_BIN_EXE_idp"))
+        .args(["--config", "/nonexistent/idp.toml", "check-config"])
+        .output()
+        .unwrap();
+    assert_clean_failure(&missing, "/nonexistent/idp.toml");
+}
+
+/// The README's first command, in a fresh directory: `idp serve` on the
+/// embedded default answers /healthz and /readyz, logs JSON when told to, and
+/// stops cleanly on SIGTERM.
+#[tokio::test]
+async fn serve_runs_on_the_embedded_default_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = tests::free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_idp"))
+        .current_dir(dir.path())
+        .arg("--config")
+        .arg(shipped_config())
+        .arg("serve")
+        .env("IDP__SERVER__LISTEN", format!("127.0.0.1:{port}"))
+        .env("IDP__LOG__FORMAT", "json")
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let http = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut ready = None;
+    for _ in 0..200 {
+        if let Ok(r) = http.get(format!("{base}/readyz")).send().await {
+            ready = Some(r);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let ready = ready.expect("the server answers");
+    assert_eq!(ready.status(), 200);
+    assert_eq!(
+        http.get(format!("{base}/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert!(
+        dir.path().join("data/idp.db").exists(),
+        "SQLite file created under data/"
+    );
+
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "graceful shutdown exits 0: {:?}",
+        out.status
+    );
+    let logs = stderr(&out);
+    let lines: Vec<Value> = logs
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("not a JSON log line: {l}")))
+        .collect();
+    assert!(lines.iter().any(|l| l["message"] == "listening"), "{logs}");
+    assert!(
+        lines.iter().any(|l| l["message"] == "shutting down"),
+        "{logs}"
+    );
+}
