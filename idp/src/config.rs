@@ -46,7 +46,111 @@ pub struct Config {
     pub redis: RedisConfig,
     pub mail: MailConfig,
     pub password_hashing: PasswordHashingConfig,
+    pub password_policy: crate::account::policy::PasswordPolicyConfig,
+    pub captcha: crate::account::captcha::CaptchaConfig,
+    pub session: SessionConfig,
+    pub account: AccountConfig,
+    pub lockout: LockoutConfig,
+    pub themes: ThemesConfig,
     pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SessionConfig {
+    /// A browser session ends after this long without a request.
+    pub idle_minutes: u64,
+    /// ...and after this long in any case.
+    pub absolute_hours: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AccountConfig {
+    /// Whether people may create their own accounts.
+    pub registration_enabled: bool,
+    /// Email domains our mail cannot reach: registration with them is refused
+    /// with an explanation.
+    pub blocked_email_domains: Vec<String>,
+    /// How long a password-reset link works; a theme may set its own.
+    pub reset_link_ttl_minutes: u64,
+    pub verification_link_ttl_hours: u64,
+    /// Reset mails sent per address, and requests accepted per client IP, per hour.
+    pub reset_requests_per_email_per_hour: u64,
+    pub reset_requests_per_ip_per_hour: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LockMode {
+    /// Locked until the start of the next day in `time_zone`.
+    NextDay,
+    /// Locked for `duration_minutes`.
+    Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LockoutConfig {
+    /// Failed sign-ins (wrong password or code) per email within the window that lock it.
+    pub max_failures: u64,
+    pub window_minutes: u64,
+    pub mode: LockMode,
+    pub duration_minutes: u64,
+    /// IANA zone in which "the next day" starts, e.g. "Europe/Paris".
+    pub time_zone: String,
+    /// Failed sign-ins per client IP within the window before that IP must wait.
+    pub ip_max_failures: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ThemesConfig {
+    /// Folder holding one folder per theme (`default` is required).
+    pub dir: PathBuf,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        Self {
+            idle_minutes: 8 * 60,
+            absolute_hours: 7 * 24,
+        }
+    }
+}
+
+impl Default for AccountConfig {
+    fn default() -> Self {
+        Self {
+            registration_enabled: true,
+            blocked_email_domains: Vec::new(),
+            reset_link_ttl_minutes: 60,
+            verification_link_ttl_hours: 48,
+            reset_requests_per_email_per_hour: 5,
+            reset_requests_per_ip_per_hour: 30,
+        }
+    }
+}
+
+impl Default for LockoutConfig {
+    fn default() -> Self {
+        Self {
+            max_failures: 5,
+            window_minutes: 15,
+            mode: LockMode::NextDay,
+            duration_minutes: 60,
+            time_zone: "UTC".into(),
+            ip_max_failures: 100,
+        }
+    }
+}
+
+impl Default for ThemesConfig {
+    fn default() -> Self {
+        Self {
+            dir: PathBuf::from("themes"),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -62,6 +166,9 @@ pub struct ServerConfig {
     pub request_timeout_secs: u64,
     /// Largest request body accepted, in bytes.
     pub body_limit_bytes: usize,
+    /// Reverse proxies in front that append to `X-Forwarded-For`: the client
+    /// IP is taken that many entries from its right. 0: the TCP peer.
+    pub trusted_proxy_hops: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -112,6 +219,12 @@ pub struct MailConfig {
     /// Folder for the file transport.
     pub dir: PathBuf,
     pub smtp: SmtpConfig,
+    /// How often the outbox is checked for due mail when nothing wakes the
+    /// worker (mail queued on this node wakes it at once).
+    pub poll_interval_ms: u64,
+    /// Delivery attempts before a message is marked failed; retries back off
+    /// from 30 s, doubling, up to 1 h.
+    pub max_attempts: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -160,6 +273,7 @@ impl Default for ServerConfig {
             dev_mode: true,
             request_timeout_secs: 30,
             body_limit_bytes: 64 * 1024,
+            trusted_proxy_hops: 0,
         }
     }
 }
@@ -196,6 +310,8 @@ impl Default for MailConfig {
             from: "Identity Provider <no-reply@localhost>".into(),
             dir: PathBuf::from("data/mail"),
             smtp: SmtpConfig::default(),
+            poll_interval_ms: 2000,
+            max_attempts: 8,
         }
     }
 }
@@ -371,6 +487,15 @@ impl Config {
                 "must be between 1 and 300",
             ));
         }
+        if !(10..=60_000).contains(&m.poll_interval_ms) {
+            return Err(invalid(
+                "mail.poll_interval_ms",
+                "must be between 10 and 60000",
+            ));
+        }
+        if !(1..=50).contains(&m.max_attempts) {
+            return Err(invalid("mail.max_attempts", "must be between 1 and 50"));
+        }
         let h = &self.password_hashing;
         if !(8 * 1024..=1024 * 1024).contains(&h.memory_kib) {
             return Err(invalid(
@@ -395,6 +520,46 @@ impl Config {
                 "password_hashing.max_concurrent",
                 "must be between 1 and 256",
             ));
+        }
+        if self.server.trusted_proxy_hops > 10 {
+            return Err(invalid("server.trusted_proxy_hops", "must be between 0 and 10"));
+        }
+        self.password_policy
+            .validate()
+            .map_err(|e| invalid("password_policy", e))?;
+        self.captcha.validate().map_err(|e| invalid("captcha", e))?;
+        let se = &self.session;
+        if !(1..=60 * 24 * 30).contains(&se.idle_minutes) {
+            return Err(invalid("session.idle_minutes", "must be between 1 and 43200"));
+        }
+        if !(1..=24 * 365).contains(&se.absolute_hours) {
+            return Err(invalid("session.absolute_hours", "must be between 1 and 8760"));
+        }
+        let a = &self.account;
+        if !(5..=7 * 24 * 60).contains(&a.reset_link_ttl_minutes) {
+            return Err(invalid("account.reset_link_ttl_minutes", "must be between 5 and 10080"));
+        }
+        if !(1..=24 * 30).contains(&a.verification_link_ttl_hours) {
+            return Err(invalid("account.verification_link_ttl_hours", "must be between 1 and 720"));
+        }
+        if a.blocked_email_domains.iter().any(|d| d.trim().is_empty() || d.contains('@')) {
+            return Err(invalid("account.blocked_email_domains", "entries are domains such as example.com"));
+        }
+        let l = &self.lockout;
+        if !(1..=1000).contains(&l.max_failures) {
+            return Err(invalid("lockout.max_failures", "must be between 1 and 1000"));
+        }
+        if !(1..=24 * 60).contains(&l.window_minutes) {
+            return Err(invalid("lockout.window_minutes", "must be between 1 and 1440"));
+        }
+        if !(1..=30 * 24 * 60).contains(&l.duration_minutes) {
+            return Err(invalid("lockout.duration_minutes", "must be between 1 and 43200"));
+        }
+        if jiff::tz::TimeZone::get(&l.time_zone).is_err() {
+            return Err(invalid("lockout.time_zone", "is not an IANA time zone such as Europe/Paris"));
+        }
+        if l.ip_max_failures < l.max_failures {
+            return Err(invalid("lockout.ip_max_failures", "must be at least lockout.max_failures"));
         }
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
             return Err(invalid(
@@ -596,6 +761,11 @@ mod tests {
                 "server.request_timeout_secs",
             ),
             (&[("IDP__LOG__LEVEL", "[[[")], "log.level"),
+            (
+                &[("IDP__MAIL__POLL_INTERVAL_MS", "5")],
+                "mail.poll_interval_ms",
+            ),
+            (&[("IDP__MAIL__MAX_ATTEMPTS", "0")], "mail.max_attempts"),
         ];
         for (vars, key) in cases {
             let err = Config::load_from(None, env(vars)).unwrap_err();

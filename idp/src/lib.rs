@@ -8,6 +8,7 @@ pub mod config;
 pub mod crypto;
 pub mod domain;
 pub mod ephemeral;
+pub mod mail;
 pub mod oidc;
 pub mod startup;
 pub mod store;

@@ -17,6 +17,8 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::account::PasswordHasher;
+use crate::account::policy::PasswordPolicy;
+use crate::web::theme::Themes;
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::Config;
 use crate::ephemeral::{Ephemeral, MemoryStore, RedisStore};
@@ -33,6 +35,10 @@ pub enum StartError {
     Ephemeral(#[from] crate::ephemeral::Error),
     #[error("password hashing: {0}")]
     Hasher(#[from] crate::account::HashError),
+    #[error("{0}")]
+    Theme(#[from] crate::web::theme::ThemeError),
+    #[error("{0}")]
+    Mail(#[from] crate::mail::SetupError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -47,6 +53,7 @@ pub struct Application {
     address: SocketAddr,
     router: Router,
     state: AppState,
+    mailer: crate::mail::Mailer,
 }
 
 impl Application {
@@ -66,6 +73,8 @@ impl Application {
         if state.config.database.migrate_on_start {
             state.store.migrate().await?;
         }
+        let mailer =
+            crate::mail::Mailer::from_config(&state.config.mail, &state.config.server.issuer)?;
         let addr = state.config.server.listen;
         let bind_error = |source| StartError::Bind { addr, source };
         let listener = match listener {
@@ -82,6 +91,7 @@ impl Application {
             address,
             router,
             state,
+            mailer,
         })
     }
 
@@ -110,10 +120,28 @@ impl Application {
             durable = self.state.store.backend(),
             "listening"
         );
-        axum::serve(self.listener, self.router)
+        // The mail worker lives as long as the server: it is stopped when
+        // serving ends, or when this future is dropped.
+        let worker_stop = tokio_util::sync::CancellationToken::new();
+        let _worker_guard = worker_stop.clone().drop_guard();
+        let worker = crate::mail::spawn_worker(
+            self.state.mail.clone(),
+            self.mailer,
+            &self.state.config.mail,
+            worker_stop.clone(),
+        );
+        let served = axum::serve(
+            self.listener,
+            self.router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
             .with_graceful_shutdown(stop)
             .await
-            .map_err(StartError::Serve)
+            .map_err(StartError::Serve);
+        worker_stop.cancel();
+        if let Err(e) = worker.await {
+            tracing::warn!(error = %e, "mail worker ended abnormally");
+        }
+        served
     }
 }
 
@@ -127,12 +155,18 @@ pub async fn connect(config: Config, clock: SharedClock) -> Result<AppState, Sta
         None => Ephemeral::new(Arc::new(MemoryStore::new(clock.clone()))),
     };
     let hasher = PasswordHasher::new(&config.password_hashing)?;
+    let themes = Themes::load(&config.themes.dir)?;
+    let policy = Arc::new(PasswordPolicy::new(config.password_policy.clone()));
+    let mail = crate::mail::MailQueue::new(store.clone(), clock.clone());
     Ok(AppState {
         config: Arc::new(config),
         store,
         ephemeral,
         clock,
         hasher,
+        policy,
+        themes,
+        mail,
         metrics: metrics::Metrics::default(),
     })
 }
@@ -140,8 +174,11 @@ pub async fn connect(config: Config, clock: SharedClock) -> Result<AppState, Sta
 fn router(state: AppState) -> Router {
     let timeout = Duration::from_secs(state.config.server.request_timeout_secs);
     let body_limit = state.config.server.body_limit_bytes;
+    let hsts = web::headers::Hsts(!state.config.server.dev_mode);
     web::router()
+        .merge(crate::account::router())
         .layer(middleware::from_fn_with_state(state.metrics.clone(), metrics::track))
+        .layer(middleware::from_fn_with_state(hsts, web::headers::security_headers))
         .with_state(state)
         .layer(
             ServiceBuilder::new()

@@ -15,6 +15,9 @@ use idp::config::{Config, ConnectionUrl};
 use idp::web::AppState;
 use sqlx::Connection;
 
+pub mod browser;
+pub mod smtp;
+
 /// The two deployments every behaviour is checked on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -56,6 +59,7 @@ pub async fn config_for(backend: Backend, dir: &std::path::Path) -> Config {
     let mut config = Config::default();
     config.server.listen = SocketAddr::from(([127, 0, 0, 1], 0));
     config.mail.dir = dir.join("mail");
+    config.themes.dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../themes");
     // Cheaper argon2 than production keeps hundreds of sign-ins in the suite fast;
     // the parameters are still argon2id with the same code path.
     config.password_hashing.memory_kib = 8192;
@@ -76,6 +80,7 @@ pub async fn config_for(backend: Backend, dir: &std::path::Path) -> Config {
 }
 
 /// A running server and what a test needs to talk to it.
+#[derive(Clone)]
 pub struct TestApp {
     pub backend: Backend,
     pub address: SocketAddr,
@@ -84,7 +89,7 @@ pub struct TestApp {
     pub state: AppState,
     /// A browser-like client: keeps cookies, does not follow redirects.
     pub http: reqwest::Client,
-    pub dir: tempfile::TempDir,
+    pub dir: Arc<tempfile::TempDir>,
 }
 
 impl TestApp {
@@ -119,7 +124,39 @@ impl TestApp {
             clock,
             state,
             http,
-            dir,
+            dir: Arc::new(dir),
+        }
+    }
+
+    /// Another node of the same deployment: a second server on this one's
+    /// database and ephemeral store, with the same issuer, its own address,
+    /// clock and mail folder. `adjust` edits its copy of the configuration.
+    pub async fn spawn_beside(&self, adjust: impl FnOnce(&mut Config)) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut config = Config::clone(&self.state.config);
+        config.mail.dir = dir.path().join("mail");
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+        let address = listener.local_addr().expect("local address");
+        adjust(&mut config);
+        let clock = ManualClock::default();
+        let app = idp::Application::build_with(config, Arc::new(clock.clone()), Some(listener))
+            .await
+            .expect("the second server starts");
+        let state = app.state().clone();
+        tokio::spawn(app.run_until(std::future::pending()));
+        let http = reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("http client");
+        Self {
+            backend: self.backend,
+            address,
+            base_url: format!("http://{address}"),
+            clock,
+            state,
+            http,
+            dir: Arc::new(dir),
         }
     }
 

@@ -1,8 +1,36 @@
-//! Customer accounts: creating them, their passwords. The web flows (sign-in,
-//! registration, reset, lockout) build on this.
+//! Customer accounts: sign-in, registration and email verification, forgotten
+//! and changed passwords, lockout, the password policy and captcha; plus the
+//! account creation used by the CLI.
 
+pub mod captcha;
+mod forms;
 mod hasher;
+pub mod lockout;
+mod login;
+pub mod mailer;
+mod notices;
+pub mod policy;
+mod register;
+mod reset;
+mod settings;
 mod users;
 
 pub use hasher::{HashError, PasswordHasher, Verification};
 pub use users::{CreateUserError, NewAccount, create_user};
+
+use axum::Router;
+use axum::routing::{get, post};
+
+use crate::web::{AppState, paths};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(paths::LOGIN, get(login::page).post(login::submit))
+        .route(paths::LOGOUT, post(login::logout))
+        .route(paths::ACCOUNT, get(login::account))
+        .route(paths::REGISTER, get(register::page).post(register::submit))
+        .route(paths::VERIFY_EMAIL, get(register::verify))
+        .route(paths::FORGOT_PASSWORD, get(reset::forgot_page).post(reset::forgot_submit))
+        .route(paths::RESET_PASSWORD, get(reset::reset_page).post(reset::reset_submit))
+        .route(paths::CHANGE_PASSWORD, get(settings::page).post(settings::submit))
+}

@@ -81,9 +81,29 @@ pub mod keys {
         Key::new("probe", id)
     }
 
+    /// A browser session (see `web::session`).
+    pub fn session(id: &str) -> Key<crate::web::session::SessionData> {
+        Key::new("session", id)
+    }
+
+    /// The user's session epoch: sessions of older epochs are void.
+    pub fn session_epoch(user_id: &str) -> Key<u64> {
+        Key::new("session-epoch", user_id)
+    }
+
+    /// A lockout of an email address (its normalised key), until the stored instant (unix seconds).
+    pub fn lock(email_key: &str) -> Key<i64> {
+        Key::new("lock", email_key)
+    }
+
     /// A counter (failures, rate limits) under a named scope.
     pub fn counter(scope: &str, id: &str) -> Key<u64> {
         Key::new(&format!("count:{scope}"), id)
+    }
+
+    /// An outstanding proof-of-work captcha challenge; the value is its difficulty.
+    pub fn captcha(challenge: &str) -> Key<u8> {
+        Key::new("captcha", challenge)
     }
 }
 

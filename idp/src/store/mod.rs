@@ -5,10 +5,14 @@
 //! Operations that must be atomic together (a token and the mail that carries
 //! it) are single methods here, so each implementation owns its transaction.
 
+mod account;
+mod mail;
 mod postgres;
 mod sql;
 mod sqlite;
 
+pub use account::{AccountStore, EmailVerification, NewToken};
+pub use mail::*;
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
@@ -141,7 +145,9 @@ pub trait AuditStore {
 
 /// Everything the server needs from its durable store.
 #[async_trait::async_trait]
-pub trait Store: UserStore + ClientStore + AuditStore + Send + Sync + std::fmt::Debug {
+pub trait Store:
+    UserStore + ClientStore + AuditStore + AccountStore + MailStore + Send + Sync + std::fmt::Debug
+{
     /// "postgres" or "sqlite", for logs and `/readyz`.
     fn backend(&self) -> &'static str;
     async fn migrate(&self) -> Result<()>;

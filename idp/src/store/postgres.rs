@@ -7,7 +7,8 @@ use sqlx::migrate::Migrator;
 use sqlx::postgres::PgPoolOptions;
 
 use super::sql::{
-    audit::impl_audit_store, client::impl_client_store, db_error, user::impl_user_store,
+    account::impl_account_store, audit::impl_audit_store, client::impl_client_store, db_error,
+    mail::impl_mail_store, user::impl_user_store,
 };
 use super::{Result, Store};
 use crate::config::DatabaseConfig;
@@ -34,6 +35,8 @@ impl PostgresStore {
 impl_user_store!(PostgresStore);
 impl_client_store!(PostgresStore);
 impl_audit_store!(PostgresStore);
+impl_account_store!(PostgresStore);
+impl_mail_store!(PostgresStore, super::sql::mail::CLAIM_POSTGRES);
 
 #[async_trait::async_trait]
 impl Store for PostgresStore {

@@ -8,7 +8,8 @@ use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 use super::sql::{
-    audit::impl_audit_store, client::impl_client_store, db_error, user::impl_user_store,
+    account::impl_account_store, audit::impl_audit_store, client::impl_client_store, db_error,
+    mail::impl_mail_store, user::impl_user_store,
 };
 use super::{Error, Result, Store};
 use crate::config::DatabaseConfig;
@@ -48,6 +49,8 @@ impl SqliteStore {
 impl_user_store!(SqliteStore);
 impl_client_store!(SqliteStore);
 impl_audit_store!(SqliteStore);
+impl_account_store!(SqliteStore);
+impl_mail_store!(SqliteStore, super::sql::mail::CLAIM_SQLITE);
 
 #[async_trait::async_trait]
 impl Store for SqliteStore {

@@ -1,11 +1,18 @@
 //! HTTP plumbing shared by every capability: the app state, errors, health
 //! and metrics endpoints, middleware.
 
+mod assets;
+pub mod audit;
+pub mod client_meta;
 mod error;
+pub mod headers;
 mod health;
 pub mod metrics;
 pub mod paths;
+pub mod session;
 mod state;
+pub mod theme;
+pub mod ui;
 
 pub use error::AppError;
 pub use state::AppState;
@@ -14,5 +21,5 @@ use axum::Router;
 
 /// Routes that every deployment serves, whatever its capabilities.
 pub fn router() -> Router<AppState> {
-    health::router()
+    health::router().route(paths::STATIC, axum::routing::get(assets::serve))
 }

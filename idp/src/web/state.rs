@@ -3,12 +3,14 @@
 use std::sync::Arc;
 
 use crate::account::PasswordHasher;
+use crate::account::policy::PasswordPolicy;
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::ephemeral::Ephemeral;
 use crate::store::SharedStore;
 
 use super::metrics::Metrics;
+use super::theme::Themes;
 
 #[derive(Debug, Clone)]
 pub struct AppState {
@@ -17,5 +19,9 @@ pub struct AppState {
     pub ephemeral: Ephemeral,
     pub clock: SharedClock,
     pub hasher: PasswordHasher,
+    pub policy: Arc<PasswordPolicy>,
+    pub themes: Themes,
+    /// Queues mail in the durable outbox and wakes this node's worker.
+    pub mail: crate::mail::MailQueue,
     pub metrics: Metrics,
 }

@@ -22,4 +22,5 @@ macro_rules! on_both_backends {
 
 mod ephemeral;
 mod server;
+mod signin;
 mod store;

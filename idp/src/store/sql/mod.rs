@@ -3,8 +3,10 @@
 //! expand the same bodies for `PostgresStore` and `SqliteStore`, and the
 //! schemas differ only in column types (see the migrations).
 
+pub(super) mod account;
 pub(super) mod audit;
 pub(super) mod client;
+pub(super) mod mail;
 mod ts;
 pub(super) mod user;
 

@@ -1,0 +1,177 @@
+//! `/login`, `/logout` and the account page: sign-in with email and password.
+//! Unknown email and wrong password take the same path (a dummy hash is
+//! verified) and give the same answer.
+
+use axum::extract::{Query, State};
+use axum::extract::rejection::FormRejection;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Form;
+use axum_extra::extract::cookie::CookieJar;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::captcha;
+use super::forms::{FlowQuery, captcha_message, form, render_captcha};
+use super::hasher::Verification;
+use super::lockout::{self, Gate};
+use crate::domain::{Email, PlainPassword};
+use crate::web::client_meta::ClientMeta;
+use crate::web::session::{self, CurrentUser, MaybeUser};
+use crate::web::ui::{Page, Ui};
+use crate::web::{AppError, AppState, audit, paths};
+
+pub const BAD_CREDENTIALS: &str = "Incorrect email or password.";
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct LoginForm {
+    email: String,
+    password: String,
+    csrf_token: String,
+    client_id: String,
+    captcha_challenge: String,
+    captcha_nonce: String,
+}
+
+pub async fn page(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    Query(q): Query<FlowQuery>,
+    MaybeUser(user): MaybeUser,
+) -> Result<Response, AppError> {
+    let ui = Ui::new(&state, jar, &headers, q.client_id.as_deref(), user).await?;
+    let email = q.login_hint.clone().unwrap_or_default();
+    login_form(&state, ui, Page::new("login.html", "Sign in").value("email", email)).await
+}
+
+/// Renders the sign-in form, with a fresh captcha when the theme wants one.
+async fn login_form(state: &AppState, ui: Ui, page: Page) -> Result<Response, AppError> {
+    let page = render_captcha(state, ui.theme.meta.captcha_login, page).await?;
+    Ok(ui.render(page))
+}
+
+pub async fn submit(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    meta: ClientMeta,
+    body: Result<Form<LoginForm>, FormRejection>,
+) -> Result<Response, AppError> {
+    let f: LoginForm = form(body);
+    let mut ui = Ui::new(&state, jar, &headers, Some(&f.client_id), None).await?;
+    if !ui.csrf_ok(&f.csrf_token) {
+        return Ok(ui.csrf_failure());
+    }
+    let retry = |page: Page| page.value("email", f.email.trim()).invalid();
+    if ui.theme.meta.captcha_login {
+        if let Err(e) = captcha::verify(&state.ephemeral, &f.captcha_challenge, &f.captcha_nonce).await {
+            let page = retry(Page::new("login.html", "Sign in")).field_error("captcha", captcha_message(&e));
+            return login_form(&state, ui, page).await;
+        }
+    }
+    let email = match Email::parse(&f.email) {
+        Ok(e) => e,
+        Err(e) => {
+            let page = retry(Page::new("login.html", "Sign in")).field_error("email", e.0);
+            return login_form(&state, ui, page).await;
+        }
+    };
+    let Ok(password) = PlainPassword::parse(&f.password) else {
+        let page = retry(Page::new("login.html", "Sign in")).field_error("password", "Enter your password.");
+        return login_form(&state, ui, page).await;
+    };
+    let user = state.store.user_by_email(&email).await?;
+    match lockout::gate(&state, &email, user.as_ref(), meta.ip).await? {
+        Gate::Open => {}
+        Gate::Locked(until) => {
+            audit::record(&state, &meta, "login.refused_locked", user.as_ref().map(|u| &u.id), None, json!({})).await;
+            return Ok(locked_page(&state, ui, until));
+        }
+        Gate::IpThrottled => {
+            audit::record(&state, &meta, "login.refused_ip_throttled", None, None, json!({})).await;
+            return Ok(ui.render(Page::error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many attempts",
+                "There have been too many unsuccessful sign-in attempts from your network. Please wait a few minutes and try again.",
+            )));
+        }
+    }
+    let usable = user.as_ref().filter(|u| !u.disabled);
+    let verification = state
+        .hasher
+        .verify(&password, usable.and_then(|u| u.password_hash.as_deref()))
+        .await
+        .map_err(|e| AppError::Internal(e.to_string()))?;
+    let user = match (verification, usable) {
+        (Verification::Match, Some(u)) => u.clone(),
+        (Verification::MatchRehashed(hash), Some(u)) => {
+            state.store.set_password_hash(&u.id, &hash, state.clock.now()).await?;
+            u.clone()
+        }
+        _ => {
+            let locked = lockout::record_failure(&state, &email, user.as_ref(), meta.ip).await?;
+            audit::record(&state, &meta, "login.failed", user.as_ref().map(|u| &u.id), None, json!({})).await;
+            if let Some(until) = locked {
+                super::notices::account_locked(&state, &ui, &meta, &email, user.as_ref(), until).await?;
+                return Ok(locked_page(&state, ui, until));
+            }
+            let page = retry(Page::new("login.html", "Sign in")).form_error(BAD_CREDENTIALS);
+            return login_form(&state, ui, page).await;
+        }
+    };
+    lockout::record_success(&state, &email).await?;
+    let jar = session::start(&state, ui.take_jar(), &user.id, vec!["pwd".into()]).await?;
+    audit::record(&state, &meta, "login.succeeded", Some(&user.id), ui.client.as_ref().map(|c| &c.id), json!({ "amr": ["pwd"] })).await;
+    let target = format!("{}{}", paths::ACCOUNT, ui.flow_query());
+    Ok((jar, Redirect::to(&target)).into_response())
+}
+
+fn locked_page(state: &AppState, ui: Ui, until: time::OffsetDateTime) -> Response {
+    let until = lockout::describe_until(&state.config.lockout, until);
+    ui.render(
+        Page::new("locked.html", "Sign-in temporarily blocked")
+            .status(StatusCode::FORBIDDEN)
+            .with("locked_until", &until),
+    )
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct LogoutForm {
+    csrf_token: String,
+    client_id: String,
+}
+
+pub async fn logout(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    meta: ClientMeta,
+    MaybeUser(user): MaybeUser,
+    body: Result<Form<LogoutForm>, FormRejection>,
+) -> Result<Response, AppError> {
+    let f: LogoutForm = form(body);
+    let mut ui = Ui::new(&state, jar, &headers, Some(&f.client_id), None).await?;
+    if !ui.csrf_ok(&f.csrf_token) {
+        return Ok(ui.csrf_failure());
+    }
+    let mut jar = ui.take_jar();
+    if let Some(current) = user {
+        jar = session::end(&state, jar, &current.session_id).await?;
+        audit::record(&state, &meta, "logout", Some(&current.user.id), None, json!({})).await;
+    }
+    Ok((jar, Redirect::to(&format!("{}{}", paths::LOGIN, ui.flow_query()))).into_response())
+}
+
+pub async fn account(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    Query(q): Query<FlowQuery>,
+    current: CurrentUser,
+) -> Result<Response, AppError> {
+    let ui = Ui::new(&state, jar, &headers, q.client_id.as_deref(), Some(current)).await?;
+    Ok(ui.render(Page::new("account.html", "Your account")))
+}

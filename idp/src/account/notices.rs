@@ -1,0 +1,63 @@
+//! Mail that tells an owner about something that happened to their account.
+
+use serde_json::json;
+use time::OffsetDateTime;
+
+use super::{lockout, mailer};
+use crate::domain::Email;
+use crate::store::User;
+use crate::web::client_meta::ClientMeta;
+use crate::web::ui::Ui;
+use crate::web::{AppError, AppState, audit, paths};
+
+/// The address was just locked: audit, and mail the owner if there is one.
+pub async fn account_locked(
+    state: &AppState,
+    ui: &Ui,
+    meta: &ClientMeta,
+    email: &Email,
+    user: Option<&User>,
+    until: OffsetDateTime,
+) -> Result<(), AppError> {
+    audit::record(
+        state,
+        meta,
+        "account.locked",
+        user.map(|u| &u.id),
+        None,
+        json!({ "until": until.unix_timestamp() }),
+    )
+    .await;
+    let Some(user) = user else { return Ok(()) };
+    let mut context = tera::Context::new();
+    context.insert("until", &lockout::describe_until(&state.config.lockout, until));
+    context.insert(
+        "reset_link",
+        &mailer::link(&state.config.server.issuer, &format!("{}{}", paths::FORGOT_PASSWORD, ui.flow_query())),
+    );
+    let mail = mailer::compose(&ui.theme, "account_locked", email, &user.name, context)
+        .map_err(|e| AppError::Internal(e.to_string()))?;
+    state.mail.enqueue(mail).await?;
+    Ok(())
+}
+
+/// The "your password was changed" mail, for the outbox.
+pub fn password_changed(
+    state: &AppState,
+    ui: &Ui,
+    user: &User,
+) -> Result<crate::store::OutgoingMail, AppError> {
+    let mut context = tera::Context::new();
+    let when = state
+        .clock
+        .now()
+        .format(&time::format_description::well_known::Rfc2822)
+        .unwrap_or_default();
+    context.insert("when", &when);
+    context.insert(
+        "reset_link",
+        &mailer::link(&state.config.server.issuer, &format!("{}{}", paths::FORGOT_PASSWORD, ui.flow_query())),
+    );
+    mailer::compose(&ui.theme, "password_changed", &user.email, &user.name, context)
+        .map_err(|e| AppError::Internal(e.to_string()))
+}

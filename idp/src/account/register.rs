@@ -1,0 +1,235 @@
+//! `/register` and `/verify-email`: self-service accounts. The answer to a
+//! registration never says whether the address already had an account: both
+//! get the same page at once, and the work (hashing, mail) happens after the
+//! response; an existing owner is told by mail that someone tried.
+
+use axum::Form;
+use axum::extract::rejection::FormRejection;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use axum_extra::extract::cookie::CookieJar;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::forms::{FlowQuery, form, new_password_errors};
+use super::mailer;
+use crate::crypto::{random_token, sha256_hex};
+use crate::domain::{Email, PlainPassword};
+use crate::store::{EmailVerification, NewToken, NewUser};
+use crate::web::client_meta::ClientMeta;
+use crate::web::session::MaybeUser;
+use crate::web::ui::{Page, Ui};
+use crate::web::{AppError, AppState, audit, paths};
+
+const MAX_NAME: usize = 200;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct RegisterForm {
+    name: String,
+    email: String,
+    password: String,
+    password_confirm: String,
+    csrf_token: String,
+    client_id: String,
+}
+
+fn registration_page(state: &AppState) -> Page {
+    Page::new("register.html", "Create an account")
+        .with("policy", &state.policy.describe())
+        .with("blocked_domains", &state.config.account.blocked_email_domains)
+}
+
+fn closed(ui: Ui) -> Response {
+    ui.render(Page::error(
+        StatusCode::NOT_FOUND,
+        "Registration is closed",
+        "New accounts cannot be created here. Please contact support.",
+    ))
+}
+
+pub async fn page(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    Query(q): Query<FlowQuery>,
+    MaybeUser(user): MaybeUser,
+) -> Result<Response, AppError> {
+    let ui = Ui::new(&state, jar, &headers, q.client_id.as_deref(), user).await?;
+    if !state.config.account.registration_enabled {
+        return Ok(closed(ui));
+    }
+    Ok(ui.render(registration_page(&state)))
+}
+
+pub async fn submit(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    meta: ClientMeta,
+    body: Result<Form<RegisterForm>, FormRejection>,
+) -> Result<Response, AppError> {
+    let f: RegisterForm = form(body);
+    let ui = Ui::new(&state, jar, &headers, Some(&f.client_id), None).await?;
+    if !ui.csrf_ok(&f.csrf_token) {
+        return Ok(ui.csrf_failure());
+    }
+    if !state.config.account.registration_enabled {
+        return Ok(closed(ui));
+    }
+    let name = f.name.trim().to_owned();
+    let mut page = registration_page(&state).value("name", &name).value("email", f.email.trim());
+    if name.is_empty() {
+        page = page.field_error("name", "Enter your name.");
+    } else if name.chars().count() > MAX_NAME {
+        page = page.field_error("name", format!("Names can be at most {MAX_NAME} characters."));
+    }
+    let email = match Email::parse(&f.email) {
+        Ok(email) => {
+            let domain = email.domain().to_owned();
+            let blocked = state
+                .config
+                .account
+                .blocked_email_domains
+                .iter()
+                .any(|d| d.eq_ignore_ascii_case(&domain) || domain.ends_with(&format!(".{}", d.to_ascii_lowercase())));
+            if blocked {
+                page = page.field_error(
+                    "email",
+                    format!("We cannot deliver mail to {domain} addresses, so you would never receive our messages. Please use another email address."),
+                );
+            }
+            Some(email)
+        }
+        Err(e) => {
+            page = page.field_error("email", e.0);
+            None
+        }
+    };
+    let personal: Vec<&str> = [name.as_str(), email.as_ref().map(|e| e.as_str()).unwrap_or("")]
+        .into_iter()
+        .filter(|s| !s.is_empty())
+        .collect();
+    let (pw_errors, confirm_errors) = new_password_errors(&state, &f.password, &f.password_confirm, &personal);
+    page = page.field_errors("password", pw_errors).field_errors("password_confirm", confirm_errors);
+    let (Some(email), false) = (email, page.has_errors()) else {
+        return Ok(ui.render(page.invalid()));
+    };
+    let password = PlainPassword::parse(&f.password).map_err(|e| AppError::Internal(e.0))?;
+
+    let task_state = state.clone();
+    let theme = ui.theme.clone();
+    let flow_query = ui.flow_query();
+    let task_email = email.clone();
+    let client = ui.client.as_ref().map(|c| c.id.clone());
+    tokio::spawn(async move {
+        let result = register_in_background(&task_state, &theme, &flow_query, &meta, client, task_email, name, password).await;
+        if let Err(e) = result {
+            tracing::error!(error = %e, "registration failed after the answer was sent");
+        }
+    });
+    Ok(ui.render(Page::new("register_sent.html", "Check your email").with("email", email.as_str())))
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn register_in_background(
+    state: &AppState,
+    theme: &crate::web::theme::Theme,
+    flow_query: &str,
+    meta: &ClientMeta,
+    client: Option<crate::domain::ClientId>,
+    email: Email,
+    name: String,
+    password: PlainPassword,
+) -> Result<(), AppError> {
+    let issuer = &state.config.server.issuer;
+    let now = state.clock.now();
+    if let Some(existing) = state.store.user_by_email(&email).await? {
+        return tell_owner(state, theme, flow_query, meta, &existing).await;
+    }
+    let hash = state.hasher.hash(&password).await.map_err(|e| AppError::Internal(e.to_string()))?;
+    let token = random_token();
+    let ttl_hours = state.config.account.verification_link_ttl_hours;
+    let sep = if flow_query.is_empty() { "?" } else { "&" };
+    let link = mailer::link(issuer, &format!("{}{flow_query}{sep}token={token}", paths::VERIFY_EMAIL));
+    let mut context = tera::Context::new();
+    context.insert("link", &link);
+    context.insert("ttl_hours", &ttl_hours);
+    let mail = mailer::compose(theme, "verify_email", &email, &name, context).map_err(|e| AppError::Internal(e.to_string()))?;
+    let new_user = NewUser {
+        email: email.clone(),
+        name,
+        email_verified: false,
+        password_hash: Some(hash),
+        is_admin: false,
+    };
+    let token = NewToken {
+        hash: sha256_hex(&token),
+        expires_at: now + time::Duration::hours(ttl_hours as i64),
+    };
+    match state.store.register_user(new_user, token, mail, now).await {
+        Ok(user) => {
+            state.mail.notify();
+            audit::record(state, meta, "registration.created", Some(&user.id), client.as_ref(), json!({})).await;
+            Ok(())
+        }
+        // Someone registered the address in between: same as above.
+        Err(crate::store::Error::Conflict) => match state.store.user_by_email(&email).await? {
+            Some(existing) => tell_owner(state, theme, flow_query, meta, &existing).await,
+            None => Ok(()),
+        },
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn tell_owner(
+    state: &AppState,
+    theme: &crate::web::theme::Theme,
+    flow_query: &str,
+    meta: &ClientMeta,
+    owner: &crate::store::User,
+) -> Result<(), AppError> {
+    let mut context = tera::Context::new();
+    context.insert(
+        "reset_link",
+        &mailer::link(&state.config.server.issuer, &format!("{}{flow_query}", paths::FORGOT_PASSWORD)),
+    );
+    let mail = mailer::compose(theme, "registration_attempt", &owner.email, &owner.name, context)
+        .map_err(|e| AppError::Internal(e.to_string()))?;
+    state.mail.enqueue(mail).await?;
+    audit::record(state, meta, "registration.duplicate", Some(&owner.id), None, json!({})).await;
+    Ok(())
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct VerifyQuery {
+    token: String,
+    client_id: Option<String>,
+}
+
+pub async fn verify(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    meta: ClientMeta,
+    Query(q): Query<VerifyQuery>,
+    MaybeUser(user): MaybeUser,
+) -> Result<Response, AppError> {
+    let ui = Ui::new(&state, jar, &headers, q.client_id.as_deref(), user).await?;
+    let outcome = if super::reset::looks_like_token(&q.token) {
+        state.store.verify_email(&sha256_hex(&q.token), state.clock.now()).await?
+    } else {
+        EmailVerification::Invalid
+    };
+    let page = Page::new("verify_email.html", "Email confirmation");
+    Ok(match outcome {
+        EmailVerification::Verified(user) => {
+            audit::record(&state, &meta, "email.verified", Some(&user.id), None, json!({})).await;
+            ui.render(page.with("status", "verified"))
+        }
+        EmailVerification::AlreadyVerified => ui.render(page.with("status", "verified")),
+        EmailVerification::Invalid => ui.render(page.with("status", "invalid").status(StatusCode::BAD_REQUEST)),
+    })
+}

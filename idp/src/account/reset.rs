@@ -1,0 +1,246 @@
+//! `/forgot-password` and `/reset-password`: a 256-bit single-use link by
+//! mail, stored as its SHA-256, valid 60 minutes by default. Opening the link
+//! only shows the form; submitting it uses the token, so mail scanners that
+//! pre-open links cannot burn it. The request page always gives the same
+//! answer, at once; the lookup and the mail happen after the response.
+
+use std::time::Duration;
+
+use axum::Form;
+use axum::extract::rejection::FormRejection;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use axum_extra::extract::cookie::CookieJar;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::forms::{FlowQuery, captcha_message, form, new_password_errors, render_captcha};
+use super::{captcha, lockout, mailer, notices};
+use crate::crypto::{random_token, sha256_hex};
+use crate::domain::{Email, PlainPassword};
+use crate::ephemeral::keys;
+use crate::store::NewToken;
+use crate::web::client_meta::ClientMeta;
+use crate::web::session::{self, MaybeUser};
+use crate::web::ui::{Page, Ui};
+use crate::web::{AppError, AppState, audit, paths};
+
+/// Tokens are 43 base64url characters; anything else is refused unseen.
+pub fn looks_like_token(token: &str) -> bool {
+    token.len() == 43 && token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+fn ttl_minutes(state: &AppState, ui: &Ui) -> u64 {
+    ui.theme
+        .meta
+        .reset_link_ttl_minutes
+        .unwrap_or(state.config.account.reset_link_ttl_minutes)
+}
+
+pub async fn forgot_page(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    Query(q): Query<FlowQuery>,
+    MaybeUser(user): MaybeUser,
+) -> Result<Response, AppError> {
+    let ui = Ui::new(&state, jar, &headers, q.client_id.as_deref(), user).await?;
+    let page = Page::new("forgot_password.html", "Reset your password");
+    let page = render_captcha(&state, ui.theme.meta.captcha_forgot, page).await?;
+    Ok(ui.render(page))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct ForgotForm {
+    email: String,
+    csrf_token: String,
+    client_id: String,
+    captcha_challenge: String,
+    captcha_nonce: String,
+}
+
+pub async fn forgot_submit(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    meta: ClientMeta,
+    body: Result<Form<ForgotForm>, FormRejection>,
+) -> Result<Response, AppError> {
+    let f: ForgotForm = form(body);
+    let ui = Ui::new(&state, jar, &headers, Some(&f.client_id), None).await?;
+    if !ui.csrf_ok(&f.csrf_token) {
+        return Ok(ui.csrf_failure());
+    }
+    let retry = || Page::new("forgot_password.html", "Reset your password").value("email", f.email.trim()).invalid();
+    if ui.theme.meta.captcha_forgot {
+        if let Err(e) = captcha::verify(&state.ephemeral, &f.captcha_challenge, &f.captcha_nonce).await {
+            let page = render_captcha(&state, true, retry().field_error("captcha", captcha_message(&e))).await?;
+            return Ok(ui.render(page));
+        }
+    }
+    let email = match Email::parse(&f.email) {
+        Ok(email) => email,
+        Err(e) => {
+            let page = render_captcha(&state, ui.theme.meta.captcha_forgot, retry().field_error("email", e.0)).await?;
+            return Ok(ui.render(page));
+        }
+    };
+    let ttl = ttl_minutes(&state, &ui);
+    let task_state = state.clone();
+    let theme = ui.theme.clone();
+    let flow_query = ui.flow_query();
+    tokio::spawn(async move {
+        if let Err(e) = send_link(&task_state, &theme, &flow_query, &meta, &email, ttl).await {
+            tracing::error!(error = %e, "password reset request failed after the answer was sent");
+        }
+    });
+    Ok(ui.render(Page::new("forgot_sent.html", "Check your email").with("ttl_minutes", &ttl)))
+}
+
+async fn send_link(
+    state: &AppState,
+    theme: &crate::web::theme::Theme,
+    flow_query: &str,
+    meta: &ClientMeta,
+    email: &Email,
+    ttl_minutes: u64,
+) -> Result<(), AppError> {
+    let hour = Duration::from_secs(3600);
+    let per_ip = state
+        .ephemeral
+        .increment(&keys::counter("reset-ip", &meta.ip.to_string()), hour)
+        .await?;
+    let per_email = state.ephemeral.increment(&keys::counter("reset-email", &email.key()), hour).await?;
+    let user = state.store.user_by_email(email).await?;
+    let limits = &state.config.account;
+    if per_ip > limits.reset_requests_per_ip_per_hour || per_email > limits.reset_requests_per_email_per_hour {
+        audit::record(state, meta, "password_reset.throttled", user.as_ref().map(|u| &u.id), None, json!({})).await;
+        return Ok(());
+    }
+    let Some(user) = user.filter(|u| !u.disabled) else {
+        audit::record(state, meta, "password_reset.unknown_email", None, None, json!({})).await;
+        return Ok(());
+    };
+    let now = state.clock.now();
+    let token = random_token();
+    let sep = if flow_query.is_empty() { "?" } else { "&" };
+    let mut context = tera::Context::new();
+    context.insert(
+        "link",
+        &mailer::link(&state.config.server.issuer, &format!("{}{flow_query}{sep}token={token}", paths::RESET_PASSWORD)),
+    );
+    context.insert("ttl_minutes", &ttl_minutes);
+    let mail = mailer::compose(theme, "reset_password", &user.email, &user.name, context)
+        .map_err(|e| AppError::Internal(e.to_string()))?;
+    let token = NewToken {
+        hash: sha256_hex(&token),
+        expires_at: now + time::Duration::minutes(ttl_minutes as i64),
+    };
+    state.store.create_password_reset(&user.id, token, mail, now).await?;
+    state.mail.notify();
+    audit::record(state, meta, "password_reset.requested", Some(&user.id), None, json!({ "ttl_minutes": ttl_minutes })).await;
+    Ok(())
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct ResetQuery {
+    token: String,
+    client_id: Option<String>,
+}
+
+fn invalid_link(ui: Ui) -> Response {
+    ui.render(Page::new("reset_invalid.html", "This link has expired").status(StatusCode::GONE))
+}
+
+fn reset_form(state: &AppState, token: &str) -> Page {
+    Page::new("reset_password.html", "Choose a new password")
+        .with("token", token)
+        .with("policy", &state.policy.describe())
+}
+
+/// Shows the form; does not use the token.
+pub async fn reset_page(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    Query(q): Query<ResetQuery>,
+    MaybeUser(user): MaybeUser,
+) -> Result<Response, AppError> {
+    let ui = Ui::new(&state, jar, &headers, q.client_id.as_deref(), user).await?;
+    if !looks_like_token(&q.token)
+        || state
+            .store
+            .password_reset_user(&sha256_hex(&q.token), state.clock.now())
+            .await?
+            .is_none()
+    {
+        return Ok(invalid_link(ui));
+    }
+    Ok(ui.render(reset_form(&state, &q.token)))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct ResetForm {
+    token: String,
+    password: String,
+    password_confirm: String,
+    csrf_token: String,
+    client_id: String,
+}
+
+pub async fn reset_submit(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    meta: ClientMeta,
+    body: Result<Form<ResetForm>, FormRejection>,
+) -> Result<Response, AppError> {
+    let f: ResetForm = form(body);
+    let mut ui = Ui::new(&state, jar, &headers, Some(&f.client_id), None).await?;
+    if !ui.csrf_ok(&f.csrf_token) {
+        return Ok(ui.csrf_failure());
+    }
+    let now = state.clock.now();
+    let token_hash = sha256_hex(&f.token);
+    let user = if looks_like_token(&f.token) {
+        state.store.password_reset_user(&token_hash, now).await?
+    } else {
+        None
+    };
+    let Some(user) = user.filter(|u| !u.disabled) else {
+        audit::record(&state, &meta, "password_reset.invalid_token", None, None, json!({})).await;
+        return Ok(invalid_link(ui));
+    };
+    let (pw_errors, confirm_errors) =
+        new_password_errors(&state, &f.password, &f.password_confirm, &[&user.name, user.email.as_str()]);
+    if !pw_errors.is_empty() || !confirm_errors.is_empty() {
+        let page = reset_form(&state, &f.token)
+            .field_errors("password", pw_errors)
+            .field_errors("password_confirm", confirm_errors)
+            .invalid();
+        return Ok(ui.render(page));
+    }
+    let password = PlainPassword::parse(&f.password).map_err(|e| AppError::Internal(e.0))?;
+    let hash = state.hasher.hash(&password).await.map_err(|e| AppError::Internal(e.to_string()))?;
+    let mail = notices::password_changed(&state, &ui, &user)?;
+    if !state
+        .store
+        .complete_password_reset(&token_hash, &user.id, &hash, mail, state.clock.now())
+        .await?
+    {
+        return Ok(invalid_link(ui));
+    }
+    state.mail.notify();
+    session::end_all(&state, &user.id).await?;
+    lockout::clear(&state, &user.email, None).await?;
+    // Any session cookie this browser held is void now; drop it.
+    let jar = ui.take_jar();
+    let dev = state.config.server.dev_mode;
+    ui.set_jar(jar.remove(session::cookie(session::cookie_name(dev), String::new(), dev)));
+    audit::record(&state, &meta, "password_reset.completed", Some(&user.id), None, json!({})).await;
+    Ok(ui.render(Page::new("reset_done.html", "Password changed")))
+}

@@ -1,0 +1,100 @@
+//! `/account/password`: changing the password while signed in (current
+//! password + new twice). Other sessions of the user end; this one goes on
+//! under a new id.
+
+use axum::Form;
+use axum::extract::rejection::FormRejection;
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use axum_extra::extract::cookie::CookieJar;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::forms::{FlowQuery, form, new_password_errors};
+use super::hasher::Verification;
+use super::notices;
+use crate::domain::PlainPassword;
+use crate::web::client_meta::ClientMeta;
+use crate::web::session::{self, CurrentUser};
+use crate::web::ui::{FlashKind, Page, Ui};
+use crate::web::{AppError, AppState, audit};
+
+fn change_page(state: &AppState) -> Page {
+    Page::new("change_password.html", "Change password").with("policy", &state.policy.describe())
+}
+
+pub async fn page(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    Query(q): Query<FlowQuery>,
+    current: CurrentUser,
+) -> Result<Response, AppError> {
+    let ui = Ui::new(&state, jar, &headers, q.client_id.as_deref(), Some(current)).await?;
+    Ok(ui.render(change_page(&state)))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct ChangeForm {
+    current_password: String,
+    password: String,
+    password_confirm: String,
+    csrf_token: String,
+    client_id: String,
+}
+
+pub async fn submit(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    meta: ClientMeta,
+    current: CurrentUser,
+    body: Result<Form<ChangeForm>, FormRejection>,
+) -> Result<Response, AppError> {
+    let f: ChangeForm = form(body);
+    let user = current.user.clone();
+    let session_id = current.session_id.clone();
+    let amr = current.session.amr.clone();
+    let mut ui = Ui::new(&state, jar, &headers, Some(&f.client_id), Some(current)).await?;
+    if !ui.csrf_ok(&f.csrf_token) {
+        return Ok(ui.csrf_failure());
+    }
+    let current_ok = match PlainPassword::parse(&f.current_password) {
+        Ok(pw) => matches!(
+            state
+                .hasher
+                .verify(&pw, user.password_hash.as_deref())
+                .await
+                .map_err(|e| AppError::Internal(e.to_string()))?,
+            Verification::Match | Verification::MatchRehashed(_)
+        ),
+        Err(_) => false,
+    };
+    let mut page = change_page(&state);
+    if !current_ok {
+        page = page.field_error("current_password", "That is not your current password.");
+    }
+    let (pw_errors, confirm_errors) =
+        new_password_errors(&state, &f.password, &f.password_confirm, &[&user.name, user.email.as_str()]);
+    page = page.field_errors("password", pw_errors).field_errors("password_confirm", confirm_errors);
+    if page.has_errors() {
+        if !current_ok {
+            audit::record(&state, &meta, "password_change.failed", Some(&user.id), None, json!({})).await;
+        }
+        return Ok(ui.render(page.invalid()));
+    }
+    let password = PlainPassword::parse(&f.password).map_err(|e| AppError::Internal(e.0))?;
+    let hash = state.hasher.hash(&password).await.map_err(|e| AppError::Internal(e.to_string()))?;
+    let mail = notices::password_changed(&state, &ui, &user)?;
+    state.store.change_password(&user.id, &hash, mail, state.clock.now()).await?;
+    state.mail.notify();
+    // End every session, then give this browser a fresh one.
+    session::end_all(&state, &user.id).await?;
+    let jar = session::end(&state, ui.take_jar(), &session_id).await?;
+    let jar = session::start(&state, jar, &user.id, amr).await?;
+    ui.set_jar(jar);
+    audit::record(&state, &meta, "password_change.succeeded", Some(&user.id), None, json!({})).await;
+    Ok(ui.render(change_page(&state).flash(FlashKind::Success, "Your password was changed. Use it the next time you sign in.")))
+}

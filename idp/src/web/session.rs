@@ -1,0 +1,172 @@
+//! Browser sessions: a random id in an HttpOnly cookie, the state in the
+//! ephemeral store (`session:{id}`), so any node serves any request.
+//!
+//! "End every session of this user" (reset, password change, admin) is one
+//! write: each user has a session epoch; a session remembers the epoch it was
+//! created in and is void once the epoch moved on.
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use super::{AppError, AppState};
+use crate::crypto::random_token;
+use crate::domain::UserId;
+use crate::ephemeral::keys;
+use crate::store::User;
+
+/// Outside dev mode the `__Host-` prefix makes browsers refuse the cookie
+/// unless it is Secure, host-only and for `/`: a sibling subdomain cannot plant one.
+pub fn cookie_name(dev_mode: bool) -> &'static str {
+    if dev_mode { "idp_session" } else { "__Host-idp_session" }
+}
+
+/// A cookie with this deployment's flags: HttpOnly, SameSite=Lax, Path=/,
+/// Secure outside dev mode.
+pub fn cookie(name: &'static str, value: String, dev_mode: bool) -> Cookie<'static> {
+    Cookie::build((name, value))
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .path("/")
+        .secure(!dev_mode)
+        .build()
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SessionData {
+    pub user_id: UserId,
+    /// When the user last proved who they are (unix seconds): OIDC `auth_time`.
+    pub auth_time: i64,
+    /// How: `pwd`, later `otp`.
+    pub amr: Vec<String>,
+    pub created: i64,
+    pub last_seen: i64,
+    pub epoch: u64,
+}
+
+fn idle(state: &AppState) -> std::time::Duration {
+    std::time::Duration::from_secs(state.config.session.idle_minutes * 60)
+}
+
+fn absolute(state: &AppState) -> time::Duration {
+    time::Duration::hours(state.config.session.absolute_hours as i64)
+}
+
+/// Starts a new session (a new id: never reuse one across a sign-in) and
+/// returns the jar with its cookie.
+pub async fn start(
+    state: &AppState,
+    jar: CookieJar,
+    user_id: &UserId,
+    amr: Vec<String>,
+) -> Result<CookieJar, AppError> {
+    let now = state.clock.now().unix_timestamp();
+    let epoch = current_epoch(state, user_id).await?;
+    let id = random_token();
+    let data = SessionData {
+        user_id: user_id.clone(),
+        auth_time: now,
+        amr,
+        created: now,
+        last_seen: now,
+        epoch,
+    };
+    state.ephemeral.put(&keys::session(&id), &data, idle(state)).await?;
+    let dev = state.config.server.dev_mode;
+    Ok(jar.add(cookie(cookie_name(dev), id, dev)))
+}
+
+/// The live session behind the request's cookie, if any; slides its idle expiry.
+pub async fn load(state: &AppState, jar: &CookieJar) -> Result<Option<(String, SessionData)>, AppError> {
+    let Some(id) = jar.get(cookie_name(state.config.server.dev_mode)).map(|c| c.value().to_owned()) else {
+        return Ok(None);
+    };
+    if id.len() != 43 {
+        return Ok(None);
+    }
+    let key = keys::session(&id);
+    let Some(mut data) = state.ephemeral.get(&key).await? else {
+        return Ok(None);
+    };
+    let now = state.clock.now();
+    let created = OffsetDateTime::from_unix_timestamp(data.created).unwrap_or(now);
+    if now - created >= absolute(state) || data.epoch != current_epoch(state, &data.user_id).await? {
+        state.ephemeral.delete(&key).await?;
+        return Ok(None);
+    }
+    // Sliding expiry, written at most once a minute per session.
+    if now.unix_timestamp() - data.last_seen >= 60 {
+        data.last_seen = now.unix_timestamp();
+        state.ephemeral.put(&key, &data, idle(state)).await?;
+    }
+    Ok(Some((id, data)))
+}
+
+/// Ends one session and returns the jar without its cookie.
+pub async fn end(state: &AppState, jar: CookieJar, id: &str) -> Result<CookieJar, AppError> {
+    state.ephemeral.delete(&keys::session(id)).await?;
+    let dev = state.config.server.dev_mode;
+    Ok(jar.remove(cookie(cookie_name(dev), String::new(), dev)))
+}
+
+/// Ends every session of the user, everywhere.
+pub async fn end_all(state: &AppState, user_id: &UserId) -> Result<(), AppError> {
+    let next = current_epoch(state, user_id).await? + 1;
+    // Kept as long as a session can live, so no old session outlives its epoch.
+    let ttl = std::time::Duration::from_secs(state.config.session.absolute_hours * 3600 + 3600);
+    state.ephemeral.put(&keys::session_epoch(user_id.as_str()), &next, ttl).await?;
+    Ok(())
+}
+
+async fn current_epoch(state: &AppState, user_id: &UserId) -> Result<u64, AppError> {
+    Ok(state
+        .ephemeral
+        .get(&keys::session_epoch(user_id.as_str()))
+        .await?
+        .unwrap_or(0))
+}
+
+/// The signed-in user. Handlers that take it cannot run without one: the
+/// rejection sends the browser to the sign-in page.
+#[derive(Debug, Clone)]
+pub struct CurrentUser {
+    pub session_id: String,
+    pub session: SessionData,
+    pub user: User,
+}
+
+/// The signed-in user, if any.
+#[derive(Debug, Clone)]
+pub struct MaybeUser(pub Option<CurrentUser>);
+
+impl FromRequestParts<AppState> for MaybeUser {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        let jar = CookieJar::from_headers(&parts.headers);
+        let Some((session_id, session)) = load(state, &jar).await? else {
+            return Ok(Self(None));
+        };
+        let user = state.store.user_by_id(&session.user_id).await?;
+        Ok(Self(user.filter(|u| !u.disabled).map(|user| CurrentUser {
+            session_id,
+            session,
+            user,
+        })))
+    }
+}
+
+impl FromRequestParts<AppState> for CurrentUser {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        match MaybeUser::from_request_parts(parts, state).await {
+            Ok(MaybeUser(Some(user))) => Ok(user),
+            Ok(MaybeUser(None)) => Err(Redirect::to("/login").into_response()),
+            Err(e) => Err(e.into_response()),
+        }
+    }
+}

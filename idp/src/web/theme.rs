@@ -1,0 +1,326 @@
+//! Themes: one folder each under `themes.dir`, with `theme.toml`, tera
+//! templates, static files and mail templates. A theme names a parent; a
+//! template or static file it lacks comes from the parent, finally from
+//! `default`. Everything is loaded once at start-up; a broken theme stops the
+//! server from starting rather than failing one page later.
+
+use std::collections::HashMap;
+use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+pub const DEFAULT: &str = "default";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ThemeError {
+    #[error("theme {theme}: {reason}")]
+    Load { theme: String, reason: String },
+    #[error("rendering {template}: {reason}")]
+    Render { template: String, reason: String },
+}
+
+fn load_error(theme: &str, reason: impl std::fmt::Display) -> ThemeError {
+    ThemeError::Load {
+        theme: theme.to_owned(),
+        reason: reason.to_string(),
+    }
+}
+
+/// `theme.toml`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ThemeMeta {
+    pub display_name: String,
+    #[serde(default)]
+    pub parent: Option<String>,
+    pub logo: String,
+    #[serde(default)]
+    pub support_text: String,
+    #[serde(default)]
+    pub captcha_login: bool,
+    #[serde(default)]
+    pub captcha_forgot: bool,
+    /// This portal's promise for reset links, overriding the deployment's.
+    #[serde(default)]
+    pub reset_link_ttl_minutes: Option<u64>,
+    pub colors: Colors,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Colors {
+    pub primary: String,
+    pub primary_text: String,
+    pub background: String,
+    pub surface: String,
+    pub text: String,
+    pub muted: String,
+    pub success: String,
+    pub error: String,
+}
+
+impl Colors {
+    fn css(&self) -> String {
+        format!(
+            ":root {{\n  --color-primary: {};\n  --color-primary-text: {};\n  --color-background: {};\n  --color-surface: {};\n  --color-text: {};\n  --color-muted: {};\n  --color-success: {};\n  --color-error: {};\n}}\n",
+            self.primary, self.primary_text, self.background, self.surface, self.text, self.muted, self.success, self.error
+        )
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        for (name, value) in [
+            ("primary", &self.primary),
+            ("primary_text", &self.primary_text),
+            ("background", &self.background),
+            ("surface", &self.surface),
+            ("text", &self.text),
+            ("muted", &self.muted),
+            ("success", &self.success),
+            ("error", &self.error),
+        ] {
+            let hex = value.strip_prefix('#').unwrap_or("");
+            if !matches!(hex.len(), 3 | 6) || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+                return Err(format!("colors.{name} must be #rgb or #rrggbb, not {value:?}"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A loaded theme with its fallback chain resolved.
+#[derive(Debug)]
+pub struct Theme {
+    pub name: String,
+    pub meta: ThemeMeta,
+    tera: tera::Tera,
+    /// Its own static folder first, then its ancestors'.
+    static_dirs: Vec<PathBuf>,
+    /// Changes whenever a static file or the colours change: part of asset URLs,
+    /// so they can be cached for a year.
+    pub version: String,
+    vars_css: String,
+}
+
+impl Theme {
+    pub fn render(&self, template: &str, context: &tera::Context) -> Result<String, ThemeError> {
+        self.tera.render(template, context).map_err(|e| ThemeError::Render {
+            template: template.to_owned(),
+            reason: error_chain(&e),
+        })
+    }
+
+    pub fn has_template(&self, template: &str) -> bool {
+        self.tera.contains_template(template)
+    }
+
+    /// URL prefix of this theme's static files.
+    pub fn static_prefix(&self) -> String {
+        format!("/static/{}/{}", self.name, self.version)
+    }
+
+    /// A static file by its path under `static/`, searching the chain; `vars.css`
+    /// is generated from `theme.toml`. Paths with `..` or absolute parts are refused.
+    pub fn static_file(&self, path: &str) -> Option<StaticFile> {
+        if path == "vars.css" {
+            return Some(StaticFile {
+                bytes: self.vars_css.clone().into_bytes(),
+                content_type: "text/css; charset=utf-8",
+            });
+        }
+        let relative = Path::new(path);
+        if path.is_empty() || !relative.components().all(|c| matches!(c, Component::Normal(_))) {
+            return None;
+        }
+        let content_type = content_type(path)?;
+        self.static_dirs
+            .iter()
+            .map(|dir| dir.join(relative))
+            .find(|p| p.is_file())
+            .and_then(|p| std::fs::read(p).ok())
+            .map(|bytes| StaticFile { bytes, content_type })
+    }
+}
+
+pub struct StaticFile {
+    pub bytes: Vec<u8>,
+    pub content_type: &'static str,
+}
+
+fn content_type(path: &str) -> Option<&'static str> {
+    let ext = path.rsplit_once('.').map(|(_, e)| e)?;
+    Some(match ext {
+        "css" => "text/css; charset=utf-8",
+        "js" => "text/javascript; charset=utf-8",
+        "svg" => "image/svg+xml",
+        "png" => "image/png",
+        "ico" => "image/x-icon",
+        "webp" => "image/webp",
+        "woff2" => "font/woff2",
+        "txt" => "text/plain; charset=utf-8",
+        _ => return None,
+    })
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+/// Every theme, by name.
+#[derive(Debug, Clone)]
+pub struct Themes {
+    by_name: Arc<HashMap<String, Arc<Theme>>>,
+    default: Arc<Theme>,
+}
+
+impl Themes {
+    pub fn load(dir: &Path) -> Result<Self, ThemeError> {
+        let entries = std::fs::read_dir(dir)
+            .map_err(|e| load_error(DEFAULT, format!("cannot read {}: {e}", dir.display())))?;
+        let mut metas: HashMap<String, ThemeMeta> = HashMap::new();
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let toml_path = path.join("theme.toml");
+            if !toml_path.is_file() {
+                continue;
+            }
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let text = std::fs::read_to_string(&toml_path).map_err(|e| load_error(&name, e))?;
+            let meta: ThemeMeta = toml::from_str(&text).map_err(|e| load_error(&name, e))?;
+            meta.colors.validate().map_err(|e| load_error(&name, e))?;
+            metas.insert(name, meta);
+        }
+        if !metas.contains_key(DEFAULT) {
+            return Err(load_error(DEFAULT, format!("no {}/default/theme.toml", dir.display())));
+        }
+        let mut by_name = HashMap::new();
+        for name in metas.keys() {
+            let chain = chain(name, &metas)?;
+            by_name.insert(name.clone(), Arc::new(build(dir, name, &chain, &metas)?));
+        }
+        let default = by_name
+            .get(DEFAULT)
+            .cloned()
+            .ok_or_else(|| load_error(DEFAULT, "missing"))?;
+        Ok(Self {
+            by_name: Arc::new(by_name),
+            default,
+        })
+    }
+
+    /// The named theme, or `default` when there is none of that name.
+    pub fn get(&self, name: Option<&str>) -> Arc<Theme> {
+        name.and_then(|n| self.by_name.get(n))
+            .unwrap_or(&self.default)
+            .clone()
+    }
+
+    pub fn exists(&self, name: &str) -> bool {
+        self.by_name.contains_key(name)
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.by_name.keys().map(String::as_str)
+    }
+}
+
+/// The theme, its ancestors, and `default` last.
+fn chain(name: &str, metas: &HashMap<String, ThemeMeta>) -> Result<Vec<String>, ThemeError> {
+    let mut chain = vec![name.to_owned()];
+    let mut current = name;
+    while let Some(parent) = metas.get(current).and_then(|m| m.parent.as_deref()) {
+        if !metas.contains_key(parent) {
+            return Err(load_error(name, format!("parent theme {parent:?} does not exist")));
+        }
+        if chain.iter().any(|c| c == parent) {
+            return Err(load_error(name, "parent themes form a cycle"));
+        }
+        chain.push(parent.to_owned());
+        current = parent;
+    }
+    if chain.last().map(String::as_str) != Some(DEFAULT) {
+        chain.push(DEFAULT.to_owned());
+    }
+    Ok(chain)
+}
+
+fn build(
+    dir: &Path,
+    name: &str,
+    chain: &[String],
+    metas: &HashMap<String, ThemeMeta>,
+) -> Result<Theme, ThemeError> {
+    let meta = metas
+        .get(name)
+        .cloned()
+        .ok_or_else(|| load_error(name, "missing theme.toml"))?;
+    let mut tera = tera::Tera::new();
+    tera.set_fallback_prefixes(chain.iter().map(|t| format!("{t}/")).collect::<Vec<_>>())
+        .map_err(|e| load_error(name, error_chain(&e)))?;
+    tera.autoescape_on([".html"]);
+    let mut hasher = Sha256::new();
+    hasher.update(meta.colors.css().as_bytes());
+    let mut static_dirs = Vec::new();
+    // Added in one batch: a template may extend one from a later theme in the chain.
+    let mut templates = Vec::new();
+    for theme in chain {
+        let root = dir.join(theme);
+        for (sub, prefix) in [("templates", format!("{theme}/")), ("mail", format!("{theme}/mail/"))] {
+            for file in files_under(&root.join(sub)) {
+                let rel = file
+                    .strip_prefix(root.join(sub))
+                    .map_err(|e| load_error(name, e))?
+                    .to_string_lossy()
+                    .replace('\\', "/");
+                let text = std::fs::read_to_string(&file)
+                    .map_err(|e| load_error(name, format!("{}: {e}", file.display())))?;
+                templates.push((format!("{prefix}{rel}"), text));
+            }
+        }
+        let static_dir = root.join("static");
+        for file in files_under(&static_dir) {
+            hasher.update(file.to_string_lossy().as_bytes());
+            hasher.update(std::fs::read(&file).unwrap_or_default());
+        }
+        static_dirs.push(static_dir);
+    }
+    tera.add_raw_templates(templates)
+        .map_err(|e| load_error(name, error_chain(&e)))?;
+    let version = hex::encode(&hasher.finalize()[..5]);
+    let vars_css = meta.colors.css();
+    Ok(Theme {
+        name: name.to_owned(),
+        meta,
+        tera,
+        static_dirs,
+        version,
+        vars_css,
+    })
+}
+
+/// Files below `dir`, recursively, sorted; none if it does not exist.
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else { continue };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.is_file() {
+                out.push(path);
+            }
+        }
+    }
+    out.sort();
+    out
+}

@@ -1,0 +1,230 @@
+//! Driving the themed pages over HTTP like a browser without JavaScript:
+//! read a page, fill its form (hidden fields, CSRF token included), submit.
+
+use reqwest::StatusCode;
+use scraper::{Html, Selector};
+use sha2::{Digest, Sha256};
+
+use crate::TestApp;
+
+/// A fetched page.
+#[derive(Debug)]
+pub struct Page {
+    pub status: StatusCode,
+    pub url: String,
+    pub location: Option<String>,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: String,
+}
+
+impl Page {
+    pub async fn from(response: reqwest::Response) -> Self {
+        let status = response.status();
+        let url = response.url().to_string();
+        let headers = response.headers().clone();
+        let location = headers
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let body = response.text().await.unwrap_or_default();
+        Self {
+            status,
+            url,
+            location,
+            headers,
+            body,
+        }
+    }
+
+    pub fn html(&self) -> Html {
+        Html::parse_document(&self.body)
+    }
+
+    /// Visible text, whitespace collapsed: what a person reads.
+    pub fn text(&self) -> String {
+        let html = self.html();
+        let body = Selector::parse("body").unwrap();
+        let text: Vec<String> = html
+            .select(&body)
+            .flat_map(|b| b.text())
+            .map(|t| t.split_whitespace().collect::<Vec<_>>().join(" "))
+            .filter(|t| !t.is_empty())
+            .collect();
+        text.join(" ")
+    }
+
+    pub fn contains(&self, needle: &str) -> bool {
+        self.text().contains(needle)
+    }
+
+    /// The value of the first input named `name`.
+    pub fn input(&self, name: &str) -> Option<String> {
+        let sel = Selector::parse(&format!("input[name=\"{name}\"]")).unwrap();
+        self.html()
+            .select(&sel)
+            .next()
+            .and_then(|e| e.value().attr("value").map(str::to_owned))
+    }
+
+    /// Hidden inputs of the (first) form that posts to `action`.
+    pub fn hidden_fields(&self, action: &str) -> Vec<(String, String)> {
+        let html = self.html();
+        let form_sel = Selector::parse("form").unwrap();
+        let hidden = Selector::parse("input[type=hidden]").unwrap();
+        html.select(&form_sel)
+            .filter(|f| f.value().attr("action").unwrap_or("").split('?').next() == Some(action))
+            .take(1)
+            .flat_map(|f| {
+                f.select(&hidden)
+                    .filter_map(|i| {
+                        Some((
+                            i.value().attr("name")?.to_owned(),
+                            i.value().attr("value").unwrap_or("").to_owned(),
+                        ))
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    /// `href`s of links whose text contains `text`.
+    pub fn link(&self, text: &str) -> Option<String> {
+        let sel = Selector::parse("a").unwrap();
+        self.html()
+            .select(&sel)
+            .find(|a| a.text().collect::<String>().contains(text))
+            .and_then(|a| a.value().attr("href").map(str::to_owned))
+    }
+
+    /// Messages tied to a field through `aria-describedby`.
+    pub fn field_errors(&self, field: &str) -> String {
+        let html = self.html();
+        let input = Selector::parse(&format!("[name=\"{field}\"]")).unwrap();
+        let Some(element) = html.select(&input).next() else {
+            return String::new();
+        };
+        let ids = element.value().attr("aria-describedby").unwrap_or("").to_owned();
+        ids.split_whitespace()
+            .filter_map(|id| {
+                let sel = Selector::parse(&format!("[id=\"{id}\"]")).ok()?;
+                html.select(&sel).next().map(|e| e.text().collect::<String>())
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+impl TestApp {
+    /// The server's current time (its clock is the test's to move).
+    pub fn clock_now(&self) -> time::OffsetDateTime {
+        use idp::clock::Clock;
+        self.clock.now()
+    }
+
+    pub async fn page(&self, path: &str) -> Page {
+        Page::from(self.get(path).await).await
+    }
+
+    /// Opens `path`, then submits its form (the one posting to `action`) with
+    /// its hidden fields plus `fields`; solves a captcha if the form has one.
+    pub async fn submit(&self, path: &str, action: &str, fields: &[(&str, &str)]) -> Page {
+        let form = self.page(path).await;
+        assert!(
+            form.status.is_success(),
+            "GET {path} answered {}: {}",
+            form.status,
+            form.text()
+        );
+        self.submit_on(&form, action, fields).await
+    }
+
+    /// Submits the form of an already fetched page.
+    pub async fn submit_on(&self, form: &Page, action: &str, fields: &[(&str, &str)]) -> Page {
+        let mut values = form.hidden_fields(action);
+        if let Some((_, challenge)) = values.iter().find(|(k, _)| k == "captcha_challenge").cloned() {
+            let difficulty: u32 = form
+                .html()
+                .select(&Selector::parse("[data-difficulty]").unwrap())
+                .next()
+                .and_then(|e| e.value().attr("data-difficulty"))
+                .and_then(|d| d.parse().ok())
+                .unwrap_or(16);
+            let nonce = solve_captcha(&challenge, difficulty).to_string();
+            values.retain(|(k, _)| k != "captcha_nonce");
+            values.push(("captcha_nonce".into(), nonce));
+        }
+        for (k, v) in fields {
+            values.retain(|(name, _)| name != k);
+            values.push(((*k).to_owned(), (*v).to_owned()));
+        }
+        self.post(action, &values).await
+    }
+
+    /// A raw form POST.
+    pub async fn post(&self, action: &str, values: &[(String, String)]) -> Page {
+        let response = self
+            .http
+            .post(self.url(action))
+            .form(values)
+            .send()
+            .await
+            .expect("POST sent");
+        Page::from(response).await
+    }
+
+    /// Signs in through the form; returns the answer (a redirect on success).
+    pub async fn sign_in(&self, email: &str, password: &str) -> Page {
+        self.submit("/login", "/login", &[("email", email), ("password", password)]).await
+    }
+
+    /// Creates an account directly (as the CLI would).
+    pub async fn create_user(&self, email: &str, password: &str, name: &str) -> idp::store::User {
+        idp::account::create_user(
+            self.state.store.as_ref(),
+            &self.state.hasher,
+            self.state.clock.as_ref(),
+            idp::account::NewAccount {
+                email: idp::domain::Email::parse(email).unwrap(),
+                name: name.into(),
+                password: Some(idp::domain::PlainPassword::parse(password).unwrap()),
+                email_verified: true,
+                is_admin: false,
+            },
+        )
+        .await
+        .unwrap()
+    }
+
+    /// A second browser on the same server: its own cookies.
+    pub fn other_browser(&self) -> TestApp {
+        TestApp {
+            http: reqwest::Client::builder()
+                .cookie_store(true)
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            ..self.clone()
+        }
+    }
+}
+
+/// The proof-of-work answer, computed independently of the server's code:
+/// the smallest nonce whose SHA-256(challenge ":" nonce) starts with
+/// `difficulty` zero bits.
+pub fn solve_captcha(challenge: &str, difficulty: u32) -> u64 {
+    (0u64..)
+        .find(|nonce| {
+            let digest = Sha256::digest(format!("{challenge}:{nonce}").as_bytes());
+            let mut zeros = 0;
+            for byte in digest {
+                if byte == 0 {
+                    zeros += 8;
+                    continue;
+                }
+                zeros += byte.leading_zeros();
+                break;
+            }
+            zeros >= difficulty
+        })
+        .unwrap()
+}
