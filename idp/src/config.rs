@@ -522,7 +522,10 @@ impl Config {
             ));
         }
         if self.server.trusted_proxy_hops > 10 {
-            return Err(invalid("server.trusted_proxy_hops", "must be between 0 and 10"));
+            return Err(invalid(
+                "server.trusted_proxy_hops",
+                "must be between 0 and 10",
+            ));
         }
         self.password_policy
             .validate()
@@ -530,36 +533,69 @@ impl Config {
         self.captcha.validate().map_err(|e| invalid("captcha", e))?;
         let se = &self.session;
         if !(1..=60 * 24 * 30).contains(&se.idle_minutes) {
-            return Err(invalid("session.idle_minutes", "must be between 1 and 43200"));
+            return Err(invalid(
+                "session.idle_minutes",
+                "must be between 1 and 43200",
+            ));
         }
         if !(1..=24 * 365).contains(&se.absolute_hours) {
-            return Err(invalid("session.absolute_hours", "must be between 1 and 8760"));
+            return Err(invalid(
+                "session.absolute_hours",
+                "must be between 1 and 8760",
+            ));
         }
         let a = &self.account;
         if !(5..=7 * 24 * 60).contains(&a.reset_link_ttl_minutes) {
-            return Err(invalid("account.reset_link_ttl_minutes", "must be between 5 and 10080"));
+            return Err(invalid(
+                "account.reset_link_ttl_minutes",
+                "must be between 5 and 10080",
+            ));
         }
         if !(1..=24 * 30).contains(&a.verification_link_ttl_hours) {
-            return Err(invalid("account.verification_link_ttl_hours", "must be between 1 and 720"));
+            return Err(invalid(
+                "account.verification_link_ttl_hours",
+                "must be between 1 and 720",
+            ));
         }
-        if a.blocked_email_domains.iter().any(|d| d.trim().is_empty() || d.contains('@')) {
-            return Err(invalid("account.blocked_email_domains", "entries are domains such as example.com"));
+        if a.blocked_email_domains
+            .iter()
+            .any(|d| d.trim().is_empty() || d.contains('@'))
+        {
+            return Err(invalid(
+                "account.blocked_email_domains",
+                "entries are domains such as example.com",
+            ));
         }
         let l = &self.lockout;
         if !(1..=1000).contains(&l.max_failures) {
-            return Err(invalid("lockout.max_failures", "must be between 1 and 1000"));
+            return Err(invalid(
+                "lockout.max_failures",
+                "must be between 1 and 1000",
+            ));
         }
         if !(1..=24 * 60).contains(&l.window_minutes) {
-            return Err(invalid("lockout.window_minutes", "must be between 1 and 1440"));
+            return Err(invalid(
+                "lockout.window_minutes",
+                "must be between 1 and 1440",
+            ));
         }
         if !(1..=30 * 24 * 60).contains(&l.duration_minutes) {
-            return Err(invalid("lockout.duration_minutes", "must be between 1 and 43200"));
+            return Err(invalid(
+                "lockout.duration_minutes",
+                "must be between 1 and 43200",
+            ));
         }
         if jiff::tz::TimeZone::get(&l.time_zone).is_err() {
-            return Err(invalid("lockout.time_zone", "is not an IANA time zone such as Europe/Paris"));
+            return Err(invalid(
+                "lockout.time_zone",
+                "is not an IANA time zone such as Europe/Paris",
+            ));
         }
         if l.ip_max_failures < l.max_failures {
-            return Err(invalid("lockout.ip_max_failures", "must be at least lockout.max_failures"));
+            return Err(invalid(
+                "lockout.ip_max_failures",
+                "must be at least lockout.max_failures",
+            ));
         }
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
             return Err(invalid(

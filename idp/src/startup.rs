@@ -18,11 +18,11 @@ use tower_http::trace::TraceLayer;
 
 use crate::account::PasswordHasher;
 use crate::account::policy::PasswordPolicy;
-use crate::web::theme::Themes;
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::Config;
 use crate::ephemeral::{Ephemeral, MemoryStore, RedisStore};
 use crate::store;
+use crate::web::theme::Themes;
 use crate::web::{self, AppState, metrics};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -132,11 +132,12 @@ impl Application {
         );
         let served = axum::serve(
             self.listener,
-            self.router.into_make_service_with_connect_info::<SocketAddr>(),
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
         )
-            .with_graceful_shutdown(stop)
-            .await
-            .map_err(StartError::Serve);
+        .with_graceful_shutdown(stop)
+        .await
+        .map_err(StartError::Serve);
         worker_stop.cancel();
         if let Err(e) = worker.await {
             tracing::warn!(error = %e, "mail worker ended abnormally");

@@ -103,11 +103,17 @@ impl Page {
         let Some(element) = html.select(&input).next() else {
             return String::new();
         };
-        let ids = element.value().attr("aria-describedby").unwrap_or("").to_owned();
+        let ids = element
+            .value()
+            .attr("aria-describedby")
+            .unwrap_or("")
+            .to_owned();
         ids.split_whitespace()
             .filter_map(|id| {
                 let sel = Selector::parse(&format!("[id=\"{id}\"]")).ok()?;
-                html.select(&sel).next().map(|e| e.text().collect::<String>())
+                html.select(&sel)
+                    .next()
+                    .map(|e| e.text().collect::<String>())
             })
             .collect::<Vec<_>>()
             .join(" ")
@@ -141,7 +147,11 @@ impl TestApp {
     /// Submits the form of an already fetched page.
     pub async fn submit_on(&self, form: &Page, action: &str, fields: &[(&str, &str)]) -> Page {
         let mut values = form.hidden_fields(action);
-        if let Some((_, challenge)) = values.iter().find(|(k, _)| k == "captcha_challenge").cloned() {
+        if let Some((_, challenge)) = values
+            .iter()
+            .find(|(k, _)| k == "captcha_challenge")
+            .cloned()
+        {
             let difficulty: u32 = form
                 .html()
                 .select(&Selector::parse("[data-difficulty]").unwrap())
@@ -174,7 +184,12 @@ impl TestApp {
 
     /// Signs in through the form; returns the answer (a redirect on success).
     pub async fn sign_in(&self, email: &str, password: &str) -> Page {
-        self.submit("/login", "/login", &[("email", email), ("password", password)]).await
+        self.submit(
+            "/login",
+            "/login",
+            &[("email", email), ("password", password)],
+        )
+        .await
     }
 
     /// Creates an account directly (as the CLI would).
@@ -227,4 +242,86 @@ pub fn solve_captcha(challenge: &str, difficulty: u32) -> u64 {
             zeros >= difficulty
         })
         .unwrap()
+}
+
+/// A server delivering its mail to a real SMTP server of the test's own.
+pub struct MailApp {
+    pub app: TestApp,
+    pub sink: std::sync::Arc<crate::smtp::SmtpSink>,
+}
+
+impl std::ops::Deref for MailApp {
+    type Target = TestApp;
+    fn deref(&self) -> &TestApp {
+        &self.app
+    }
+}
+
+impl MailApp {
+    pub async fn spawn(backend: crate::Backend) -> Self {
+        Self::spawn_with(backend, |_| {}).await
+    }
+
+    pub async fn spawn_with(
+        backend: crate::Backend,
+        adjust: impl FnOnce(&mut idp::config::Config),
+    ) -> Self {
+        let sink = std::sync::Arc::new(crate::smtp::SmtpSink::start().await);
+        let port = sink.port();
+        let app = TestApp::spawn_with(backend, move |c| {
+            c.mail.transport = idp::config::MailTransport::Smtp;
+            c.mail.smtp.host = "127.0.0.1".into();
+            c.mail.smtp.port = port;
+            c.mail.smtp.tls = idp::config::SmtpTls::None;
+            c.mail.poll_interval_ms = 50;
+            adjust(c);
+        })
+        .await;
+        Self { app, sink }
+    }
+
+    /// Messages to `email` received so far.
+    pub fn mail_to(&self, email: &str) -> Vec<crate::smtp::ReceivedMail> {
+        self.sink
+            .messages()
+            .into_iter()
+            .filter(|m| m.to.iter().any(|t| t.eq_ignore_ascii_case(email)))
+            .collect()
+    }
+
+    /// Waits for the `n`th message to `email` and returns it.
+    pub async fn wait_for_mail_to(&self, email: &str, n: usize) -> crate::smtp::ReceivedMail {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let mails = self.mail_to(email);
+            if mails.len() >= n {
+                return mails[n - 1].clone();
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "mail #{n} to {email} did not arrive; got {:?}",
+                self.sink
+                    .messages()
+                    .iter()
+                    .map(|m| (m.to.clone(), m.subject()))
+                    .collect::<Vec<_>>()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// The first link in a mail's text body that contains `path`, as a path + query.
+pub fn link_in(mail: &crate::smtp::ReceivedMail, path: &str) -> String {
+    let body = mail.text_body();
+    let url = body
+        .split_whitespace()
+        .map(|w| w.trim_matches(|c: char| c == '<' || c == '>' || c == '(' || c == ')' || c == '"'))
+        .find(|w| w.starts_with("http") && w.contains(path))
+        .unwrap_or_else(|| panic!("no {path} link in:\n{body}"));
+    let parsed = url::Url::parse(url).unwrap();
+    match parsed.query() {
+        Some(q) => format!("{}?{q}", parsed.path()),
+        None => parsed.path().to_owned(),
+    }
 }

@@ -17,6 +17,8 @@ use tokio::task::{JoinHandle, JoinSet};
 /// One accepted message.
 #[derive(Debug, Clone)]
 pub struct ReceivedMail {
+    /// The name the client gave in EHLO/HELO.
+    pub helo: String,
     /// The envelope's recipients (`RCPT TO`).
     pub to: Vec<String>,
     /// The envelope's sender (`MAIL FROM`).
@@ -199,6 +201,7 @@ async fn serve(listener: TcpListener, shared: Arc<Shared>) {
 async fn session(stream: TcpStream, shared: Arc<Shared>) {
     let (read, mut write) = stream.into_split();
     let mut lines = BufReader::new(read);
+    let mut helo = String::new();
     let mut from = String::new();
     let mut to = Vec::new();
     if write.write_all(b"220 sink ESMTP ready\r\n").await.is_err() {
@@ -218,8 +221,14 @@ async fn session(stream: TcpStream, shared: Arc<Shared>) {
             .unwrap_or_default()
             .to_ascii_uppercase();
         let reply: &[u8] = match verb.as_str() {
-            "EHLO" => b"250-sink\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n",
-            "HELO" => b"250 sink\r\n",
+            "EHLO" | "HELO" => {
+                helo = command[4..].trim().to_string();
+                if verb == "EHLO" {
+                    b"250-sink\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n"
+                } else {
+                    b"250 sink\r\n"
+                }
+            }
             "MAIL" => {
                 from = address(&command);
                 to.clear();
@@ -244,6 +253,7 @@ async fn session(stream: TcpStream, shared: Arc<Shared>) {
                         tokio::time::sleep(delay).await;
                     }
                     shared.messages.lock().unwrap().push(ReceivedMail {
+                        helo: helo.clone(),
                         to: std::mem::take(&mut to),
                         from: std::mem::take(&mut from),
                         data,

@@ -38,7 +38,12 @@ fn ip_counter(ip: IpAddr) -> crate::ephemeral::Key<u64> {
     keys::counter("login-ip", &ip.to_string())
 }
 
-pub async fn gate(state: &AppState, email: &Email, user: Option<&User>, ip: IpAddr) -> Result<Gate, AppError> {
+pub async fn gate(
+    state: &AppState,
+    email: &Email,
+    user: Option<&User>,
+    ip: IpAddr,
+) -> Result<Gate, AppError> {
     let now = state.clock.now();
     let ephemeral_lock = state
         .ephemeral
@@ -46,7 +51,12 @@ pub async fn gate(state: &AppState, email: &Email, user: Option<&User>, ip: IpAd
         .await?
         .and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok());
     let durable_lock = user.and_then(|u| u.locked_until);
-    if let Some(until) = [ephemeral_lock, durable_lock].into_iter().flatten().filter(|t| *t > now).max() {
+    if let Some(until) = [ephemeral_lock, durable_lock]
+        .into_iter()
+        .flatten()
+        .filter(|t| *t > now)
+        .max()
+    {
         return Ok(Gate::Locked(until));
     }
     let ip_failures = state.ephemeral.get(&ip_counter(ip)).await?.unwrap_or(0);
@@ -64,21 +74,34 @@ pub async fn record_failure(
     ip: IpAddr,
 ) -> Result<Option<OffsetDateTime>, AppError> {
     let config = &state.config.lockout;
-    state.ephemeral.increment(&ip_counter(ip), window(config)).await?;
-    let failures = state.ephemeral.increment(&email_counter(email), window(config)).await?;
+    state
+        .ephemeral
+        .increment(&ip_counter(ip), window(config))
+        .await?;
+    let failures = state
+        .ephemeral
+        .increment(&email_counter(email), window(config))
+        .await?;
     if failures < config.max_failures {
         return Ok(None);
     }
     let now = state.clock.now();
     let until = lock_until(config, now);
-    let ttl = Duration::from_secs(u64::try_from((until - now).whole_seconds()).unwrap_or(60).max(1));
+    let ttl = Duration::from_secs(
+        u64::try_from((until - now).whole_seconds())
+            .unwrap_or(60)
+            .max(1),
+    );
     state
         .ephemeral
         .put(&keys::lock(&email.key()), &until.unix_timestamp(), ttl)
         .await?;
     state.ephemeral.delete(&email_counter(email)).await?;
     if let Some(user) = user {
-        state.store.set_locked_until(&user.id, Some(until), now).await?;
+        state
+            .store
+            .set_locked_until(&user.id, Some(until), now)
+            .await?;
     }
     Ok(Some(until))
 }
@@ -94,7 +117,10 @@ pub async fn clear(state: &AppState, email: &Email, user: Option<&User>) -> Resu
     state.ephemeral.delete(&keys::lock(&email.key())).await?;
     state.ephemeral.delete(&email_counter(email)).await?;
     if let Some(user) = user.filter(|u| u.locked_until.is_some()) {
-        state.store.set_locked_until(&user.id, None, state.clock.now()).await?;
+        state
+            .store
+            .set_locked_until(&user.id, None, state.clock.now())
+            .await?;
     }
     Ok(())
 }
@@ -103,13 +129,17 @@ pub async fn clear(state: &AppState, email: &Email, user: Option<&User>) -> Resu
 pub fn lock_until(config: &LockoutConfig, now: OffsetDateTime) -> OffsetDateTime {
     match config.mode {
         LockMode::Duration => now + time::Duration::minutes(config.duration_minutes as i64),
-        LockMode::NextDay => next_midnight(&config.time_zone, now).unwrap_or(now + time::Duration::days(1)),
+        LockMode::NextDay => {
+            next_midnight(&config.time_zone, now).unwrap_or(now + time::Duration::days(1))
+        }
     }
 }
 
 fn next_midnight(zone: &str, now: OffsetDateTime) -> Option<OffsetDateTime> {
     let tz = jiff::tz::TimeZone::get(zone).ok()?;
-    let zoned = jiff::Timestamp::from_second(now.unix_timestamp()).ok()?.to_zoned(tz);
+    let zoned = jiff::Timestamp::from_second(now.unix_timestamp())
+        .ok()?
+        .to_zoned(tz);
     let next = zoned.tomorrow().ok()?.start_of_day().ok()?;
     OffsetDateTime::from_unix_timestamp(next.timestamp().as_second()).ok()
 }
@@ -121,7 +151,11 @@ pub fn describe_until(config: &LockoutConfig, until: OffsetDateTime) -> String {
         .and_then(|tz| {
             jiff::Timestamp::from_second(until.unix_timestamp())
                 .ok()
-                .map(|t| t.to_zoned(tz).strftime("%A %-d %B %Y, %H:%M %Z").to_string())
+                .map(|t| {
+                    t.to_zoned(tz)
+                        .strftime("%A %-d %B %Y, %H:%M %Z")
+                        .to_string()
+                })
         })
         .unwrap_or_default()
 }
@@ -141,10 +175,16 @@ mod tests {
     #[test]
     fn next_day_starts_at_local_midnight() {
         let now = datetime!(2026-11-22 15:30 UTC);
-        assert_eq!(lock_until(&config("UTC"), now), datetime!(2026-11-23 00:00 UTC));
+        assert_eq!(
+            lock_until(&config("UTC"), now),
+            datetime!(2026-11-23 00:00 UTC)
+        );
         // 23:30 UTC is already the 23rd in Paris: the lock runs to the 24th, local midnight.
         let late = datetime!(2026-11-22 23:30 UTC);
-        assert_eq!(lock_until(&config("Europe/Paris"), late), datetime!(2026-11-23 23:00 UTC));
+        assert_eq!(
+            lock_until(&config("Europe/Paris"), late),
+            datetime!(2026-11-23 23:00 UTC)
+        );
     }
 
     #[test]

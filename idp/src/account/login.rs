@@ -2,11 +2,11 @@
 //! Unknown email and wrong password take the same path (a dummy hash is
 //! verified) and give the same answer.
 
-use axum::extract::{Query, State};
+use axum::Form;
 use axum::extract::rejection::FormRejection;
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::Form;
 use axum_extra::extract::cookie::CookieJar;
 use serde::Deserialize;
 use serde_json::json;
@@ -43,7 +43,12 @@ pub async fn page(
 ) -> Result<Response, AppError> {
     let ui = Ui::new(&state, jar, &headers, q.client_id.as_deref(), user).await?;
     let email = q.login_hint.clone().unwrap_or_default();
-    login_form(&state, ui, Page::new("login.html", "Sign in").value("email", email)).await
+    login_form(
+        &state,
+        ui,
+        Page::new("login.html", "Sign in").value("email", email),
+    )
+    .await
 }
 
 /// Renders the sign-in form, with a fresh captcha when the theme wants one.
@@ -65,11 +70,13 @@ pub async fn submit(
         return Ok(ui.csrf_failure());
     }
     let retry = |page: Page| page.value("email", f.email.trim()).invalid();
-    if ui.theme.meta.captcha_login {
-        if let Err(e) = captcha::verify(&state.ephemeral, &f.captcha_challenge, &f.captcha_nonce).await {
-            let page = retry(Page::new("login.html", "Sign in")).field_error("captcha", captcha_message(&e));
-            return login_form(&state, ui, page).await;
-        }
+    if ui.theme.meta.captcha_login
+        && let Err(e) =
+            captcha::verify(&state.ephemeral, &f.captcha_challenge, &f.captcha_nonce).await
+    {
+        let page =
+            retry(Page::new("login.html", "Sign in")).field_error("captcha", captcha_message(&e));
+        return login_form(&state, ui, page).await;
     }
     let email = match Email::parse(&f.email) {
         Ok(e) => e,
@@ -79,18 +86,35 @@ pub async fn submit(
         }
     };
     let Ok(password) = PlainPassword::parse(&f.password) else {
-        let page = retry(Page::new("login.html", "Sign in")).field_error("password", "Enter your password.");
+        let page = retry(Page::new("login.html", "Sign in"))
+            .field_error("password", "Enter your password.");
         return login_form(&state, ui, page).await;
     };
     let user = state.store.user_by_email(&email).await?;
     match lockout::gate(&state, &email, user.as_ref(), meta.ip).await? {
         Gate::Open => {}
         Gate::Locked(until) => {
-            audit::record(&state, &meta, "login.refused_locked", user.as_ref().map(|u| &u.id), None, json!({})).await;
+            audit::record(
+                &state,
+                &meta,
+                "login.refused_locked",
+                user.as_ref().map(|u| &u.id),
+                None,
+                json!({}),
+            )
+            .await;
             return Ok(locked_page(&state, ui, until));
         }
         Gate::IpThrottled => {
-            audit::record(&state, &meta, "login.refused_ip_throttled", None, None, json!({})).await;
+            audit::record(
+                &state,
+                &meta,
+                "login.refused_ip_throttled",
+                None,
+                None,
+                json!({}),
+            )
+            .await;
             return Ok(ui.render(Page::error(
                 StatusCode::TOO_MANY_REQUESTS,
                 "Too many attempts",
@@ -107,14 +131,26 @@ pub async fn submit(
     let user = match (verification, usable) {
         (Verification::Match, Some(u)) => u.clone(),
         (Verification::MatchRehashed(hash), Some(u)) => {
-            state.store.set_password_hash(&u.id, &hash, state.clock.now()).await?;
+            state
+                .store
+                .set_password_hash(&u.id, &hash, state.clock.now())
+                .await?;
             u.clone()
         }
         _ => {
             let locked = lockout::record_failure(&state, &email, user.as_ref(), meta.ip).await?;
-            audit::record(&state, &meta, "login.failed", user.as_ref().map(|u| &u.id), None, json!({})).await;
+            audit::record(
+                &state,
+                &meta,
+                "login.failed",
+                user.as_ref().map(|u| &u.id),
+                None,
+                json!({}),
+            )
+            .await;
             if let Some(until) = locked {
-                super::notices::account_locked(&state, &ui, &meta, &email, user.as_ref(), until).await?;
+                super::notices::account_locked(&state, &ui, &meta, &email, user.as_ref(), until)
+                    .await?;
                 return Ok(locked_page(&state, ui, until));
             }
             let page = retry(Page::new("login.html", "Sign in")).form_error(BAD_CREDENTIALS);
@@ -123,7 +159,15 @@ pub async fn submit(
     };
     lockout::record_success(&state, &email).await?;
     let jar = session::start(&state, ui.take_jar(), &user.id, vec!["pwd".into()]).await?;
-    audit::record(&state, &meta, "login.succeeded", Some(&user.id), ui.client.as_ref().map(|c| &c.id), json!({ "amr": ["pwd"] })).await;
+    audit::record(
+        &state,
+        &meta,
+        "login.succeeded",
+        Some(&user.id),
+        ui.client.as_ref().map(|c| &c.id),
+        json!({ "amr": ["pwd"] }),
+    )
+    .await;
     let target = format!("{}{}", paths::ACCOUNT, ui.flow_query());
     Ok((jar, Redirect::to(&target)).into_response())
 }
@@ -160,9 +204,21 @@ pub async fn logout(
     let mut jar = ui.take_jar();
     if let Some(current) = user {
         jar = session::end(&state, jar, &current.session_id).await?;
-        audit::record(&state, &meta, "logout", Some(&current.user.id), None, json!({})).await;
+        audit::record(
+            &state,
+            &meta,
+            "logout",
+            Some(&current.user.id),
+            None,
+            json!({}),
+        )
+        .await;
     }
-    Ok((jar, Redirect::to(&format!("{}{}", paths::LOGIN, ui.flow_query()))).into_response())
+    Ok((
+        jar,
+        Redirect::to(&format!("{}{}", paths::LOGIN, ui.flow_query())),
+    )
+        .into_response())
 }
 
 pub async fn account(

@@ -30,7 +30,16 @@ pub fn router() -> Router<AppState> {
         .route(paths::ACCOUNT, get(login::account))
         .route(paths::REGISTER, get(register::page).post(register::submit))
         .route(paths::VERIFY_EMAIL, get(register::verify))
-        .route(paths::FORGOT_PASSWORD, get(reset::forgot_page).post(reset::forgot_submit))
-        .route(paths::RESET_PASSWORD, get(reset::reset_page).post(reset::reset_submit))
-        .route(paths::CHANGE_PASSWORD, get(settings::page).post(settings::submit))
+        .route(
+            paths::FORGOT_PASSWORD,
+            get(reset::forgot_page).post(reset::forgot_submit),
+        )
+        .route(
+            paths::RESET_PASSWORD,
+            get(reset::reset_page).post(reset::reset_submit),
+        )
+        .route(
+            paths::CHANGE_PASSWORD,
+            get(settings::page).post(settings::submit),
+        )
 }

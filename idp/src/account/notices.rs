@@ -30,10 +30,16 @@ pub async fn account_locked(
     .await;
     let Some(user) = user else { return Ok(()) };
     let mut context = tera::Context::new();
-    context.insert("until", &lockout::describe_until(&state.config.lockout, until));
+    context.insert(
+        "until",
+        &lockout::describe_until(&state.config.lockout, until),
+    );
     context.insert(
         "reset_link",
-        &mailer::link(&state.config.server.issuer, &format!("{}{}", paths::FORGOT_PASSWORD, ui.flow_query())),
+        &mailer::link(
+            &state.config.server.issuer,
+            &format!("{}{}", paths::FORGOT_PASSWORD, ui.flow_query()),
+        ),
     );
     let mail = mailer::compose(&ui.theme, "account_locked", email, &user.name, context)
         .map_err(|e| AppError::Internal(e.to_string()))?;
@@ -56,8 +62,17 @@ pub fn password_changed(
     context.insert("when", &when);
     context.insert(
         "reset_link",
-        &mailer::link(&state.config.server.issuer, &format!("{}{}", paths::FORGOT_PASSWORD, ui.flow_query())),
+        &mailer::link(
+            &state.config.server.issuer,
+            &format!("{}{}", paths::FORGOT_PASSWORD, ui.flow_query()),
+        ),
     );
-    mailer::compose(&ui.theme, "password_changed", &user.email, &user.name, context)
-        .map_err(|e| AppError::Internal(e.to_string()))
+    mailer::compose(
+        &ui.theme,
+        "password_changed",
+        &user.email,
+        &user.name,
+        context,
+    )
+    .map_err(|e| AppError::Internal(e.to_string()))
 }

@@ -38,7 +38,10 @@ pub struct RegisterForm {
 fn registration_page(state: &AppState) -> Page {
     Page::new("register.html", "Create an account")
         .with("policy", &state.policy.describe())
-        .with("blocked_domains", &state.config.account.blocked_email_domains)
+        .with(
+            "blocked_domains",
+            &state.config.account.blocked_email_domains,
+        )
 }
 
 fn closed(ui: Ui) -> Response {
@@ -79,21 +82,24 @@ pub async fn submit(
         return Ok(closed(ui));
     }
     let name = f.name.trim().to_owned();
-    let mut page = registration_page(&state).value("name", &name).value("email", f.email.trim());
+    let mut page = registration_page(&state)
+        .value("name", &name)
+        .value("email", f.email.trim());
     if name.is_empty() {
         page = page.field_error("name", "Enter your name.");
     } else if name.chars().count() > MAX_NAME {
-        page = page.field_error("name", format!("Names can be at most {MAX_NAME} characters."));
+        page = page.field_error(
+            "name",
+            format!("Names can be at most {MAX_NAME} characters."),
+        );
     }
     let email = match Email::parse(&f.email) {
         Ok(email) => {
             let domain = email.domain().to_owned();
-            let blocked = state
-                .config
-                .account
-                .blocked_email_domains
-                .iter()
-                .any(|d| d.eq_ignore_ascii_case(&domain) || domain.ends_with(&format!(".{}", d.to_ascii_lowercase())));
+            let blocked = state.config.account.blocked_email_domains.iter().any(|d| {
+                d.eq_ignore_ascii_case(&domain)
+                    || domain.ends_with(&format!(".{}", d.to_ascii_lowercase()))
+            });
             if blocked {
                 page = page.field_error(
                     "email",
@@ -107,12 +113,18 @@ pub async fn submit(
             None
         }
     };
-    let personal: Vec<&str> = [name.as_str(), email.as_ref().map(|e| e.as_str()).unwrap_or("")]
-        .into_iter()
-        .filter(|s| !s.is_empty())
-        .collect();
-    let (pw_errors, confirm_errors) = new_password_errors(&state, &f.password, &f.password_confirm, &personal);
-    page = page.field_errors("password", pw_errors).field_errors("password_confirm", confirm_errors);
+    let personal: Vec<&str> = [
+        name.as_str(),
+        email.as_ref().map(|e| e.as_str()).unwrap_or(""),
+    ]
+    .into_iter()
+    .filter(|s| !s.is_empty())
+    .collect();
+    let (pw_errors, confirm_errors) =
+        new_password_errors(&state, &f.password, &f.password_confirm, &personal);
+    page = page
+        .field_errors("password", pw_errors)
+        .field_errors("password_confirm", confirm_errors);
     let (Some(email), false) = (email, page.has_errors()) else {
         return Ok(ui.render(page.invalid()));
     };
@@ -124,12 +136,26 @@ pub async fn submit(
     let task_email = email.clone();
     let client = ui.client.as_ref().map(|c| c.id.clone());
     tokio::spawn(async move {
-        let result = register_in_background(&task_state, &theme, &flow_query, &meta, client, task_email, name, password).await;
+        let result = register_in_background(
+            &task_state,
+            &theme,
+            &flow_query,
+            &meta,
+            client,
+            task_email,
+            name,
+            password,
+        )
+        .await;
         if let Err(e) = result {
             tracing::error!(error = %e, "registration failed after the answer was sent");
         }
     });
-    Ok(ui.render(Page::new("register_sent.html", "Check your email").with("email", email.as_str())))
+    Ok(
+        ui.render(
+            Page::new("register_sent.html", "Check your email").with("email", email.as_str()),
+        ),
+    )
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -148,15 +174,23 @@ async fn register_in_background(
     if let Some(existing) = state.store.user_by_email(&email).await? {
         return tell_owner(state, theme, flow_query, meta, &existing).await;
     }
-    let hash = state.hasher.hash(&password).await.map_err(|e| AppError::Internal(e.to_string()))?;
+    let hash = state
+        .hasher
+        .hash(&password)
+        .await
+        .map_err(|e| AppError::Internal(e.to_string()))?;
     let token = random_token();
     let ttl_hours = state.config.account.verification_link_ttl_hours;
     let sep = if flow_query.is_empty() { "?" } else { "&" };
-    let link = mailer::link(issuer, &format!("{}{flow_query}{sep}token={token}", paths::VERIFY_EMAIL));
+    let link = mailer::link(
+        issuer,
+        &format!("{}{flow_query}{sep}token={token}", paths::VERIFY_EMAIL),
+    );
     let mut context = tera::Context::new();
     context.insert("link", &link);
     context.insert("ttl_hours", &ttl_hours);
-    let mail = mailer::compose(theme, "verify_email", &email, &name, context).map_err(|e| AppError::Internal(e.to_string()))?;
+    let mail = mailer::compose(theme, "verify_email", &email, &name, context)
+        .map_err(|e| AppError::Internal(e.to_string()))?;
     let new_user = NewUser {
         email: email.clone(),
         name,
@@ -171,7 +205,15 @@ async fn register_in_background(
     match state.store.register_user(new_user, token, mail, now).await {
         Ok(user) => {
             state.mail.notify();
-            audit::record(state, meta, "registration.created", Some(&user.id), client.as_ref(), json!({})).await;
+            audit::record(
+                state,
+                meta,
+                "registration.created",
+                Some(&user.id),
+                client.as_ref(),
+                json!({}),
+            )
+            .await;
             Ok(())
         }
         // Someone registered the address in between: same as above.
@@ -193,12 +235,29 @@ async fn tell_owner(
     let mut context = tera::Context::new();
     context.insert(
         "reset_link",
-        &mailer::link(&state.config.server.issuer, &format!("{}{flow_query}", paths::FORGOT_PASSWORD)),
+        &mailer::link(
+            &state.config.server.issuer,
+            &format!("{}{flow_query}", paths::FORGOT_PASSWORD),
+        ),
     );
-    let mail = mailer::compose(theme, "registration_attempt", &owner.email, &owner.name, context)
-        .map_err(|e| AppError::Internal(e.to_string()))?;
+    let mail = mailer::compose(
+        theme,
+        "registration_attempt",
+        &owner.email,
+        &owner.name,
+        context,
+    )
+    .map_err(|e| AppError::Internal(e.to_string()))?;
     state.mail.enqueue(mail).await?;
-    audit::record(state, meta, "registration.duplicate", Some(&owner.id), None, json!({})).await;
+    audit::record(
+        state,
+        meta,
+        "registration.duplicate",
+        Some(&owner.id),
+        None,
+        json!({}),
+    )
+    .await;
     Ok(())
 }
 
@@ -219,17 +278,31 @@ pub async fn verify(
 ) -> Result<Response, AppError> {
     let ui = Ui::new(&state, jar, &headers, q.client_id.as_deref(), user).await?;
     let outcome = if super::reset::looks_like_token(&q.token) {
-        state.store.verify_email(&sha256_hex(&q.token), state.clock.now()).await?
+        state
+            .store
+            .verify_email(&sha256_hex(&q.token), state.clock.now())
+            .await?
     } else {
         EmailVerification::Invalid
     };
     let page = Page::new("verify_email.html", "Email confirmation");
     Ok(match outcome {
         EmailVerification::Verified(user) => {
-            audit::record(&state, &meta, "email.verified", Some(&user.id), None, json!({})).await;
+            audit::record(
+                &state,
+                &meta,
+                "email.verified",
+                Some(&user.id),
+                None,
+                json!({}),
+            )
+            .await;
             ui.render(page.with("status", "verified"))
         }
         EmailVerification::AlreadyVerified => ui.render(page.with("status", "verified")),
-        EmailVerification::Invalid => ui.render(page.with("status", "invalid").status(StatusCode::BAD_REQUEST)),
+        EmailVerification::Invalid => ui.render(
+            page.with("status", "invalid")
+                .status(StatusCode::BAD_REQUEST),
+        ),
     })
 }

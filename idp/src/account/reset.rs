@@ -28,7 +28,10 @@ use crate::web::{AppError, AppState, audit, paths};
 
 /// Tokens are 43 base64url characters; anything else is refused unseen.
 pub fn looks_like_token(token: &str) -> bool {
-    token.len() == 43 && token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    token.len() == 43
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 fn ttl_minutes(state: &AppState, ui: &Ui) -> u64 {
@@ -73,17 +76,32 @@ pub async fn forgot_submit(
     if !ui.csrf_ok(&f.csrf_token) {
         return Ok(ui.csrf_failure());
     }
-    let retry = || Page::new("forgot_password.html", "Reset your password").value("email", f.email.trim()).invalid();
-    if ui.theme.meta.captcha_forgot {
-        if let Err(e) = captcha::verify(&state.ephemeral, &f.captcha_challenge, &f.captcha_nonce).await {
-            let page = render_captcha(&state, true, retry().field_error("captcha", captcha_message(&e))).await?;
-            return Ok(ui.render(page));
-        }
+    let retry = || {
+        Page::new("forgot_password.html", "Reset your password")
+            .value("email", f.email.trim())
+            .invalid()
+    };
+    if ui.theme.meta.captcha_forgot
+        && let Err(e) =
+            captcha::verify(&state.ephemeral, &f.captcha_challenge, &f.captcha_nonce).await
+    {
+        let page = render_captcha(
+            &state,
+            true,
+            retry().field_error("captcha", captcha_message(&e)),
+        )
+        .await?;
+        return Ok(ui.render(page));
     }
     let email = match Email::parse(&f.email) {
         Ok(email) => email,
         Err(e) => {
-            let page = render_captcha(&state, ui.theme.meta.captcha_forgot, retry().field_error("email", e.0)).await?;
+            let page = render_captcha(
+                &state,
+                ui.theme.meta.captcha_forgot,
+                retry().field_error("email", e.0),
+            )
+            .await?;
             return Ok(ui.render(page));
         }
     };
@@ -112,15 +130,36 @@ async fn send_link(
         .ephemeral
         .increment(&keys::counter("reset-ip", &meta.ip.to_string()), hour)
         .await?;
-    let per_email = state.ephemeral.increment(&keys::counter("reset-email", &email.key()), hour).await?;
+    let per_email = state
+        .ephemeral
+        .increment(&keys::counter("reset-email", &email.key()), hour)
+        .await?;
     let user = state.store.user_by_email(email).await?;
     let limits = &state.config.account;
-    if per_ip > limits.reset_requests_per_ip_per_hour || per_email > limits.reset_requests_per_email_per_hour {
-        audit::record(state, meta, "password_reset.throttled", user.as_ref().map(|u| &u.id), None, json!({})).await;
+    if per_ip > limits.reset_requests_per_ip_per_hour
+        || per_email > limits.reset_requests_per_email_per_hour
+    {
+        audit::record(
+            state,
+            meta,
+            "password_reset.throttled",
+            user.as_ref().map(|u| &u.id),
+            None,
+            json!({}),
+        )
+        .await;
         return Ok(());
     }
     let Some(user) = user.filter(|u| !u.disabled) else {
-        audit::record(state, meta, "password_reset.unknown_email", None, None, json!({})).await;
+        audit::record(
+            state,
+            meta,
+            "password_reset.unknown_email",
+            None,
+            None,
+            json!({}),
+        )
+        .await;
         return Ok(());
     };
     let now = state.clock.now();
@@ -129,7 +168,10 @@ async fn send_link(
     let mut context = tera::Context::new();
     context.insert(
         "link",
-        &mailer::link(&state.config.server.issuer, &format!("{}{flow_query}{sep}token={token}", paths::RESET_PASSWORD)),
+        &mailer::link(
+            &state.config.server.issuer,
+            &format!("{}{flow_query}{sep}token={token}", paths::RESET_PASSWORD),
+        ),
     );
     context.insert("ttl_minutes", &ttl_minutes);
     let mail = mailer::compose(theme, "reset_password", &user.email, &user.name, context)
@@ -138,9 +180,20 @@ async fn send_link(
         hash: sha256_hex(&token),
         expires_at: now + time::Duration::minutes(ttl_minutes as i64),
     };
-    state.store.create_password_reset(&user.id, token, mail, now).await?;
+    state
+        .store
+        .create_password_reset(&user.id, token, mail, now)
+        .await?;
     state.mail.notify();
-    audit::record(state, meta, "password_reset.requested", Some(&user.id), None, json!({ "ttl_minutes": ttl_minutes })).await;
+    audit::record(
+        state,
+        meta,
+        "password_reset.requested",
+        Some(&user.id),
+        None,
+        json!({ "ttl_minutes": ttl_minutes }),
+    )
+    .await;
     Ok(())
 }
 
@@ -212,11 +265,23 @@ pub async fn reset_submit(
         None
     };
     let Some(user) = user.filter(|u| !u.disabled) else {
-        audit::record(&state, &meta, "password_reset.invalid_token", None, None, json!({})).await;
+        audit::record(
+            &state,
+            &meta,
+            "password_reset.invalid_token",
+            None,
+            None,
+            json!({}),
+        )
+        .await;
         return Ok(invalid_link(ui));
     };
-    let (pw_errors, confirm_errors) =
-        new_password_errors(&state, &f.password, &f.password_confirm, &[&user.name, user.email.as_str()]);
+    let (pw_errors, confirm_errors) = new_password_errors(
+        &state,
+        &f.password,
+        &f.password_confirm,
+        &[&user.name, user.email.as_str()],
+    );
     if !pw_errors.is_empty() || !confirm_errors.is_empty() {
         let page = reset_form(&state, &f.token)
             .field_errors("password", pw_errors)
@@ -225,7 +290,11 @@ pub async fn reset_submit(
         return Ok(ui.render(page));
     }
     let password = PlainPassword::parse(&f.password).map_err(|e| AppError::Internal(e.0))?;
-    let hash = state.hasher.hash(&password).await.map_err(|e| AppError::Internal(e.to_string()))?;
+    let hash = state
+        .hasher
+        .hash(&password)
+        .await
+        .map_err(|e| AppError::Internal(e.to_string()))?;
     let mail = notices::password_changed(&state, &ui, &user)?;
     if !state
         .store
@@ -240,7 +309,19 @@ pub async fn reset_submit(
     // Any session cookie this browser held is void now; drop it.
     let jar = ui.take_jar();
     let dev = state.config.server.dev_mode;
-    ui.set_jar(jar.remove(session::cookie(session::cookie_name(dev), String::new(), dev)));
-    audit::record(&state, &meta, "password_reset.completed", Some(&user.id), None, json!({})).await;
+    ui.set_jar(jar.remove(session::cookie(
+        session::cookie_name(dev),
+        String::new(),
+        dev,
+    )));
+    audit::record(
+        &state,
+        &meta,
+        "password_reset.completed",
+        Some(&user.id),
+        None,
+        json!({}),
+    )
+    .await;
     Ok(ui.render(Page::new("reset_done.html", "Password changed")))
 }

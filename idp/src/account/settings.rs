@@ -76,25 +76,57 @@ pub async fn submit(
     if !current_ok {
         page = page.field_error("current_password", "That is not your current password.");
     }
-    let (pw_errors, confirm_errors) =
-        new_password_errors(&state, &f.password, &f.password_confirm, &[&user.name, user.email.as_str()]);
-    page = page.field_errors("password", pw_errors).field_errors("password_confirm", confirm_errors);
+    let (pw_errors, confirm_errors) = new_password_errors(
+        &state,
+        &f.password,
+        &f.password_confirm,
+        &[&user.name, user.email.as_str()],
+    );
+    page = page
+        .field_errors("password", pw_errors)
+        .field_errors("password_confirm", confirm_errors);
     if page.has_errors() {
         if !current_ok {
-            audit::record(&state, &meta, "password_change.failed", Some(&user.id), None, json!({})).await;
+            audit::record(
+                &state,
+                &meta,
+                "password_change.failed",
+                Some(&user.id),
+                None,
+                json!({}),
+            )
+            .await;
         }
         return Ok(ui.render(page.invalid()));
     }
     let password = PlainPassword::parse(&f.password).map_err(|e| AppError::Internal(e.0))?;
-    let hash = state.hasher.hash(&password).await.map_err(|e| AppError::Internal(e.to_string()))?;
+    let hash = state
+        .hasher
+        .hash(&password)
+        .await
+        .map_err(|e| AppError::Internal(e.to_string()))?;
     let mail = notices::password_changed(&state, &ui, &user)?;
-    state.store.change_password(&user.id, &hash, mail, state.clock.now()).await?;
+    state
+        .store
+        .change_password(&user.id, &hash, mail, state.clock.now())
+        .await?;
     state.mail.notify();
     // End every session, then give this browser a fresh one.
     session::end_all(&state, &user.id).await?;
     let jar = session::end(&state, ui.take_jar(), &session_id).await?;
     let jar = session::start(&state, jar, &user.id, amr).await?;
     ui.set_jar(jar);
-    audit::record(&state, &meta, "password_change.succeeded", Some(&user.id), None, json!({})).await;
-    Ok(ui.render(change_page(&state).flash(FlashKind::Success, "Your password was changed. Use it the next time you sign in.")))
+    audit::record(
+        &state,
+        &meta,
+        "password_change.succeeded",
+        Some(&user.id),
+        None,
+        json!({}),
+    )
+    .await;
+    Ok(ui.render(change_page(&state).flash(
+        FlashKind::Success,
+        "Your password was changed. Use it the next time you sign in.",
+    )))
 }

@@ -135,8 +135,7 @@ impl Worker {
         for queued in &batch {
             // Stop rather than send under a lease that may pass mid-send; the
             // rest is claimed again once the lease is over.
-            if self.shutdown.is_cancelled() || claimed_at.elapsed() + self.deadline >= self.lease
-            {
+            if self.shutdown.is_cancelled() || claimed_at.elapsed() + self.deadline >= self.lease {
                 break;
             }
             let outcome = tokio::time::timeout(
@@ -195,9 +194,7 @@ impl Worker {
 /// The wait after the `attempts`-th failure: 30 s, 1 min, 2 min, ... at most 1 h.
 fn backoff(attempts: u32) -> Duration {
     let doublings = attempts.saturating_sub(1).min(16);
-    FIRST_RETRY
-        .saturating_mul(1 << doublings)
-        .min(MAX_RETRY)
+    FIRST_RETRY.saturating_mul(1 << doublings).min(MAX_RETRY)
 }
 
 fn truncate(text: &str, max: usize) -> String {

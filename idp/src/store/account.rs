@@ -34,7 +34,11 @@ pub trait AccountStore {
         now: OffsetDateTime,
     ) -> Result<User>;
 
-    async fn verify_email(&self, token_hash: &str, now: OffsetDateTime) -> Result<EmailVerification>;
+    async fn verify_email(
+        &self,
+        token_hash: &str,
+        now: OffsetDateTime,
+    ) -> Result<EmailVerification>;
 
     async fn create_password_reset(
         &self,
@@ -45,7 +49,11 @@ pub trait AccountStore {
     ) -> Result<()>;
 
     /// The user whose live (unused, unexpired) reset token this is.
-    async fn password_reset_user(&self, token_hash: &str, now: OffsetDateTime) -> Result<Option<User>>;
+    async fn password_reset_user(
+        &self,
+        token_hash: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<User>>;
 
     /// Uses the token of `user` and sets the password. In the same transaction:
     /// every other reset link of the user is voided, the lock is cleared, their
@@ -71,7 +79,12 @@ pub trait AccountStore {
     ) -> Result<()>;
 
     /// Stores a rehash of the same password (new parameters).
-    async fn set_password_hash(&self, user: &UserId, password_hash: &str, now: OffsetDateTime) -> Result<()>;
+    async fn set_password_hash(
+        &self,
+        user: &UserId,
+        password_hash: &str,
+        now: OffsetDateTime,
+    ) -> Result<()>;
 
     /// Locks (Some) or unlocks (None) the account in the durable store.
     async fn set_locked_until(

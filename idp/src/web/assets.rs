@@ -24,7 +24,10 @@ pub async fn serve(
         "no-cache"
     };
     (
-        [(header::CONTENT_TYPE, file.content_type), (header::CACHE_CONTROL, cache)],
+        [
+            (header::CONTENT_TYPE, file.content_type),
+            (header::CACHE_CONTROL, cache),
+        ],
         file.bytes,
     )
         .into_response()

@@ -17,7 +17,9 @@ pub async fn security_headers(State(hsts): State<Hsts>, request: Request, next: 
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
     let mut set = |name: header::HeaderName, value: &'static str| {
-        headers.entry(name).or_insert(HeaderValue::from_static(value));
+        headers
+            .entry(name)
+            .or_insert(HeaderValue::from_static(value));
     };
     set(header::CONTENT_SECURITY_POLICY, CSP);
     set(header::X_CONTENT_TYPE_OPTIONS, "nosniff");
@@ -29,7 +31,10 @@ pub async fn security_headers(State(hsts): State<Hsts>, request: Request, next: 
         "same-origin",
     );
     if hsts.0 {
-        set(header::STRICT_TRANSPORT_SECURITY, "max-age=63072000; includeSubDomains");
+        set(
+            header::STRICT_TRANSPORT_SECURITY,
+            "max-age=63072000; includeSubDomains",
+        );
     }
     let is_html = response
         .headers()

@@ -21,7 +21,11 @@ use crate::store::User;
 /// Outside dev mode the `__Host-` prefix makes browsers refuse the cookie
 /// unless it is Secure, host-only and for `/`: a sibling subdomain cannot plant one.
 pub fn cookie_name(dev_mode: bool) -> &'static str {
-    if dev_mode { "idp_session" } else { "__Host-idp_session" }
+    if dev_mode {
+        "idp_session"
+    } else {
+        "__Host-idp_session"
+    }
 }
 
 /// A cookie with this deployment's flags: HttpOnly, SameSite=Lax, Path=/,
@@ -74,14 +78,23 @@ pub async fn start(
         last_seen: now,
         epoch,
     };
-    state.ephemeral.put(&keys::session(&id), &data, idle(state)).await?;
+    state
+        .ephemeral
+        .put(&keys::session(&id), &data, idle(state))
+        .await?;
     let dev = state.config.server.dev_mode;
     Ok(jar.add(cookie(cookie_name(dev), id, dev)))
 }
 
 /// The live session behind the request's cookie, if any; slides its idle expiry.
-pub async fn load(state: &AppState, jar: &CookieJar) -> Result<Option<(String, SessionData)>, AppError> {
-    let Some(id) = jar.get(cookie_name(state.config.server.dev_mode)).map(|c| c.value().to_owned()) else {
+pub async fn load(
+    state: &AppState,
+    jar: &CookieJar,
+) -> Result<Option<(String, SessionData)>, AppError> {
+    let Some(id) = jar
+        .get(cookie_name(state.config.server.dev_mode))
+        .map(|c| c.value().to_owned())
+    else {
         return Ok(None);
     };
     if id.len() != 43 {
@@ -93,7 +106,8 @@ pub async fn load(state: &AppState, jar: &CookieJar) -> Result<Option<(String, S
     };
     let now = state.clock.now();
     let created = OffsetDateTime::from_unix_timestamp(data.created).unwrap_or(now);
-    if now - created >= absolute(state) || data.epoch != current_epoch(state, &data.user_id).await? {
+    if now - created >= absolute(state) || data.epoch != current_epoch(state, &data.user_id).await?
+    {
         state.ephemeral.delete(&key).await?;
         return Ok(None);
     }
@@ -117,7 +131,10 @@ pub async fn end_all(state: &AppState, user_id: &UserId) -> Result<(), AppError>
     let next = current_epoch(state, user_id).await? + 1;
     // Kept as long as a session can live, so no old session outlives its epoch.
     let ttl = std::time::Duration::from_secs(state.config.session.absolute_hours * 3600 + 3600);
-    state.ephemeral.put(&keys::session_epoch(user_id.as_str()), &next, ttl).await?;
+    state
+        .ephemeral
+        .put(&keys::session_epoch(user_id.as_str()), &next, ttl)
+        .await?;
     Ok(())
 }
 

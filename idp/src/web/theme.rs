@@ -65,7 +65,14 @@ impl Colors {
     fn css(&self) -> String {
         format!(
             ":root {{\n  --color-primary: {};\n  --color-primary-text: {};\n  --color-background: {};\n  --color-surface: {};\n  --color-text: {};\n  --color-muted: {};\n  --color-success: {};\n  --color-error: {};\n}}\n",
-            self.primary, self.primary_text, self.background, self.surface, self.text, self.muted, self.success, self.error
+            self.primary,
+            self.primary_text,
+            self.background,
+            self.surface,
+            self.text,
+            self.muted,
+            self.success,
+            self.error
         )
     }
 
@@ -82,7 +89,9 @@ impl Colors {
         ] {
             let hex = value.strip_prefix('#').unwrap_or("");
             if !matches!(hex.len(), 3 | 6) || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
-                return Err(format!("colors.{name} must be #rgb or #rrggbb, not {value:?}"));
+                return Err(format!(
+                    "colors.{name} must be #rgb or #rrggbb, not {value:?}"
+                ));
             }
         }
         Ok(())
@@ -105,10 +114,12 @@ pub struct Theme {
 
 impl Theme {
     pub fn render(&self, template: &str, context: &tera::Context) -> Result<String, ThemeError> {
-        self.tera.render(template, context).map_err(|e| ThemeError::Render {
-            template: template.to_owned(),
-            reason: error_chain(&e),
-        })
+        self.tera
+            .render(template, context)
+            .map_err(|e| ThemeError::Render {
+                template: template.to_owned(),
+                reason: error_chain(&e),
+            })
     }
 
     pub fn has_template(&self, template: &str) -> bool {
@@ -130,7 +141,11 @@ impl Theme {
             });
         }
         let relative = Path::new(path);
-        if path.is_empty() || !relative.components().all(|c| matches!(c, Component::Normal(_))) {
+        if path.is_empty()
+            || !relative
+                .components()
+                .all(|c| matches!(c, Component::Normal(_)))
+        {
             return None;
         }
         let content_type = content_type(path)?;
@@ -139,7 +154,10 @@ impl Theme {
             .map(|dir| dir.join(relative))
             .find(|p| p.is_file())
             .and_then(|p| std::fs::read(p).ok())
-            .map(|bytes| StaticFile { bytes, content_type })
+            .map(|bytes| StaticFile {
+                bytes,
+                content_type,
+            })
     }
 }
 
@@ -199,7 +217,10 @@ impl Themes {
             metas.insert(name, meta);
         }
         if !metas.contains_key(DEFAULT) {
-            return Err(load_error(DEFAULT, format!("no {}/default/theme.toml", dir.display())));
+            return Err(load_error(
+                DEFAULT,
+                format!("no {}/default/theme.toml", dir.display()),
+            ));
         }
         let mut by_name = HashMap::new();
         for name in metas.keys() {
@@ -238,7 +259,10 @@ fn chain(name: &str, metas: &HashMap<String, ThemeMeta>) -> Result<Vec<String>, 
     let mut current = name;
     while let Some(parent) = metas.get(current).and_then(|m| m.parent.as_deref()) {
         if !metas.contains_key(parent) {
-            return Err(load_error(name, format!("parent theme {parent:?} does not exist")));
+            return Err(load_error(
+                name,
+                format!("parent theme {parent:?} does not exist"),
+            ));
         }
         if chain.iter().any(|c| c == parent) {
             return Err(load_error(name, "parent themes form a cycle"));
@@ -273,7 +297,10 @@ fn build(
     let mut templates = Vec::new();
     for theme in chain {
         let root = dir.join(theme);
-        for (sub, prefix) in [("templates", format!("{theme}/")), ("mail", format!("{theme}/mail/"))] {
+        for (sub, prefix) in [
+            ("templates", format!("{theme}/")),
+            ("mail", format!("{theme}/mail/")),
+        ] {
             for file in files_under(&root.join(sub)) {
                 let rel = file
                     .strip_prefix(root.join(sub))
@@ -311,7 +338,9 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else { continue };
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
         for entry in entries.flatten() {
             let path = entry.path();
             if path.is_dir() {
@@ -323,4 +352,170 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
     }
     out.sort();
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn shipped() -> Themes {
+        Themes::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../themes")).unwrap()
+    }
+
+    /// Variables every page gets, plus the optional ones when `full`.
+    fn base(theme: &Theme, full: bool) -> tera::Context {
+        let mut c = tera::Context::new();
+        c.insert("page_title", "Title");
+        c.insert(
+            "theme",
+            &json!({ "name": theme.name, "display_name": theme.meta.display_name, "logo": theme.meta.logo,
+                     "support_text": theme.meta.support_text, "captcha_login": true, "captcha_forgot": true }),
+        );
+        c.insert("static", &theme.static_prefix());
+        c.insert("csrf_token", "CSRF-TOKEN-VALUE");
+        c.insert("client_id", if full { "portal" } else { "" });
+        c.insert("flow_query", if full { "?client_id=portal" } else { "" });
+        c.insert("errors", &json!(if full { json!({ "email": ["Bad <email>"], "password": ["Too short"], "password_confirm": ["No match"], "current_password": ["Wrong"], "name": ["Missing"], "captcha": ["Failed"], "token": ["Bad"] }) } else { json!({}) }));
+        c.insert(
+            "values",
+            &json!({ "email": "jane@example.com", "name": "Jane <b>" }),
+        );
+        if full {
+            c.insert("form_error", "Incorrect email or password.");
+            c.insert("flash", &json!({ "kind": "success", "message": "Saved." }));
+            c.insert(
+                "user",
+                &json!({ "name": "Jane <script>", "email": "jane@example.com" }),
+            );
+            c.insert(
+                "captcha",
+                &json!({ "challenge": "abcdefghijklmnopqrstuv", "difficulty": 16 }),
+            );
+        }
+        c.insert("policy", &vec!["At least 8 characters"]);
+        c.insert("blocked_domains", &vec!["blocked.example"]);
+        c.insert("email", "jane@example.com");
+        c.insert("ttl_minutes", &120);
+        c.insert("ttl_hours", &48);
+        c.insert("token", "TOKEN");
+        c.insert("locked_until", "Monday 23 November 2026, 00:00 UTC");
+        c.insert("title", "Not found");
+        c.insert("message", "Nothing here.");
+        c.insert("user_name", "Jane");
+        c.insert("link", "http://127.0.0.1:8080/reset-password?token=abc");
+        c.insert("reset_link", "http://127.0.0.1:8080/forgot-password");
+        c.insert("when", "Sun, 22 Nov 2026 20:00:00 +0000");
+        c.insert("until", "Monday 23 November 2026, 00:00 UTC");
+        c
+    }
+
+    const PAGES: &[&str] = &[
+        "login.html",
+        "locked.html",
+        "register.html",
+        "register_sent.html",
+        "verify_email.html",
+        "forgot_password.html",
+        "forgot_sent.html",
+        "reset_password.html",
+        "reset_invalid.html",
+        "reset_done.html",
+        "account.html",
+        "change_password.html",
+        "error.html",
+    ];
+    const MAILS: &[&str] = &[
+        "verify_email",
+        "registration_attempt",
+        "reset_password",
+        "password_changed",
+        "account_locked",
+    ];
+
+    #[test]
+    fn every_template_of_every_theme_renders() {
+        let themes = shipped();
+        for name in ["default", "helix", "hosting", "customer"] {
+            assert!(themes.exists(name), "theme {name} is shipped");
+        }
+        for name in themes.names() {
+            let theme = themes.get(Some(name));
+            for full in [false, true] {
+                for page in PAGES {
+                    let mut c = base(&theme, full);
+                    match *page {
+                        "error.html" => c.insert("status", &404),
+                        "verify_email.html" => {
+                            c.insert("status", if full { "verified" } else { "invalid" })
+                        }
+                        _ => {}
+                    }
+                    let html = theme
+                        .render(page, &c)
+                        .unwrap_or_else(|e| panic!("{name}/{page} (full={full}): {e}"));
+                    assert!(
+                        html.contains(&theme.meta.display_name),
+                        "{name}/{page} shows the portal's name"
+                    );
+                    assert!(
+                        !html.contains("<script>alert") && !html.contains("Jane <script>"),
+                        "{name}/{page} escapes"
+                    );
+                    if html.contains("<form") && html.contains("method=\"post\"") {
+                        assert!(
+                            html.contains("CSRF-TOKEN-VALUE"),
+                            "{name}/{page}: forms carry the CSRF token"
+                        );
+                    }
+                }
+                for mail in MAILS {
+                    let c = base(&theme, full);
+                    for ext in ["subject.txt", "txt", "html"] {
+                        theme
+                            .render(&format!("mail/{mail}.{ext}"), &c)
+                            .unwrap_or_else(|e| panic!("{name}/mail/{mail}.{ext}: {e}"));
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn child_themes_fall_back_to_default_and_keep_their_own() {
+        let themes = shipped();
+        let hosting = themes.get(Some("hosting"));
+        assert_eq!(themes.get(Some("no-such-theme")).name, DEFAULT);
+        // A static file the child lacks comes from default; vars.css from its own colours.
+        assert!(hosting.static_file("captcha.js").is_some());
+        let vars = hosting.static_file("vars.css").unwrap();
+        assert!(
+            String::from_utf8(vars.bytes)
+                .unwrap()
+                .contains(&hosting.meta.colors.primary)
+        );
+        assert!(hosting.static_file("../theme.toml").is_none());
+        assert!(hosting.static_file("/etc/passwd").is_none());
+        assert_ne!(hosting.version, themes.get(Some("helix")).version);
+    }
+
+    #[test]
+    fn broken_themes_are_refused_at_load() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("default/templates")).unwrap();
+        let toml = "display_name = \"D\"\nlogo = \"l.svg\"\n[colors]\nprimary = \"#000\"\nprimary_text = \"#fff\"\nbackground = \"#fff\"\nsurface = \"#fff\"\ntext = \"#000\"\nmuted = \"#555\"\nsuccess = \"#0a0\"\nerror = \"#a00\"\n";
+        std::fs::write(dir.path().join("default/theme.toml"), toml).unwrap();
+        std::fs::write(dir.path().join("default/templates/x.html"), "{% if %}").unwrap();
+        let err = Themes::load(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("x.html"), "{err}");
+        std::fs::write(dir.path().join("default/templates/x.html"), "ok").unwrap();
+        std::fs::create_dir_all(dir.path().join("orphan")).unwrap();
+        std::fs::write(
+            dir.path().join("orphan/theme.toml"),
+            format!("parent = \"nope\"\n{toml}"),
+        )
+        .unwrap();
+        let err = Themes::load(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("nope"), "{err}");
+    }
 }

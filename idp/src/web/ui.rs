@@ -21,7 +21,11 @@ use crate::store::Client;
 const CSRF_FIELD_LEN: usize = 43;
 
 fn csrf_cookie_name(dev_mode: bool) -> &'static str {
-    if dev_mode { "idp_csrf" } else { "__Host-idp_csrf" }
+    if dev_mode {
+        "idp_csrf"
+    } else {
+        "__Host-idp_csrf"
+    }
 }
 
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
@@ -85,13 +89,19 @@ impl Page {
     }
 
     pub fn field_error(mut self, field: &str, message: impl Into<String>) -> Self {
-        self.errors.entry(field.to_owned()).or_default().push(message.into());
+        self.errors
+            .entry(field.to_owned())
+            .or_default()
+            .push(message.into());
         self
     }
 
     pub fn field_errors(mut self, field: &str, messages: Vec<String>) -> Self {
         if !messages.is_empty() {
-            self.errors.entry(field.to_owned()).or_default().extend(messages);
+            self.errors
+                .entry(field.to_owned())
+                .or_default()
+                .extend(messages);
         }
         self
     }
@@ -224,14 +234,35 @@ impl Ui {
     /// The form's CSRF token matches this browser's cookie, and the request
     /// does not come from another site (`Sec-Fetch-Site` / `Origin`).
     pub fn csrf_ok(&self, form_token: &str) -> bool {
-        let same_token = self.jar.get(csrf_cookie_name(self.state.config.server.dev_mode)).is_some()
+        let same_token = self
+            .jar
+            .get(csrf_cookie_name(self.state.config.server.dev_mode))
+            .is_some()
             && constant_time_eq(form_token.as_bytes(), self.csrf.as_bytes());
-        let fetch_site_ok = match self.headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
+        let fetch_site_ok = match self
+            .headers
+            .get("sec-fetch-site")
+            .and_then(|v| v.to_str().ok())
+        {
             Some(site) => matches!(site, "same-origin" | "none"),
             None => true,
         };
-        let origin_ok = match self.headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
-            Some(origin) => origin == self.state.config.server.issuer.origin().ascii_serialization() || origin == self.own_origin(),
+        let origin_ok = match self
+            .headers
+            .get(header::ORIGIN)
+            .and_then(|v| v.to_str().ok())
+        {
+            Some(origin) => {
+                origin
+                    == self
+                        .state
+                        .config
+                        .server
+                        .issuer
+                        .origin()
+                        .ascii_serialization()
+                    || origin == self.own_origin()
+            }
             None => true,
         };
         same_token && fetch_site_ok && origin_ok

@@ -21,6 +21,8 @@ macro_rules! on_both_backends {
 }
 
 mod ephemeral;
+mod flows;
+mod mail;
 mod server;
 mod signin;
 mod store;

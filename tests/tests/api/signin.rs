@@ -52,7 +52,11 @@ async fn sign_in_opens_the_account_page_and_sign_out_ends_it(backend: Backend) {
     let out = app.submit("/account", "/logout", &[]).await;
     assert_eq!(out.status, StatusCode::SEE_OTHER);
     let after = app.page("/account").await;
-    assert_eq!(after.status, StatusCode::SEE_OTHER, "signed out: sent to sign in");
+    assert_eq!(
+        after.status,
+        StatusCode::SEE_OTHER,
+        "signed out: sent to sign in"
+    );
     assert_eq!(after.location.as_deref(), Some("/login"));
 
     // Replaying the old cookie does not bring the session back.
@@ -72,7 +76,10 @@ async fn sign_in_opens_the_account_page_and_sign_out_ends_it(backend: Backend) {
     let kinds: Vec<_> = events.iter().map(|e| e.event.kind.as_str()).collect();
     assert!(kinds.contains(&"login.succeeded"), "{kinds:?}");
     assert!(kinds.contains(&"logout"), "{kinds:?}");
-    let login_event = events.iter().find(|e| e.event.kind == "login.succeeded").unwrap();
+    let login_event = events
+        .iter()
+        .find(|e| e.event.kind == "login.succeeded")
+        .unwrap();
     assert_eq!(login_event.event.ip.as_deref(), Some("127.0.0.1"));
 }
 
@@ -83,11 +90,25 @@ async fn unknown_email_and_wrong_password_get_the_same_answer(backend: Backend) 
     let unknown = app.sign_in("nobody@example.com", "not-her-password").await;
     assert_eq!(wrong.status, unknown.status);
     assert_eq!(wrong.status, StatusCode::UNPROCESSABLE_ENTITY);
-    let strip = |p: &tests::browser::Page| p.text().replace("jane@example.com", "X").replace("nobody@example.com", "X");
+    let strip = |p: &tests::browser::Page| {
+        p.text()
+            .replace("jane@example.com", "X")
+            .replace("nobody@example.com", "X")
+    };
     assert_eq!(strip(&wrong), strip(&unknown));
-    assert!(wrong.contains("Incorrect email or password."), "{}", wrong.text());
+    assert!(
+        wrong.contains("Incorrect email or password."),
+        "{}",
+        wrong.text()
+    );
     let events = app.state.store.audit_events(None, 10).await.unwrap();
-    assert_eq!(events.iter().filter(|e| e.event.kind == "login.failed").count(), 2);
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e.event.kind == "login.failed")
+            .count(),
+        2
+    );
 }
 
 async fn sign_in_rehashes_when_parameters_change(backend: Backend) {
@@ -100,7 +121,10 @@ async fn sign_in_rehashes_when_parameters_change(backend: Backend) {
         max_concurrent: 1,
     })
     .unwrap();
-    let hash = old.hash(&idp::domain::PlainPassword::parse(PW).unwrap()).await.unwrap();
+    let hash = old
+        .hash(&idp::domain::PlainPassword::parse(PW).unwrap())
+        .await
+        .unwrap();
     let user = app
         .state
         .store
@@ -116,13 +140,22 @@ async fn sign_in_rehashes_when_parameters_change(backend: Backend) {
         )
         .await
         .unwrap();
-    assert_eq!(app.sign_in("old@example.com", PW).await.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        app.sign_in("old@example.com", PW).await.status,
+        StatusCode::SEE_OTHER
+    );
     let stored = app.state.store.user_by_id(&user.id).await.unwrap().unwrap();
     let new_hash = stored.password_hash.unwrap();
     assert_ne!(new_hash, hash);
     assert!(new_hash.contains("m=8192,t=1,p=1"), "{new_hash}");
     // ...and the new hash still opens the account.
-    assert_eq!(app.other_browser().sign_in("old@example.com", PW).await.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        app.other_browser()
+            .sign_in("old@example.com", PW)
+            .await
+            .status,
+        StatusCode::SEE_OTHER
+    );
 }
 
 async fn fail(app: &TestApp, email: &str, times: usize) -> tests::browser::Page {
@@ -137,26 +170,51 @@ async fn five_failures_lock_until_the_next_day(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let user = app.create_user("jane@example.com", PW, "Jane").await;
     let fourth = fail(&app, "jane@example.com", 4).await;
-    assert_eq!(fourth.status, StatusCode::UNPROCESSABLE_ENTITY, "not yet locked");
+    assert_eq!(
+        fourth.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "not yet locked"
+    );
     let fifth = fail(&app, "jane@example.com", 1).await;
     assert_eq!(fifth.status, StatusCode::FORBIDDEN);
-    assert!(fifth.contains("blocked") || fifth.contains("locked"), "{}", fifth.text());
+    assert!(
+        fifth.contains("blocked") || fifth.contains("locked"),
+        "{}",
+        fifth.text()
+    );
 
     // Even the right password is refused now.
     let right = app.sign_in("jane@example.com", PW).await;
     assert_eq!(right.status, StatusCode::FORBIDDEN, "{}", right.text());
 
     let stored = app.state.store.user_by_id(&user.id).await.unwrap().unwrap();
-    let until = stored.locked_until.expect("lock written to the durable store");
+    let until = stored
+        .locked_until
+        .expect("lock written to the durable store");
     let now = app.clock_now();
     assert!(until > now && until - now <= Duration::days(1));
-    assert_eq!(until.time(), time::Time::MIDNIGHT, "until the start of the next day (UTC)");
-    let kinds: Vec<_> = app.state.store.audit_events(Some(&user.id), 20).await.unwrap().into_iter().map(|e| e.event.kind).collect();
+    assert_eq!(
+        until.time(),
+        time::Time::MIDNIGHT,
+        "until the start of the next day (UTC)"
+    );
+    let kinds: Vec<_> = app
+        .state
+        .store
+        .audit_events(Some(&user.id), 20)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.event.kind)
+        .collect();
     assert!(kinds.contains(&"account.locked".to_string()), "{kinds:?}");
 
     // The next day, the right password works again.
     app.clock.set(until + Duration::seconds(1));
-    assert_eq!(app.sign_in("jane@example.com", PW).await.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        app.sign_in("jane@example.com", PW).await.status,
+        StatusCode::SEE_OTHER
+    );
 }
 
 async fn unknown_addresses_lock_the_same_way(backend: Backend) {
@@ -165,9 +223,18 @@ async fn unknown_addresses_lock_the_same_way(backend: Backend) {
     let known = fail(&app, "jane@example.com", 5).await;
     let unknown = fail(&app, "ghost@example.com", 5).await;
     assert_eq!(known.status, unknown.status);
-    assert_eq!(known.text(), unknown.text(), "a locked page tells nothing about existence");
+    assert_eq!(
+        known.text(),
+        unknown.text(),
+        "a locked page tells nothing about existence"
+    );
     // A sixth attempt on the unknown address stays locked too.
-    assert_eq!(app.sign_in("ghost@example.com", "x-anything-1").await.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        app.sign_in("ghost@example.com", "x-anything-1")
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
 }
 
 async fn lock_survives_the_ephemeral_store_in_the_durable_one(backend: Backend) {
@@ -177,11 +244,25 @@ async fn lock_survives_the_ephemeral_store_in_the_durable_one(backend: Backend) 
     // Forget the ephemeral lock (as a Redis restart would).
     app.state
         .ephemeral
-        .delete(&idp::ephemeral::keys::lock(&idp::domain::Email::parse("jane@example.com").unwrap().key()))
+        .delete(&idp::ephemeral::keys::lock(
+            &idp::domain::Email::parse("jane@example.com").unwrap().key(),
+        ))
         .await
         .unwrap();
-    assert!(app.state.store.user_by_id(&user.id).await.unwrap().unwrap().locked_until.is_some());
-    assert_eq!(app.sign_in("jane@example.com", PW).await.status, StatusCode::FORBIDDEN);
+    assert!(
+        app.state
+            .store
+            .user_by_id(&user.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .locked_until
+            .is_some()
+    );
+    assert_eq!(
+        app.sign_in("jane@example.com", PW).await.status,
+        StatusCode::FORBIDDEN
+    );
 }
 
 async fn failures_are_also_counted_per_ip(backend: Backend) {
@@ -214,9 +295,15 @@ async fn failures_are_also_counted_per_ip(backend: Backend) {
         let email: &'static str = Box::leak(format!("user{i}@example.com").into_boxed_str());
         from("203.0.113.7", email, "wrong-password-1").await;
     }
-    assert_eq!(from("203.0.113.7", "jane@example.com", PW).await, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        from("203.0.113.7", "jane@example.com", PW).await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
     // Another IP is not affected, and the account is not locked.
-    assert_eq!(from("198.51.100.1", "jane@example.com", PW).await, StatusCode::SEE_OTHER);
+    assert_eq!(
+        from("198.51.100.1", "jane@example.com", PW).await,
+        StatusCode::SEE_OTHER
+    );
 }
 
 async fn forms_without_a_valid_csrf_token_change_nothing(backend: Backend) {
@@ -226,7 +313,14 @@ async fn forms_without_a_valid_csrf_token_change_nothing(backend: Backend) {
     let good = form.input("csrf_token").unwrap();
     for token in ["", "forged-token", &"A".repeat(43)] {
         let page = app
-            .post("/login", &[("csrf_token".into(), token.into()), ("email".into(), "jane@example.com".into()), ("password".into(), PW.into())])
+            .post(
+                "/login",
+                &[
+                    ("csrf_token".into(), token.into()),
+                    ("email".into(), "jane@example.com".into()),
+                    ("password".into(), PW.into()),
+                ],
+            )
             .await;
         assert_eq!(page.status, StatusCode::FORBIDDEN, "token {token:?}");
         assert!(page.contains("expired"), "{}", page.text());
@@ -236,7 +330,11 @@ async fn forms_without_a_valid_csrf_token_change_nothing(backend: Backend) {
         .http
         .post(app.url("/login"))
         .header("origin", "https://evil.example")
-        .form(&[("csrf_token", good.as_str()), ("email", "jane@example.com"), ("password", PW)])
+        .form(&[
+            ("csrf_token", good.as_str()),
+            ("email", "jane@example.com"),
+            ("password", PW),
+        ])
         .send()
         .await
         .unwrap();
@@ -251,33 +349,69 @@ async fn forms_without_a_valid_csrf_token_change_nothing(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(junk.status(), StatusCode::FORBIDDEN);
-    assert_eq!(app.page("/account").await.status, StatusCode::SEE_OTHER, "not signed in");
-    assert!(app.state.store.audit_events(None, 10).await.unwrap().is_empty(), "nothing happened");
+    assert_eq!(
+        app.page("/account").await.status,
+        StatusCode::SEE_OTHER,
+        "not signed in"
+    );
+    assert!(
+        app.state
+            .store
+            .audit_events(None, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "nothing happened"
+    );
 }
 
 async fn pages_carry_security_headers(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let page = app.page("/login").await;
-    let h = |name: &str| page.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    let h = |name: &str| {
+        page.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned()
+    };
     assert!(h("content-security-policy").contains("frame-ancestors 'none'"));
     assert!(!h("content-security-policy").contains("unsafe-inline"));
     assert_eq!(h("x-content-type-options"), "nosniff");
     assert_eq!(h("referrer-policy"), "no-referrer");
     assert_eq!(h("cache-control"), "no-store");
-    assert!(h("strict-transport-security").is_empty(), "no HSTS in dev mode over http");
+    assert!(
+        h("strict-transport-security").is_empty(),
+        "no HSTS in dev mode over http"
+    );
     // No inline script or style anywhere in the page (CSP would block it).
-    assert!(!page.body.contains("<script>") && !page.body.contains("style="), "inline code in {}", page.body);
+    assert!(
+        !page.body.contains("<script>") && !page.body.contains("style="),
+        "inline code in {}",
+        page.body
+    );
 }
 
 async fn malformed_input_gets_a_page_not_a_500(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let long = format!("{}@example.com", "a".repeat(5000));
-    for email in ["", "no-at-sign", long.as_str(), "ｊａｎｅ@ＥＸＡＭＰＬＥ.com\u{0}", "\u{202e}evil@example.com"] {
+    for email in [
+        "",
+        "no-at-sign",
+        long.as_str(),
+        "ｊａｎｅ@ＥＸＡＭＰＬＥ.com\u{0}",
+        "\u{202e}evil@example.com",
+    ] {
         let page = app.sign_in(email, "whatever-pass").await;
         assert!(page.status.is_client_error(), "{email:?}: {}", page.status);
         assert!(!page.text().is_empty());
     }
-    for path in ["/reset-password?token=%00%ff", "/reset-password?token=' or 1=1 --", "/verify-email?token=abc", "/reset-password"] {
+    for path in [
+        "/reset-password?token=%00%ff",
+        "/reset-password?token=' or 1=1 --",
+        "/verify-email?token=abc",
+        "/reset-password",
+    ] {
         let page = app.page(path).await;
         assert!(page.status.is_client_error(), "{path}: {}", page.status);
     }

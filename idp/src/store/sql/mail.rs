@@ -86,7 +86,7 @@ pub(in crate::store) const CLAIM_SQLITE: &str = "update mail_outbox set claimed_
 /// (`&self.pool`, or `&mut *tx` to commit it with the caller's own writes).
 /// Evaluates to `store::Result<String>`: the new message's id.
 ///
-/// ```ignore
+/// ```text
 /// let mut tx = self.pool.begin().await.map_err(db_error)?;
 /// // ... the rows that caused the mail ...
 /// insert_outbox!(&mut *tx, &mail, now)?;
