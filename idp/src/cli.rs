@@ -3,7 +3,6 @@
 //! one line on stderr and a non-zero exit, never a panic.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
 use serde_json::json;
@@ -16,6 +15,7 @@ use crate::domain::{
 };
 use crate::oidc::{self, ClientRegistration};
 use crate::startup::{self, Application};
+use crate::store;
 use crate::telemetry;
 
 #[derive(Debug, Parser)]
@@ -141,13 +141,11 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             Ok(())
         }
         Command::Migrate => {
-            let state = startup::connect(config, Arc::new(SystemClock)).await?;
-            state
-                .store
-                .migrate()
+            let store = store::connect(&config.database)
                 .await
                 .map_err(startup::StartError::from)?;
-            println!("migrations applied ({})", state.store.backend());
+            store.migrate().await.map_err(startup::StartError::from)?;
+            println!("migrations applied ({})", store.backend());
             Ok(())
         }
         Command::User(cmd) => user(config, cmd).await,
@@ -155,16 +153,29 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
     }
 }
 
-async fn open(config: Config) -> Result<crate::web::AppState, CliError> {
-    let state = startup::connect(config, Arc::new(SystemClock)).await?;
-    if state.config.database.migrate_on_start {
-        state
-            .store
-            .migrate()
-            .await
-            .map_err(startup::StartError::from)?;
+/// What the account and client commands need: the durable store (migrated
+/// unless configured not to), the password hasher and the clock. No themes,
+/// no ephemeral store: these commands work from any directory.
+struct Backend {
+    store: store::SharedStore,
+    hasher: account::PasswordHasher,
+    clock: SystemClock,
+}
+
+async fn open(config: Config) -> Result<Backend, CliError> {
+    let store = store::connect(&config.database)
+        .await
+        .map_err(startup::StartError::from)?;
+    if config.database.migrate_on_start {
+        store.migrate().await.map_err(startup::StartError::from)?;
     }
-    Ok(state)
+    let hasher = account::PasswordHasher::new(&config.password_hashing)
+        .map_err(startup::StartError::from)?;
+    Ok(Backend {
+        store,
+        hasher,
+        clock: SystemClock,
+    })
 }
 
 async fn user(config: Config, cmd: UserCommand) -> Result<(), CliError> {
@@ -177,7 +188,7 @@ async fn user(config: Config, cmd: UserCommand) -> Result<(), CliError> {
             let user = account::create_user(
                 state.store.as_ref(),
                 &state.hasher,
-                state.clock.as_ref(),
+                &state.clock,
                 NewAccount {
                     email,
                     name: args.name,
@@ -229,7 +240,7 @@ async fn client(config: Config, cmd: ClientCommand) -> Result<(), CliError> {
             let registration = parse_client(args)?;
             let state = open(config).await?;
             let registered =
-                oidc::register_client(state.store.as_ref(), state.clock.as_ref(), registration)
+                oidc::register_client(state.store.as_ref(), &state.clock, registration)
                     .await
                     .map_err(|e| match e {
                         oidc::RegisterClientError::Store(s) => CliError::Failed(s.to_string()),

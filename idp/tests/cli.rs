@@ -406,6 +406,10 @@ async fn serve_runs_on_the_embedded_default_and_stops_on_sigterm() {
         .arg("serve")
         .env("IDP__SERVER__LISTEN", format!("127.0.0.1:{port}"))
         .env("IDP__LOG__FORMAT", "json")
+        .env(
+            "IDP__THEMES__DIR",
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../themes"),
+        )
         .env_remove("RUST_LOG")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

@@ -64,6 +64,7 @@
     var difficulty = parseInt(box.getAttribute("data-difficulty"), 10);
     var buttons = submitButtons(form);
     if (!form || !nonceInput || !challenge || !(difficulty >= 0)) { return; }
+    box.hidden = false;
 
     if (!window.crypto || !window.crypto.subtle || !window.TextEncoder) {
       setState(box, "failed",

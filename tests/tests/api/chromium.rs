@@ -1,0 +1,683 @@
+//! The themed pages in a real browser: headless Chromium driven through
+//! chromedriver (WebDriver), so the pages' JavaScript runs under the server's
+//! Content-Security-Policy exactly as it does for a person. Each test starts
+//! its own chromedriver and Chromium with a fresh profile, and checks what a
+//! person sees: text on the page, the address bar, what is enabled.
+//!
+//! `scripts/test` installs Debian's `chromium` and `chromium-driver` and
+//! exports `CHROME_BIN` and `CHROMEDRIVER`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::wd::TimeoutConfiguration;
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{Value, json};
+use tests::TestApp;
+use tests::browser::{MailApp, link_in};
+
+use crate::Backend;
+
+on_both_backends!(
+    browser_signs_in_resets_and_changes_the_password,
+    screenshots_of_each_theme_sign_in_page,
+    password_generator_fills_both_fields,
+);
+
+const PW: &str = "Correct-Horse-Battery-9";
+const NEW_PW: &str = "Brand-New-Staple-42!";
+const NEWEST_PW: &str = "Third-Time-Lucky-77#";
+
+/// How long any one thing may take to appear in the browser.
+const WAIT: Duration = Duration::from_secs(10);
+
+// ---------------------------------------------------------------------------
+// Chromium under chromedriver
+// ---------------------------------------------------------------------------
+
+/// A running chromedriver and the Chromium it started. Dropping it (at the end
+/// of a test, or while a failed test unwinds) ends both: chromedriver leaves
+/// Chromium running when it is killed, so Chromium's processes are found as
+/// chromedriver's descendants and ended by their ids.
+struct Driver {
+    child: Child,
+    port: u16,
+}
+
+impl Driver {
+    async fn start(log: &Path) -> Self {
+        let binary = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into());
+        let port = tests::free_port();
+        let child = Command::new(&binary)
+            .arg(format!("--port={port}"))
+            .arg(format!("--log-path={}", log.display()))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {binary} (run the tests with `bash scripts/test`): {e}"));
+        let mut driver = Self { child, port };
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
+                return driver;
+            }
+            if let Ok(Some(status)) = driver.child.try_wait() {
+                panic!(
+                    "chromedriver exited ({status}) before listening on {port}: {}",
+                    std::fs::read_to_string(log).unwrap_or_default()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "chromedriver did not listen on {port} within {WAIT:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+/// Every live descendant of `pid`, from /proc (children of all its threads).
+fn descendants(pid: u32) -> Vec<u32> {
+    let mut found = Vec::new();
+    let mut todo = vec![pid];
+    while let Some(parent) = todo.pop() {
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{parent}/task")) else {
+            continue;
+        };
+        for task in tasks.flatten() {
+            let children = std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+            for child in children.split_whitespace().filter_map(|c| c.parse().ok()) {
+                if !found.contains(&child) {
+                    found.push(child);
+                    todo.push(child);
+                }
+            }
+        }
+    }
+    found
+}
+
+fn signal(signal: &str, pids: &[u32]) {
+    if pids.is_empty() {
+        return;
+    }
+    let _ = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .args(pids.iter().map(u32::to_string))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+}
+
+fn alive(pid: u32) -> bool {
+    // A zombie has no threads left to run; it only waits for its parent.
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            s.rsplit_once(')')
+                .map(|(_, rest)| !rest.trim_start().starts_with('Z'))
+        })
+        .unwrap_or(false)
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        // Chromium first, politely (it then ends its helpers and crash
+        // handler), then chromedriver; whatever is left after 3 s is killed.
+        let browser = descendants(self.child.id());
+        signal("TERM", &browser);
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while browser.iter().any(|&p| alive(p)) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let left: Vec<u32> = browser.into_iter().filter(|&p| alive(p)).collect();
+        signal("KILL", &left);
+    }
+}
+
+/// A headless Chromium session on a fresh profile.
+struct Browser {
+    client: Client,
+    driver: Driver,
+    /// Fields drop in order: the browser is gone before its profile is removed.
+    _profile: tempfile::TempDir,
+}
+
+impl Browser {
+    async fn start() -> Self {
+        let profile = tempfile::tempdir().expect("profile dir");
+        let driver = Driver::start(&profile.path().join("chromedriver.log")).await;
+        let chrome = std::env::var("CHROME_BIN").unwrap_or_else(|_| "/usr/bin/chromium".into());
+        let user_data = profile.path().join("chromium");
+        let args = [
+            "--headless=new".to_owned(),
+            "--no-sandbox".into(),
+            "--disable-gpu".into(),
+            "--disable-dev-shm-usage".into(),
+            "--disable-background-networking".into(),
+            "--disable-component-update".into(),
+            "--disable-sync".into(),
+            "--no-first-run".into(),
+            "--window-size=1280,900".into(),
+            format!("--user-data-dir={}", user_data.display()),
+        ];
+        let mut caps = serde_json::Map::new();
+        caps.insert("browserName".into(), json!("chrome"));
+        caps.insert(
+            "goog:chromeOptions".into(),
+            json!({ "binary": chrome, "args": args }),
+        );
+        // Console messages (CSP violations among them) are read back from here.
+        caps.insert("goog:loggingPrefs".into(), json!({ "browser": "ALL" }));
+        let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(caps)
+            .connect(&driver.url())
+            .await
+            .unwrap_or_else(|e| {
+                panic!(
+                    "no Chromium session: {e}\n{}",
+                    std::fs::read_to_string(profile.path().join("chromedriver.log"))
+                        .unwrap_or_default()
+                )
+            });
+        client
+            .update_timeouts(TimeoutConfiguration::new(
+                Some(WAIT),
+                Some(Duration::from_secs(15)),
+                Some(Duration::ZERO),
+            ))
+            .await
+            .expect("set timeouts");
+        Self {
+            client,
+            driver,
+            _profile: profile,
+        }
+    }
+
+    /// Ends the session cleanly; `Driver`'s drop then stops the processes.
+    async fn quit(self) {
+        let _ = self.client.clone().close().await;
+    }
+
+    async fn open(&self, url: &str) {
+        self.client
+            .goto(url)
+            .await
+            .unwrap_or_else(|e| panic!("open {url}: {e}"));
+    }
+
+    /// The page's visible text, as rendered.
+    async fn text(&self) -> String {
+        self.client
+            .execute("return document.body ? document.body.innerText : '';", vec![])
+            .await
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default()
+    }
+
+    async fn current_url(&self) -> url::Url {
+        self.client.current_url().await.expect("current URL")
+    }
+
+    /// Runs `script` until it returns something truthy, for at most `WAIT`.
+    async fn wait_until(&self, what: &str, script: &str, args: Vec<Value>) -> Value {
+        self.wait_until_for(WAIT, what, script, args).await
+    }
+
+    async fn wait_until_for(
+        &self,
+        limit: Duration,
+        what: &str,
+        script: &str,
+        args: Vec<Value>,
+    ) -> Value {
+        let deadline = Instant::now() + limit;
+        let last = loop {
+            // While a navigation is under way the script may fail: try again.
+            let last = match self.client.execute(script, args.clone()).await {
+                Ok(v) if truthy(&v) => return v,
+                Ok(v) => v.to_string(),
+                Err(e) => e.to_string(),
+            };
+            if Instant::now() >= deadline {
+                break last;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        let url = self
+            .client
+            .current_url()
+            .await
+            .map(|u| u.to_string())
+            .unwrap_or_default();
+        panic!(
+            "waited {limit:?} for {what} (last answer: {last}); the browser shows {url}:\n{}",
+            self.text().await
+        );
+    }
+
+    /// Waits until the page shows `needle`.
+    async fn see(&self, needle: &str) {
+        self.wait_until(
+            &format!("the text {needle:?}"),
+            "return !!document.body && document.body.innerText.includes(arguments[0]);",
+            vec![json!(needle)],
+        )
+        .await;
+    }
+
+    /// Waits until the address bar's path is `path`, and the page has loaded.
+    async fn wait_for_path(&self, path: &str) {
+        self.wait_until(
+            &format!("the path {path}"),
+            "return location.pathname === arguments[0] && document.readyState === 'complete';",
+            vec![json!(path)],
+        )
+        .await;
+    }
+
+    /// Types `value` into the (visible) input named `name`, replacing what was there.
+    async fn type_into(&self, name: &str, value: &str) {
+        let input = self
+            .client
+            .find(Locator::Css(&format!("input[name=\"{name}\"]")))
+            .await
+            .unwrap_or_else(|e| panic!("no input {name}: {e}\n{}", self.text().await));
+        assert!(
+            input.is_displayed().await.unwrap_or(false),
+            "the {name} box is not visible"
+        );
+        input.clear().await.expect("clear");
+        input.send_keys(value).await.expect("type");
+    }
+
+    /// Clicks the visible link whose text is exactly `text`.
+    async fn follow_link(&self, text: &str) {
+        for link in self
+            .client
+            .find_all(Locator::LinkText(text))
+            .await
+            .unwrap_or_default()
+        {
+            if link.is_displayed().await.unwrap_or(false) {
+                link.click().await.expect("click the link");
+                return;
+            }
+        }
+        panic!("no visible link {text:?} on:\n{}", self.text().await);
+    }
+
+    /// Clicks the first visible button whose text is `text`.
+    async fn click_button(&self, text: &str) {
+        let xpath = format!("//button[normalize-space(.)='{text}']");
+        for button in self
+            .client
+            .find_all(Locator::XPath(&xpath))
+            .await
+            .unwrap_or_default()
+        {
+            if button.is_displayed().await.unwrap_or(false) {
+                assert!(
+                    button.is_enabled().await.unwrap_or(false),
+                    "the {text:?} button is disabled"
+                );
+                button.click().await.expect("click the button");
+                return;
+            }
+        }
+        panic!("no visible button {text:?} on:\n{}", self.text().await);
+    }
+
+    /// Console messages since the last call (chromedriver's browser log).
+    async fn console(&self) -> Vec<(String, String)> {
+        let session = self
+            .client
+            .session_id()
+            .await
+            .expect("session id")
+            .expect("a session");
+        let answer: Value = reqwest::Client::new()
+            .post(format!("{}/session/{session}/se/log", self.driver.url()))
+            .json(&json!({ "type": "browser" }))
+            .send()
+            .await
+            .expect("ask chromedriver for the browser log")
+            .json()
+            .await
+            .expect("the log as JSON");
+        answer["value"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no browser log: {answer}"))
+            .iter()
+            .map(|e| {
+                (
+                    e["level"].as_str().unwrap_or_default().to_owned(),
+                    e["message"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect()
+    }
+
+    /// Fails on any console error or Content-Security-Policy report so far.
+    async fn assert_clean_console(&self, page: &str) {
+        let bad: Vec<_> = self
+            .console()
+            .await
+            .into_iter()
+            .filter(|(level, message)| {
+                level == "SEVERE"
+                    || message.contains("Content Security Policy")
+                    || message.contains("Refused to")
+            })
+            .collect();
+        assert!(bad.is_empty(), "console errors on {page}: {bad:#?}");
+    }
+}
+
+fn truthy(v: &Value) -> bool {
+    match v {
+        Value::Null => false,
+        Value::Bool(b) => *b,
+        Value::String(s) => !s.is_empty(),
+        Value::Number(n) => n.as_f64() != Some(0.0),
+        _ => true,
+    }
+}
+
+/// `<workspace>/target/screenshots`.
+fn screenshot_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots");
+    std::fs::create_dir_all(&dir).expect("create target/screenshots");
+    dir
+}
+
+async fn register_client(app: &TestApp, id: &str, theme: &str) {
+    idp::oidc::register_client(
+        app.state.store.as_ref(),
+        app.state.clock.as_ref(),
+        idp::oidc::ClientRegistration {
+            id: idp::domain::ClientId::parse(id).unwrap(),
+            name: id.into(),
+            kind: idp::domain::ClientKind::Confidential,
+            redirect_uris: vec![
+                idp::domain::RedirectUri::parse("https://portal.example.com/cb").unwrap(),
+            ],
+            post_logout_redirect_uris: vec![],
+            first_party: true,
+            theme: Some(theme.into()),
+            grant_types: vec![],
+            id_token_alg: idp::domain::IdTokenAlg::RS256,
+            require_mfa: false,
+        },
+    )
+    .await
+    .unwrap();
+}
+
+/// Types the address and password into the sign-in form and submits it.
+async fn sign_in(browser: &Browser, email: &str, password: &str) {
+    browser.type_into("email", email).await;
+    browser.type_into("password", password).await;
+    browser.click_button("Sign in").await;
+}
+
+// ---------------------------------------------------------------------------
+// Tests
+// ---------------------------------------------------------------------------
+
+async fn browser_signs_in_resets_and_changes_the_password(backend: Backend) {
+    let app = MailApp::spawn(backend).await;
+    let email = "jane@example.com";
+    app.create_user(email, PW, "Jane Doe").await;
+    let browser = Browser::start().await;
+
+    // A wrong password: the form says so and stays.
+    browser.open(&app.url("/login")).await;
+    browser.see("Sign in").await;
+    sign_in(&browser, email, "not-my-password-1").await;
+    browser.see("Incorrect email or password.").await;
+    assert_eq!(browser.current_url().await.path(), "/login");
+
+    // Forgot password: the visible link, the address, the same answer for everyone.
+    browser.follow_link("Forgot password?").await;
+    browser.wait_for_path("/forgot-password").await;
+    browser.see("Reset your password").await;
+    browser.type_into("email", email).await;
+    browser.click_button("Send reset link").await;
+    browser.see("If that email matches an account").await;
+
+    // The link from the mail, opened in the browser.
+    let mail = app.wait_for_mail_to(email, 1).await;
+    let link = link_in(&mail, "/reset-password");
+    browser.open(&app.url(&link)).await;
+    browser.see("Choose a new password").await;
+    browser.type_into("password", NEW_PW).await;
+    browser.type_into("password_confirm", NEW_PW).await;
+    browser.click_button("Update password").await;
+    browser.see("Your password has been changed").await;
+
+    // Sign in with it: the account page, with her name.
+    browser.follow_link("Sign in").await;
+    browser.wait_for_path("/login").await;
+    sign_in(&browser, email, NEW_PW).await;
+    browser.wait_for_path("/account").await;
+    browser.see("Jane Doe").await;
+    browser.see("Your account").await;
+
+    // Change it again from the account page.
+    browser.follow_link("Change password").await;
+    browser.wait_for_path("/account/password").await;
+    browser.type_into("current_password", NEW_PW).await;
+    browser.type_into("password", NEWEST_PW).await;
+    browser.type_into("password_confirm", NEWEST_PW).await;
+    browser.click_button("Save changes").await;
+    let confirmation = browser
+        .wait_until(
+            "a confirmation with role=status",
+            "const s = [...document.querySelectorAll('[role=status]')]
+               .find(e => e.innerText.includes('Your password was changed'));
+             if (!s) return null;
+             const style = getComputedStyle(s);
+             return { text: s.innerText, border: style.borderLeftColor, background: style.backgroundColor,
+                      shown: s.getClientRects().length > 0 };",
+            vec![],
+        )
+        .await;
+    assert_eq!(confirmation["shown"], json!(true), "{confirmation}");
+    for part in ["border", "background"] {
+        let colour = confirmation[part].as_str().unwrap_or_default();
+        let [r, g, b] = rgb(colour);
+        assert!(
+            g > r && g > b,
+            "the confirmation's {part} is green: {colour} ({confirmation})"
+        );
+    }
+
+    // Sign out: back on the sign-in page, nobody named any more.
+    browser.click_button("Sign out").await;
+    browser.wait_for_path("/login").await;
+    browser.see("Sign in").await;
+    assert!(
+        !browser.text().await.contains("Jane Doe"),
+        "{}",
+        browser.text().await
+    );
+
+    // The newest password works.
+    sign_in(&browser, email, NEWEST_PW).await;
+    browser.wait_for_path("/account").await;
+    browser.see("Jane Doe").await;
+    browser.assert_clean_console("the account flows").await;
+    browser.quit().await;
+}
+
+/// `rgb(30, 123, 52)` / `rgba(...)` → [30, 123, 52].
+fn rgb(css: &str) -> [u32; 3] {
+    let inner = css
+        .split_once('(')
+        .and_then(|(_, rest)| rest.split_once(')'))
+        .map(|(inner, _)| inner)
+        .unwrap_or_else(|| panic!("not a CSS colour: {css}"));
+    let parts: Vec<u32> = inner
+        .split(',')
+        .take(3)
+        .map(|p| p.trim().parse::<f64>().map(|v| v as u32).unwrap_or(0))
+        .collect();
+    [parts[0], parts[1], parts[2]]
+}
+
+async fn screenshots_of_each_theme_sign_in_page(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.create_user("jane@example.com", PW, "Jane Doe").await;
+    let themes = [
+        ("default", None),
+        ("helix", Some("helix-support")),
+        ("hosting", Some("hosting-portal")),
+        ("customer", Some("customer-portal")),
+    ];
+    for (theme, client) in themes {
+        if let Some(client) = client {
+            register_client(&app, client, theme).await;
+        }
+    }
+    let dir = screenshot_dir();
+    let browser = Browser::start().await;
+    for (theme, client) in themes {
+        let path = match client {
+            Some(c) => format!("/login?client_id={c}"),
+            None => "/login".to_owned(),
+        };
+        browser.open(&app.url(&path)).await;
+        // The page wears its theme, its styles and images are loaded and its
+        // scripts ran (password.js adds the Show button).
+        browser
+            .wait_until(
+                &format!("the {theme} theme, loaded"),
+                "return document.readyState === 'complete'
+                   && document.body.classList.contains('theme-' + arguments[0])
+                   && [...document.images].every(i => i.complete && i.naturalWidth > 0)
+                   && document.styleSheets.length >= 3
+                   && !!document.querySelector('button.pw-toggle');",
+                vec![json!(theme)],
+            )
+            .await;
+        if theme == "hosting" {
+            // captcha.js solves the puzzle: the status says done, the answer is
+            // in the form and the button is enabled again.
+            let state = browser
+                .wait_until(
+                    "the captcha to be solved",
+                    "const box = document.querySelector('[data-captcha]');
+                     const nonce = document.querySelector('input[name=captcha_nonce]');
+                     const button = [...document.querySelectorAll('button[type=submit]')]
+                       .find(b => b.innerText.trim() === 'Sign in');
+                     if (!box || box.getAttribute('data-state') !== 'done') return null;
+                     return { status: box.innerText, nonce: nonce.value, enabled: !button.disabled,
+                              shown: box.getClientRects().length > 0 };",
+                    vec![],
+                )
+                .await;
+            assert_eq!(state["enabled"], json!(true), "{state}");
+            assert_eq!(state["shown"], json!(true), "{state}");
+            assert!(
+                state["status"].as_str().unwrap_or_default().contains("done"),
+                "{state}"
+            );
+            assert!(
+                state["nonce"]
+                    .as_str()
+                    .is_some_and(|n| n.parse::<u64>().is_ok()),
+                "{state}"
+            );
+        }
+        browser.assert_clean_console(&path).await;
+        let png = browser.client.screenshot().await.expect("screenshot");
+        assert!(png.starts_with(b"\x89PNG"), "a PNG");
+        // Both backends write the same files: write aside, then rename.
+        let file = dir.join(format!("{theme}-login.png"));
+        let partial = dir.join(format!(".{theme}-login.{}.png", uuid::Uuid::new_v4()));
+        std::fs::write(&partial, &png).expect("write the screenshot");
+        std::fs::rename(&partial, &file).expect("move the screenshot in place");
+
+        if theme == "hosting" {
+            // The browser's own answer to the puzzle is accepted by the server.
+            sign_in(&browser, "jane@example.com", PW).await;
+            browser.wait_for_path("/account").await;
+            browser.see("Jane Doe").await;
+            let url = browser.current_url().await;
+            assert_eq!(url.query(), Some("client_id=hosting-portal"), "{url}");
+            browser
+                .wait_until(
+                    "the hosting theme on the account page",
+                    "return document.body.classList.contains('theme-hosting');",
+                    vec![],
+                )
+                .await;
+            browser.assert_clean_console("the hosting account page").await;
+            browser.click_button("Sign out").await;
+            browser.wait_for_path("/login").await;
+        }
+    }
+    browser.quit().await;
+}
+
+async fn password_generator_fills_both_fields(backend: Backend) {
+    let app = MailApp::spawn(backend).await;
+    let browser = Browser::start().await;
+    browser.open(&app.url("/register")).await;
+    browser.see("Create an account").await;
+    browser.type_into("name", "Ada Lovelace").await;
+    browser.type_into("email", "ada@example.com").await;
+    browser.click_button("Generate a strong password").await;
+
+    let values = browser
+        .wait_until(
+            "both password boxes filled",
+            "const a = document.querySelector('input[name=password]').value;
+             const b = document.querySelector('input[name=password_confirm]').value;
+             return a ? [a, b] : null;",
+            vec![],
+        )
+        .await;
+    let (password, confirm) = (
+        values[0].as_str().unwrap_or_default(),
+        values[1].as_str().unwrap_or_default(),
+    );
+    assert_eq!(password, confirm, "both boxes hold the same password");
+    assert!(password.chars().count() >= 16, "{password:?}");
+    // Top level on the meter, in words too.
+    let meter = browser
+        .wait_until(
+            "the strength meter",
+            "const m = document.querySelector('.pw-meter');
+             return m ? { level: m.getAttribute('data-level'), text: m.innerText } : null;",
+            vec![],
+        )
+        .await;
+    assert_eq!(meter["level"], json!("4"), "{meter} for {password:?}");
+    browser.see("Password strength: Strong").await;
+    browser
+        .see("A strong 16-character password is now in both boxes")
+        .await;
+
+    browser.click_button("Create account").await;
+    browser.see("Check your email").await;
+    browser.see("ada@example.com").await;
+    assert_eq!(browser.current_url().await.path(), "/register");
+    app.wait_for_mail_to("ada@example.com", 1).await;
+    browser.assert_clean_console("/register").await;
+    browser.quit().await;
+}
