@@ -215,6 +215,7 @@ impl TestApp {
         TestApp {
             http: reqwest::Client::builder()
                 .cookie_store(true)
+                .user_agent(crate::USER_AGENT)
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .unwrap(),

@@ -18,6 +18,9 @@ use sqlx::Connection;
 pub mod browser;
 pub mod smtp;
 
+/// What the test browsers call themselves (the audit trail records it).
+pub const USER_AGENT: &str = "idp-black-box-tests/1.0";
+
 /// The two deployments every behaviour is checked on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -114,6 +117,7 @@ impl TestApp {
         tokio::spawn(app.run_until(std::future::pending()));
         let http = reqwest::Client::builder()
             .cookie_store(true)
+            .user_agent(crate::USER_AGENT)
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("http client");
@@ -146,6 +150,7 @@ impl TestApp {
         tokio::spawn(app.run_until(std::future::pending()));
         let http = reqwest::Client::builder()
             .cookie_store(true)
+            .user_agent(crate::USER_AGENT)
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("http client");

@@ -67,6 +67,11 @@ pub async fn start(
     user_id: &UserId,
     amr: Vec<String>,
 ) -> Result<CookieJar, AppError> {
+    let dev = state.config.server.dev_mode;
+    // The session this browser had before (if any) ends: one browser, one session.
+    if let Some(old) = jar.get(cookie_name(dev)) {
+        state.ephemeral.delete(&keys::session(old.value())).await?;
+    }
     let now = state.clock.now().unix_timestamp();
     let epoch = current_epoch(state, user_id).await?;
     let id = random_token();

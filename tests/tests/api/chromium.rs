@@ -47,7 +47,8 @@ struct Driver {
 
 impl Driver {
     async fn start(log: &Path) -> Self {
-        let binary = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into());
+        let binary =
+            std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into());
         let port = tests::free_port();
         let child = Command::new(&binary)
             .arg(format!("--port={port}"))
@@ -56,7 +57,9 @@ impl Driver {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .unwrap_or_else(|e| panic!("start {binary} (run the tests with `bash scripts/test`): {e}"));
+            .unwrap_or_else(|e| {
+                panic!("start {binary} (run the tests with `bash scripts/test`): {e}")
+            });
         let mut driver = Self { child, port };
         let deadline = Instant::now() + WAIT;
         loop {
@@ -94,7 +97,8 @@ fn descendants(pid: u32) -> Vec<u32> {
             continue;
         };
         for task in tasks.flatten() {
-            let children = std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+            let children =
+                std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
             for child in children.split_whitespace().filter_map(|c| c.parse().ok()) {
                 if !found.contains(&child) {
                     found.push(child);
@@ -221,7 +225,10 @@ impl Browser {
     /// The page's visible text, as rendered.
     async fn text(&self) -> String {
         self.client
-            .execute("return document.body ? document.body.innerText : '';", vec![])
+            .execute(
+                "return document.body ? document.body.innerText : '';",
+                vec![],
+            )
             .await
             .ok()
             .and_then(|v| v.as_str().map(str::to_owned))
@@ -291,11 +298,14 @@ impl Browser {
 
     /// Types `value` into the (visible) input named `name`, replacing what was there.
     async fn type_into(&self, name: &str, value: &str) {
-        let input = self
+        let input = match self
             .client
             .find(Locator::Css(&format!("input[name=\"{name}\"]")))
             .await
-            .unwrap_or_else(|e| panic!("no input {name}: {e}\n{}", self.text().await));
+        {
+            Ok(input) => input,
+            Err(e) => panic!("no input {name}: {e}\n{}", self.text().await),
+        };
         assert!(
             input.is_displayed().await.unwrap_or(false),
             "the {name} box is not visible"
@@ -593,7 +603,10 @@ async fn screenshots_of_each_theme_sign_in_page(backend: Backend) {
             assert_eq!(state["enabled"], json!(true), "{state}");
             assert_eq!(state["shown"], json!(true), "{state}");
             assert!(
-                state["status"].as_str().unwrap_or_default().contains("done"),
+                state["status"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains("done"),
                 "{state}"
             );
             assert!(
@@ -626,7 +639,9 @@ async fn screenshots_of_each_theme_sign_in_page(backend: Backend) {
                     vec![],
                 )
                 .await;
-            browser.assert_clean_console("the hosting account page").await;
+            browser
+                .assert_clean_console("the hosting account page")
+                .await;
             browser.click_button("Sign out").await;
             browser.wait_for_path("/login").await;
         }

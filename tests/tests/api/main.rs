@@ -20,8 +20,10 @@ macro_rules! on_both_backends {
     )+};
 }
 
+mod chromium;
 mod ephemeral;
 mod flows;
+mod hardening;
 mod mail;
 mod server;
 mod signin;

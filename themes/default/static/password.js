@@ -233,7 +233,13 @@
     fieldOf(input).appendChild(note);
 
     button.addEventListener("click", function () {
+      // About 1 draw in 50 holds a sequence ("abc", "987"), a repeated character
+      // or a common word, which the meter marks down to "Good": draw again, so
+      // a password offered as strong is always rated Strong.
       var pw = generate();
+      for (var tries = 0; tries < 50 && assess(pw, input.form).level < 4; tries++) {
+        pw = generate();
+      }
       [input, confirm].forEach(function (field) {
         if (!field) { return; }
         field.value = pw;
