@@ -42,6 +42,9 @@ pub enum Command {
     /// Manage relying-party clients
     #[command(subcommand)]
     Client(ClientCommand),
+    /// Manage token signing keys
+    #[command(subcommand)]
+    Keys(KeysCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -150,6 +153,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::User(cmd) => user(config, cmd).await,
         Command::Client(cmd) => client(config, cmd).await,
+        Command::Keys(cmd) => keys(config, cmd).await,
     }
 }
 
@@ -278,6 +282,70 @@ async fn client(config: Config, cmd: ClientCommand) -> Result<(), CliError> {
                         "require_mfa": c.require_mfa,
                     })
                 );
+            }
+            Ok(())
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// One JSON line per published key: kid, alg, state (next, active, retired) and its dates
+    List,
+    /// Add a new key per algorithm now, even if the current ones are fresh; prints the new kids.
+    /// They are published at once and sign after keys.publish_ahead_minutes.
+    Rotate,
+}
+
+/// Both commands load the keys as a server would (creating the first set
+/// on an empty database, and failing on a wrong keys.encryption_key).
+async fn keys(config: Config, cmd: KeysCommand) -> Result<(), CliError> {
+    use crate::clock::Clock;
+    use crate::oidc::keys::{KeyState, SigningKeys};
+    use time::format_description::well_known::Rfc3339;
+
+    let keys_config = config.keys.clone();
+    let state = open(config).await?;
+    let keys = SigningKeys::load(
+        state.store.clone(),
+        std::sync::Arc::new(state.clock),
+        &keys_config,
+    )
+    .await
+    .map_err(startup::StartError::from)?;
+    match cmd {
+        KeysCommand::List => {
+            let now = state.clock.now();
+            let rows = state
+                .store
+                .signing_keys()
+                .await
+                .map_err(|e| CliError::Failed(e.to_string()))?;
+            let date = |t: time::OffsetDateTime| t.format(&Rfc3339).ok();
+            for k in rows.iter().filter(|k| k.expires_at.is_none_or(|e| e > now)) {
+                println!(
+                    "{}",
+                    json!({
+                        "kid": k.kid,
+                        "alg": k.alg.as_str(),
+                        "state": KeyState::of(k, now).as_str(),
+                        "created_at": date(k.created_at),
+                        "activates_at": date(k.activates_at),
+                        "retires_at": k.retires_at.and_then(date),
+                        "expires_at": k.expires_at.and_then(date),
+                    })
+                );
+            }
+            Ok(())
+        }
+        KeysCommand::Rotate => {
+            let kids = keys
+                .rotate_keys(true)
+                .await
+                .map_err(|e| CliError::Failed(e.to_string()))?
+                .unwrap_or_default();
+            for kid in kids {
+                println!("{}", json!({ "kid": kid }));
             }
             Ok(())
         }

@@ -49,9 +49,11 @@ pub struct Config {
     pub password_policy: crate::account::policy::PasswordPolicyConfig,
     pub captcha: crate::account::captcha::CaptchaConfig,
     pub session: SessionConfig,
+    pub tokens: TokensConfig,
     pub account: AccountConfig,
     pub lockout: LockoutConfig,
     pub themes: ThemesConfig,
+    pub keys: KeysConfig,
     pub log: LogConfig,
 }
 
@@ -62,6 +64,39 @@ pub struct SessionConfig {
     pub idle_minutes: u64,
     /// ...and after this long in any case.
     pub absolute_hours: u64,
+}
+
+/// Lifetimes of what the OpenID provider issues.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TokensConfig {
+    /// A pending authorization request (the sign-in and consent pages) lives this long.
+    pub auth_request_ttl_secs: u64,
+    /// An authorization code must be redeemed within this.
+    pub code_ttl_secs: u64,
+    pub access_token_ttl_secs: u64,
+    pub id_token_ttl_secs: u64,
+    /// A refresh token unused this long expires (each use starts it again)...
+    pub refresh_token_idle_secs: u64,
+    /// ...and a chain of refreshes ends this long after the sign-in.
+    pub refresh_token_absolute_secs: u64,
+    /// A rotated refresh token presented again within this is answered
+    /// (lost response, retry) instead of revoking its family. 0: never.
+    pub refresh_reuse_grace_secs: u64,
+}
+
+impl Default for TokensConfig {
+    fn default() -> Self {
+        Self {
+            auth_request_ttl_secs: 600,
+            code_ttl_secs: 60,
+            access_token_ttl_secs: 600,
+            id_token_ttl_secs: 3600,
+            refresh_token_idle_secs: 30 * 24 * 3600,
+            refresh_token_absolute_secs: 90 * 24 * 3600,
+            refresh_reuse_grace_secs: 0,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -544,6 +579,43 @@ impl Config {
                 "must be between 1 and 8760",
             ));
         }
+        let t = &self.tokens;
+        for (key, value, range) in [
+            (
+                "tokens.auth_request_ttl_secs",
+                t.auth_request_ttl_secs,
+                60..=3600,
+            ),
+            ("tokens.code_ttl_secs", t.code_ttl_secs, 10..=600),
+            (
+                "tokens.access_token_ttl_secs",
+                t.access_token_ttl_secs,
+                30..=86_400,
+            ),
+            ("tokens.id_token_ttl_secs", t.id_token_ttl_secs, 30..=86_400),
+            (
+                "tokens.refresh_token_idle_secs",
+                t.refresh_token_idle_secs,
+                60..=365 * 86_400,
+            ),
+            (
+                "tokens.refresh_token_absolute_secs",
+                t.refresh_token_absolute_secs,
+                60..=3 * 365 * 86_400,
+            ),
+            (
+                "tokens.refresh_reuse_grace_secs",
+                t.refresh_reuse_grace_secs,
+                0..=300,
+            ),
+        ] {
+            if !range.contains(&value) {
+                return Err(invalid(
+                    key,
+                    format!("must be between {} and {}", range.start(), range.end()),
+                ));
+            }
+        }
         let a = &self.account;
         if !(5..=7 * 24 * 60).contains(&a.reset_link_ttl_minutes) {
             return Err(invalid(
@@ -597,6 +669,7 @@ impl Config {
                 "must be at least lockout.max_failures",
             ));
         }
+        self.keys.validate()?;
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
             return Err(invalid(
                 "log.level",
@@ -609,6 +682,82 @@ impl Config {
     /// The effective configuration as TOML, secrets redacted (`idp check-config`).
     pub fn to_redacted_toml(&self) -> String {
         toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
+    }
+}
+
+/// Token signing keys: rotation schedule and encryption at rest.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KeysConfig {
+    /// A new set of keys is made when the newest is this old.
+    pub rotation_days: u64,
+    /// A new key is in JWKS this long before it signs, so relying parties
+    /// that cached JWKS see it first.
+    pub publish_ahead_minutes: u64,
+    /// How often each node reloads the keys from the durable store.
+    pub refresh_secs: u64,
+    /// A key stays in JWKS this long after it stops signing: at least the
+    /// lifetime of the longest-lived token it signs.
+    pub token_max_lifetime_secs: u64,
+    /// Base64 of 32 random bytes: private keys are stored encrypted with it
+    /// (AES-256-GCM). Unset: stored as plain PEM.
+    pub encryption_key: Option<Secret>,
+}
+
+impl Default for KeysConfig {
+    fn default() -> Self {
+        Self {
+            rotation_days: 30,
+            publish_ahead_minutes: 60,
+            refresh_secs: 30,
+            token_max_lifetime_secs: 24 * 60 * 60,
+            encryption_key: None,
+        }
+    }
+}
+
+/// How long relying parties may cache `/jwks` (its `Cache-Control`).
+pub const JWKS_MAX_AGE_SECS: u64 = 300;
+
+impl KeysConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if !(1..=365).contains(&self.rotation_days) {
+            return Err(invalid("keys.rotation_days", "must be between 1 and 365"));
+        }
+        if !(1..=3600).contains(&self.refresh_secs) {
+            return Err(invalid("keys.refresh_secs", "must be between 1 and 3600"));
+        }
+        // Every node and every relying party's JWKS cache must have seen a
+        // key before it signs.
+        let ahead = self.publish_ahead_minutes.saturating_mul(60);
+        if ahead <= self.refresh_secs + JWKS_MAX_AGE_SECS
+            || self.publish_ahead_minutes >= self.rotation_days * 24 * 60
+        {
+            return Err(invalid(
+                "keys.publish_ahead_minutes",
+                format!(
+                    "must exceed keys.refresh_secs + {JWKS_MAX_AGE_SECS} s (the JWKS cache time) \
+                     and be shorter than keys.rotation_days"
+                ),
+            ));
+        }
+        if !(60..=30 * 24 * 60 * 60).contains(&self.token_max_lifetime_secs) {
+            return Err(invalid(
+                "keys.token_max_lifetime_secs",
+                "must be between 60 and 2592000",
+            ));
+        }
+        if let Some(key) = &self.encryption_key {
+            use base64::Engine;
+            let decoded = base64::engine::general_purpose::STANDARD.decode(key.expose().trim());
+            if decoded.map(|k| k.len()) != Ok(32) {
+                return Err(invalid(
+                    "keys.encryption_key",
+                    "must be the base64 of 32 random bytes (e.g. `openssl rand -base64 32`)",
+                ));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -802,6 +951,15 @@ mod tests {
                 "mail.poll_interval_ms",
             ),
             (&[("IDP__MAIL__MAX_ATTEMPTS", "0")], "mail.max_attempts"),
+            (&[("IDP__KEYS__ROTATION_DAYS", "0")], "keys.rotation_days"),
+            (
+                &[("IDP__KEYS__PUBLISH_AHEAD_MINUTES", "5")],
+                "keys.publish_ahead_minutes",
+            ),
+            (
+                &[("IDP__KEYS__ENCRYPTION_KEY", "c2hvcnQ")],
+                "keys.encryption_key",
+            ),
         ];
         for (vars, key) in cases {
             let err = Config::load_from(None, env(vars)).unwrap_err();

@@ -39,6 +39,8 @@ pub enum StartError {
     Theme(#[from] crate::web::theme::ThemeError),
     #[error("{0}")]
     Mail(#[from] crate::mail::SetupError),
+    #[error("{0}")]
+    Keys(#[from] crate::oidc::keys::KeyError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -70,9 +72,6 @@ impl Application {
         listener: Option<std::net::TcpListener>,
     ) -> Result<Self, StartError> {
         let state = connect(config, clock).await?;
-        if state.config.database.migrate_on_start {
-            state.store.migrate().await?;
-        }
         let mailer =
             crate::mail::Mailer::from_config(&state.config.mail, &state.config.server.issuer)?;
         let addr = state.config.server.listen;
@@ -130,6 +129,7 @@ impl Application {
             &self.state.config.mail,
             worker_stop.clone(),
         );
+        let keys_task = self.state.keys.spawn_maintenance(worker_stop.clone());
         let served = axum::serve(
             self.listener,
             self.router
@@ -142,6 +142,9 @@ impl Application {
         if let Err(e) = worker.await {
             tracing::warn!(error = %e, "mail worker ended abnormally");
         }
+        if let Err(e) = keys_task.await {
+            tracing::warn!(error = %e, "signing key maintenance ended abnormally");
+        }
         served
     }
 }
@@ -149,6 +152,10 @@ impl Application {
 /// Opens both stores and builds the state; used by `serve` and by CLI commands.
 pub async fn connect(config: Config, clock: SharedClock) -> Result<AppState, StartError> {
     let store = store::connect(&config.database).await?;
+    // Before anything reads a table (the signing keys below).
+    if config.database.migrate_on_start {
+        store.migrate().await?;
+    }
     let ephemeral = match &config.redis.url {
         Some(url) => Ephemeral::new(Arc::new(
             RedisStore::connect(url.expose(), config.redis.prefix.clone(), clock.clone()).await?,
@@ -159,7 +166,11 @@ pub async fn connect(config: Config, clock: SharedClock) -> Result<AppState, Sta
     let themes = Themes::load(&config.themes.dir)?;
     let policy = Arc::new(PasswordPolicy::new(config.password_policy.clone()));
     let mail = crate::mail::MailQueue::new(store.clone(), clock.clone());
+    let keys =
+        crate::oidc::keys::SigningKeys::load(store.clone(), clock.clone(), &config.keys).await?;
+    let discovery = axum::body::Bytes::from(crate::oidc::discovery::document(&config));
     Ok(AppState {
+        discovery,
         config: Arc::new(config),
         store,
         ephemeral,
@@ -168,6 +179,7 @@ pub async fn connect(config: Config, clock: SharedClock) -> Result<AppState, Sta
         policy,
         themes,
         mail,
+        keys,
         metrics: metrics::Metrics::default(),
     })
 }
@@ -178,7 +190,8 @@ fn router(state: AppState) -> Router {
     let hsts = web::headers::Hsts(!state.config.server.dev_mode);
     web::router()
         .merge(crate::account::router())
-        .layer(middleware::from_fn_with_state(state.metrics.clone(), metrics::track))
+        .merge(crate::oidc::router())
+                .layer(middleware::from_fn_with_state(state.metrics.clone(), metrics::track))
         .layer(middleware::from_fn_with_state(hsts, web::headers::security_headers))
         .with_state(state)
         .layer(

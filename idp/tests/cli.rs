@@ -99,6 +99,7 @@ on_both_backends!(
     clients_are_created_with_a_secret_shown_once,
     bad_client_input_gets_one_line_errors,
     migrate_applies_and_reports,
+    keys_are_listed_and_rotated,
 );
 
 async fn users_are_created_and_listed(backend: Backend) {
@@ -325,6 +326,63 @@ async fn migrate_applies_and_reports(backend: Backend) {
     let out = idp(dir.path(), &db, &["migrate"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).contains("migrations applied"));
+}
+
+async fn keys_are_listed_and_rotated(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = fresh(backend, dir.path()).await;
+    let list = |dir: &Path| -> Vec<Value> {
+        let out = idp(dir, &db, &["keys", "list"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        stdout(&out)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let first = list(dir.path());
+    assert_eq!(first.len(), 3, "{first:?}");
+    let mut algs: Vec<&str> = first.iter().map(|k| k["alg"].as_str().unwrap()).collect();
+    algs.sort_unstable();
+    assert_eq!(algs, ["ES256", "EdDSA", "RS256"]);
+    for key in &first {
+        assert_eq!(key["state"], "active", "{key}");
+        assert!(key["kid"].as_str().unwrap().len() >= 20, "{key}");
+        let created = key["created_at"].as_str().unwrap();
+        assert!(
+            created.contains('T') && created.ends_with('Z'),
+            "RFC 3339: {key}"
+        );
+        assert_eq!(key["retires_at"], Value::Null);
+    }
+
+    let rotated = idp(dir.path(), &db, &["keys", "rotate"]);
+    assert!(rotated.status.success(), "{}", stderr(&rotated));
+    let new_kids: Vec<String> = stdout(&rotated)
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["kid"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(new_kids.len(), 3);
+
+    let after = list(dir.path());
+    assert_eq!(after.len(), 6, "{after:?}");
+    let next: Vec<&Value> = after.iter().filter(|k| k["state"] == "next").collect();
+    assert_eq!(next.len(), 3, "{after:?}");
+    for key in next {
+        assert!(
+            new_kids.iter().any(|kid| key["kid"] == kid.as_str()),
+            "{key}"
+        );
+    }
+    for key in after.iter().filter(|k| k["state"] == "active") {
+        // Still signing until the new ones activate, then published a day more.
+        assert!(key["retires_at"].is_string(), "{key}");
+        assert!(key["expires_at"].is_string(), "{key}");
+    }
 }
 
 #[tokio::test]

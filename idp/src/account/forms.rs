@@ -14,6 +14,8 @@ use crate::web::{AppError, AppState};
 pub struct FlowQuery {
     pub client_id: Option<String>,
     pub login_hint: Option<String>,
+    /// A pending authorization request (see `oidc::authorize`).
+    pub req: Option<String>,
 }
 
 /// The form, or an empty one when the body could not be read: an empty form

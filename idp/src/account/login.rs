@@ -32,6 +32,7 @@ pub struct LoginForm {
     client_id: String,
     captcha_challenge: String,
     captcha_nonce: String,
+    req: String,
 }
 
 pub async fn page(
@@ -65,7 +66,17 @@ pub async fn submit(
     body: Result<Form<LoginForm>, FormRejection>,
 ) -> Result<Response, AppError> {
     let f: LoginForm = form(body);
-    let mut ui = Ui::new(&state, jar, &headers, Some(&f.client_id), None).await?;
+    let pending = if f.req.is_empty() {
+        None
+    } else {
+        crate::oidc::authorize::load(&state, &f.req).await?
+    };
+    let client_id = pending
+        .as_ref()
+        .map(|r| r.client_id.to_string())
+        .unwrap_or(f.client_id.clone());
+    let mut ui = Ui::new(&state, jar, &headers, Some(&client_id), None).await?;
+    ui.set_request(pending.as_ref().map(|_| f.req.clone()));
     if !ui.csrf_ok(&f.csrf_token) {
         return Ok(ui.csrf_failure());
     }
@@ -168,7 +179,14 @@ pub async fn submit(
         json!({ "amr": ["pwd"] }),
     )
     .await;
-    let target = format!("{}{}", paths::ACCOUNT, ui.flow_query());
+    let target = match ui.request() {
+        Some(req) => format!(
+            "{}?req={}",
+            paths::AUTHORIZE_CONTINUE,
+            crate::web::ui::urlencode(req)
+        ),
+        None => format!("{}{}", paths::ACCOUNT, ui.flow_query()),
+    };
     Ok((jar, Redirect::to(&target)).into_response())
 }
 
@@ -179,46 +197,6 @@ fn locked_page(state: &AppState, ui: Ui, until: time::OffsetDateTime) -> Respons
             .status(StatusCode::FORBIDDEN)
             .with("locked_until", &until),
     )
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-pub struct LogoutForm {
-    csrf_token: String,
-    client_id: String,
-}
-
-pub async fn logout(
-    State(state): State<AppState>,
-    jar: CookieJar,
-    headers: HeaderMap,
-    meta: ClientMeta,
-    MaybeUser(user): MaybeUser,
-    body: Result<Form<LogoutForm>, FormRejection>,
-) -> Result<Response, AppError> {
-    let f: LogoutForm = form(body);
-    let mut ui = Ui::new(&state, jar, &headers, Some(&f.client_id), None).await?;
-    if !ui.csrf_ok(&f.csrf_token) {
-        return Ok(ui.csrf_failure());
-    }
-    let mut jar = ui.take_jar();
-    if let Some(current) = user {
-        jar = session::end(&state, jar, &current.session_id).await?;
-        audit::record(
-            &state,
-            &meta,
-            "logout",
-            Some(&current.user.id),
-            None,
-            json!({}),
-        )
-        .await;
-    }
-    Ok((
-        jar,
-        Redirect::to(&format!("{}{}", paths::LOGIN, ui.flow_query())),
-    )
-        .into_response())
 }
 
 pub async fn account(

@@ -19,14 +19,13 @@ pub use hasher::{HashError, PasswordHasher, Verification};
 pub use users::{CreateUserError, NewAccount, create_user};
 
 use axum::Router;
-use axum::routing::{get, post};
+use axum::routing::get;
 
 use crate::web::{AppState, paths};
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route(paths::LOGIN, get(login::page).post(login::submit))
-        .route(paths::LOGOUT, post(login::logout))
         .route(paths::ACCOUNT, get(login::account))
         .route(paths::REGISTER, get(register::page).post(register::submit))
         .route(paths::VERIFY_EMAIL, get(register::verify))

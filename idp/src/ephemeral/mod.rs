@@ -96,6 +96,11 @@ pub mod keys {
         Key::new("lock", email_key)
     }
 
+    /// A key for a capability's own value type (the capability documents it).
+    pub fn typed<T>(kind: &str, id: &str) -> Key<T> {
+        Key::new(kind, id)
+    }
+
     /// A counter (failures, rate limits) under a named scope.
     pub fn counter(scope: &str, id: &str) -> Key<u64> {
         Key::new(&format!("count:{scope}"), id)

@@ -1,6 +1,50 @@
-//! The OpenID Connect provider. For now: client registration, used by the CLI
-//! (and later the admin API).
+//! The OpenID Connect provider (OIDC Core 1.0 with the authorization code
+//! flow, RFC 6749, RFC 7636 PKCE, RFC 7662 introspection, RFC 7009
+//! revocation, RFC 9068 access tokens, RFC 9207 `iss`, RP-Initiated Logout).
+//! Protocol decisions live here; pages come from the themes.
 
+pub mod authorize;
+mod bearer;
+mod client_auth;
 mod clients;
+mod consent;
+pub mod discovery;
+mod error;
+mod introspect;
+pub mod issue;
+pub mod keys;
+mod logout;
+pub mod request;
+mod response;
+mod revoke;
+mod token;
+mod userinfo;
 
 pub use clients::{ClientRegistration, RegisterClientError, RegisteredClient, register_client};
+
+use axum::Router;
+use axum::routing::get;
+
+use crate::web::{AppState, paths};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(paths::DISCOVERY, get(discovery::discovery))
+        .route(paths::AUTHORIZE, get(authorize::get).post(authorize::post))
+        .route(paths::AUTHORIZE_CONTINUE, get(authorize::resume))
+        .route(paths::CONSENT, get(consent::page).post(consent::decide))
+        .route(paths::GRANTS, get(consent::grants).post(consent::revoke))
+        .route(paths::TOKEN, axum::routing::post(token::token))
+        .route(
+            paths::USERINFO,
+            get(userinfo::userinfo).post(userinfo::userinfo),
+        )
+        .route(
+            paths::INTROSPECT,
+            axum::routing::post(introspect::introspect),
+        )
+        .route(paths::REVOKE, axum::routing::post(revoke::revoke))
+        .route(paths::END_SESSION, get(logout::get).post(logout::post))
+        .route(paths::FORM_POST_SCRIPT, get(response::form_post_script))
+        .merge(keys::router())
+}

@@ -6,13 +6,17 @@
 //! it) are single methods here, so each implementation owns its transaction.
 
 mod account;
+mod keys;
 mod mail;
+mod oauth;
 mod postgres;
 mod sql;
 mod sqlite;
 
 pub use account::{AccountStore, EmailVerification, NewToken};
+pub use keys::{KeyStore, StoredKey};
 pub use mail::*;
+pub use oauth::{Consent, NewRefreshToken, OAuthStore, RefreshToken};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
@@ -146,7 +150,16 @@ pub trait AuditStore {
 /// Everything the server needs from its durable store.
 #[async_trait::async_trait]
 pub trait Store:
-    UserStore + ClientStore + AuditStore + AccountStore + MailStore + Send + Sync + std::fmt::Debug
+    UserStore
+    + ClientStore
+    + AuditStore
+    + AccountStore
+    + OAuthStore
+    + MailStore
+    + KeyStore
+    + Send
+    + Sync
+    + std::fmt::Debug
 {
     /// "postgres" or "sqlite", for logs and `/readyz`.
     fn backend(&self) -> &'static str;

@@ -36,6 +36,12 @@ impl_user_store!(PostgresStore);
 impl_client_store!(PostgresStore);
 impl_audit_store!(PostgresStore);
 impl_account_store!(PostgresStore);
+super::sql::oauth::impl_oauth_store!(PostgresStore);
+super::sql::keys::impl_key_store!(
+    PostgresStore,
+    super::sql::keys::BEGIN_POSTGRES,
+    super::sql::keys::LOCK_POSTGRES
+);
 impl_mail_store!(PostgresStore, super::sql::mail::CLAIM_POSTGRES);
 
 #[async_trait::async_trait]

@@ -50,6 +50,12 @@ impl_user_store!(SqliteStore);
 impl_client_store!(SqliteStore);
 impl_audit_store!(SqliteStore);
 impl_account_store!(SqliteStore);
+super::sql::oauth::impl_oauth_store!(SqliteStore);
+super::sql::keys::impl_key_store!(
+    SqliteStore,
+    super::sql::keys::BEGIN_SQLITE,
+    super::sql::keys::LOCK_SQLITE
+);
 impl_mail_store!(SqliteStore, super::sql::mail::CLAIM_SQLITE);
 
 #[async_trait::async_trait]

@@ -4,6 +4,7 @@
 pub const HEALTHZ: &str = "/healthz";
 pub const READYZ: &str = "/readyz";
 pub const METRICS: &str = "/metrics";
+pub const JWKS: &str = "/jwks";
 pub const STATIC: &str = "/static/{theme}/{version}/{*path}";
 
 pub const LOGIN: &str = "/login";
@@ -14,3 +15,16 @@ pub const FORGOT_PASSWORD: &str = "/forgot-password";
 pub const RESET_PASSWORD: &str = "/reset-password";
 pub const ACCOUNT: &str = "/account";
 pub const CHANGE_PASSWORD: &str = "/account/password";
+
+pub const DISCOVERY: &str = "/.well-known/openid-configuration";
+pub const AUTHORIZE: &str = "/authorize";
+pub const AUTHORIZE_CONTINUE: &str = "/authorize/continue";
+pub const CONSENT: &str = "/consent";
+pub const GRANTS: &str = "/account/grants";
+pub const TOKEN: &str = "/token";
+pub const USERINFO: &str = "/userinfo";
+pub const INTROSPECT: &str = "/introspect";
+pub const REVOKE: &str = "/revoke";
+/// RP-Initiated Logout 1.0 shares the sign-out path.
+pub const END_SESSION: &str = LOGOUT;
+pub const FORM_POST_SCRIPT: &str = "/oidc/form-post.js";

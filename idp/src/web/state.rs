@@ -23,5 +23,9 @@ pub struct AppState {
     pub themes: Themes,
     /// Queues mail in the durable outbox and wakes this node's worker.
     pub mail: crate::mail::MailQueue,
+    /// Token signing keys, cached; reloaded by the maintenance task.
+    pub keys: crate::oidc::keys::SigningKeys,
     pub metrics: Metrics,
+    /// The discovery document, rendered once.
+    pub discovery: axum::body::Bytes,
 }

@@ -159,6 +159,8 @@ pub struct Ui {
     pub client: Option<Client>,
     csrf: String,
     user: Option<CurrentUser>,
+    /// The pending authorization request this page belongs to, if any.
+    request: Option<String>,
 }
 
 impl Ui {
@@ -195,6 +197,7 @@ impl Ui {
             client,
             csrf,
             user,
+            request: None,
         })
     }
 
@@ -223,11 +226,29 @@ impl Ui {
         self.user = user;
     }
 
-    /// `?client_id=…` (URL-encoded) or empty: appended to links between flow pages.
+    /// Ties the page to a pending authorization request: its forms and links
+    /// carry the request id, so signing in continues the relying party's flow.
+    pub fn set_request(&mut self, request: Option<String>) {
+        self.request = request;
+    }
+
+    pub fn request(&self) -> Option<&str> {
+        self.request.as_deref()
+    }
+
+    /// `?client_id=…&req=…` (URL-encoded) or empty: appended to links between flow pages.
     pub fn flow_query(&self) -> String {
-        match self.client_id() {
-            Some(id) => format!("?client_id={}", urlencode(id)),
-            None => String::new(),
+        let mut parts = Vec::new();
+        if let Some(id) = self.client_id() {
+            parts.push(format!("client_id={}", urlencode(id)));
+        }
+        if let Some(req) = &self.request {
+            parts.push(format!("req={}", urlencode(req)));
+        }
+        if parts.is_empty() {
+            String::new()
+        } else {
+            format!("?{}", parts.join("&"))
         }
     }
 
@@ -304,6 +325,7 @@ impl Ui {
         context.insert("csrf_token", &self.csrf);
         context.insert("client_id", self.client_id().unwrap_or(""));
         context.insert("flow_query", &self.flow_query());
+        context.insert("req", self.request.as_deref().unwrap_or(""));
         context.insert("errors", &page.errors);
         context.insert("values", &page.values);
         if let Some(message) = &page.form_error {

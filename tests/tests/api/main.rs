@@ -24,6 +24,7 @@ mod chromium;
 mod ephemeral;
 mod flows;
 mod hardening;
+mod keys;
 mod mail;
 mod server;
 mod signin;

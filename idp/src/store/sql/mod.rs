@@ -6,7 +6,9 @@
 pub(super) mod account;
 pub(super) mod audit;
 pub(super) mod client;
+pub(super) mod keys;
 pub(super) mod mail;
+pub(super) mod oauth;
 mod ts;
 pub(super) mod user;
 

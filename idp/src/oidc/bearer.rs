@@ -1,0 +1,53 @@
+//! Checking the access tokens this provider issued (RFC 9068 section 4):
+//! signature by a published key, `typ: at+jwt`, issuer, audience, expiry by
+//! the app clock, and not revoked.
+
+use axum::http::{HeaderMap, header};
+
+use super::error::{OAuthCode, OAuthError, oauth};
+use super::issue::AccessClaims;
+use super::request::revoked_access_key;
+use super::response::issuer;
+use crate::oidc::keys::VerifyOptions;
+use crate::web::AppState;
+
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+}
+
+/// The claims of a live access token, or `None` (bad, expired or revoked).
+pub async fn active_access_token(
+    state: &AppState,
+    token: &str,
+) -> Result<Option<AccessClaims>, OAuthError> {
+    let iss = issuer(state);
+    let options = VerifyOptions {
+        typ: Some("at+jwt"),
+        issuer: Some(&iss),
+        audience: Some(&iss),
+        leeway: time::Duration::ZERO,
+    };
+    let Ok(claims) = state.keys.verify::<AccessClaims>(token, &options) else {
+        return Ok(None);
+    };
+    if state
+        .ephemeral
+        .get(&revoked_access_key(&claims.jti))
+        .await?
+        .is_some()
+    {
+        return Ok(None);
+    }
+    Ok(Some(claims))
+}
+
+pub fn invalid_token(description: &str) -> OAuthError {
+    oauth(OAuthCode::InvalidToken, description)
+}

@@ -1,0 +1,104 @@
+//! Client authentication at the token, introspection and revocation
+//! endpoints (RFC 6749 2.3.1): `client_secret_basic`, `client_secret_post`,
+//! or `none` for public clients. Secrets are compared in constant time
+//! against their stored SHA-256.
+
+use axum::http::{HeaderMap, header};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+
+use super::error::{OAuthCode, OAuthError, oauth};
+use crate::crypto::{constant_time_eq, sha256_hex};
+use crate::domain::{ClientId, ClientKind};
+use crate::store::Client;
+use crate::web::AppState;
+
+/// How the client proved itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMethod {
+    SecretBasic,
+    SecretPost,
+    None,
+}
+
+/// A client that passed authentication.
+#[derive(Debug, Clone)]
+pub struct AuthenticatedClient {
+    pub client: Client,
+    pub method: AuthMethod,
+}
+
+fn unauthorized() -> OAuthError {
+    oauth(OAuthCode::InvalidClient, "client authentication failed")
+}
+
+fn form_decode(s: &str) -> Option<String> {
+    url::form_urlencoded::parse(format!("x={s}").as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+}
+
+/// Authenticates from the Authorization header or the form's `client_id` /
+/// `client_secret`; using both is refused (RFC 6749 2.3).
+pub async fn authenticate(
+    state: &AppState,
+    headers: &HeaderMap,
+    form_client_id: Option<&str>,
+    form_secret: Option<&str>,
+) -> Result<AuthenticatedClient, OAuthError> {
+    let basic = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Basic ")
+                .or_else(|| v.strip_prefix("basic "))
+        });
+    let (id, secret, method) = match (basic, form_secret) {
+        (Some(_), Some(_)) => {
+            return Err(oauth(
+                OAuthCode::InvalidRequest,
+                "use one client authentication method, not two",
+            ));
+        }
+        (Some(b64), None) => {
+            let decoded = STANDARD.decode(b64.trim()).map_err(|_| unauthorized())?;
+            let text = String::from_utf8(decoded).map_err(|_| unauthorized())?;
+            let (id, secret) = text.split_once(':').ok_or_else(unauthorized)?;
+            let id = form_decode(id).ok_or_else(unauthorized)?;
+            let secret = form_decode(secret).ok_or_else(unauthorized)?;
+            if form_client_id.is_some_and(|f| f != id) {
+                return Err(oauth(
+                    OAuthCode::InvalidRequest,
+                    "client_id does not match the credentials",
+                ));
+            }
+            (id, Some(secret), AuthMethod::SecretBasic)
+        }
+        (None, Some(secret)) => (
+            form_client_id.ok_or_else(unauthorized)?.to_owned(),
+            Some(secret.to_owned()),
+            AuthMethod::SecretPost,
+        ),
+        (None, None) => (
+            form_client_id.ok_or_else(unauthorized)?.to_owned(),
+            None,
+            AuthMethod::None,
+        ),
+    };
+    let id = ClientId::parse(&id).map_err(|_| unauthorized())?;
+    let client = state
+        .store
+        .client_by_id(&id)
+        .await?
+        .ok_or_else(unauthorized)?;
+    match (client.kind, secret, &client.secret_hash) {
+        (ClientKind::Public, None, _) => {}
+        (ClientKind::Confidential, Some(secret), Some(hash)) => {
+            if !constant_time_eq(sha256_hex(&secret).as_bytes(), hash.as_bytes()) {
+                return Err(unauthorized());
+            }
+        }
+        _ => return Err(unauthorized()),
+    }
+    Ok(AuthenticatedClient { client, method })
+}

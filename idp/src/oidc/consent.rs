@@ -1,0 +1,240 @@
+//! `/consent`: a client that is not first party asks the person once; the
+//! decision is remembered. `/account/grants`: the person sees and removes
+//! what they allowed (which also revokes that client's refresh tokens).
+
+use axum::Form;
+use axum::extract::rejection::FormRejection;
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::cookie::CookieJar;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::authorize::{self, ContinueQuery, expired_page};
+use super::request::request_key;
+use super::response::Return;
+use crate::domain::ClientId;
+use crate::web::client_meta::ClientMeta;
+use crate::web::session::CurrentUser;
+use crate::web::ui::{FlashKind, Page, Ui, urlencode};
+use crate::web::{AppError, AppState, audit, paths};
+
+/// What each scope lets an application do, as people read it.
+fn describe(scope: &str) -> &'static str {
+    match scope {
+        "openid" => "Know who you are when you sign in",
+        "profile" => "See your name",
+        "email" => "See your email address and whether it is confirmed",
+        "offline_access" => "Stay connected to your account while you are away",
+        _ => "Other access",
+    }
+}
+
+pub async fn page(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    current: CurrentUser,
+    Query(q): Query<ContinueQuery>,
+) -> Result<Response, AppError> {
+    let req_id = q.req.clone();
+    let Some(request) = authorize::load(&state, &req_id).await? else {
+        return expired_page(&state, jar, &headers).await;
+    };
+    let Some(client) = state.store.client_by_id(&request.client_id).await? else {
+        return expired_page(&state, jar, &headers).await;
+    };
+    let mut ui = Ui::new(
+        &state,
+        jar,
+        &headers,
+        Some(client.id.as_str()),
+        Some(current),
+    )
+    .await?;
+    ui.set_request(Some(req_id));
+    let scopes: Vec<&str> = request.scopes.iter().map(|s| describe(s)).collect();
+    Ok(ui.render(
+        Page::new("consent.html", format!("Allow {}?", client.name))
+            .with("app_name", &client.name)
+            .with("scopes", &scopes),
+    ))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct ConsentForm {
+    req: String,
+    decision: String,
+    csrf_token: String,
+}
+
+pub async fn decide(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    meta: ClientMeta,
+    current: CurrentUser,
+    body: Result<Form<ConsentForm>, FormRejection>,
+) -> Result<Response, AppError> {
+    let f = body.map(|Form(f)| f).unwrap_or_default();
+    let Some(mut request) = authorize::load(&state, &f.req).await? else {
+        return expired_page(&state, jar, &headers).await;
+    };
+    let ui = Ui::new(
+        &state,
+        jar,
+        &headers,
+        Some(request.client_id.as_str()),
+        Some(current.clone()),
+    )
+    .await?;
+    if !ui.csrf_ok(&f.csrf_token) {
+        return Ok(ui.csrf_failure());
+    }
+    let user = &current.user;
+    if f.decision != "allow" {
+        state.ephemeral.delete(&request_key(&f.req)).await?;
+        audit::record(
+            &state,
+            &meta,
+            "consent.denied",
+            Some(&user.id),
+            Some(&request.client_id),
+            json!({}),
+        )
+        .await;
+        let back = Return {
+            redirect_uri: &request.redirect_uri,
+            mode: request.response_mode,
+            state: request.state.as_deref(),
+        };
+        return Ok(back.error(
+            &state,
+            "access_denied",
+            "the user did not allow the request",
+        ));
+    }
+    state
+        .store
+        .grant_consent(
+            &user.id,
+            &request.client_id,
+            &request.scopes,
+            state.clock.now(),
+        )
+        .await?;
+    audit::record(
+        &state,
+        &meta,
+        "consent.granted",
+        Some(&user.id),
+        Some(&request.client_id),
+        json!({ "scopes": request.scopes }),
+    )
+    .await;
+    request.consented = true;
+    let ttl = std::time::Duration::from_secs(state.config.tokens.auth_request_ttl_secs);
+    state
+        .ephemeral
+        .put(&request_key(&f.req), &request, ttl)
+        .await?;
+    Ok(Redirect::to(&format!(
+        "{}?req={}",
+        paths::AUTHORIZE_CONTINUE,
+        urlencode(&f.req)
+    ))
+    .into_response())
+}
+
+#[derive(Serialize)]
+struct GrantView {
+    client_id: String,
+    app_name: String,
+    scopes: Vec<&'static str>,
+}
+
+async fn grants_page(
+    state: &AppState,
+    ui: Ui,
+    user: &crate::store::User,
+    flash: Option<&str>,
+) -> Result<Response, AppError> {
+    let mut grants = Vec::new();
+    for consent in state.store.consents(&user.id).await? {
+        let name = state
+            .store
+            .client_by_id(&consent.client_id)
+            .await?
+            .map(|c| c.name)
+            .unwrap_or_else(|| consent.client_id.to_string());
+        grants.push(GrantView {
+            client_id: consent.client_id.to_string(),
+            app_name: name,
+            scopes: consent.scopes.iter().map(|s| describe(s)).collect(),
+        });
+    }
+    let mut page = Page::new("grants.html", "Connected apps").with("grants", &grants);
+    if let Some(message) = flash {
+        page = page.flash(FlashKind::Success, message);
+    }
+    Ok(ui.render(page))
+}
+
+pub async fn grants(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    current: CurrentUser,
+) -> Result<Response, AppError> {
+    let user = current.user.clone();
+    let ui = Ui::new(&state, jar, &headers, None, Some(current)).await?;
+    grants_page(&state, ui, &user, None).await
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct RevokeForm {
+    revoke: String,
+    csrf_token: String,
+}
+
+pub async fn revoke(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    meta: ClientMeta,
+    current: CurrentUser,
+    body: Result<Form<RevokeForm>, FormRejection>,
+) -> Result<Response, AppError> {
+    let f = body.map(|Form(f)| f).unwrap_or_default();
+    let user = current.user.clone();
+    let ui = Ui::new(&state, jar, &headers, None, Some(current)).await?;
+    if !ui.csrf_ok(&f.csrf_token) {
+        return Ok(ui.csrf_failure());
+    }
+    let removed = match ClientId::parse(&f.revoke) {
+        Ok(client) => {
+            let removed = state
+                .store
+                .revoke_consent(&user.id, &client, state.clock.now())
+                .await?;
+            if removed {
+                audit::record(
+                    &state,
+                    &meta,
+                    "consent.revoked",
+                    Some(&user.id),
+                    Some(&client),
+                    json!({}),
+                )
+                .await;
+            }
+            removed
+        }
+        Err(_) => false,
+    };
+    let flash = removed.then_some("Access removed. The app will ask again if you use it.");
+    grants_page(&state, ui, &user, flash).await
+}

@@ -1,0 +1,200 @@
+//! Minting tokens: ID tokens (OIDC Core 2), JWT access tokens (RFC 9068),
+//! opaque refresh tokens stored as their SHA-256.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256, Sha512};
+use time::{Duration, OffsetDateTime};
+
+use super::error::{OAuthCode, OAuthError, oauth};
+use super::response::issuer;
+use crate::crypto::{random_token, sha256_hex};
+use crate::domain::{ClientId, IdTokenAlg, UserId};
+use crate::store::{Client, NewRefreshToken, User};
+use crate::web::AppState;
+
+/// Claims of our access tokens (RFC 9068 section 2.2).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AccessClaims {
+    pub iss: String,
+    pub sub: String,
+    pub aud: String,
+    pub exp: i64,
+    pub iat: i64,
+    pub jti: String,
+    pub client_id: String,
+    pub scope: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_time: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acr: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub amr: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct IdClaims<'a> {
+    iss: &'a str,
+    sub: &'a str,
+    aud: &'a str,
+    exp: i64,
+    iat: i64,
+    auth_time: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    nonce: Option<&'a str>,
+    azp: &'a str,
+    at_hash: String,
+    acr: &'a str,
+    amr: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    email: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    email_verified: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'a str>,
+}
+
+/// The signed-in facts a token carries.
+#[derive(Debug, Clone)]
+pub struct Authentication {
+    pub auth_time: i64,
+    pub amr: Vec<String>,
+    pub acr: String,
+}
+
+/// The `/token` success body (RFC 6749 5.1, OIDC Core 3.1.3.3).
+#[derive(Debug, Serialize)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: u64,
+    pub scope: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+}
+
+fn sign_error(e: impl std::fmt::Display) -> OAuthError {
+    tracing::error!(error = %e, "signing failed");
+    oauth(
+        OAuthCode::ServerError,
+        "the server could not sign the token",
+    )
+}
+
+/// Signs an access token; returns it with its claims.
+pub fn access_token(
+    state: &AppState,
+    client_id: &ClientId,
+    subject: &str,
+    scopes: &[String],
+    auth: Option<&Authentication>,
+) -> Result<(String, AccessClaims), OAuthError> {
+    let now = state.clock.now().unix_timestamp();
+    let iss = issuer(state);
+    let claims = AccessClaims {
+        aud: iss.clone(),
+        iss,
+        sub: subject.to_owned(),
+        exp: now + state.config.tokens.access_token_ttl_secs as i64,
+        iat: now,
+        jti: random_token(),
+        client_id: client_id.to_string(),
+        scope: scopes.join(" "),
+        auth_time: auth.map(|a| a.auth_time),
+        acr: auth.map(|a| a.acr.clone()),
+        amr: auth.map(|a| a.amr.clone()).unwrap_or_default(),
+    };
+    // Access tokens are always RS256: every resource server can check them.
+    let token = state
+        .keys
+        .sign(IdTokenAlg::RS256, "at+jwt", &claims)
+        .map_err(sign_error)?;
+    Ok((token, claims))
+}
+
+/// `at_hash`: the left half of the access token's hash, with the hash of the
+/// ID token's algorithm (SHA-512 for Ed25519).
+fn at_hash(alg: IdTokenAlg, access_token: &str) -> String {
+    match alg {
+        IdTokenAlg::RS256 | IdTokenAlg::ES256 => {
+            let d = Sha256::digest(access_token.as_bytes());
+            URL_SAFE_NO_PAD.encode(&d[..16])
+        }
+        IdTokenAlg::EdDSA => {
+            let d = Sha512::digest(access_token.as_bytes());
+            URL_SAFE_NO_PAD.encode(&d[..32])
+        }
+    }
+}
+
+pub fn id_token(
+    state: &AppState,
+    client: &Client,
+    user: &User,
+    scopes: &[String],
+    nonce: Option<&str>,
+    auth: &Authentication,
+    access_token: &str,
+) -> Result<String, OAuthError> {
+    let now = state.clock.now().unix_timestamp();
+    let iss = issuer(state);
+    let has = |s: &str| scopes.iter().any(|x| x == s);
+    let claims = IdClaims {
+        iss: &iss,
+        sub: user.id.as_str(),
+        aud: client.id.as_str(),
+        exp: now + state.config.tokens.id_token_ttl_secs as i64,
+        iat: now,
+        auth_time: auth.auth_time,
+        nonce,
+        azp: client.id.as_str(),
+        at_hash: at_hash(client.id_token_alg, access_token),
+        acr: &auth.acr,
+        amr: &auth.amr,
+        email: has("email").then(|| user.email.as_str()),
+        email_verified: has("email").then_some(user.email_verified),
+        name: has("profile").then_some(user.name.as_str()),
+    };
+    state
+        .keys
+        .sign(client.id_token_alg, "JWT", &claims)
+        .map_err(sign_error)
+}
+
+/// A refresh token value and what to store for it.
+pub fn refresh_token(
+    state: &AppState,
+    client: &ClientId,
+    user: &UserId,
+    scopes: &[String],
+    auth: &Authentication,
+    family: Option<(&str, OffsetDateTime)>,
+) -> (String, NewRefreshToken) {
+    let now = state.clock.now();
+    let t = &state.config.tokens;
+    let (family_id, family_expires_at) = match family {
+        Some((id, until)) => (id.to_owned(), until),
+        None => (
+            uuid::Uuid::now_v7().to_string(),
+            now + Duration::seconds(t.refresh_token_absolute_secs as i64),
+        ),
+    };
+    let token = random_token();
+    let record = NewRefreshToken {
+        token_hash: sha256_hex(&token),
+        family_id,
+        user_id: user.clone(),
+        client_id: client.clone(),
+        scopes: scopes.to_vec(),
+        auth_time: OffsetDateTime::from_unix_timestamp(auth.auth_time).unwrap_or(now),
+        amr: auth.amr.clone(),
+        acr: Some(auth.acr.clone()),
+        expires_at: (now + Duration::seconds(t.refresh_token_idle_secs as i64))
+            .min(family_expires_at),
+        family_expires_at,
+    };
+    (token, record)
+}

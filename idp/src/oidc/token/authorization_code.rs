@@ -1,0 +1,161 @@
+//! The authorization code grant (RFC 6749 4.1.3, RFC 7636 4.6): the code is
+//! taken atomically (single use), must belong to this client and redirect
+//! URI, and must match the PKCE challenge. A second use fails and revokes
+//! what the first one issued (RFC 6749 4.1.2).
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use super::TokenForm;
+use crate::crypto::{constant_time_eq, sha256_hex};
+use crate::oidc::client_auth::AuthenticatedClient;
+use crate::oidc::error::{OAuthCode, OAuthError, oauth};
+use crate::oidc::issue::{self, Authentication, TokenResponse};
+use crate::oidc::request::{RedeemedCode, code_key, redeemed_key, revoked_access_key};
+use crate::web::client_meta::ClientMeta;
+use crate::web::{AppState, audit};
+
+fn bad_grant(description: &str) -> OAuthError {
+    oauth(OAuthCode::InvalidGrant, description)
+}
+
+pub async fn exchange(
+    state: &AppState,
+    meta: &ClientMeta,
+    client: &AuthenticatedClient,
+    form: &TokenForm,
+) -> Result<TokenResponse, OAuthError> {
+    let code = form
+        .code
+        .as_deref()
+        .ok_or_else(|| oauth(OAuthCode::InvalidRequest, "code is required"))?;
+    let code_hash = sha256_hex(code);
+    let Some(grant) = state.ephemeral.take(&code_key(&code_hash)).await? else {
+        if let Some(first) = state.ephemeral.take(&redeemed_key(&code_hash)).await? {
+            revoke_first_use(state, meta, &first).await?;
+            return Err(bad_grant(
+                "the authorization code was already used; the tokens issued for it are revoked",
+            ));
+        }
+        return Err(bad_grant("the authorization code is invalid or expired"));
+    };
+    let c = &client.client;
+    if grant.client_id != c.id {
+        return Err(bad_grant(
+            "the authorization code was issued to another client",
+        ));
+    }
+    if form.redirect_uri.as_deref() != Some(grant.redirect_uri.as_str()) {
+        return Err(bad_grant(
+            "redirect_uri does not match the authorization request",
+        ));
+    }
+    match (&grant.code_challenge, form.code_verifier.as_deref()) {
+        (Some(challenge), Some(verifier)) => {
+            let well_formed = (43..=128).contains(&verifier.len())
+                && verifier
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'));
+            let computed = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+            if !well_formed || !constant_time_eq(computed.as_bytes(), challenge.as_bytes()) {
+                return Err(bad_grant("code_verifier does not match the code_challenge"));
+            }
+        }
+        (Some(_), None) => return Err(bad_grant("code_verifier is required")),
+        (None, Some(_)) => {
+            return Err(bad_grant(
+                "code_verifier sent, but the authorization request had no code_challenge",
+            ));
+        }
+        (None, None) => {}
+    }
+    let user = state
+        .store
+        .user_by_id(&grant.user_id)
+        .await?
+        .filter(|u| !u.disabled)
+        .ok_or_else(|| bad_grant("the user is no longer active"))?;
+    let auth = Authentication {
+        auth_time: grant.auth_time,
+        amr: grant.amr.clone(),
+        acr: grant.acr.clone(),
+    };
+    let (access_token, access) =
+        issue::access_token(state, &c.id, user.id.as_str(), &grant.scopes, Some(&auth))?;
+    let id_token = if grant.scopes.iter().any(|s| s == "openid") {
+        Some(issue::id_token(
+            state,
+            c,
+            &user,
+            &grant.scopes,
+            grant.nonce.as_deref(),
+            &auth,
+            &access_token,
+        )?)
+    } else {
+        None
+    };
+    let mut refresh = None;
+    let mut family = None;
+    if grant.scopes.iter().any(|s| s == "offline_access") {
+        let (token, record) =
+            issue::refresh_token(state, &c.id, &user.id, &grant.scopes, &auth, None);
+        family = Some(record.family_id.clone());
+        state
+            .store
+            .insert_refresh_token(record, state.clock.now())
+            .await?;
+        refresh = Some(token);
+    }
+    let redeemed = RedeemedCode {
+        access_jti: access.jti.clone(),
+        access_exp: access.exp,
+        refresh_family: family,
+    };
+    let ttl = std::time::Duration::from_secs(state.config.tokens.access_token_ttl_secs);
+    state
+        .ephemeral
+        .put(&redeemed_key(&code_hash), &redeemed, ttl)
+        .await?;
+    audit::record(
+        state,
+        meta,
+        "token.issued",
+        Some(&user.id),
+        Some(&c.id),
+        json!({ "grant": "authorization_code", "scope": access.scope }),
+    )
+    .await;
+    Ok(TokenResponse {
+        access_token,
+        token_type: "Bearer",
+        expires_in: state.config.tokens.access_token_ttl_secs,
+        scope: access.scope,
+        id_token,
+        refresh_token: refresh,
+    })
+}
+
+async fn revoke_first_use(
+    state: &AppState,
+    meta: &ClientMeta,
+    first: &RedeemedCode,
+) -> Result<(), OAuthError> {
+    let now = state.clock.now();
+    let left = (first.access_exp - now.unix_timestamp()).max(1) as u64;
+    state
+        .ephemeral
+        .put(
+            &revoked_access_key(&first.access_jti),
+            &now.unix_timestamp(),
+            std::time::Duration::from_secs(left),
+        )
+        .await?;
+    if let Some(family) = &first.refresh_family {
+        state.store.revoke_refresh_family(family, now).await?;
+    }
+    audit::record(state, meta, "token.code_replayed", None, None, json!({})).await;
+    Ok(())
+}
