@@ -42,8 +42,21 @@ pub async fn page(
     Query(q): Query<FlowQuery>,
     MaybeUser(user): MaybeUser,
 ) -> Result<Response, AppError> {
-    let ui = Ui::new(&state, jar, &headers, q.client_id.as_deref(), user).await?;
-    let email = q.login_hint.clone().unwrap_or_default();
+    // Sent here by /authorize: the request names the client (theme) and may hint the email.
+    let pending = match q.req.as_deref() {
+        Some(id) => crate::oidc::authorize::load(&state, id)
+            .await?
+            .map(|r| (id.to_owned(), r)),
+        None => None,
+    };
+    let client_id = pending
+        .as_ref()
+        .map(|(_, r)| r.client_id.to_string())
+        .or(q.client_id.clone());
+    let mut ui = Ui::new(&state, jar, &headers, client_id.as_deref(), user).await?;
+    let hint = pending.as_ref().and_then(|(_, r)| r.login_hint.clone());
+    ui.set_request(pending.map(|(id, _)| id));
+    let email = hint.or(q.login_hint.clone()).unwrap_or_default();
     login_form(
         &state,
         ui,

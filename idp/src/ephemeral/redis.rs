@@ -307,7 +307,6 @@ mod tests {
     /// calls fail fast with `Unavailable` while it is down and succeed again
     /// once it is back, and a hung server only costs the response timeout.
     #[tokio::test(flavor = "multi_thread")]
-    #[ignore = "starts its own redis-server (IDP_TEST_REDIS_SERVER or PATH); run with --ignored"]
     async fn same_handle_survives_a_redis_restart() {
         use std::process::{Child, Command, Stdio};
         use std::time::Instant;

@@ -11,6 +11,9 @@ use super::response::issuer;
 use crate::oidc::keys::VerifyOptions;
 use crate::web::AppState;
 
+/// Clock difference tolerated between the nodes of a deployment.
+const CLOCK_SKEW: time::Duration = time::Duration::seconds(5);
+
 pub fn bearer(headers: &HeaderMap) -> Option<&str> {
     headers
         .get(header::AUTHORIZATION)
@@ -32,7 +35,9 @@ pub async fn active_access_token(
         typ: Some("at+jwt"),
         issuer: Some(&iss),
         audience: Some(&iss),
-        leeway: time::Duration::ZERO,
+        // Another node may have issued it with a clock slightly ahead: without
+        // slack its `iat` is "in the future" here and a fresh token is refused.
+        leeway: CLOCK_SKEW,
     };
     let Ok(claims) = state.keys.verify::<AccessClaims>(token, &options) else {
         return Ok(None);

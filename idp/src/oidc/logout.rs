@@ -72,12 +72,12 @@ async fn resolve(
         };
     }
     let named = p.client_id.clone().filter(|c| !c.is_empty());
-    if let (Some(a), Some(b)) = (&hint_client, &named) {
-        if a != b {
-            return Ok(Err(
-                "The sign-out request names two different applications.",
-            ));
-        }
+    if let (Some(a), Some(b)) = (&hint_client, &named)
+        && a != b
+    {
+        return Ok(Err(
+            "The sign-out request names two different applications.",
+        ));
     }
     let client = match hint_client.or(named).map(|c| ClientId::parse(&c)) {
         Some(Ok(id)) => state.store.client_by_id(&id).await?,

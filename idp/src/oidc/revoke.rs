@@ -67,18 +67,18 @@ async fn handle(
     let _ = form.token_type_hint;
     let now = state.clock.now();
     if token.matches('.').count() == 2 {
-        if let Some(claims) = active_access_token(state, token).await? {
-            if claims.client_id == client.client.id.as_str() {
-                let left = (claims.exp - now.unix_timestamp()).max(1) as u64;
-                state
-                    .ephemeral
-                    .put(
-                        &revoked_access_key(&claims.jti),
-                        &now.unix_timestamp(),
-                        std::time::Duration::from_secs(left),
-                    )
-                    .await?;
-            }
+        if let Some(claims) = active_access_token(state, token).await?
+            && claims.client_id == client.client.id.as_str()
+        {
+            let left = (claims.exp - now.unix_timestamp()).max(1) as u64;
+            state
+                .ephemeral
+                .put(
+                    &revoked_access_key(&claims.jti),
+                    &now.unix_timestamp(),
+                    std::time::Duration::from_secs(left),
+                )
+                .await?;
         }
         return Ok(());
     }
@@ -86,13 +86,12 @@ async fn handle(
         .store
         .refresh_token_by_hash(&sha256_hex(token))
         .await?
+        && refresh.client_id == client.client.id
     {
-        if refresh.client_id == client.client.id {
-            state
-                .store
-                .revoke_refresh_family(&refresh.family_id, now)
-                .await?;
-        }
+        state
+            .store
+            .revoke_refresh_family(&refresh.family_id, now)
+            .await?;
     }
     Ok(())
 }

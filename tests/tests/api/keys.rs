@@ -17,6 +17,7 @@ on_both_backends!(
     first_start_creates_three_keys_served_at_jwks,
     rotation_publishes_ahead_and_keeps_old_keys_until_their_tokens_expire,
     encrypted_keys_need_the_same_encryption_key_at_restart,
+    racing_rotations_in_the_store_add_one_set,
 );
 
 const ALGS: [IdTokenAlg; 3] = [IdTokenAlg::RS256, IdTokenAlg::ES256, IdTokenAlg::EdDSA];
@@ -226,4 +227,50 @@ async fn two_nodes_due_together_rotate_once() {
         node.state.keys.reload().await.unwrap();
         assert_eq!(jwks(node).await.keys.len(), 6);
     }
+}
+
+/// Many rotations reaching the store at the same instant (no key generation
+/// to spread them out): the lock lets exactly one through.
+async fn racing_rotations_in_the_store_add_one_set(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let t0 = app.clock.now();
+    let attempts = (0..6).map(|i| {
+        let store = app.state.store.clone();
+        let keys: Vec<idp::store::StoredKey> = ALGS
+            .iter()
+            .map(|alg| idp::store::StoredKey {
+                kid: format!("race-{i}-{}", alg.as_str()),
+                alg: *alg,
+                private_key: "not a real key: the store does not look".into(),
+                private_key_encrypted: false,
+                public_jwk: json!({}),
+                created_at: t0 + Duration::seconds(1),
+                activates_at: t0 + Duration::hours(1),
+                retires_at: None,
+                expires_at: None,
+            })
+            .collect();
+        tokio::spawn(async move {
+            store
+                .add_signing_keys_unless_fresh(
+                    keys,
+                    t0 + Duration::hours(1),
+                    t0 + Duration::days(2),
+                    t0,
+                )
+                .await
+        })
+    });
+    let mut added = 0;
+    for attempt in futures::future::join_all(attempts).await {
+        added += usize::from(attempt.unwrap().unwrap());
+    }
+    assert_eq!(added, 1);
+    let stored = app.state.store.signing_keys().await.unwrap();
+    assert_eq!(stored.len(), 6);
+    let retired = stored.iter().filter(|k| k.retires_at.is_some()).count();
+    assert_eq!(
+        retired, 3,
+        "the first set retires when the new one activates"
+    );
 }

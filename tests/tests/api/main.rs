@@ -26,6 +26,7 @@ mod flows;
 mod hardening;
 mod keys;
 mod mail;
+mod oidc;
 mod server;
 mod signin;
 mod store;

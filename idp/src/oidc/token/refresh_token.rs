@@ -44,25 +44,25 @@ pub async fn exchange(
         return Err(bad_grant("the refresh token was revoked"));
     }
     let grace = time::Duration::seconds(state.config.tokens.refresh_reuse_grace_secs as i64);
-    if let Some(rotated) = old.rotated_at {
-        if now - rotated >= grace || grace.is_zero() {
-            state
-                .store
-                .revoke_refresh_family(&old.family_id, now)
-                .await?;
-            audit::record(
-                state,
-                meta,
-                "refresh_token.reused",
-                Some(&old.user_id),
-                Some(&c.id),
-                json!({ "family": old.family_id }),
-            )
-            .await;
-            return Err(bad_grant(
-                "the refresh token was already used; its whole family is revoked",
-            ));
-        }
+    if let Some(rotated) = old.rotated_at
+        && (now - rotated >= grace || grace.is_zero())
+    {
+        state
+            .store
+            .revoke_refresh_family(&old.family_id, now)
+            .await?;
+        audit::record(
+            state,
+            meta,
+            "refresh_token.reused",
+            Some(&old.user_id),
+            Some(&c.id),
+            json!({ "family": old.family_id }),
+        )
+        .await;
+        return Err(bad_grant(
+            "the refresh token was already used; its whole family is revoked",
+        ));
     }
     if old.expires_at <= now || old.family_expires_at <= now {
         return Err(bad_grant("the refresh token has expired"));
