@@ -260,11 +260,11 @@ impl Ui {
             .get(csrf_cookie_name(self.state.config.server.dev_mode))
             .is_some()
             && constant_time_eq(form_token.as_bytes(), self.csrf.as_bytes());
-        let fetch_site_ok = match self
+        let fetch_site = self
             .headers
             .get("sec-fetch-site")
-            .and_then(|v| v.to_str().ok())
-        {
+            .and_then(|v| v.to_str().ok());
+        let fetch_site_ok = match fetch_site {
             Some(site) => matches!(site, "same-origin" | "none"),
             None => true,
         };
@@ -273,6 +273,9 @@ impl Ui {
             .get(header::ORIGIN)
             .and_then(|v| v.to_str().ok())
         {
+            // Under `Referrer-Policy: no-referrer` browsers send `Origin: null`
+            // even for our own forms; the fetch metadata still says same-origin.
+            Some("null") => fetch_site == Some("same-origin"),
             Some(origin) => {
                 origin
                     == self

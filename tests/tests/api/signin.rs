@@ -416,3 +416,32 @@ async fn malformed_input_gets_a_page_not_a_500(backend: Backend) {
         assert!(page.status.is_client_error(), "{path}: {}", page.status);
     }
 }
+
+/// Browsers send `Origin: null` for our own forms (we send
+/// `Referrer-Policy: no-referrer`); with `Sec-Fetch-Site: same-origin` that is
+/// accepted, from anywhere else it is not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn null_origin_is_accepted_only_from_the_same_site() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    app.create_user("jane@example.com", PW, "Jane").await;
+    let post = |site: &'static str| {
+        let app = app.clone();
+        async move {
+            let form = app.page("/login").await;
+            let mut values = form.hidden_fields("/login");
+            values.push(("email".into(), "jane@example.com".into()));
+            values.push(("password".into(), PW.into()));
+            app.http
+                .post(app.url("/login"))
+                .header("origin", "null")
+                .header("sec-fetch-site", site)
+                .form(&values)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(post("cross-site").await, StatusCode::FORBIDDEN);
+    assert_eq!(post("same-origin").await, StatusCode::SEE_OTHER);
+}
