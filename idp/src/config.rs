@@ -75,6 +75,8 @@ pub struct TokensConfig {
     /// An authorization code must be redeemed within this.
     pub code_ttl_secs: u64,
     pub access_token_ttl_secs: u64,
+    /// Signing algorithm of access tokens: RS256, ES256 or EdDSA.
+    pub access_token_alg: crate::domain::IdTokenAlg,
     pub id_token_ttl_secs: u64,
     /// A refresh token unused this long expires (each use starts it again)...
     pub refresh_token_idle_secs: u64,
@@ -91,6 +93,7 @@ impl Default for TokensConfig {
             auth_request_ttl_secs: 600,
             code_ttl_secs: 60,
             access_token_ttl_secs: 600,
+            access_token_alg: crate::domain::IdTokenAlg::ES256,
             id_token_ttl_secs: 3600,
             refresh_token_idle_secs: 30 * 24 * 3600,
             refresh_token_absolute_secs: 90 * 24 * 3600,

@@ -6,8 +6,11 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = idp::cli::Cli::parse();
+    // Few blocking threads: argon2 runs there (bounded by its own semaphore), and
+    // each extra thread would keep its own malloc arena of 19 MiB hash buffers.
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .max_blocking_threads(8)
         .build()
     {
         Ok(rt) => rt,

@@ -107,10 +107,11 @@ pub fn access_token(
         acr: auth.map(|a| a.acr.clone()),
         amr: auth.map(|a| a.amr.clone()).unwrap_or_default(),
     };
-    // Access tokens are always RS256: every resource server can check them.
+    // One algorithm for every access token (tokens.access_token_alg, ES256 by
+    // default: RFC 9068 resource servers verify it, and it signs ~30x faster than RS256).
     let token = state
         .keys
-        .sign(IdTokenAlg::RS256, "at+jwt", &claims)
+        .sign(state.config.tokens.access_token_alg, "at+jwt", &claims)
         .map_err(sign_error)?;
     Ok((token, claims))
 }
