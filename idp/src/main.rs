@@ -4,6 +4,12 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// mimalloc gives the 19 MiB argon2 buffers back to the OS after each hash;
+/// glibc's malloc kept them in per-thread arenas (hundreds of MB after a
+/// burst of sign-ins, see docs/benchmarks.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = idp::cli::Cli::parse();
     // Few blocking threads: argon2 runs there (bounded by its own semaphore), and
