@@ -169,8 +169,10 @@ pub async fn connect(config: Config, clock: SharedClock) -> Result<AppState, Sta
     let keys =
         crate::oidc::keys::SigningKeys::load(store.clone(), clock.clone(), &config.keys).await?;
     let discovery = axum::body::Bytes::from(crate::oidc::discovery::document(&config));
+    let clients = crate::oidc::client_cache::ClientCache::new(store.clone(), clock.clone());
     Ok(AppState {
         discovery,
+        clients,
         config: Arc::new(config),
         store,
         ephemeral,

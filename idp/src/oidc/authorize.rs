@@ -99,7 +99,7 @@ async fn start(
 ) -> Result<Response, AppError> {
     // 1. Who is asking and where the answer goes: checked before any redirect.
     let client = match p.client_id.as_deref().map(ClientId::parse) {
-        Some(Ok(id)) => state.store.client_by_id(&id).await?,
+        Some(Ok(id)) => state.clients.get(&id).await?,
         _ => None,
     };
     let Some(client) = client else {
@@ -282,7 +282,7 @@ pub async fn resume(
     let Some(request) = load(&state, &q.req).await? else {
         return expired_page(&state, jar, &headers).await;
     };
-    let Some(client) = state.store.client_by_id(&request.client_id).await? else {
+    let Some(client) = state.clients.get(&request.client_id).await? else {
         return expired_page(&state, jar, &headers).await;
     };
     proceed(&state, &q.req, request, &client, user).await

@@ -86,11 +86,7 @@ pub async fn authenticate(
         ),
     };
     let id = ClientId::parse(&id).map_err(|_| unauthorized())?;
-    let client = state
-        .store
-        .client_by_id(&id)
-        .await?
-        .ok_or_else(unauthorized)?;
+    let client = state.clients.get(&id).await?.ok_or_else(unauthorized)?;
     match (client.kind, secret, &client.secret_hash) {
         (ClientKind::Public, None, _) => {}
         (ClientKind::Confidential, Some(secret), Some(hash)) => {

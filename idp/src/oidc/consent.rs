@@ -42,7 +42,7 @@ pub async fn page(
     let Some(request) = authorize::load(&state, &req_id).await? else {
         return expired_page(&state, jar, &headers).await;
     };
-    let Some(client) = state.store.client_by_id(&request.client_id).await? else {
+    let Some(client) = state.clients.get(&request.client_id).await? else {
         return expired_page(&state, jar, &headers).await;
     };
     let mut ui = Ui::new(

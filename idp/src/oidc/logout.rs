@@ -80,7 +80,7 @@ async fn resolve(
         ));
     }
     let client = match hint_client.or(named).map(|c| ClientId::parse(&c)) {
-        Some(Ok(id)) => state.store.client_by_id(&id).await?,
+        Some(Ok(id)) => state.clients.get(&id).await?,
         Some(Err(_)) => None,
         None => None,
     };

@@ -6,6 +6,7 @@
 pub mod authorize;
 mod bearer;
 mod client_auth;
+pub mod client_cache;
 mod clients;
 mod consent;
 pub mod discovery;

@@ -25,6 +25,8 @@ pub struct AppState {
     pub mail: crate::mail::MailQueue,
     /// Token signing keys, cached; reloaded by the maintenance task.
     pub keys: crate::oidc::keys::SigningKeys,
+    /// Clients read on hot paths, kept a few seconds (see `oidc::client_cache`).
+    pub clients: crate::oidc::client_cache::ClientCache,
     pub metrics: Metrics,
     /// The discovery document, rendered once.
     pub discovery: axum::body::Bytes,

@@ -174,7 +174,7 @@ impl Ui {
         user: Option<CurrentUser>,
     ) -> Result<Self, AppError> {
         let client = match client_id.map(ClientId::parse) {
-            Some(Ok(id)) => state.store.client_by_id(&id).await?,
+            Some(Ok(id)) => state.clients.get(&id).await?,
             _ => None,
         };
         let theme = state

@@ -30,7 +30,7 @@ const NEW_PW: &str = "Brand-New-Staple-42!";
 const NEWEST_PW: &str = "Third-Time-Lucky-77#";
 
 /// How long any one thing may take to appear in the browser.
-const WAIT: Duration = Duration::from_secs(10);
+const WAIT: Duration = Duration::from_secs(30);
 
 // ---------------------------------------------------------------------------
 // Chromium under chromedriver
