@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand};
 use serde_json::json;
 
 use crate::account::{self, CreateUserError, NewAccount};
-use crate::clock::SystemClock;
+use crate::clock::{Clock, SystemClock};
 use crate::config::{self, Config};
 use crate::domain::{
     ClientId, ClientKind, Email, GrantType, IdTokenAlg, PlainPassword, RedirectUri,
@@ -57,6 +57,11 @@ pub enum UserCommand {
         limit: u32,
         #[arg(long, default_value_t = 0)]
         offset: u32,
+    },
+    /// Turn off a user's two-step sign-in (lost phone): removes the authenticator and recovery codes, mails the owner
+    ResetMfa {
+        #[arg(long)]
+        email: String,
     },
 }
 
@@ -209,6 +214,41 @@ async fn user(config: Config, cmd: UserCommand) -> Result<(), CliError> {
             println!(
                 "{}",
                 json!({ "user_id": user.id.as_str(), "email": user.email.as_str() })
+            );
+            Ok(())
+        }
+        UserCommand::ResetMfa { email } => {
+            let email = Email::parse(&email).map_err(|e| input(format!("--email: {e}")))?;
+            let themes = crate::web::theme::Themes::load(&config.themes.dir)
+                .map_err(startup::StartError::from)?;
+            let issuer = config.server.issuer.clone();
+            let state = open(config).await?;
+            let failed = |e: &dyn std::fmt::Display| CliError::Failed(e.to_string());
+            let user = state
+                .store
+                .user_by_email(&email)
+                .await
+                .map_err(|e| failed(&e))?
+                .ok_or_else(|| input(format!("no account has the address {}", email.as_str())))?;
+            let reset = crate::mfa::reset(
+                state.store.as_ref(),
+                &themes.get(None),
+                &issuer,
+                state.clock.now(),
+                &user,
+                "cli",
+            )
+            .await
+            .map_err(|e| failed(&e))?;
+            if !reset {
+                return Err(input(format!(
+                    "{} has no two-step sign-in to reset",
+                    email.as_str()
+                )));
+            }
+            println!(
+                "{}",
+                json!({ "user_id": user.id.as_str(), "email": user.email.as_str(), "mfa": "reset" })
             );
             Ok(())
         }

@@ -52,6 +52,7 @@ pub struct Config {
     pub tokens: TokensConfig,
     pub account: AccountConfig,
     pub lockout: LockoutConfig,
+    pub mfa: MfaConfig,
     pub themes: ThemesConfig,
     pub keys: KeysConfig,
     pub log: LogConfig,
@@ -139,6 +140,28 @@ pub struct LockoutConfig {
     pub time_zone: String,
     /// Failed sign-ins per client IP within the window before that IP must wait.
     pub ip_max_failures: u64,
+}
+
+/// Two-step sign-in with an authenticator app (see docs/mfa.md).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MfaConfig {
+    /// Every sign-in needs the second step; users without TOTP enrol first.
+    pub required: bool,
+    /// The name authenticator apps show; empty means the issuer's host.
+    pub issuer: String,
+    /// How long a half-done sign-in (password right, code not yet) lasts.
+    pub pending_ttl_secs: u64,
+}
+
+impl Default for MfaConfig {
+    fn default() -> Self {
+        Self {
+            required: false,
+            issuer: String::new(),
+            pending_ttl_secs: 300,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -468,6 +491,15 @@ impl Config {
                 "server.body_limit_bytes",
                 "must be between 1024 and 16777216",
             ));
+        }
+        if !(30..=3600).contains(&self.mfa.pending_ttl_secs) {
+            return Err(invalid(
+                "mfa.pending_ttl_secs",
+                "must be between 30 and 3600",
+            ));
+        }
+        if self.mfa.issuer.contains(':') {
+            return Err(invalid("mfa.issuer", "must not contain ':'"));
         }
         let db = &self.database;
         match db.url.scheme() {

@@ -1,5 +1,8 @@
 //! Small cryptographic helpers shared by every capability: random tokens,
-//! SHA-256 for values stored at rest, constant-time comparison.
+//! SHA-256 for values stored at rest, constant-time comparison, and the
+//! envelope that encrypts secrets at rest.
+
+pub mod envelope;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

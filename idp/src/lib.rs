@@ -9,6 +9,7 @@ pub mod crypto;
 pub mod domain;
 pub mod ephemeral;
 pub mod mail;
+pub mod mfa;
 pub mod oidc;
 pub mod startup;
 pub mod store;

@@ -168,6 +168,14 @@ pub async fn connect(config: Config, clock: SharedClock) -> Result<AppState, Sta
     let mail = crate::mail::MailQueue::new(store.clone(), clock.clone());
     let keys =
         crate::oidc::keys::SigningKeys::load(store.clone(), clock.clone(), &config.keys).await?;
+    // Parsed twice (here and by the keys above), validated by the keys first.
+    let kek = match &config.keys.encryption_key {
+        Some(secret) => Some(Arc::new(
+            crate::crypto::envelope::Kek::from_base64(secret.expose())
+                .map_err(crate::oidc::keys::KeyError::BadEncryptionKey)?,
+        )),
+        None => None,
+    };
     let discovery = axum::body::Bytes::from(crate::oidc::discovery::document(&config));
     let clients = crate::oidc::client_cache::ClientCache::new(store.clone(), clock.clone());
     Ok(AppState {
@@ -182,6 +190,7 @@ pub async fn connect(config: Config, clock: SharedClock) -> Result<AppState, Sta
         themes,
         mail,
         keys,
+        kek,
         metrics: metrics::Metrics::default(),
     })
 }
@@ -193,6 +202,7 @@ fn router(state: AppState) -> Router {
     web::router()
         .merge(crate::account::router())
         .merge(crate::oidc::router())
+        .merge(crate::mfa::router())
                 .layer(middleware::from_fn_with_state(state.metrics.clone(), metrics::track))
         .layer(middleware::from_fn_with_state(hsts, web::headers::security_headers))
         .with_state(state)

@@ -14,6 +14,10 @@ use crate::config::{LockMode, LockoutConfig};
 use crate::domain::Email;
 use crate::ephemeral::keys;
 use crate::store::User;
+use axum::http::StatusCode;
+use axum::response::Response;
+
+use crate::web::ui::{Page, Ui};
 use crate::web::{AppError, AppState};
 
 /// Whether a sign-in attempt may proceed.
@@ -123,6 +127,16 @@ pub async fn clear(state: &AppState, email: &Email, user: Option<&User>) -> Resu
             .await?;
     }
     Ok(())
+}
+
+/// The page shown while the address is locked.
+pub fn locked_page(state: &AppState, ui: Ui, until: OffsetDateTime) -> Response {
+    let until = describe_until(&state.config.lockout, until);
+    ui.render(
+        Page::new("locked.html", "Sign-in temporarily blocked")
+            .status(StatusCode::FORBIDDEN)
+            .with("locked_until", &until),
+    )
 }
 
 /// When a lock taken at `now` ends.

@@ -127,7 +127,7 @@ pub async fn submit(
                 json!({}),
             )
             .await;
-            return Ok(locked_page(&state, ui, until));
+            return Ok(lockout::locked_page(&state, ui, until));
         }
         Gate::IpThrottled => {
             audit::record(
@@ -175,12 +175,30 @@ pub async fn submit(
             if let Some(until) = locked {
                 super::notices::account_locked(&state, &ui, &meta, &email, user.as_ref(), until)
                     .await?;
-                return Ok(locked_page(&state, ui, until));
+                return Ok(lockout::locked_page(&state, ui, until));
             }
             let page = retry(Page::new("login.html", "Sign in")).form_error(BAD_CREDENTIALS);
             return login_form(&state, ui, page).await;
         }
     };
+    // A second step may follow: the failure count starts again only once
+    // every step passed, so wrong codes keep adding up across password retries.
+    let required = ui.client.as_ref().is_some_and(|c| c.require_mfa)
+        || pending.as_ref().is_some_and(|r| r.acr_mfa);
+    if let Some(step) = crate::mfa::second_step(&state, &user, required).await? {
+        audit::record(
+            &state,
+            &meta,
+            "login.password_accepted",
+            Some(&user.id),
+            ui.client.as_ref().map(|c| &c.id),
+            json!({ "next": if step == crate::mfa::SecondStep::Verify { "otp" } else { "mfa_setup" } }),
+        )
+        .await;
+        let req = ui.request().map(str::to_owned);
+        let client_id = ui.client_id().map(str::to_owned);
+        return crate::mfa::begin(&state, ui.take_jar(), &user, step, req, client_id).await;
+    }
     lockout::record_success(&state, &email).await?;
     let jar = session::start(&state, ui.take_jar(), &user.id, vec!["pwd".into()]).await?;
     audit::record(
@@ -201,15 +219,6 @@ pub async fn submit(
         None => format!("{}{}", paths::ACCOUNT, ui.flow_query()),
     };
     Ok((jar, Redirect::to(&target)).into_response())
-}
-
-fn locked_page(state: &AppState, ui: Ui, until: time::OffsetDateTime) -> Response {
-    let until = lockout::describe_until(&state.config.lockout, until);
-    ui.render(
-        Page::new("locked.html", "Sign-in temporarily blocked")
-            .status(StatusCode::FORBIDDEN)
-            .with("locked_until", &until),
-    )
 }
 
 pub async fn account(

@@ -8,7 +8,7 @@ mod hasher;
 pub mod lockout;
 mod login;
 pub mod mailer;
-mod notices;
+pub mod notices;
 pub mod policy;
 mod register;
 mod reset;

@@ -22,8 +22,19 @@ use crate::web::session::{CurrentUser, MaybeUser};
 use crate::web::ui::{Page, Ui, urlencode};
 use crate::web::{AppError, AppState, paths};
 
-/// Authentication context class references this provider uses.
+/// Authentication context class references this provider uses: the
+/// password alone, or the password and a second step (TOTP).
 pub const ACR_PASSWORD: &str = "1";
+pub const ACR_MFA: &str = "2";
+
+/// The `acr` a sign-in done with these methods reaches.
+pub fn acr_for(amr: &[String]) -> &'static str {
+    if amr.iter().any(|m| m == "otp") {
+        ACR_MFA
+    } else {
+        ACR_PASSWORD
+    }
+}
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
@@ -39,6 +50,7 @@ pub struct AuthorizeParams {
     prompt: Option<String>,
     max_age: Option<String>,
     login_hint: Option<String>,
+    acr_values: Option<String>,
     response_mode: Option<String>,
     request: Option<String>,
     request_uri: Option<String>,
@@ -255,6 +267,10 @@ async fn start(
         login_hint: p.login_hint.clone(),
         created_at: state.clock.now().unix_timestamp(),
         consented: false,
+        acr_mfa: p
+            .acr_values
+            .as_deref()
+            .is_some_and(|v| v.split_whitespace().any(|a| a == ACR_MFA)),
     };
     let id = random_token();
     let ttl = std::time::Duration::from_secs(state.config.tokens.auth_request_ttl_secs);
@@ -344,6 +360,30 @@ pub async fn proceed(
     let Some(user) = user else {
         return Ok(back.error(state, "login_required", "the user is not signed in"));
     };
+    // Step-up: this request needs the second step and the session lacks it.
+    let mfa_needed = client.require_mfa || request.acr_mfa || state.config.mfa.required;
+    if mfa_needed && !user.session.amr.iter().any(|m| m == "otp") {
+        if request.prompt_none {
+            state.ephemeral.delete(&request_key(id)).await?;
+            return Ok(back.error(
+                state,
+                "interaction_required",
+                "a second sign-in step is needed",
+            ));
+        }
+        let step = crate::mfa::second_step(state, &user.user, true)
+            .await?
+            .unwrap_or(crate::mfa::SecondStep::Enrol);
+        return crate::mfa::begin(
+            state,
+            CookieJar::new(),
+            &user.user,
+            step,
+            Some(id.to_owned()),
+            Some(client.id.to_string()),
+        )
+        .await;
+    }
     if !client.first_party && !request.consented {
         let remembered = state.store.consent(&user.user.id, &client.id).await?;
         let covered =
@@ -380,7 +420,7 @@ pub async fn proceed(
         user_id: user.user.id.clone(),
         auth_time: user.session.auth_time,
         amr: user.session.amr.clone(),
-        acr: ACR_PASSWORD.to_owned(),
+        acr: acr_for(&user.session.amr).to_owned(),
     };
     let ttl = std::time::Duration::from_secs(state.config.tokens.code_ttl_secs);
     state

@@ -33,6 +33,9 @@ pub struct AuthRequest {
     pub created_at: i64,
     /// The person approved the scopes on the consent page for this request.
     pub consented: bool,
+    /// `acr_values` asked for the second step (`2`).
+    #[serde(default)]
+    pub acr_mfa: bool,
 }
 
 /// What an authorization code stands for (single use, short-lived).

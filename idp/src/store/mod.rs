@@ -8,6 +8,7 @@
 mod account;
 mod keys;
 mod mail;
+mod mfa;
 mod oauth;
 mod postgres;
 mod sql;
@@ -16,6 +17,7 @@ mod sqlite;
 pub use account::{AccountStore, EmailVerification, NewToken};
 pub use keys::{KeyStore, StoredKey};
 pub use mail::*;
+pub use mfa::{MfaStore, NewTotp, TotpCredential};
 pub use oauth::{Consent, NewRefreshToken, OAuthStore, RefreshToken};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
@@ -154,6 +156,7 @@ pub trait Store:
     + ClientStore
     + AuditStore
     + AccountStore
+    + MfaStore
     + OAuthStore
     + MailStore
     + KeyStore

@@ -36,6 +36,7 @@ impl_user_store!(PostgresStore);
 impl_client_store!(PostgresStore);
 impl_audit_store!(PostgresStore);
 impl_account_store!(PostgresStore);
+super::sql::mfa::impl_mfa_store!(PostgresStore);
 super::sql::oauth::impl_oauth_store!(PostgresStore);
 super::sql::keys::impl_key_store!(
     PostgresStore,

@@ -50,6 +50,7 @@ impl_user_store!(SqliteStore);
 impl_client_store!(SqliteStore);
 impl_audit_store!(SqliteStore);
 impl_account_store!(SqliteStore);
+super::sql::mfa::impl_mfa_store!(SqliteStore);
 super::sql::oauth::impl_oauth_store!(SqliteStore);
 super::sql::keys::impl_key_store!(
     SqliteStore,

@@ -16,6 +16,13 @@ pub const RESET_PASSWORD: &str = "/reset-password";
 pub const ACCOUNT: &str = "/account";
 pub const CHANGE_PASSWORD: &str = "/account/password";
 
+pub const LOGIN_OTP: &str = "/login/otp";
+pub const LOGIN_MFA_SETUP: &str = "/login/mfa-setup";
+pub const ACCOUNT_MFA: &str = "/account/mfa";
+pub const ACCOUNT_MFA_SETUP: &str = "/account/mfa/setup";
+pub const ACCOUNT_MFA_DISABLE: &str = "/account/mfa/disable";
+pub const ACCOUNT_MFA_RECOVERY_CODES: &str = "/account/mfa/recovery-codes";
+
 pub const DISCOVERY: &str = "/.well-known/openid-configuration";
 pub const AUTHORIZE: &str = "/authorize";
 pub const AUTHORIZE_CONTINUE: &str = "/authorize/continue";

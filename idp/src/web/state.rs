@@ -25,6 +25,8 @@ pub struct AppState {
     pub mail: crate::mail::MailQueue,
     /// Token signing keys, cached; reloaded by the maintenance task.
     pub keys: crate::oidc::keys::SigningKeys,
+    /// Seals secrets at rest (TOTP secrets) when `keys.encryption_key` is set.
+    pub kek: Option<Arc<crate::crypto::envelope::Kek>>,
     /// Clients read on hot paths, kept a few seconds (see `oidc::client_cache`).
     pub clients: crate::oidc::client_cache::ClientCache,
     pub metrics: Metrics,

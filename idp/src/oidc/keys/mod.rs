@@ -16,14 +16,13 @@
 //! through [`add_signing_keys_unless_fresh`](crate::store::KeyStore::add_signing_keys_unless_fresh), which serialises
 //! nodes and refuses a second rotation of the same period.
 
-mod envelope;
 mod material;
 mod route;
 #[cfg(test)]
 mod tests;
 mod verify;
 
-pub use envelope::{EnvelopeError, Kek};
+pub use crate::crypto::envelope::{EnvelopeError, Kek};
 pub use route::router;
 pub use verify::{TokenError, VerifyOptions, check_time_claims};
 
@@ -385,7 +384,7 @@ impl SigningKeys {
         let pem = if row.private_key_encrypted {
             let kek = self.0.kek.as_ref().ok_or(KeyError::NoEncryptionKey)?;
             let plain = kek
-                .open(&row.kid, &row.private_key)
+                .open(&envelope_context(&row.kid), &row.private_key)
                 .map_err(|_| KeyError::Decrypt)?;
             String::from_utf8(plain).map_err(|_| KeyError::Decrypt)?
         } else {
@@ -521,7 +520,7 @@ fn new_key(
     let (kid, public_jwk) = material::public_jwk(alg, &pem)?;
     let (private_key, private_key_encrypted) = match kek {
         Some(kek) => (
-            kek.seal(&kid, pem.as_bytes())
+            kek.seal(&envelope_context(&kid), pem.as_bytes())
                 .map_err(KeyError::BadEncryptionKey)?,
             true,
         ),
@@ -538,4 +537,9 @@ fn new_key(
         retires_at: None,
         expires_at: None,
     })
+}
+
+/// What a signing key's envelope is bound to (its row).
+fn envelope_context(kid: &str) -> String {
+    format!("idp signing key {kid}")
 }

@@ -8,6 +8,7 @@ pub(super) mod audit;
 pub(super) mod client;
 pub(super) mod keys;
 pub(super) mod mail;
+pub(super) mod mfa;
 pub(super) mod oauth;
 mod ts;
 pub(super) mod user;

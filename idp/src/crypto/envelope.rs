@@ -1,14 +1,15 @@
-//! Encryption of private keys at rest with the configured key-encryption key
-//! (`keys.encryption_key`, 32 bytes): AES-256-GCM from aws-lc-rs.
+//! Encryption of secrets at rest (signing keys, TOTP secrets) with the
+//! configured key-encryption key (`keys.encryption_key`, 32 bytes):
+//! AES-256-GCM from aws-lc-rs.
 //!
-//! Envelope, as stored in `signing_key.private_key`:
+//! Envelope, as stored in `signing_key.private_key` or `totp_credential.secret`:
 //!
 //! ```text
 //! aes256gcm.v1.<base64url, no padding, of: nonce (12 bytes) || ciphertext || tag (16 bytes)>
 //! ```
 //!
-//! The plaintext is the key's PKCS#8 PEM. The associated data is
-//! `idp signing key <kid>`, so an envelope copied onto another row does not
+//! The associated data names the row (the caller's `context`, e.g.
+//! `idp signing key <kid>`), so an envelope copied onto another row does not
 //! open there. Nonces are random: a key-encryption key seals a handful of
 //! keys a month, far from the 2^32 messages where random 96-bit nonces
 //! start to risk a collision.
@@ -50,7 +51,7 @@ impl Kek {
         Ok(Self(LessSafeKey::new(key)))
     }
 
-    pub fn seal(&self, kid: &str, plaintext: &[u8]) -> Result<String, EnvelopeError> {
+    pub fn seal(&self, context: &str, plaintext: &[u8]) -> Result<String, EnvelopeError> {
         let mut nonce = [0u8; NONCE_LEN];
         aws_lc_rs::rand::fill(&mut nonce).map_err(|_| EnvelopeError::Seal)?;
         let mut out = Vec::with_capacity(NONCE_LEN + plaintext.len() + 16);
@@ -59,7 +60,7 @@ impl Kek {
         self.0
             .seal_in_place_append_tag(
                 Nonce::assume_unique_for_key(nonce),
-                Aad::from(aad(kid)),
+                Aad::from(context.as_bytes()),
                 &mut sealed,
             )
             .map_err(|_| EnvelopeError::Seal)?;
@@ -67,7 +68,7 @@ impl Kek {
         Ok(format!("{PREFIX}{}", URL_SAFE_NO_PAD.encode(out)))
     }
 
-    pub fn open(&self, kid: &str, envelope: &str) -> Result<Vec<u8>, EnvelopeError> {
+    pub fn open(&self, context: &str, envelope: &str) -> Result<Vec<u8>, EnvelopeError> {
         let encoded = envelope.strip_prefix(PREFIX).ok_or(EnvelopeError::Open)?;
         let mut bytes = URL_SAFE_NO_PAD
             .decode(encoded)
@@ -79,14 +80,10 @@ impl Kek {
         let nonce = Nonce::try_assume_unique_for_key(&bytes).map_err(|_| EnvelopeError::Open)?;
         let plain = self
             .0
-            .open_in_place(nonce, Aad::from(aad(kid)), &mut sealed)
+            .open_in_place(nonce, Aad::from(context.as_bytes()), &mut sealed)
             .map_err(|_| EnvelopeError::Open)?;
         Ok(plain.to_vec())
     }
-}
-
-fn aad(kid: &str) -> Vec<u8> {
-    format!("idp signing key {kid}").into_bytes()
 }
 
 #[cfg(test)]

@@ -1,0 +1,330 @@
+//! Two-step sign-in with an authenticator app (TOTP) and recovery codes:
+//! enrolment and management on `/account/mfa`, the second step of sign-in on
+//! `/login/otp`, enrolment during sign-in on `/login/mfa-setup` when a client
+//! or the deployment requires it. See docs/mfa.md.
+
+mod notices;
+mod pending;
+mod settings;
+mod signin;
+pub mod totp;
+
+use axum::Router;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum_extra::extract::cookie::CookieJar;
+
+use crate::store::{NewTotp, User};
+use crate::web::ui::Page;
+use crate::web::{AppError, AppState, paths};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(paths::LOGIN_OTP, get(signin::page).post(signin::submit))
+        .route(
+            paths::LOGIN_MFA_SETUP,
+            get(signin::setup_page).post(signin::setup_submit),
+        )
+        .route(paths::ACCOUNT_MFA, get(settings::page))
+        .route(
+            paths::ACCOUNT_MFA_SETUP,
+            get(settings::setup_page).post(settings::setup_submit),
+        )
+        .route(paths::ACCOUNT_MFA_DISABLE, post(settings::disable))
+        .route(
+            paths::ACCOUNT_MFA_RECOVERY_CODES,
+            post(settings::regenerate),
+        )
+}
+
+/// What a sign-in still needs after the password.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecondStep {
+    /// The user has an authenticator: ask for a code.
+    Verify,
+    /// The user has none but one is required: set it up first.
+    Enrol,
+}
+
+/// Whether this user's sign-in needs a second step. `required` says whether
+/// the request demands one (a `require_mfa` client, `acr_values=2`); the
+/// deployment-wide switch and the user's own choice are checked here.
+pub async fn second_step(
+    state: &AppState,
+    user: &User,
+    required: bool,
+) -> Result<Option<SecondStep>, AppError> {
+    let active = state
+        .store
+        .totp_credential(&user.id)
+        .await?
+        .is_some_and(|c| c.is_active());
+    Ok(if active {
+        Some(SecondStep::Verify)
+    } else if required || state.config.mfa.required {
+        Some(SecondStep::Enrol)
+    } else {
+        None
+    })
+}
+
+/// Starts the second step for this browser and sends it to the right page.
+/// `req` is the pending authorization request to resume afterwards.
+pub async fn begin(
+    state: &AppState,
+    jar: CookieJar,
+    user: &User,
+    step: SecondStep,
+    req: Option<String>,
+    client_id: Option<String>,
+) -> Result<Response, AppError> {
+    let jar = pending::begin(
+        state,
+        jar,
+        pending::Pending {
+            user_id: user.id.clone(),
+            email: user.email.as_str().to_owned(),
+            req,
+            client_id,
+            enrol: step == SecondStep::Enrol,
+            failure_mailed: false,
+            expires_at: 0,
+        },
+    )
+    .await?;
+    let to = match step {
+        SecondStep::Verify => paths::LOGIN_OTP,
+        SecondStep::Enrol => paths::LOGIN_MFA_SETUP,
+    };
+    Ok((jar, Redirect::to(to)).into_response())
+}
+
+/// An administrator removes a user's authenticator and recovery codes (the
+/// CLI now, the admin API later): audited with the actor, mailed to the
+/// owner. `false` when the user had none (nothing happens).
+pub async fn reset(
+    store: &dyn crate::store::Store,
+    theme: &crate::web::theme::Theme,
+    issuer: &url::Url,
+    now: time::OffsetDateTime,
+    user: &User,
+    actor: &str,
+) -> Result<bool, AppError> {
+    let mail = notices::compose_at(theme, issuer, now, user, notices::Notice::Reset)?;
+    if !store.delete_totp(&user.id).await? {
+        return Ok(false);
+    }
+    store.enqueue_mail(mail, now).await?;
+    let event = crate::store::AuditEvent {
+        kind: "mfa.reset".into(),
+        user_id: Some(user.id.clone()),
+        actor: Some(actor.to_owned()),
+        client_id: None,
+        ip: None,
+        user_agent: None,
+        detail: serde_json::json!({}),
+    };
+    store.record(event, now).await?;
+    Ok(true)
+}
+
+/// The name authenticator apps show for this deployment.
+fn issuer_name(state: &AppState) -> String {
+    let configured = state.config.mfa.issuer.trim();
+    if configured.is_empty() {
+        state
+            .config
+            .server
+            .issuer
+            .host_str()
+            .unwrap_or("idp")
+            .to_owned()
+    } else {
+        configured.to_owned()
+    }
+}
+
+fn internal(e: impl std::fmt::Display) -> AppError {
+    AppError::Internal(e.to_string())
+}
+
+/// The user's active secret (base32), if TOTP is on.
+async fn active_secret(state: &AppState, user: &User) -> Result<Option<String>, AppError> {
+    match state.store.totp_credential(&user.id).await? {
+        Some(c) if c.is_active() => Ok(Some(
+            totp::open(
+                state.kek.as_deref(),
+                &user.id,
+                &c.secret,
+                c.secret_encrypted,
+            )
+            .map_err(internal)?,
+        )),
+        _ => Ok(None),
+    }
+}
+
+/// How long an unconfirmed secret is offered again (a reload, a second try)
+/// before a fresh one replaces it.
+const ENROLMENT_REUSE: time::Duration = time::Duration::minutes(15);
+
+/// The secret being set up: the unconfirmed one if recent, else a fresh one.
+/// `None` when TOTP is already on.
+async fn enrolment_secret(state: &AppState, user: &User) -> Result<Option<String>, AppError> {
+    let now = state.clock.now();
+    match state.store.totp_credential(&user.id).await? {
+        Some(c) if c.is_active() => return Ok(None),
+        Some(c) if now - c.created_at < ENROLMENT_REUSE => {
+            return Ok(Some(
+                totp::open(
+                    state.kek.as_deref(),
+                    &user.id,
+                    &c.secret,
+                    c.secret_encrypted,
+                )
+                .map_err(internal)?,
+            ));
+        }
+        _ => {}
+    }
+    let secret = totp::new_secret();
+    let (stored, encrypted) =
+        totp::seal(state.kek.as_deref(), &user.id, &secret).map_err(internal)?;
+    let fresh = NewTotp {
+        secret: stored,
+        secret_encrypted: encrypted,
+        digits: totp::DIGITS,
+        period_secs: totp::PERIOD_SECS,
+    };
+    if !state
+        .store
+        .start_totp_enrolment(&user.id, fresh, now)
+        .await?
+    {
+        return Ok(None);
+    }
+    Ok(Some(secret))
+}
+
+/// The unconfirmed secret a setup form refers to (no fresh one is made on POST).
+async fn unconfirmed_secret(state: &AppState, user: &User) -> Result<Option<String>, AppError> {
+    match state.store.totp_credential(&user.id).await? {
+        Some(c) if !c.is_active() => Ok(Some(
+            totp::open(
+                state.kek.as_deref(),
+                &user.id,
+                &c.secret,
+                c.secret_encrypted,
+            )
+            .map_err(internal)?,
+        )),
+        _ => Ok(None),
+    }
+}
+
+/// The set-up page: QR code, key to type, code box.
+fn enrol_page(
+    state: &AppState,
+    user: &User,
+    secret: &str,
+    action: &str,
+    required: bool,
+    cancel_url: &str,
+) -> Result<Page, AppError> {
+    let uri = totp::otpauth_uri(secret, user.email.as_str(), &issuer_name(state))
+        .ok_or_else(|| internal("cannot build the otpauth URI"))?;
+    let svg = totp::qr_svg(&uri).ok_or_else(|| internal("cannot draw the QR code"))?;
+    Ok(Page::new("mfa_enrol.html", "Set up two-step sign-in")
+        .with("qr_svg", &svg)
+        .with("secret_groups", &totp::grouped(secret))
+        .with("otpauth_uri", &uri)
+        .with("action", action)
+        .with("required", &required)
+        .with("cancel_url", cancel_url))
+}
+
+/// The outcome of checking what a person typed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Checked {
+    Totp,
+    Recovery { remaining: u32 },
+    Wrong,
+    Replayed,
+    Malformed,
+}
+
+impl Checked {
+    fn passed(self) -> bool {
+        matches!(self, Self::Totp | Self::Recovery { .. })
+    }
+
+    /// The audit `reason` of a failure.
+    fn reason(self) -> &'static str {
+        match self {
+            Self::Replayed => "replayed",
+            Self::Malformed => "malformed",
+            _ => "wrong",
+        }
+    }
+
+    /// The field error shown for a failure.
+    fn message(self) -> &'static str {
+        match self {
+            Self::Replayed => {
+                "That code was already used. Wait for the next code in your app, then enter it."
+            }
+            Self::Malformed => {
+                "Enter the 6-digit code from your authenticator app, or one of your recovery codes."
+            }
+            _ => "That code is not right. Check the time on your phone and try the current code.",
+        }
+    }
+}
+
+/// Checks a code against the active `secret`, using up its time step (or
+/// the recovery code) when it passes. Recovery codes only when `recovery`.
+async fn check_code(
+    state: &AppState,
+    user: &User,
+    secret: &str,
+    input: &str,
+    recovery: bool,
+) -> Result<Checked, AppError> {
+    match totp::parse_code(input) {
+        totp::CodeInput::Totp(code) => {
+            let now = state.clock.now().unix_timestamp();
+            let Some(step) = totp::matching_step(secret, &code, now) else {
+                return Ok(Checked::Wrong);
+            };
+            Ok(if state.store.use_totp_step(&user.id, step).await? {
+                Checked::Totp
+            } else {
+                Checked::Replayed
+            })
+        }
+        totp::CodeInput::Recovery(code) if recovery => {
+            let hash = totp::recovery_hash(&code);
+            Ok(
+                match state
+                    .store
+                    .use_recovery_code(&user.id, &hash, state.clock.now())
+                    .await?
+                {
+                    Some(remaining) => Checked::Recovery { remaining },
+                    None => Checked::Wrong,
+                },
+            )
+        }
+        totp::CodeInput::Recovery(_) | totp::CodeInput::Malformed => Ok(Checked::Malformed),
+    }
+}
+
+/// A code for confirming a new secret: right for it now, step returned.
+fn check_new(secret: &str, input: &str, now: i64) -> Result<i64, Checked> {
+    match totp::parse_code(input) {
+        totp::CodeInput::Totp(code) => {
+            totp::matching_step(secret, &code, now).ok_or(Checked::Wrong)
+        }
+        _ => Err(Checked::Malformed),
+    }
+}

@@ -1,0 +1,101 @@
+//! The half-done sign-in: the password was right (or a password-only session
+//! needs stepping up), the second step is not done yet. It lives in the
+//! ephemeral store (`mfa-pending:{id}`, `mfa.pending_ttl_secs`) under a random
+//! id kept only in an HttpOnly cookie, so it belongs to that browser: no
+//! session exists until the second step passes.
+
+use axum_extra::extract::cookie::CookieJar;
+use serde::{Deserialize, Serialize};
+
+use crate::crypto::random_token;
+use crate::domain::UserId;
+use crate::ephemeral::{Key, keys};
+use crate::web::session;
+use crate::web::{AppError, AppState};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Pending {
+    pub user_id: UserId,
+    pub email: String,
+    /// The authorization request to resume afterwards, if any.
+    pub req: Option<String>,
+    /// Whose theme the pages wear.
+    pub client_id: Option<String>,
+    /// The user has no authenticator yet and must set one up.
+    pub enrol: bool,
+    /// The owner was already told about a failed code of this sign-in.
+    pub failure_mailed: bool,
+    /// Unix seconds after which it is void (the store's TTL says the same).
+    pub expires_at: i64,
+}
+
+fn key(id: &str) -> Key<Pending> {
+    keys::typed("mfa-pending", id)
+}
+
+fn cookie_name(dev_mode: bool) -> &'static str {
+    if dev_mode {
+        "idp_mfa"
+    } else {
+        "__Host-idp_mfa"
+    }
+}
+
+/// Stores a new half-done sign-in and returns the jar carrying its cookie.
+pub async fn begin(
+    state: &AppState,
+    jar: CookieJar,
+    mut pending: Pending,
+) -> Result<CookieJar, AppError> {
+    let dev = state.config.server.dev_mode;
+    if let Some(old) = jar.get(cookie_name(dev)) {
+        state.ephemeral.delete(&key(old.value())).await?;
+    }
+    let ttl = state.config.mfa.pending_ttl_secs;
+    pending.expires_at = state.clock.now().unix_timestamp() + i64::try_from(ttl).unwrap_or(300);
+    let id = random_token();
+    state
+        .ephemeral
+        .put(&key(&id), &pending, std::time::Duration::from_secs(ttl))
+        .await?;
+    Ok(jar.add(session::cookie(cookie_name(dev), id, dev)))
+}
+
+/// The browser's half-done sign-in, if it has a live one.
+pub async fn load(
+    state: &AppState,
+    jar: &CookieJar,
+) -> Result<Option<(String, Pending)>, AppError> {
+    let Some(id) = jar
+        .get(cookie_name(state.config.server.dev_mode))
+        .map(|c| c.value().to_owned())
+        .filter(|id| id.len() == 43)
+    else {
+        return Ok(None);
+    };
+    let pending = state.ephemeral.get(&key(&id)).await?;
+    Ok(pending
+        .filter(|p| p.expires_at > state.clock.now().unix_timestamp())
+        .map(|p| (id, p)))
+}
+
+/// Writes changes back, keeping the original expiry.
+pub async fn save(state: &AppState, id: &str, pending: &Pending) -> Result<(), AppError> {
+    let left = pending.expires_at - state.clock.now().unix_timestamp();
+    if let Ok(secs) = u64::try_from(left)
+        && secs > 0
+    {
+        state
+            .ephemeral
+            .put(&key(id), pending, std::time::Duration::from_secs(secs))
+            .await?;
+    }
+    Ok(())
+}
+
+/// Ends it (done, or abandoned) and removes the cookie.
+pub async fn finish(state: &AppState, jar: CookieJar, id: &str) -> Result<CookieJar, AppError> {
+    state.ephemeral.delete(&key(id)).await?;
+    let dev = state.config.server.dev_mode;
+    Ok(jar.remove(session::cookie(cookie_name(dev), String::new(), dev)))
+}

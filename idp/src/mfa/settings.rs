@@ -1,0 +1,281 @@
+//! `/account/mfa`: turning two-step sign-in on and off, new recovery codes.
+
+use axum::Form;
+use axum::extract::rejection::FormRejection;
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::cookie::CookieJar;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::notices::{self, Notice};
+use super::{Checked, active_secret, check_code, check_new, enrol_page, totp};
+use crate::account::Verification;
+use crate::domain::PlainPassword;
+use crate::store::User;
+use crate::web::client_meta::ClientMeta;
+use crate::web::session::CurrentUser;
+use crate::web::ui::{FlashKind, Page, Ui};
+use crate::web::{AppError, AppState, audit, paths};
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct ThemeQuery {
+    client_id: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct MfaForm {
+    code: String,
+    password: String,
+    csrf_token: String,
+    client_id: String,
+}
+
+fn form(body: Result<Form<MfaForm>, FormRejection>) -> MfaForm {
+    body.map(|Form(f)| f).unwrap_or_default()
+}
+
+/// The status page, as it stands now.
+async fn status_page(state: &AppState, user: &User) -> Result<Page, AppError> {
+    let credential = state.store.totp_credential(&user.id).await?;
+    let enabled_on = credential
+        .as_ref()
+        .and_then(|c| c.confirmed_at)
+        .and_then(|t| {
+            t.format(time::macros::format_description!(
+                "[day padding:none] [month repr:long] [year]"
+            ))
+            .ok()
+        })
+        .unwrap_or_default();
+    let enabled = credential.is_some_and(|c| c.is_active());
+    let remaining = if enabled {
+        state.store.recovery_codes_remaining(&user.id).await?
+    } else {
+        0
+    };
+    Ok(Page::new("mfa.html", "Two-step sign-in")
+        .with("mfa_enabled", &enabled)
+        .with("recovery_remaining", &remaining)
+        .with("enabled_on", &enabled_on))
+}
+
+pub async fn page(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    Query(q): Query<ThemeQuery>,
+    current: CurrentUser,
+) -> Result<Response, AppError> {
+    let user = current.user.clone();
+    let ui = Ui::new(&state, jar, &headers, q.client_id.as_deref(), Some(current)).await?;
+    Ok(ui.render(status_page(&state, &user).await?))
+}
+
+fn setup(state: &AppState, user: &User, secret: &str) -> Result<Page, AppError> {
+    enrol_page(
+        state,
+        user,
+        secret,
+        paths::ACCOUNT_MFA_SETUP,
+        false,
+        paths::ACCOUNT_MFA,
+    )
+}
+
+pub async fn setup_page(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    Query(q): Query<ThemeQuery>,
+    current: CurrentUser,
+) -> Result<Response, AppError> {
+    let user = current.user.clone();
+    let Some(secret) = super::enrolment_secret(&state, &user).await? else {
+        return Ok(Redirect::to(paths::ACCOUNT_MFA).into_response());
+    };
+    let ui = Ui::new(&state, jar, &headers, q.client_id.as_deref(), Some(current)).await?;
+    Ok(ui.render(setup(&state, &user, &secret)?))
+}
+
+pub async fn setup_submit(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    meta: ClientMeta,
+    current: CurrentUser,
+    body: Result<Form<MfaForm>, FormRejection>,
+) -> Result<Response, AppError> {
+    let f = form(body);
+    let user = current.user.clone();
+    let ui = Ui::new(&state, jar, &headers, Some(&f.client_id), Some(current)).await?;
+    if !ui.csrf_ok(&f.csrf_token) {
+        return Ok(ui.csrf_failure());
+    }
+    let Some(secret) = super::unconfirmed_secret(&state, &user).await? else {
+        // Already on (another tab), or never started: the status page says which.
+        return Ok(Redirect::to(paths::ACCOUNT_MFA).into_response());
+    };
+    let now = state.clock.now().unix_timestamp();
+    let step = match check_new(&secret, &f.code, now) {
+        Ok(step) => step,
+        Err(failed) => {
+            let page = setup(&state, &user, &secret)?
+                .field_error("code", failed.message())
+                .invalid();
+            return Ok(ui.render(page));
+        }
+    };
+    let (codes, hashes) = totp::new_recovery_codes();
+    if !state
+        .store
+        .confirm_totp(&user.id, step, &hashes, state.clock.now())
+        .await?
+    {
+        return Ok(Redirect::to(paths::ACCOUNT_MFA).into_response());
+    }
+    audit::record(
+        &state,
+        &meta,
+        "mfa.enrolled",
+        Some(&user.id),
+        None,
+        json!({ "during": "account" }),
+    )
+    .await;
+    notices::send(&state, &ui.theme, &user, Notice::Enabled).await;
+    Ok(ui.render(codes_page(codes, true)))
+}
+
+async fn password_matches(state: &AppState, user: &User, input: &str) -> Result<bool, AppError> {
+    let Ok(password) = PlainPassword::parse(input) else {
+        return Ok(false);
+    };
+    let verified = state
+        .hasher
+        .verify(&password, user.password_hash.as_deref())
+        .await
+        .map_err(super::internal)?;
+    Ok(matches!(
+        verified,
+        Verification::Match | Verification::MatchRehashed(_)
+    ))
+}
+
+fn codes_page(codes: Vec<String>, first: bool) -> Page {
+    Page::new("mfa_recovery_codes.html", "Your recovery codes")
+        .with("codes", &codes)
+        .with("continue_url", paths::ACCOUNT_MFA)
+        .with("first", &first)
+}
+
+pub async fn disable(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    meta: ClientMeta,
+    current: CurrentUser,
+    body: Result<Form<MfaForm>, FormRejection>,
+) -> Result<Response, AppError> {
+    let f = form(body);
+    let user = current.user.clone();
+    let ui = Ui::new(&state, jar, &headers, Some(&f.client_id), Some(current)).await?;
+    if !ui.csrf_ok(&f.csrf_token) {
+        return Ok(ui.csrf_failure());
+    }
+    let Some(secret) = active_secret(&state, &user).await? else {
+        return Ok(Redirect::to(paths::ACCOUNT_MFA).into_response());
+    };
+    let password_ok = password_matches(&state, &user, &f.password).await?;
+    // The code is only spent when the password was right.
+    let checked = if password_ok {
+        check_code(&state, &user, &secret, &f.code, true).await?
+    } else {
+        Checked::Wrong
+    };
+    if !password_ok || !checked.passed() {
+        let mut page = status_page(&state, &user)
+            .await?
+            .value("form", "disable")
+            .invalid();
+        if !password_ok {
+            page = page.field_error("password", "That is not your current password.");
+        } else {
+            page = page.field_error("code", checked.message());
+        }
+        audit::record(
+            &state,
+            &meta,
+            "mfa.disable_failed",
+            Some(&user.id),
+            None,
+            json!({}),
+        )
+        .await;
+        return Ok(ui.render(page));
+    }
+    state.store.delete_totp(&user.id).await?;
+    audit::record(
+        &state,
+        &meta,
+        "mfa.disabled",
+        Some(&user.id),
+        None,
+        json!({}),
+    )
+    .await;
+    notices::send(&state, &ui.theme, &user, Notice::Disabled).await;
+    let page = status_page(&state, &user).await?.flash(
+        FlashKind::Success,
+        "Two-step sign-in is off. You now sign in with your password only.",
+    );
+    Ok(ui.render(page))
+}
+
+pub async fn regenerate(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    meta: ClientMeta,
+    current: CurrentUser,
+    body: Result<Form<MfaForm>, FormRejection>,
+) -> Result<Response, AppError> {
+    let f = form(body);
+    let user = current.user.clone();
+    let ui = Ui::new(&state, jar, &headers, Some(&f.client_id), Some(current)).await?;
+    if !ui.csrf_ok(&f.csrf_token) {
+        return Ok(ui.csrf_failure());
+    }
+    let Some(secret) = active_secret(&state, &user).await? else {
+        return Ok(Redirect::to(paths::ACCOUNT_MFA).into_response());
+    };
+    // A code from the app: a recovery code cannot mint new ones.
+    let checked = check_code(&state, &user, &secret, &f.code, false).await?;
+    if !checked.passed() {
+        let page = status_page(&state, &user)
+            .await?
+            .value("form", "regenerate")
+            .field_error("code", checked.message())
+            .invalid();
+        return Ok(ui.render(page));
+    }
+    let (codes, hashes) = totp::new_recovery_codes();
+    state
+        .store
+        .replace_recovery_codes(&user.id, &hashes, state.clock.now())
+        .await?;
+    audit::record(
+        &state,
+        &meta,
+        "mfa.recovery_codes_regenerated",
+        Some(&user.id),
+        None,
+        json!({}),
+    )
+    .await;
+    notices::send(&state, &ui.theme, &user, Notice::RecoveryCodesRegenerated).await;
+    Ok(ui.render(codes_page(codes, false)))
+}

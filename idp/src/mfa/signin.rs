@@ -1,0 +1,341 @@
+//! The second step of sign-in: `/login/otp` (a code or a recovery code) and
+//! `/login/mfa-setup` (setting up an authenticator when one is required).
+//! Both work only in the browser that passed the first step (the pending
+//! cookie); a session starts only when they succeed.
+
+use axum::Form;
+use axum::extract::State;
+use axum::extract::rejection::FormRejection;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::cookie::CookieJar;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::notices::{self, Notice};
+use super::pending::{self, Pending};
+use super::{Checked, active_secret, check_code, check_new, enrol_page, totp};
+use crate::account::lockout::{self, Gate};
+use crate::domain::Email;
+use crate::store::User;
+use crate::web::client_meta::ClientMeta;
+use crate::web::session;
+use crate::web::ui::{Page, Ui, urlencode};
+use crate::web::{AppError, AppState, audit, paths};
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct CodeForm {
+    code: String,
+    csrf_token: String,
+}
+
+fn form(body: Result<Form<CodeForm>, FormRejection>) -> CodeForm {
+    body.map(|Form(f)| f).unwrap_or_default()
+}
+
+/// A page for the pending sign-in: its client's theme, its request carried.
+async fn ui_for(
+    state: &AppState,
+    jar: CookieJar,
+    headers: &HeaderMap,
+    p: &Pending,
+) -> Result<Ui, AppError> {
+    let mut ui = Ui::new(state, jar, headers, p.client_id.as_deref(), None).await?;
+    ui.set_request(p.req.clone());
+    Ok(ui)
+}
+
+async fn expired(
+    state: &AppState,
+    jar: CookieJar,
+    headers: &HeaderMap,
+) -> Result<Response, AppError> {
+    let ui = Ui::new(state, jar, headers, None, None).await?;
+    Ok(ui.render(Page::error(
+        StatusCode::BAD_REQUEST,
+        "This sign-in has expired",
+        "Too much time passed, or the sign-in was started in another browser. Please sign in again.",
+    )))
+}
+
+fn otp_page(p: &Pending) -> Page {
+    Page::new("login_otp.html", "Two-step sign-in").with("email", &p.email)
+}
+
+/// The pending sign-in's user, if still allowed to sign in.
+async fn pending_user(state: &AppState, p: &Pending) -> Result<Option<(User, Email)>, AppError> {
+    let user = state.store.user_by_id(&p.user_id).await?;
+    Ok(user.filter(|u| !u.disabled).map(|u| {
+        let email = u.email.clone();
+        (u, email)
+    }))
+}
+
+/// The lockout gate for a second step: `Some(page)` when it is closed.
+async fn gate(
+    state: &AppState,
+    ui: Ui,
+    meta: &ClientMeta,
+    pid: &str,
+    user: &User,
+    email: &Email,
+) -> Result<Result<Ui, Response>, AppError> {
+    match lockout::gate(state, email, Some(user), meta.ip).await? {
+        Gate::Open => Ok(Ok(ui)),
+        Gate::Locked(until) => {
+            let mut ui = ui;
+            let jar = pending::finish(state, ui.take_jar(), pid).await?;
+            ui.set_jar(jar);
+            audit::record(state, meta, "mfa.refused_locked", Some(&user.id), None, json!({})).await;
+            Ok(Err(lockout::locked_page(state, ui, until)))
+        }
+        Gate::IpThrottled => Ok(Err(ui.render(Page::error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many attempts",
+            "There have been too many unsuccessful sign-in attempts from your network. Please wait a few minutes and try again.",
+        )))),
+    }
+}
+
+/// Both steps passed: the pending state ends, the session starts, and the
+/// browser goes back to the relying party (or to the account page).
+async fn complete(
+    state: &AppState,
+    ui: &mut Ui,
+    meta: &ClientMeta,
+    pid: &str,
+    user: &User,
+    email: &Email,
+) -> Result<String, AppError> {
+    let jar = pending::finish(state, ui.take_jar(), pid).await?;
+    lockout::record_success(state, email).await?;
+    let amr = vec!["pwd".to_owned(), "otp".to_owned()];
+    let jar = session::start(state, jar, &user.id, amr.clone()).await?;
+    ui.set_jar(jar);
+    audit::record(
+        state,
+        meta,
+        "login.succeeded",
+        Some(&user.id),
+        ui.client.as_ref().map(|c| &c.id),
+        json!({ "amr": amr }),
+    )
+    .await;
+    Ok(match ui.request() {
+        Some(req) => format!("{}?req={}", paths::AUTHORIZE_CONTINUE, urlencode(req)),
+        None => format!("{}{}", paths::ACCOUNT, ui.flow_query()),
+    })
+}
+
+pub async fn page(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    let Some((_, p)) = pending::load(&state, &jar).await? else {
+        return expired(&state, jar, &headers).await;
+    };
+    if p.enrol {
+        return Ok(Redirect::to(paths::LOGIN_MFA_SETUP).into_response());
+    }
+    let ui = ui_for(&state, jar, &headers, &p).await?;
+    Ok(ui.render(otp_page(&p)))
+}
+
+pub async fn submit(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    meta: ClientMeta,
+    body: Result<Form<CodeForm>, FormRejection>,
+) -> Result<Response, AppError> {
+    let f = form(body);
+    let Some((pid, mut p)) = pending::load(&state, &jar).await? else {
+        return expired(&state, jar, &headers).await;
+    };
+    let ui = ui_for(&state, jar, &headers, &p).await?;
+    if !ui.csrf_ok(&f.csrf_token) {
+        return Ok(ui.csrf_failure());
+    }
+    if p.enrol {
+        return Ok(Redirect::to(paths::LOGIN_MFA_SETUP).into_response());
+    }
+    let Some((user, email)) = pending_user(&state, &p).await? else {
+        return expired(&state, ui.jar().clone(), &headers).await;
+    };
+    let mut ui = match gate(&state, ui, &meta, &pid, &user, &email).await? {
+        Ok(ui) => ui,
+        Err(page) => return Ok(page),
+    };
+    // Turned off meanwhile (an administrator's reset): start again.
+    let Some(secret) = active_secret(&state, &user).await? else {
+        return expired(&state, ui.take_jar(), &headers).await;
+    };
+    let checked = check_code(&state, &user, &secret, &f.code, true).await?;
+    if !checked.passed() {
+        let locked = lockout::record_failure(&state, &email, Some(&user), meta.ip).await?;
+        audit::record(
+            &state,
+            &meta,
+            "mfa.failed",
+            Some(&user.id),
+            ui.client.as_ref().map(|c| &c.id),
+            json!({ "reason": checked.reason() }),
+        )
+        .await;
+        if !p.failure_mailed {
+            notices::send(&state, &ui.theme, &user, Notice::Failed).await;
+            p.failure_mailed = true;
+            pending::save(&state, &pid, &p).await?;
+        }
+        if let Some(until) = locked {
+            let jar = pending::finish(&state, ui.take_jar(), &pid).await?;
+            ui.set_jar(jar);
+            crate::account::notices::account_locked(&state, &ui, &meta, &email, Some(&user), until)
+                .await?;
+            return Ok(lockout::locked_page(&state, ui, until));
+        }
+        return Ok(ui.render(
+            otp_page(&p)
+                .field_error("code", checked.message())
+                .invalid(),
+        ));
+    }
+    let target = complete(&state, &mut ui, &meta, &pid, &user, &email).await?;
+    match checked {
+        Checked::Recovery { remaining } => {
+            audit::record(
+                &state,
+                &meta,
+                "mfa.recovery_code_used",
+                Some(&user.id),
+                ui.client.as_ref().map(|c| &c.id),
+                json!({ "remaining": remaining }),
+            )
+            .await;
+            notices::send(
+                &state,
+                &ui.theme,
+                &user,
+                Notice::RecoveryCodeUsed { remaining },
+            )
+            .await;
+            Ok(ui.render(
+                Page::new("login_recovery_used.html", "Recovery code used")
+                    .with("remaining", &remaining)
+                    .with("continue_url", &target),
+            ))
+        }
+        _ => {
+            let jar = ui.take_jar();
+            Ok((jar, Redirect::to(&target)).into_response())
+        }
+    }
+}
+
+pub async fn setup_page(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    let Some((pid, mut p)) = pending::load(&state, &jar).await? else {
+        return expired(&state, jar, &headers).await;
+    };
+    if !p.enrol {
+        return Ok(Redirect::to(paths::LOGIN_OTP).into_response());
+    }
+    let Some((user, _)) = pending_user(&state, &p).await? else {
+        return expired(&state, jar, &headers).await;
+    };
+    let Some(secret) = super::enrolment_secret(&state, &user).await? else {
+        // Set up meanwhile (another tab): a code is all that is left.
+        p.enrol = false;
+        pending::save(&state, &pid, &p).await?;
+        return Ok(Redirect::to(paths::LOGIN_OTP).into_response());
+    };
+    let ui = ui_for(&state, jar, &headers, &p).await?;
+    let page = enrol_page(
+        &state,
+        &user,
+        &secret,
+        paths::LOGIN_MFA_SETUP,
+        true,
+        paths::LOGIN,
+    )?;
+    Ok(ui.render(page))
+}
+
+pub async fn setup_submit(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    meta: ClientMeta,
+    body: Result<Form<CodeForm>, FormRejection>,
+) -> Result<Response, AppError> {
+    let f = form(body);
+    let Some((pid, p)) = pending::load(&state, &jar).await? else {
+        return expired(&state, jar, &headers).await;
+    };
+    let ui = ui_for(&state, jar, &headers, &p).await?;
+    if !ui.csrf_ok(&f.csrf_token) {
+        return Ok(ui.csrf_failure());
+    }
+    if !p.enrol {
+        return Ok(Redirect::to(paths::LOGIN_OTP).into_response());
+    }
+    let Some((user, email)) = pending_user(&state, &p).await? else {
+        return expired(&state, ui.jar().clone(), &headers).await;
+    };
+    let mut ui = match gate(&state, ui, &meta, &pid, &user, &email).await? {
+        Ok(ui) => ui,
+        Err(page) => return Ok(page),
+    };
+    let Some(secret) = super::unconfirmed_secret(&state, &user).await? else {
+        return Ok(Redirect::to(paths::LOGIN_MFA_SETUP).into_response());
+    };
+    // A wrong code here guesses nothing (the secret is new and shown on the
+    // page), so it does not count toward the lockout.
+    let now = state.clock.now().unix_timestamp();
+    let step = match check_new(&secret, &f.code, now) {
+        Ok(step) => step,
+        Err(failed) => {
+            let page = enrol_page(
+                &state,
+                &user,
+                &secret,
+                paths::LOGIN_MFA_SETUP,
+                true,
+                paths::LOGIN,
+            )?
+            .field_error("code", failed.message())
+            .invalid();
+            return Ok(ui.render(page));
+        }
+    };
+    let (codes, hashes) = totp::new_recovery_codes();
+    if !state
+        .store
+        .confirm_totp(&user.id, step, &hashes, state.clock.now())
+        .await?
+    {
+        return Ok(Redirect::to(paths::LOGIN_MFA_SETUP).into_response());
+    }
+    audit::record(
+        &state,
+        &meta,
+        "mfa.enrolled",
+        Some(&user.id),
+        ui.client.as_ref().map(|c| &c.id),
+        json!({ "during": "sign-in" }),
+    )
+    .await;
+    notices::send(&state, &ui.theme, &user, Notice::Enabled).await;
+    let target = complete(&state, &mut ui, &meta, &pid, &user, &email).await?;
+    Ok(ui.render(
+        Page::new("mfa_recovery_codes.html", "Your recovery codes")
+            .with("codes", &codes)
+            .with("continue_url", &target)
+            .with("first", &true),
+    ))
+}
