@@ -19,6 +19,10 @@ fn idp(dir: &Path, db: &Db, args: &[&str]) -> Output {
         .env_remove("RUST_LOG")
         .env("RUST_BACKTRACE", "1")
         .env("IDP__DATABASE__URL", &db.url)
+        .env(
+            "IDP__THEMES__DIR",
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../themes"),
+        )
         .env("IDP__PASSWORD_HASHING__MEMORY_KIB", "8192")
         .env("IDP__PASSWORD_HASHING__ITERATIONS", "1");
     if let Some(redis) = &db.redis {
@@ -100,6 +104,7 @@ on_both_backends!(
     bad_client_input_gets_one_line_errors,
     migrate_applies_and_reports,
     keys_are_listed_and_rotated,
+    reset_mfa_turns_off_two_step_sign_in_and_tells_the_owner,
 );
 
 async fn users_are_created_and_listed(backend: Backend) {
@@ -522,4 +527,98 @@ async fn serve_runs_on_the_embedded_default_and_stops_on_sigterm() {
         lines.iter().any(|l| l["message"] == "shutting down"),
         "{logs}"
     );
+}
+
+/// `idp user reset-mfa`: the user's authenticator and recovery codes are
+/// gone, the owner gets a mail, the audit trail names the CLI; bad input
+/// is a one-line error that changes nothing.
+async fn reset_mfa_turns_off_two_step_sign_in_and_tells_the_owner(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = fresh(backend, dir.path()).await;
+    let created = idp(
+        dir.path(),
+        &db,
+        &[
+            "user",
+            "create",
+            "--email",
+            "jane@example.com",
+            "--password",
+            "correct horse battery",
+        ],
+    );
+    assert!(created.status.success(), "{}", stderr(&created));
+    let user_id: Value = serde_json::from_str(&stdout(&created)).unwrap();
+    let user_id = idp::domain::UserId::from_trusted(user_id["user_id"].as_str().unwrap().into());
+
+    let store = idp::store::connect(&idp::config::DatabaseConfig {
+        url: idp::config::ConnectionUrl::new(db.url.clone()),
+        ..idp::config::DatabaseConfig::default()
+    })
+    .await
+    .unwrap();
+    let no_mfa = idp(
+        dir.path(),
+        &db,
+        &["user", "reset-mfa", "--email", "jane@example.com"],
+    );
+    assert_clean_failure(&no_mfa, "has no two-step sign-in");
+
+    // Jane turned TOTP on (as the /account/mfa page does through the store).
+    let now = time::OffsetDateTime::now_utc();
+    let totp = idp::store::NewTotp {
+        secret: "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP".into(),
+        secret_encrypted: false,
+        digits: 6,
+        period_secs: 30,
+    };
+    assert!(
+        store
+            .start_totp_enrolment(&user_id, totp, now)
+            .await
+            .unwrap()
+    );
+    let hashes: Vec<String> = (0..10).map(|i| format!("hash-{i}")).collect();
+    assert!(store.confirm_totp(&user_id, 1, &hashes, now).await.unwrap());
+
+    let unknown = idp(
+        dir.path(),
+        &db,
+        &["user", "reset-mfa", "--email", "nobody@example.com"],
+    );
+    assert_clean_failure(&unknown, "no account has the address");
+    let malformed = idp(
+        dir.path(),
+        &db,
+        &["user", "reset-mfa", "--email", "not-an-email"],
+    );
+    assert_clean_failure(&malformed, "--email");
+    assert!(
+        store.totp_credential(&user_id).await.unwrap().is_some(),
+        "bad input changed nothing"
+    );
+
+    let reset = idp(
+        dir.path(),
+        &db,
+        &["user", "reset-mfa", "--email", "Jane@Example.com"],
+    );
+    assert!(reset.status.success(), "{}", stderr(&reset));
+    let out: Value = serde_json::from_str(&stdout(&reset)).unwrap();
+    assert_eq!(out["mfa"], "reset");
+    assert!(store.totp_credential(&user_id).await.unwrap().is_none());
+    assert_eq!(store.recovery_codes_remaining(&user_id).await.unwrap(), 0);
+    let mail = store.list_mail(None, 10).await.unwrap();
+    assert!(
+        mail.iter().any(|m| m.mail.recipient == "jane@example.com"
+            && m.mail.subject.to_lowercase().contains("two-step")),
+        "the owner is told: {:?}",
+        mail.iter().map(|m| &m.mail.subject).collect::<Vec<_>>()
+    );
+    let events = store.audit_events(Some(&user_id), 10).await.unwrap();
+    let event = events
+        .iter()
+        .find(|e| e.event.kind == "mfa.reset")
+        .expect("audited");
+    assert_eq!(event.event.actor.as_deref(), Some("cli"));
 }

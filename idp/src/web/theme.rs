@@ -407,8 +407,98 @@ mod tests {
         c.insert("reset_link", "http://127.0.0.1:8080/forgot-password");
         c.insert("when", "Sun, 22 Nov 2026 20:00:00 +0000");
         c.insert("until", "Monday 23 November 2026, 00:00 UTC");
+        c.insert("account_link", "http://127.0.0.1:8080/account/mfa");
+        c.insert("remaining", &2);
         c
     }
+
+    /// Ten recovery codes as the server shows them.
+    fn sample_codes() -> Vec<String> {
+        (0..10)
+            .map(|i| format!("abcd-efgh-ijkl-mn{i:02}"))
+            .collect()
+    }
+
+    /// The contexts a page is rendered with: one, or one per state it can be in.
+    fn page_contexts(theme: &Theme, page: &str, full: bool) -> Vec<tera::Context> {
+        let mut c = base(theme, full);
+        if full && MFA_PAGES.contains(&page) {
+            c.insert("errors", &json!({ "code": ["Wrong <code>"] }));
+            c.insert("form_error", "That code did not work.");
+        }
+        match page {
+            "error.html" => c.insert("status", &404),
+            "verify_email.html" => c.insert("status", if full { "verified" } else { "invalid" }),
+            "login_recovery_used.html" => {
+                c.insert("continue_url", "/authorize/continue?req=abc");
+                let mut out = Vec::new();
+                for remaining in [0, 1, 2, 9] {
+                    let mut v = c.clone();
+                    v.insert("remaining", &remaining);
+                    out.push(v);
+                }
+                return out;
+            }
+            "mfa_enrol.html" => {
+                c.insert("qr_svg", SAMPLE_SVG);
+                c.insert("secret_groups", "JBSW Y3DP EHPK 3PXP JBSW Y3DP EHPK 3PXP");
+                c.insert(
+                    "otpauth_uri",
+                    "otpauth://totp/Account%20Center:jane%40example.com?secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP&issuer=Account%20Center",
+                );
+                c.insert(
+                    "action",
+                    if full {
+                        "/login/mfa-setup"
+                    } else {
+                        "/account/mfa/setup"
+                    },
+                );
+                c.insert("required", &full);
+                c.insert("cancel_url", if full { "/login" } else { "/account/mfa" });
+                if full {
+                    c.insert("req", "REQ-ID");
+                }
+            }
+            "mfa_recovery_codes.html" => {
+                c.insert("codes", &sample_codes());
+                c.insert("continue_url", "/account/mfa");
+                c.insert("first", &full);
+            }
+            "mfa.html" => {
+                let mut off = base(theme, full);
+                off.insert("mfa_enabled", &false);
+                let mut out = vec![off];
+                c.insert("mfa_enabled", &true);
+                c.insert("recovery_remaining", &if full { 1 } else { 10 });
+                c.insert("enabled_on", "22 November 2026");
+                // After an error the server names the form that was sent;
+                // without that, a password error means the disable form.
+                for (form, password_error) in [
+                    ("disable", true),
+                    ("regenerate", false),
+                    ("", true),
+                    ("", false),
+                ] {
+                    let mut v = c.clone();
+                    v.insert("values", &json!({ "form": form }));
+                    if full && password_error {
+                        v.insert(
+                            "errors",
+                            &json!({ "code": ["Wrong <code>"], "password": ["Wrong password"] }),
+                        );
+                    }
+                    out.push(v);
+                }
+                return out;
+            }
+            _ => {}
+        }
+        vec![c]
+    }
+
+    const SAMPLE_SVG: &str =
+        "<svg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 29 29'><path d='M0 0h7v7H0z'/></svg>";
 
     const PAGES: &[&str] = &[
         "login.html",
@@ -424,6 +514,19 @@ mod tests {
         "account.html",
         "change_password.html",
         "error.html",
+        "login_otp.html",
+        "login_recovery_used.html",
+        "mfa_enrol.html",
+        "mfa_recovery_codes.html",
+        "mfa.html",
+    ];
+    /// Two-step sign-in pages (docs/mfa.md): they use the field `code`.
+    const MFA_PAGES: &[&str] = &[
+        "login_otp.html",
+        "login_recovery_used.html",
+        "mfa_enrol.html",
+        "mfa_recovery_codes.html",
+        "mfa.html",
     ];
     const MAILS: &[&str] = &[
         "verify_email",
@@ -431,6 +534,12 @@ mod tests {
         "reset_password",
         "password_changed",
         "account_locked",
+        "mfa_enabled",
+        "mfa_disabled",
+        "mfa_reset",
+        "mfa_recovery_code_used",
+        "mfa_recovery_codes_regenerated",
+        "mfa_failed",
     ];
 
     #[test]
@@ -443,41 +552,243 @@ mod tests {
             let theme = themes.get(Some(name));
             for full in [false, true] {
                 for page in PAGES {
-                    let mut c = base(&theme, full);
-                    match *page {
-                        "error.html" => c.insert("status", &404),
-                        "verify_email.html" => {
-                            c.insert("status", if full { "verified" } else { "invalid" })
-                        }
-                        _ => {}
-                    }
-                    let html = theme
-                        .render(page, &c)
-                        .unwrap_or_else(|e| panic!("{name}/{page} (full={full}): {e}"));
-                    assert!(
-                        html.contains(&theme.meta.display_name),
-                        "{name}/{page} shows the portal's name"
-                    );
-                    assert!(
-                        !html.contains("<script>alert") && !html.contains("Jane <script>"),
-                        "{name}/{page} escapes"
-                    );
-                    if html.contains("<form") && html.contains("method=\"post\"") {
+                    for c in page_contexts(&theme, page, full) {
+                        let html = theme
+                            .render(page, &c)
+                            .unwrap_or_else(|e| panic!("{name}/{page} (full={full}): {e}"));
                         assert!(
-                            html.contains("CSRF-TOKEN-VALUE"),
-                            "{name}/{page}: forms carry the CSRF token"
+                            html.contains(&theme.meta.display_name),
+                            "{name}/{page} shows the portal's name"
                         );
+                        assert!(
+                            !html.contains("<script>alert")
+                                && !html.contains("Jane <script>")
+                                && !html.contains("Wrong <code>"),
+                            "{name}/{page} escapes"
+                        );
+                        if html.contains("<form") && html.contains("method=\"post\"") {
+                            assert_eq!(
+                                html.matches("<form").count(),
+                                html.matches("name=\"csrf_token\" value=\"CSRF-TOKEN-VALUE\"")
+                                    .count(),
+                                "{name}/{page}: every form carries the CSRF token"
+                            );
+                        }
+                        // The CSP forbids inline script and style.
+                        assert!(
+                            !html.contains("<script>")
+                                && !html.contains("<style")
+                                && !html.contains(" style=")
+                                && !html.contains(" onclick="),
+                            "{name}/{page}: no inline script or style"
+                        );
+                        if MFA_PAGES.contains(page) {
+                            check_mfa_page(name, page, &c, &html);
+                        }
                     }
                 }
                 for mail in MAILS {
                     let c = base(&theme, full);
                     for ext in ["subject.txt", "txt", "html"] {
-                        theme
+                        let text = theme
                             .render(&format!("mail/{mail}.{ext}"), &c)
                             .unwrap_or_else(|e| panic!("{name}/mail/{mail}.{ext}: {e}"));
+                        if mail.starts_with("mfa_") && ext != "subject.txt" {
+                            assert!(
+                                text.contains("jane@example.com")
+                                    && text.contains("Sun, 22 Nov 2026 20:00:00 +0000")
+                                    && text.contains("http://127.0.0.1:8080/forgot-password"),
+                                "{name}/mail/{mail}.{ext} says which account, when, and how to reset the password"
+                            );
+                        }
                     }
                 }
             }
+        }
+    }
+
+    /// What the black-box tests and assistive technology rely on in the
+    /// two-step sign-in pages.
+    fn check_mfa_page(theme: &str, page: &str, c: &tera::Context, html: &str) {
+        let at = format!("{theme}/{page}");
+        let full = c.get("form_error").is_some();
+        // Only password.js (Show/Hide on the password field), which the page
+        // does not need.
+        assert_eq!(
+            html.matches("<script").count(),
+            html.matches("/password.js\" defer></script>").count(),
+            "{at}: works without JavaScript"
+        );
+        if html.contains("name=\"code\"") {
+            // No numeric keyboard where a recovery code (letters) may be typed.
+            assert!(
+                html.contains("autocomplete=\"one-time-code\""),
+                "{at}: the code field suits one-time codes"
+            );
+        }
+        match page {
+            "login_otp.html" => {
+                assert!(html.contains("action=\"/login/otp\""), "{at}");
+                assert!(html.contains(">Authentication code</label>"), "{at}");
+                assert!(html.contains(">Verify</button>"), "{at}");
+                assert!(
+                    html.contains("recovery code"),
+                    "{at}: mentions recovery codes"
+                );
+                let flow_query = if full { "?client_id=portal" } else { "" };
+                assert!(
+                    html.contains(&format!("href=\"/login{flow_query}\">Start again</a>")),
+                    "{at}: start again"
+                );
+                if full {
+                    assert!(
+                        html.contains("aria-describedby=\"code-hint code-error\"")
+                            && html.contains("id=\"code-error\""),
+                        "{at}: the code error is tied to the field"
+                    );
+                }
+            }
+            "login_recovery_used.html" => {
+                assert!(
+                    html.contains("href=\"/authorize/continue?req=abc\">Continue</a>"),
+                    "{at}: continue"
+                );
+                let remaining = c
+                    .get("remaining")
+                    .and_then(|v| v.as_i64())
+                    .unwrap_or_default();
+                assert_eq!(
+                    html.contains("role=\"alert\"") && html.contains("/account/mfa"),
+                    remaining <= 2,
+                    "{at}: warns when {remaining} codes remain"
+                );
+            }
+            "mfa_enrol.html" => {
+                assert!(
+                    html.contains(SAMPLE_SVG),
+                    "{at}: the QR code is inserted as is"
+                );
+                assert!(html.contains("<figure"), "{at}: QR code in a figure");
+                assert!(
+                    html.contains("id=\"manual-key\"")
+                        && html.contains(">JBSW Y3DP EHPK 3PXP JBSW Y3DP EHPK 3PXP</code>"),
+                    "{at}: the key to type by hand"
+                );
+                let action = c.get("action").and_then(|v| v.as_str()).unwrap_or_default();
+                assert!(
+                    html.contains(&format!("action=\"{action}\"")),
+                    "{at}: {action}"
+                );
+                assert!(html.contains(">Turn on</button>"), "{at}");
+                assert!(html.contains(">Cancel</a>"), "{at}");
+                assert_eq!(
+                    html.contains("requires two-step sign-in"),
+                    full,
+                    "{at}: required"
+                );
+                if full {
+                    assert!(
+                        html.contains("name=\"req\" value=\"REQ-ID\""),
+                        "{at}: the form carries the pending request"
+                    );
+                }
+            }
+            "mfa_recovery_codes.html" => {
+                let list = html
+                    .split("id=\"recovery-codes\"")
+                    .nth(1)
+                    .and_then(|rest| rest.split("</ol>").next())
+                    .unwrap_or_else(|| panic!("{at}: list of codes"));
+                assert_eq!(list.matches("<li><code>").count(), 10, "{at}: ten codes");
+                assert!(list.contains("<code>abcd-efgh-ijkl-mn09</code>"), "{at}");
+                assert!(html.contains("href=\"/account/mfa\">Continue</a>"), "{at}");
+                assert_eq!(
+                    html.contains("Two-step sign-in is now on"),
+                    full,
+                    "{at}: first"
+                );
+            }
+            "mfa.html" => {
+                let enabled = c.get("mfa_enabled").and_then(|v| v.as_bool()) == Some(true);
+                let form = c
+                    .get("values")
+                    .and_then(|v| v.get_from_path("form"))
+                    .and_then(|v| v.as_str())
+                    .unwrap_or_default();
+                assert!(html.contains("Back to your account</a>"), "{at}");
+                if !enabled {
+                    assert!(html.contains(">Off</span>"), "{at}: status off");
+                    assert!(html.contains(">Turn on two-step sign-in</a>"), "{at}");
+                    assert!(html.contains("href=\"/account/mfa/setup"), "{at}");
+                    assert!(
+                        !html.contains("<form class=\"form\""),
+                        "{at}: no forms when off"
+                    );
+                    return;
+                }
+                assert!(html.contains(">On</span>"), "{at}: status on");
+                assert!(html.contains("22 November 2026"), "{at}: since");
+                assert!(
+                    html.contains("action=\"/account/mfa/recovery-codes\""),
+                    "{at}"
+                );
+                assert!(html.contains(">Generate new codes</button>"), "{at}");
+                assert!(html.contains("action=\"/account/mfa/disable\""), "{at}");
+                assert!(html.contains(">Turn off</button>"), "{at}");
+                for id in ["regenerate-code", "disable-code", "disable-password"] {
+                    assert_eq!(
+                        html.matches(&format!("id=\"{id}\"")).count(),
+                        1,
+                        "{at}: one input with id {id}"
+                    );
+                    assert!(
+                        html.contains(&format!("for=\"{id}\"")),
+                        "{at}: label for {id}"
+                    );
+                }
+                assert!(
+                    html.contains("autocomplete=\"current-password\""),
+                    "{at}: the password field"
+                );
+                if full {
+                    // Errors show next to the form that was sent; without
+                    // `values.form`, a password error points to the disable form.
+                    let password_error = c
+                        .get("errors")
+                        .and_then(|v| v.get_from_path("password"))
+                        .is_some();
+                    let shown = match form {
+                        "" if password_error => "disable",
+                        "" => "regenerate",
+                        form => form,
+                    };
+                    let other = if shown == "regenerate" {
+                        "disable"
+                    } else {
+                        "regenerate"
+                    };
+                    assert!(
+                        html.contains(&format!("id=\"{shown}-code-error\"")),
+                        "{at} ({form:?})"
+                    );
+                    assert!(
+                        html.contains(&format!("href=\"#{shown}-code\"")),
+                        "{at} ({form:?}): summary link"
+                    );
+                    assert!(
+                        !html.contains(&format!("id=\"{other}-code-error\"")),
+                        "{at} ({form:?})"
+                    );
+                    assert_eq!(
+                        html.contains("id=\"disable-password-error\""),
+                        shown == "disable",
+                        "{at} ({form:?})"
+                    );
+                } else {
+                    assert!(!html.contains("aria-invalid"), "{at}: no errors");
+                }
+            }
+            _ => {}
         }
     }
 
