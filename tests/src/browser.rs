@@ -326,3 +326,76 @@ pub fn link_in(mail: &crate::smtp::ReceivedMail, path: &str) -> String {
         None => parsed.path().to_owned(),
     }
 }
+
+/// A client to register, as `idp client create` would.
+#[derive(Debug, Clone)]
+pub struct NewClient<'a> {
+    pub id: &'a str,
+    pub name: &'a str,
+    pub kind: idp::domain::ClientKind,
+    pub redirect_uri: &'a str,
+    pub post_logout_redirect_uri: Option<&'a str>,
+    /// First-party clients get no consent page.
+    pub first_party: bool,
+    pub theme: Option<&'a str>,
+    /// Every sign-in for it needs the second step (`--require-mfa`).
+    pub require_mfa: bool,
+}
+
+impl<'a> NewClient<'a> {
+    /// A confidential first-party portal wearing `theme`, sending people
+    /// back to `https://portal.example.com/cb`.
+    pub fn portal(id: &'a str, theme: &'a str) -> Self {
+        Self {
+            id,
+            name: id,
+            kind: idp::domain::ClientKind::Confidential,
+            redirect_uri: "https://portal.example.com/cb",
+            post_logout_redirect_uri: None,
+            first_party: true,
+            theme: Some(theme),
+            require_mfa: false,
+        }
+    }
+
+    /// A confidential first-party application in the default theme, sending
+    /// people back to `redirect_uri`.
+    pub fn app(id: &'a str, name: &'a str, redirect_uri: &'a str) -> Self {
+        Self {
+            id,
+            name,
+            theme: None,
+            redirect_uri,
+            ..Self::portal(id, "default")
+        }
+    }
+}
+
+/// Registers a client directly in the store; returns its secret
+/// (`None` for a public client).
+pub async fn register_client(app: &TestApp, client: NewClient<'_>) -> Option<String> {
+    let uri = |u: &str| idp::domain::RedirectUri::parse(u).unwrap();
+    idp::oidc::register_client(
+        app.state.store.as_ref(),
+        app.state.clock.as_ref(),
+        idp::oidc::ClientRegistration {
+            id: idp::domain::ClientId::parse(client.id).unwrap(),
+            name: client.name.into(),
+            kind: client.kind,
+            redirect_uris: vec![uri(client.redirect_uri)],
+            post_logout_redirect_uris: client
+                .post_logout_redirect_uri
+                .map(uri)
+                .into_iter()
+                .collect(),
+            first_party: client.first_party,
+            theme: client.theme.map(str::to_owned),
+            grant_types: vec![],
+            id_token_alg: idp::domain::IdTokenAlg::RS256,
+            require_mfa: client.require_mfa,
+        },
+    )
+    .await
+    .unwrap()
+    .secret
+}

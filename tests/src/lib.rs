@@ -17,6 +17,7 @@ use sqlx::Connection;
 
 pub mod browser;
 pub mod smtp;
+pub mod totp;
 
 /// What the test browsers call themselves (the audit trail records it).
 pub const USER_AGENT: &str = "idp-black-box-tests/1.0";

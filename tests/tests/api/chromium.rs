@@ -15,7 +15,7 @@ use fantoccini::wd::TimeoutConfiguration;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 use tests::TestApp;
-use tests::browser::{MailApp, link_in};
+use tests::browser::{MailApp, NewClient, link_in, register_client};
 
 use crate::Backend;
 
@@ -23,6 +23,7 @@ on_both_backends!(
     browser_signs_in_resets_and_changes_the_password,
     screenshots_of_each_theme_sign_in_page,
     password_generator_fills_both_fields,
+    browser_turns_on_two_step_sign_in_and_signs_in_with_a_code,
 );
 
 const PW: &str = "Correct-Horse-Battery-9";
@@ -467,29 +468,6 @@ fn screenshot_dir() -> PathBuf {
     dir
 }
 
-async fn register_client(app: &TestApp, id: &str, theme: &str) {
-    idp::oidc::register_client(
-        app.state.store.as_ref(),
-        app.state.clock.as_ref(),
-        idp::oidc::ClientRegistration {
-            id: idp::domain::ClientId::parse(id).unwrap(),
-            name: id.into(),
-            kind: idp::domain::ClientKind::Confidential,
-            redirect_uris: vec![
-                idp::domain::RedirectUri::parse("https://portal.example.com/cb").unwrap(),
-            ],
-            post_logout_redirect_uris: vec![],
-            first_party: true,
-            theme: Some(theme.into()),
-            grant_types: vec![],
-            id_token_alg: idp::domain::IdTokenAlg::RS256,
-            require_mfa: false,
-        },
-    )
-    .await
-    .unwrap();
-}
-
 /// Types the address and password into the sign-in form and submits it.
 async fn sign_in(browser: &Browser, email: &str, password: &str) {
     browser.type_into("email", email).await;
@@ -653,7 +631,7 @@ async fn screenshots_of_each_theme_sign_in_page(backend: Backend) {
     ];
     for (theme, path) in themes {
         if let Some((_, client)) = path.split_once("client_id=") {
-            register_client(&app, client, theme).await;
+            register_client(&app, NewClient::portal(client, theme)).await;
         }
     }
     let dir = screenshot_dir();
@@ -735,5 +713,84 @@ async fn password_generator_fills_both_fields(backend: Backend) {
     assert_eq!(browser.current_url().await.path(), "/register");
     app.wait_for_mail_to("ada@example.com", 1).await;
     browser.assert_clean_console("/register").await;
+    browser.quit().await;
+}
+
+async fn browser_turns_on_two_step_sign_in_and_signs_in_with_a_code(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let email = "jane@example.com";
+    app.create_user(email, PW, "Jane Doe").await;
+    let browser = Browser::start().await;
+
+    browser.open(&app.url("/login")).await;
+    sign_in(&browser, email, PW).await;
+    browser.wait_for_path("/account").await;
+
+    // The two-step sign-in page: off, with a way to turn it on.
+    browser.open(&app.url("/account/mfa")).await;
+    browser.follow_link("Turn on two-step sign-in").await;
+    browser.wait_for_path("/account/mfa/setup").await;
+    // A QR code big enough to scan, and the key to type by hand.
+    browser
+        .wait_until(
+            "a QR code on the page",
+            "return [...document.querySelectorAll('svg')]
+               .some(s => s.getBoundingClientRect().width >= 100);",
+            vec![],
+        )
+        .await;
+    let shown = browser
+        .wait_until(
+            "the setup key (#manual-key)",
+            "const k = document.getElementById('manual-key');
+             return k && k.getClientRects().length > 0 ? k.innerText : null;",
+            vec![],
+        )
+        .await;
+    let key = shown.as_str().unwrap_or_default().trim().to_owned();
+    assert!(
+        key.split_whitespace().count() > 1 && key.split_whitespace().all(|group| group.len() <= 4),
+        "groups of four: {key:?}"
+    );
+    // Typed into the "app" as shown, spaces and all.
+    browser
+        .type_into("code", &tests::totp::code_at(&key, app.clock_now()))
+        .await;
+    browser.click_button("Turn on").await;
+    let codes = browser
+        .wait_until(
+            "ten recovery codes",
+            "const codes = document.body.innerText.split(/\\s+/)
+               .filter(w => /^[a-z2-7]{4}(-[a-z2-7]{4}){3}$/.test(w));
+             return codes.length >= 10 ? codes : null;",
+            vec![],
+        )
+        .await;
+    assert_eq!(codes.as_array().map(Vec::len), Some(10), "{codes}");
+    browser.follow_link("Continue").await;
+    browser.open(&app.url("/account/mfa")).await;
+    browser
+        .wait_until(
+            "the form to turn it off",
+            "return !!document.querySelector('form[action=\"/account/mfa/disable\"]');",
+            vec![],
+        )
+        .await;
+
+    // Sign out, and in again: the password, then a code of the next 30 seconds.
+    browser.open(&app.url("/account")).await;
+    browser.click_button("Sign out").await;
+    browser.wait_for_path("/login").await;
+    app.clock.advance(time::Duration::seconds(30));
+    sign_in(&browser, email, PW).await;
+    browser.wait_for_path("/login/otp").await;
+    browser.see(email).await;
+    browser
+        .type_into("code", &tests::totp::code_at(&key, app.clock_now()))
+        .await;
+    browser.click_button("Verify").await;
+    browser.wait_for_path("/account").await;
+    browser.see("Jane Doe").await;
+    browser.assert_clean_console("two-step sign-in").await;
     browser.quit().await;
 }

@@ -4,7 +4,7 @@
 use std::time::Duration as StdDuration;
 
 use reqwest::StatusCode;
-use tests::browser::{MailApp, Page, link_in};
+use tests::browser::{MailApp, NewClient, Page, link_in, register_client};
 use time::Duration;
 
 use crate::Backend;
@@ -397,32 +397,9 @@ async fn reset_link_expires_after_60_minutes(backend: Backend) {
     );
 }
 
-async fn register_client(app: &MailApp, id: &str, theme: &str) {
-    idp::oidc::register_client(
-        app.state.store.as_ref(),
-        app.state.clock.as_ref(),
-        idp::oidc::ClientRegistration {
-            id: idp::domain::ClientId::parse(id).unwrap(),
-            name: id.into(),
-            kind: idp::domain::ClientKind::Confidential,
-            redirect_uris: vec![
-                idp::domain::RedirectUri::parse("https://portal.example.com/cb").unwrap(),
-            ],
-            post_logout_redirect_uris: vec![],
-            first_party: true,
-            theme: Some(theme.into()),
-            grant_types: vec![],
-            id_token_alg: idp::domain::IdTokenAlg::RS256,
-            require_mfa: false,
-        },
-    )
-    .await
-    .unwrap();
-}
-
 async fn hosting_portal_links_last_two_hours(backend: Backend) {
     let app = MailApp::spawn(backend).await;
-    register_client(&app, "hosting-portal", "hosting").await;
+    register_client(&app, NewClient::portal("hosting-portal", "hosting")).await;
     app.create_user("jane@example.com", PW, "Jane").await;
     let sent = forgot(
         &app,
@@ -700,7 +677,7 @@ async fn each_portal_signs_in_wearing_its_own_theme(backend: Backend) {
         ("hosting-portal", "hosting"),
         ("customer-portal", "customer"),
     ] {
-        register_client(&app, client, theme).await;
+        register_client(&app, NewClient::portal(client, theme)).await;
         let page = app.page(&format!("/login?client_id={client}")).await;
         assert_eq!(page.status, StatusCode::OK);
         let css = page
@@ -740,7 +717,7 @@ async fn each_portal_signs_in_wearing_its_own_theme(backend: Backend) {
 
 async fn the_hosting_portal_asks_for_a_captcha(backend: Backend) {
     let app = MailApp::spawn(backend).await;
-    register_client(&app, "hosting-portal", "hosting").await;
+    register_client(&app, NewClient::portal("hosting-portal", "hosting")).await;
     app.create_user("jane@example.com", PW, "Jane").await;
     let form = app.page("/login?client_id=hosting-portal").await;
     assert!(

@@ -26,6 +26,7 @@ mod flows;
 mod hardening;
 mod keys;
 mod mail;
+mod mfa;
 mod oidc;
 mod server;
 mod signin;

@@ -61,9 +61,9 @@ on_both_backends!(
     discovery_advertises_what_is_implemented_and_every_endpoint_answers,
 );
 
-const EMAIL: &str = "jane@example.com";
-const PW: &str = "Correct-Horse-Battery-9";
-const CALLBACK: &str = "http://localhost:4000/cb";
+pub(crate) const EMAIL: &str = "jane@example.com";
+pub(crate) const PW: &str = "Correct-Horse-Battery-9";
+pub(crate) const CALLBACK: &str = "http://localhost:4000/cb";
 const SIGNED_OUT: &str = "http://localhost:4000/signed-out";
 
 // ---------------------------------------------------------------- clients
@@ -165,13 +165,13 @@ type RpClient = CoreClient<
     EndpointMaybeSet,
 >;
 
-type TokenError = RequestTokenError<
+pub(crate) type TokenError = RequestTokenError<
     openidconnect::HttpClientError<reqwest::Error>,
     StandardErrorResponse<CoreErrorResponseType>,
 >;
 
 /// A relying party as its developers would write it.
-struct Rp {
+pub(crate) struct Rp {
     client: RpClient,
     http: reqwest::Client,
     meta: Metadata,
@@ -187,7 +187,7 @@ fn rp_http() -> reqwest::Client {
 }
 
 /// An RP configured from discovery only.
-async fn rp(app: &TestApp, client_id: &str, secret: Option<String>) -> Rp {
+pub(crate) async fn rp(app: &TestApp, client_id: &str, secret: Option<String>) -> Rp {
     let http = rp_http();
     let meta = Metadata::discover_async(IssuerUrl::new(app.base_url.clone()).unwrap(), &http)
         .await
@@ -210,15 +210,15 @@ async fn rp(app: &TestApp, client_id: &str, secret: Option<String>) -> Rp {
 }
 
 /// An authorization request the RP is about to send.
-struct AuthStart {
-    url: String,
-    state: CsrfToken,
-    nonce: Nonce,
-    verifier: String,
+pub(crate) struct AuthStart {
+    pub(crate) url: String,
+    pub(crate) state: CsrfToken,
+    pub(crate) nonce: Nonce,
+    pub(crate) verifier: String,
 }
 
 /// The RP's authorize URL with PKCE S256, `openid` plus `scopes`, and `extra` parameters.
-fn start(rp: &Rp, scopes: &[&str], extra: &[(&str, &str)]) -> AuthStart {
+pub(crate) fn start(rp: &Rp, scopes: &[&str], extra: &[(&str, &str)]) -> AuthStart {
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let mut request = rp
         .client
@@ -244,7 +244,11 @@ fn start(rp: &Rp, scopes: &[&str], extra: &[(&str, &str)]) -> AuthStart {
 }
 
 /// Redeems a code through the RP library.
-async fn redeem(rp: &Rp, code: &str, verifier: &str) -> Result<CoreTokenResponse, TokenError> {
+pub(crate) async fn redeem(
+    rp: &Rp,
+    code: &str,
+    verifier: &str,
+) -> Result<CoreTokenResponse, TokenError> {
     rp.client
         .exchange_code(AuthorizationCode::new(code.into()))
         .unwrap()
@@ -272,7 +276,7 @@ fn error_code(result: Result<CoreTokenResponse, TokenError>) -> CoreErrorRespons
 
 /// Validates the ID token as the library does (signature by a JWKS key, an
 /// allowed alg, iss, aud, exp, nonce) and its `at_hash` against the access token.
-fn verify_id_token(
+pub(crate) fn verify_id_token(
     rp: &Rp,
     tokens: &CoreTokenResponse,
     nonce: Option<&Nonce>,
@@ -299,7 +303,7 @@ fn verify_id_token(
 // ---------------------------------------------------------------- the browser
 
 /// Opens a path or an absolute URL without following redirects.
-async fn open(browser: &TestApp, target: &str) -> Page {
+pub(crate) async fn open(browser: &TestApp, target: &str) -> Page {
     let url = if target.starts_with('/') {
         browser.url(target)
     } else {
@@ -308,7 +312,7 @@ async fn open(browser: &TestApp, target: &str) -> Page {
     Page::from(browser.http.get(url).send().await.unwrap()).await
 }
 
-fn query_of(url: &str) -> HashMap<String, String> {
+pub(crate) fn query_of(url: &str) -> HashMap<String, String> {
     url::Url::parse(url)
         .unwrap()
         .query_pairs()
