@@ -39,6 +39,8 @@ on_both_backends!(
     prompt_none_answers_interaction_required_when_a_code_is_needed,
     when_required_for_everyone_a_plain_sign_in_enrols_first,
     the_audit_trail_records_enrolment_and_failures,
+    a_session_from_before_turning_it_on_steps_up_with_a_code,
+    secrets_are_sealed_at_rest_with_the_key_encryption_key,
 );
 
 const NAME: &str = "Jane Doe";
@@ -1315,5 +1317,93 @@ async fn the_audit_trail_records_enrolment_and_failures(backend: Backend) {
             .any(|e| e.event.kind == "login.succeeded"
                 && e.event.detail["amr"] == json!(["pwd", "otp"])),
         "login.succeeded with amr [pwd, otp] in {events:#?}"
+    );
+}
+
+async fn a_session_from_before_turning_it_on_steps_up_with_a_code(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    // Jane's browser signed in with the password alone, then turned TOTP on.
+    let jane = jane_with_totp(&app).await;
+    let rp = shop(&app).await;
+    let (plain, claims) = signed_in_through(&jane.browser, &rp, &[], None).await;
+    assert!(plain.pages.is_empty(), "the live session serves: {plain:?}");
+    assert_eq!(
+        acr(&claims).as_deref(),
+        Some("1"),
+        "that session had no code"
+    );
+
+    let (trip, claims) = signed_in_through(
+        &jane.browser,
+        &rp,
+        &[("acr_values", "2")],
+        Some(&jane.secret),
+    )
+    .await;
+    assert_eq!(
+        trip.pages,
+        ["/login/otp"],
+        "her app's code, no password and no new enrolment: {trip:?}"
+    );
+    assert_eq!(acr(&claims).as_deref(), Some("2"));
+    assert_eq!(amr(&claims), ["pwd", "otp"]);
+}
+
+async fn secrets_are_sealed_at_rest_with_the_key_encryption_key(backend: Backend) {
+    use base64::Engine;
+    let kek = base64::engine::general_purpose::STANDARD.encode([7u8; 32]);
+    let app = TestApp::spawn_with(backend, |c| {
+        c.keys.encryption_key = Some(idp::config::Secret::new(kek));
+    })
+    .await;
+    let jane = jane_with_totp(&app).await;
+    let email = idp::domain::Email::parse(EMAIL).unwrap();
+    let user = app
+        .state
+        .store
+        .user_by_email(&email)
+        .await
+        .unwrap()
+        .unwrap();
+    let stored = app
+        .state
+        .store
+        .totp_credential(&user.id)
+        .await
+        .unwrap()
+        .expect("a credential");
+    assert!(stored.secret_encrypted);
+    assert!(
+        !stored.secret.contains(&jane.secret) && !stored.secret.contains(&jane.secret[..8]),
+        "the key shown to Jane is not in the database: {}",
+        stored.secret
+    );
+    // And it still works: the server opens it to check her codes.
+    let (browser, form) = password_step(&app).await;
+    let answer = enter_code(&browser, &form, &code_now(&app, &jane.secret)).await;
+    assert_signed_in(&browser, &answer, "a code from the sealed secret").await;
+}
+
+/// Two nodes of one deployment share Postgres and Redis: a code accepted by
+/// one is refused by the other in the same time step.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_code_used_on_one_node_is_refused_on_another() {
+    let node1 = TestApp::spawn(Backend::Postgres).await;
+    let node2 = node1.spawn_beside(|_| {}).await;
+    let jane = jane_with_totp(&node1).await;
+    node2.clock.set(node1.clock_now());
+    let code = code_now(&node1, &jane.secret);
+
+    let (browser1, form1) = password_step(&node1).await;
+    let answer = enter_code(&browser1, &form1, &code).await;
+    assert_signed_in(&browser1, &answer, "the code on node 1").await;
+
+    let (browser2, form2) = password_step(&node2).await;
+    let replay = enter_code(&browser2, &form2, &code).await;
+    assert_code_refused(&browser2, &replay, "the same code on node 2").await;
+    assert!(
+        replay.text().contains("already used"),
+        "told why: {}",
+        replay.text()
     );
 }
