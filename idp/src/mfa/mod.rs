@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum_extra::extract::cookie::CookieJar;
 
-use crate::store::{NewTotp, User};
+use crate::store::{NewTotp, TotpCredential, User};
 use crate::web::ui::Page;
 use crate::web::{AppError, AppState, paths};
 
@@ -148,18 +148,21 @@ fn internal(e: impl std::fmt::Display) -> AppError {
     AppError::Internal(e.to_string())
 }
 
+/// The base32 secret of a stored credential.
+fn open_secret(state: &AppState, c: &TotpCredential) -> Result<String, AppError> {
+    totp::open(
+        state.kek.as_deref(),
+        &c.user_id,
+        &c.secret,
+        c.secret_encrypted,
+    )
+    .map_err(internal)
+}
+
 /// The user's active secret (base32), if TOTP is on.
 async fn active_secret(state: &AppState, user: &User) -> Result<Option<String>, AppError> {
     match state.store.totp_credential(&user.id).await? {
-        Some(c) if c.is_active() => Ok(Some(
-            totp::open(
-                state.kek.as_deref(),
-                &user.id,
-                &c.secret,
-                c.secret_encrypted,
-            )
-            .map_err(internal)?,
-        )),
+        Some(c) if c.is_active() => Ok(Some(open_secret(state, &c)?)),
         _ => Ok(None),
     }
 }
@@ -175,15 +178,7 @@ async fn enrolment_secret(state: &AppState, user: &User) -> Result<Option<String
     match state.store.totp_credential(&user.id).await? {
         Some(c) if c.is_active() => return Ok(None),
         Some(c) if now - c.created_at < ENROLMENT_REUSE => {
-            return Ok(Some(
-                totp::open(
-                    state.kek.as_deref(),
-                    &user.id,
-                    &c.secret,
-                    c.secret_encrypted,
-                )
-                .map_err(internal)?,
-            ));
+            return Ok(Some(open_secret(state, &c)?));
         }
         _ => {}
     }
@@ -209,15 +204,7 @@ async fn enrolment_secret(state: &AppState, user: &User) -> Result<Option<String
 /// The unconfirmed secret a setup form refers to (no fresh one is made on POST).
 async fn unconfirmed_secret(state: &AppState, user: &User) -> Result<Option<String>, AppError> {
     match state.store.totp_credential(&user.id).await? {
-        Some(c) if !c.is_active() => Ok(Some(
-            totp::open(
-                state.kek.as_deref(),
-                &user.id,
-                &c.secret,
-                c.secret_encrypted,
-            )
-            .map_err(internal)?,
-        )),
+        Some(c) if !c.is_active() => Ok(Some(open_secret(state, &c)?)),
         _ => Ok(None),
     }
 }
@@ -319,12 +306,51 @@ async fn check_code(
     }
 }
 
-/// A code for confirming a new secret: right for it now, step returned.
-fn check_new(secret: &str, input: &str, now: i64) -> Result<i64, Checked> {
-    match totp::parse_code(input) {
-        totp::CodeInput::Totp(code) => {
-            totp::matching_step(secret, &code, now).ok_or(Checked::Wrong)
-        }
-        _ => Err(Checked::Malformed),
+/// What came of a code typed to confirm a new secret.
+enum Confirmed {
+    /// On: the recovery codes to show once.
+    On(Vec<String>),
+    Refused(Checked),
+    /// No secret was being set up any more (turned on in another tab).
+    Gone,
+}
+
+/// Turns TOTP on when `input` is right for the unconfirmed `secret` now:
+/// recovery codes made, audited (`during`: where), the owner mailed.
+async fn confirm_enrolment(
+    state: &AppState,
+    ui: &crate::web::ui::Ui,
+    meta: &crate::web::client_meta::ClientMeta,
+    user: &User,
+    secret: &str,
+    input: &str,
+    during: &str,
+) -> Result<Confirmed, AppError> {
+    let now = state.clock.now();
+    let step = match totp::parse_code(input) {
+        totp::CodeInput::Totp(code) => totp::matching_step(secret, &code, now.unix_timestamp()),
+        _ => return Ok(Confirmed::Refused(Checked::Malformed)),
+    };
+    let Some(step) = step else {
+        return Ok(Confirmed::Refused(Checked::Wrong));
+    };
+    let (codes, hashes) = totp::new_recovery_codes();
+    if !state
+        .store
+        .confirm_totp(&user.id, step, &hashes, now)
+        .await?
+    {
+        return Ok(Confirmed::Gone);
     }
+    crate::web::audit::record(
+        state,
+        meta,
+        "mfa.enrolled",
+        Some(&user.id),
+        ui.client.as_ref().map(|c| &c.id),
+        serde_json::json!({ "during": during }),
+    )
+    .await;
+    notices::send(state, &ui.theme, user, notices::Notice::Enabled).await;
+    Ok(Confirmed::On(codes))
 }

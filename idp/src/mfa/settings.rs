@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::notices::{self, Notice};
-use super::{Checked, active_secret, check_code, check_new, enrol_page, totp};
+use super::{Checked, Confirmed, active_secret, check_code, confirm_enrolment, enrol_page, totp};
 use crate::account::Verification;
 use crate::domain::PlainPassword;
 use crate::store::User;
@@ -119,35 +119,38 @@ pub async fn setup_submit(
         // Already on (another tab), or never started: the status page says which.
         return Ok(Redirect::to(paths::ACCOUNT_MFA).into_response());
     };
-    let now = state.clock.now().unix_timestamp();
-    let step = match check_new(&secret, &f.code, now) {
-        Ok(step) => step,
-        Err(failed) => {
-            let page = setup(&state, &user, &secret)?
-                .field_error("code", failed.message())
-                .invalid();
-            return Ok(ui.render(page));
-        }
-    };
-    let (codes, hashes) = totp::new_recovery_codes();
-    if !state
-        .store
-        .confirm_totp(&user.id, step, &hashes, state.clock.now())
-        .await?
-    {
-        return Ok(Redirect::to(paths::ACCOUNT_MFA).into_response());
-    }
-    audit::record(
-        &state,
-        &meta,
-        "mfa.enrolled",
-        Some(&user.id),
-        None,
-        json!({ "during": "account" }),
-    )
-    .await;
-    notices::send(&state, &ui.theme, &user, Notice::Enabled).await;
+    let codes =
+        match confirm_enrolment(&state, &ui, &meta, &user, &secret, &f.code, "account").await? {
+            Confirmed::On(codes) => codes,
+            Confirmed::Refused(failed) => {
+                let page = setup(&state, &user, &secret)?
+                    .field_error("code", failed.message())
+                    .invalid();
+                return Ok(ui.render(page));
+            }
+            Confirmed::Gone => return Ok(Redirect::to(paths::ACCOUNT_MFA).into_response()),
+        };
     Ok(ui.render(codes_page(codes, true)))
+}
+
+/// What turning off and new recovery codes start with: the page, a valid
+/// form, and TOTP being on (else back to the status page).
+async fn while_on(
+    state: &AppState,
+    jar: CookieJar,
+    headers: &HeaderMap,
+    current: CurrentUser,
+    f: &MfaForm,
+) -> Result<Result<(Ui, User, String), Response>, AppError> {
+    let user = current.user.clone();
+    let ui = Ui::new(state, jar, headers, Some(&f.client_id), Some(current)).await?;
+    if !ui.csrf_ok(&f.csrf_token) {
+        return Ok(Err(ui.csrf_failure()));
+    }
+    match active_secret(state, &user).await? {
+        Some(secret) => Ok(Ok((ui, user, secret))),
+        None => Ok(Err(Redirect::to(paths::ACCOUNT_MFA).into_response())),
+    }
 }
 
 async fn password_matches(state: &AppState, user: &User, input: &str) -> Result<bool, AppError> {
@@ -181,13 +184,9 @@ pub async fn disable(
     body: Result<Form<MfaForm>, FormRejection>,
 ) -> Result<Response, AppError> {
     let f = form(body);
-    let user = current.user.clone();
-    let ui = Ui::new(&state, jar, &headers, Some(&f.client_id), Some(current)).await?;
-    if !ui.csrf_ok(&f.csrf_token) {
-        return Ok(ui.csrf_failure());
-    }
-    let Some(secret) = active_secret(&state, &user).await? else {
-        return Ok(Redirect::to(paths::ACCOUNT_MFA).into_response());
+    let (ui, user, secret) = match while_on(&state, jar, &headers, current, &f).await? {
+        Ok(found) => found,
+        Err(response) => return Ok(response),
     };
     let password_ok = password_matches(&state, &user, &f.password).await?;
     // The code is only spent when the password was right.
@@ -244,13 +243,9 @@ pub async fn regenerate(
     body: Result<Form<MfaForm>, FormRejection>,
 ) -> Result<Response, AppError> {
     let f = form(body);
-    let user = current.user.clone();
-    let ui = Ui::new(&state, jar, &headers, Some(&f.client_id), Some(current)).await?;
-    if !ui.csrf_ok(&f.csrf_token) {
-        return Ok(ui.csrf_failure());
-    }
-    let Some(secret) = active_secret(&state, &user).await? else {
-        return Ok(Redirect::to(paths::ACCOUNT_MFA).into_response());
+    let (ui, user, secret) = match while_on(&state, jar, &headers, current, &f).await? {
+        Ok(found) => found,
+        Err(response) => return Ok(response),
     };
     // A code from the app: a recovery code cannot mint new ones.
     let checked = check_code(&state, &user, &secret, &f.code, false).await?;

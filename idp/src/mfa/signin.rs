@@ -14,7 +14,7 @@ use serde_json::json;
 
 use super::notices::{self, Notice};
 use super::pending::{self, Pending};
-use super::{Checked, active_secret, check_code, check_new, enrol_page, totp};
+use super::{Checked, Confirmed, active_secret, check_code, confirm_enrolment, enrol_page};
 use crate::account::lockout::{self, Gate};
 use crate::domain::Email;
 use crate::store::User;
@@ -296,41 +296,24 @@ pub async fn setup_submit(
     };
     // A wrong code here guesses nothing (the secret is new and shown on the
     // page), so it does not count toward the lockout.
-    let now = state.clock.now().unix_timestamp();
-    let step = match check_new(&secret, &f.code, now) {
-        Ok(step) => step,
-        Err(failed) => {
-            let page = enrol_page(
-                &state,
-                &user,
-                &secret,
-                paths::LOGIN_MFA_SETUP,
-                true,
-                paths::LOGIN,
-            )?
-            .field_error("code", failed.message())
-            .invalid();
-            return Ok(ui.render(page));
-        }
-    };
-    let (codes, hashes) = totp::new_recovery_codes();
-    if !state
-        .store
-        .confirm_totp(&user.id, step, &hashes, state.clock.now())
-        .await?
-    {
-        return Ok(Redirect::to(paths::LOGIN_MFA_SETUP).into_response());
-    }
-    audit::record(
-        &state,
-        &meta,
-        "mfa.enrolled",
-        Some(&user.id),
-        ui.client.as_ref().map(|c| &c.id),
-        json!({ "during": "sign-in" }),
-    )
-    .await;
-    notices::send(&state, &ui.theme, &user, Notice::Enabled).await;
+    let codes =
+        match confirm_enrolment(&state, &ui, &meta, &user, &secret, &f.code, "sign-in").await? {
+            Confirmed::On(codes) => codes,
+            Confirmed::Refused(failed) => {
+                let page = enrol_page(
+                    &state,
+                    &user,
+                    &secret,
+                    paths::LOGIN_MFA_SETUP,
+                    true,
+                    paths::LOGIN,
+                )?
+                .field_error("code", failed.message())
+                .invalid();
+                return Ok(ui.render(page));
+            }
+            Confirmed::Gone => return Ok(Redirect::to(paths::LOGIN_MFA_SETUP).into_response()),
+        };
     let target = complete(&state, &mut ui, &meta, &pid, &user, &email).await?;
     Ok(ui.render(
         Page::new("mfa_recovery_codes.html", "Your recovery codes")
