@@ -41,6 +41,7 @@ on_both_backends!(
     the_audit_trail_records_enrolment_and_failures,
     a_session_from_before_turning_it_on_steps_up_with_a_code,
     secrets_are_sealed_at_rest_with_the_key_encryption_key,
+    max_age_asks_for_the_password_and_a_code_again,
 );
 
 const NAME: &str = "Jane Doe";
@@ -1406,4 +1407,29 @@ async fn a_code_used_on_one_node_is_refused_on_another() {
         "told why: {}",
         replay.text()
     );
+}
+
+async fn max_age_asks_for_the_password_and_a_code_again(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let jane = jane_with_totp(&app).await;
+    let rp = shop(&app).await;
+    let browser = app.other_browser();
+    let (first, claims) = signed_in_through(&browser, &rp, &[], Some(&jane.secret)).await;
+    assert_eq!(first.pages, ["/login", "/login/otp"]);
+    let first_auth = claims.auth_time().expect("auth_time");
+
+    app.clock.advance(Duration::seconds(120));
+    let (sso, _) = signed_in_through(&browser, &rp, &[], Some(&jane.secret)).await;
+    assert!(sso.pages.is_empty(), "the session serves: {sso:?}");
+
+    let (again, claims) =
+        signed_in_through(&browser, &rp, &[("max_age", "60")], Some(&jane.secret)).await;
+    assert_eq!(
+        again.pages,
+        ["/login", "/login/otp"],
+        "a session older than max_age: both steps again"
+    );
+    assert!(claims.auth_time().expect("auth_time") > first_auth);
+    assert_eq!(acr(&claims).as_deref(), Some("2"));
+    assert_eq!(amr(&claims), ["pwd", "otp"]);
 }
