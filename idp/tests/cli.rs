@@ -220,6 +220,7 @@ async fn clients_are_created_with_a_secret_shown_once(backend: Backend) {
             "--first-party",
             "--theme",
             "helix",
+            "--require-mfa",
         ],
     );
     assert!(confidential.status.success(), "{}", stderr(&confidential));
@@ -262,9 +263,11 @@ async fn clients_are_created_with_a_secret_shown_once(backend: Backend) {
     assert_eq!(portal["redirect_uris"].as_array().unwrap().len(), 2);
     assert_eq!(portal["first_party"], true);
     assert_eq!(portal["theme"], "helix");
+    assert_eq!(portal["require_mfa"], true);
     assert_eq!(portal["grant_types"].as_array().unwrap().len(), 3);
     let spa = clients.iter().find(|c| c["client_id"] == "spa").unwrap();
     assert_eq!(spa["kind"], "public");
+    assert_eq!(spa["require_mfa"], false);
     assert_eq!(
         spa["grant_types"],
         serde_json::json!(["authorization_code", "refresh_token"])
