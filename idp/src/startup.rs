@@ -178,9 +178,17 @@ pub async fn connect(config: Config, clock: SharedClock) -> Result<AppState, Sta
     };
     let discovery = axum::body::Bytes::from(crate::oidc::discovery::document(&config));
     let clients = crate::oidc::client_cache::ClientCache::new(store.clone(), clock.clone());
-    Ok(AppState {
+    let users = crate::store::cache::TtlCache::new(
+        clock.clone(),
+        web::USER_CACHE_TTL,
+        web::USER_CACHE_CAPACITY,
+    );
+    let verified_tokens = crate::oidc::bearer::verified_cache(clock.clone());
+    Ok(AppState::new(web::state::Shared {
         discovery,
         clients,
+        users,
+        verified_tokens,
         config: Arc::new(config),
         store,
         ephemeral,
@@ -192,7 +200,7 @@ pub async fn connect(config: Config, clock: SharedClock) -> Result<AppState, Sta
         keys,
         kek,
         metrics: metrics::Metrics::default(),
-    })
+    }))
 }
 
 fn router(state: AppState) -> Router {

@@ -39,8 +39,23 @@ pub async fn active_access_token(
         // slack its `iat` is "in the future" here and a fresh token is refused.
         leeway: CLOCK_SKEW,
     };
-    let Ok(claims) = state.keys.verify::<AccessClaims>(token, &options) else {
-        return Ok(None);
+    let claims = match state.verified_tokens.get(token) {
+        // Checked before: only its expiry can have changed.
+        Some(claims) => {
+            if claims.exp + CLOCK_SKEW.whole_seconds() <= state.clock.now().unix_timestamp() {
+                return Ok(None);
+            }
+            claims
+        }
+        None => {
+            let Ok(claims) = state.keys.verify::<AccessClaims>(token, &options) else {
+                return Ok(None);
+            };
+            state
+                .verified_tokens
+                .insert(token.to_owned(), claims.clone());
+            claims
+        }
     };
     if state
         .ephemeral
@@ -51,6 +66,21 @@ pub async fn active_access_token(
         return Ok(None);
     }
     Ok(Some(claims))
+}
+
+/// How long a node remembers that an access token's signature checked out
+/// (ES256 verification is most of the cost of `/userinfo` and
+/// `/introspect`); revocation and expiry are still checked every time. A
+/// token string cannot change, so its signature stays valid; the key that
+/// signed it stays published until every token it signed has expired.
+const VERIFIED_TTL: time::Duration = time::Duration::seconds(60);
+/// About 1 KB each: a few MB at most.
+const VERIFIED_CAPACITY: usize = 4096;
+
+pub fn verified_cache(
+    clock: crate::clock::SharedClock,
+) -> crate::store::cache::TtlCache<String, AccessClaims> {
+    crate::store::cache::TtlCache::new(clock, VERIFIED_TTL, VERIFIED_CAPACITY)
 }
 
 pub fn invalid_token(description: &str) -> OAuthError {

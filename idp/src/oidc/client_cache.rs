@@ -3,72 +3,46 @@
 //! another node (CLI, later the admin API) are seen within `TTL`; a node's
 //! own changes call [`ClientCache::forget`].
 
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
-
-use time::{Duration, OffsetDateTime};
-
 use crate::clock::SharedClock;
 use crate::domain::ClientId;
+use crate::store::cache::TtlCache;
 use crate::store::{self, Client, SharedStore};
 
 /// How long a node may serve a client it read before reading it again.
-pub const TTL: Duration = Duration::seconds(5);
-
-/// A client as read (or its absence), and when.
-type Entry = (Option<Client>, OffsetDateTime);
+pub const TTL: time::Duration = time::Duration::seconds(5);
+const CAPACITY: usize = 10_000;
 
 #[derive(Debug, Clone)]
 pub struct ClientCache {
     store: SharedStore,
-    clock: SharedClock,
-    entries: Arc<RwLock<HashMap<ClientId, Entry>>>,
+    cache: TtlCache<ClientId, Option<Client>>,
 }
 
 impl ClientCache {
     pub fn new(store: SharedStore, clock: SharedClock) -> Self {
         Self {
             store,
-            clock,
-            entries: Arc::new(RwLock::new(HashMap::new())),
+            cache: TtlCache::new(clock, TTL, CAPACITY),
         }
     }
 
-    /// The client, from memory when read less than [`TTL`] ago. Unknown ids
-    /// are remembered too (as absent), so a flood of bad ids does not reach
-    /// the database more than once per id and TTL.
+    /// The client, from memory when read less than [`TTL`] ago (unknown ids too).
     pub async fn get(&self, id: &ClientId) -> store::Result<Option<Client>> {
-        let now = self.clock.now();
-        if let Some((client, read_at)) = self
-            .entries
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(id)
-            && now - *read_at < TTL
-        {
-            return Ok(client.clone());
-        }
-        let client = self.store.client_by_id(id).await?;
-        let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
-        // Bounded: a sweep of stale entries when the map grows large.
-        if entries.len() > 10_000 {
-            entries.retain(|_, (_, read_at)| now - *read_at < TTL);
-        }
-        entries.insert(id.clone(), (client.clone(), now));
-        Ok(client)
+        self.cache
+            .get_or_load(id, self.store.client_by_id(id))
+            .await
     }
 
     /// Drops what this node knows of the client (after it changed it).
     pub fn forget(&self, id: &ClientId) {
-        self.entries
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(id);
+        self.cache.forget(id);
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
     use crate::clock::{Clock, ManualClock};
     use crate::config::{ConnectionUrl, DatabaseConfig};

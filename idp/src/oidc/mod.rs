@@ -4,7 +4,7 @@
 //! Protocol decisions live here; pages come from the themes.
 
 pub mod authorize;
-mod bearer;
+pub mod bearer;
 mod client_auth;
 pub mod client_cache;
 mod clients;

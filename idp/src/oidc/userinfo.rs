@@ -39,8 +39,8 @@ async fn claims(state: &AppState, headers: &HeaderMap) -> Result<Value, OAuthErr
     }
     let user_id = UserId::parse(&access.sub).map_err(|_| invalid_token("the token has no user"))?;
     let user = state
-        .store
-        .user_by_id(&user_id)
+        .users
+        .get_or_load(&user_id, state.store.user_by_id(&user_id))
         .await?
         .filter(|u| !u.disabled)
         .ok_or_else(|| invalid_token("the user is no longer active"))?;

@@ -33,11 +33,23 @@ struct RouteLabels {
 type LatencyFamily = Family<RouteLabels, Histogram, fn() -> Histogram>;
 
 /// The registry and its families; one per application instance, no globals.
+/// Cloned per request by the middleware: one `Arc`.
 #[derive(Debug, Clone)]
-pub struct Metrics {
-    registry: Arc<Registry>,
+pub struct Metrics(Arc<Families>);
+
+#[derive(Debug)]
+pub struct Families {
+    registry: Registry,
     requests: Family<RequestLabels, Counter>,
     latency: LatencyFamily,
+}
+
+impl std::ops::Deref for Metrics {
+    type Target = Families;
+
+    fn deref(&self) -> &Families {
+        &self.0
+    }
 }
 
 fn latency_histogram() -> Histogram {
@@ -56,11 +68,11 @@ impl Default for Metrics {
             "Time to answer HTTP requests",
             latency.clone(),
         );
-        Self {
-            registry: Arc::new(registry),
+        Self(Arc::new(Families {
+            registry,
             requests,
             latency,
-        }
+        }))
     }
 }
 

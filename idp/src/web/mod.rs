@@ -10,12 +10,12 @@ mod health;
 pub mod metrics;
 pub mod paths;
 pub mod session;
-mod state;
+pub mod state;
 pub mod theme;
 pub mod ui;
 
 pub use error::AppError;
-pub use state::AppState;
+pub use state::{AppState, USER_CACHE_CAPACITY, USER_CACHE_TTL};
 
 use axum::Router;
 

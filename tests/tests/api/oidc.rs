@@ -54,6 +54,7 @@ on_both_backends!(
     client_credentials_only_for_clients_registered_for_it,
     userinfo_refuses_an_expired_access_token,
     introspection_tells_live_tokens_from_dead_ones,
+    a_token_checked_before_is_refused_once_revoked_or_expired,
     revoking_an_unknown_token_answers_200,
     rp_initiated_logout_ends_the_session_and_returns_with_state,
     logout_to_an_unregistered_address_gets_an_error_page,
@@ -1628,5 +1629,46 @@ async fn a_code_from_one_node_is_redeemed_and_refreshed_on_another() {
     assert_eq!(
         error_code(refresh(&rp, &old).await),
         CoreErrorResponseType::InvalidGrant
+    );
+}
+
+/// The server remembers access tokens whose signature it checked (a speed-up
+/// for repeated introspection and userinfo calls): a remembered token must
+/// still die at its revocation and at its expiry.
+async fn a_token_checked_before_is_refused_once_revoked_or_expired(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| c.tokens.access_token_ttl_secs = 30).await;
+    let rp = shop(&app).await;
+    let (revoked, _) = tokens_for(&app, &rp, &[]).await;
+    assert!(is_active(&rp, revoked.access_token(), None).await);
+    assert_eq!(
+        userinfo_status(&app, revoked.access_token()).await,
+        StatusCode::OK
+    );
+    revoke(&rp, CoreRevocableToken::from(revoked.access_token())).await;
+    assert!(
+        !is_active(&rp, revoked.access_token(), None).await,
+        "revoked"
+    );
+    assert_eq!(
+        userinfo_status(&app, revoked.access_token()).await,
+        StatusCode::UNAUTHORIZED
+    );
+
+    let (expiring, _) = tokens_for(&app, &rp, &[]).await;
+    assert!(is_active(&rp, expiring.access_token(), None).await);
+    assert_eq!(
+        userinfo_status(&app, expiring.access_token()).await,
+        StatusCode::OK
+    );
+    // Past its 30 s (and the 5 s allowed between nodes' clocks), well within
+    // the time the server remembers a checked signature.
+    app.clock.advance(Duration::seconds(40));
+    assert!(
+        !is_active(&rp, expiring.access_token(), None).await,
+        "expired"
+    );
+    assert_eq!(
+        userinfo_status(&app, expiring.access_token()).await,
+        StatusCode::UNAUTHORIZED
     );
 }
