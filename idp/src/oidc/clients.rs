@@ -7,6 +7,8 @@ use crate::crypto::{random_token, sha256_hex};
 use crate::domain::{ClientId, ClientKind, GrantType, IdTokenAlg, RedirectUri};
 use crate::store::{self, Client, NewClient, Store};
 
+use super::request::SUPPORTED_SCOPES;
+
 #[derive(Debug, Clone)]
 pub struct ClientRegistration {
     pub id: ClientId,
@@ -47,6 +49,32 @@ pub async fn register_client(
     clock: &dyn Clock,
     reg: ClientRegistration,
 ) -> Result<RegisteredClient, RegisterClientError> {
+    register_client_with_scopes(store, clock, reg, &[]).await
+}
+
+/// [`register_client`] with the scopes the client may be granted (empty:
+/// [`DEFAULT_SCOPES`]); the only way to a client with the `admin` scope.
+pub async fn register_client_with_scopes(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    reg: ClientRegistration,
+    scopes: &[String],
+) -> Result<RegisteredClient, RegisterClientError> {
+    let mut granted: Vec<String> = Vec::new();
+    for s in scopes {
+        if !SUPPORTED_SCOPES.contains(&s.as_str()) {
+            return Err(RegisterClientError::Invalid(format!(
+                "unknown scope {s}; known: {}",
+                SUPPORTED_SCOPES.join(", ")
+            )));
+        }
+        if !granted.contains(s) {
+            granted.push(s.clone());
+        }
+    }
+    if granted.is_empty() {
+        granted = DEFAULT_SCOPES.iter().map(|s| s.to_string()).collect();
+    }
     let name = reg.name.trim().to_owned();
     if name.is_empty() || name.chars().count() > 200 {
         return Err(RegisterClientError::Invalid(
@@ -91,7 +119,7 @@ pub async fn register_client(
         first_party: reg.first_party,
         theme: reg.theme,
         grant_types: grants,
-        scopes: DEFAULT_SCOPES.iter().map(|s| s.to_string()).collect(),
+        scopes: granted,
         id_token_alg: reg.id_token_alg,
         require_mfa: reg.require_mfa,
     };
