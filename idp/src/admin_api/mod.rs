@@ -1,0 +1,143 @@
+//! The JSON admin API (DESIGN "Admin"), served only on the admin listener
+//! (`admin.listen`), described by an OpenAPI document generated from these
+//! handlers (`GET /admin/api/openapi.json`). Every call needs an admin
+//! bearer token (see [`auth`]); every change is audited with its actor.
+
+mod audit_events;
+pub mod auth;
+mod error;
+mod users;
+
+pub use auth::{ADMIN_SCOPE, Admin, CONSOLE_CLIENT_ID};
+pub use error::ApiError;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::http::{HeaderValue, header};
+use axum::response::IntoResponse;
+use serde_json::Value;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::domain::UserId;
+use crate::store::AuditEvent;
+use crate::web::AppState;
+
+/// Where the OpenAPI document is served (without a token: it describes, it
+/// does not reveal).
+pub const OPENAPI_PATH: &str = "/admin/api/openapi.json";
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Identity provider admin API",
+        description = "Administration of the identity provider. Bearer access tokens of this provider \
+            with the `admin` scope: issued to the admin console for an administrator who signed in \
+            with a one-time code, or by client_credentials to a client granted `admin`."
+    ),
+    modifiers(&BearerScheme),
+    tags(
+        (name = "users", description = "Accounts"),
+        (name = "audit", description = "The audit trail"),
+    )
+)]
+struct ApiDoc;
+
+struct BearerScheme;
+
+impl Modify for BearerScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let http = HttpBuilder::new()
+            .scheme(HttpAuthScheme::Bearer)
+            .bearer_format("JWT")
+            .build();
+        openapi
+            .components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme("bearer", SecurityScheme::Http(http));
+    }
+}
+
+/// The routes and their OpenAPI description, from one list.
+fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(users::search))
+        .routes(routes!(users::show))
+        .routes(routes!(users::disable))
+        .routes(routes!(users::enable))
+        .routes(routes!(users::unlock))
+        .routes(routes!(users::reset_mfa))
+        .routes(routes!(users::grant_admin))
+        .routes(routes!(users::revoke_admin))
+        .routes(routes!(audit_events::search))
+        .split_for_parts()
+}
+
+/// The generated OpenAPI document.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api().1
+}
+
+pub fn router() -> Router<AppState> {
+    let (router, doc) = api();
+    let doc = Bytes::from(serde_json::to_vec(&doc).unwrap_or_default());
+    router
+        .route(
+            OPENAPI_PATH,
+            axum::routing::get(move || async move {
+                (
+                    [(
+                        header::CONTENT_TYPE,
+                        HeaderValue::from_static("application/json"),
+                    )],
+                    doc,
+                )
+            }),
+        )
+        .fallback(|| async {
+            ApiError::NotFound("no such endpoint on the admin listener").into_response()
+        })
+}
+
+const DEFAULT_PAGE: u32 = 50;
+const MAX_PAGE: u32 = 200;
+
+fn page_limit(limit: Option<u32>) -> Result<u32, ApiError> {
+    match limit.unwrap_or(DEFAULT_PAGE) {
+        l @ 1..=MAX_PAGE => Ok(l),
+        _ => Err(error::bad_request(format!(
+            "limit must be between 1 and {MAX_PAGE}"
+        ))),
+    }
+}
+
+fn rfc3339(t: OffsetDateTime) -> String {
+    t.format(&Rfc3339).unwrap_or_default()
+}
+
+/// Records an administrator's action. Unlike sign-in events, a failure to
+/// record fails the request: an admin change must not go unaudited (the
+/// actions are idempotent, so the retry records it).
+async fn audit(
+    state: &AppState,
+    admin: &Admin,
+    kind: &str,
+    user: Option<&UserId>,
+    detail: Value,
+) -> Result<(), ApiError> {
+    let event = AuditEvent {
+        kind: kind.to_owned(),
+        user_id: user.cloned(),
+        actor: Some(admin.actor()),
+        client_id: None,
+        ip: Some(admin.meta.ip.to_string()),
+        user_agent: admin.meta.user_agent.clone(),
+        detail,
+    };
+    state.store.record(event, state.clock.now()).await?;
+    Ok(())
+}
