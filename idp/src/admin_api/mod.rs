@@ -6,6 +6,8 @@
 mod audit_events;
 pub mod auth;
 mod error;
+mod keys;
+mod outbox;
 mod users;
 
 pub use auth::{ADMIN_SCOPE, Admin, CONSOLE_CLIENT_ID};
@@ -43,6 +45,8 @@ pub const OPENAPI_PATH: &str = "/admin/api/openapi.json";
     tags(
         (name = "users", description = "Accounts"),
         (name = "audit", description = "The audit trail"),
+        (name = "mail", description = "The mail outbox"),
+        (name = "keys", description = "Token signing keys"),
     )
 )]
 struct ApiDoc;
@@ -74,6 +78,10 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(users::grant_admin))
         .routes(routes!(users::revoke_admin))
         .routes(routes!(audit_events::search))
+        .routes(routes!(outbox::list))
+        .routes(routes!(outbox::retry))
+        .routes(routes!(keys::list))
+        .routes(routes!(keys::rotate))
         .split_for_parts()
 }
 

@@ -25,6 +25,7 @@ on_both_backends!(
     admin_role_is_granted_and_revoked,
     reset_mfa_removes_the_authenticator,
     audit_events_filter_by_user_type_and_time,
+    outbox_and_signing_keys,
     refused_tokens_change_nothing,
 );
 
@@ -213,6 +214,10 @@ async fn admin_api_lives_only_on_the_admin_listener_and_describes_itself(backend
         ("/admin/api/users/{id}/grant-admin", "post"),
         ("/admin/api/users/{id}/revoke-admin", "post"),
         ("/admin/api/audit-events", "get"),
+        ("/admin/api/mail", "get"),
+        ("/admin/api/mail/{id}/retry", "post"),
+        ("/admin/api/keys", "get"),
+        ("/admin/api/keys/rotate", "post"),
     ] {
         let op = &doc["paths"][path][method];
         assert!(op.is_object(), "{method} {path} is described");
@@ -695,6 +700,143 @@ async fn audit_events_filter_by_user_type_and_time(backend: Backend) {
     }
 }
 
+// ---------------------------------------------------------------- outbox and keys
+
+async fn outbox_and_signing_keys(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let token = automation_token(&app).await;
+    let actor = Some(format!("client:{AUTOMATION}"));
+    let store = &app.state.store;
+
+    // A message that failed for good; due in an hour, so this node's worker
+    // leaves it alone while the test claims it.
+    let later = app.clock_now() + Duration::hours(1);
+    let id = store
+        .enqueue_mail(
+            idp::store::OutgoingMail {
+                recipient: "jane@example.com".into(),
+                subject: "Reset your password".into(),
+                body_text: "https://id.example.com/reset-password?token=secret".into(),
+                body_html: None,
+            },
+            later,
+        )
+        .await
+        .unwrap();
+    let claimed = store
+        .claim_due_mail(later, Duration::seconds(60), 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    store
+        .mark_mail_attempt_failed(&id, "550 no such user", None)
+        .await
+        .unwrap();
+
+    let (status, list) = get(&app, "/admin/api/mail?status=failed", &token).await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    let items = list["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{list}");
+    assert_eq!(items[0]["id"], id.as_str());
+    assert_eq!(items[0]["recipient"], "jane@example.com");
+    assert_eq!(items[0]["subject"], "Reset your password");
+    assert_eq!(items[0]["status"], "failed");
+    assert_eq!(items[0]["last_error"], "550 no such user");
+    assert!(
+        !list.to_string().contains("token=secret"),
+        "bodies (reset links) are never shown"
+    );
+    let (status, _) = get(&app, "/admin/api/mail?status=sent", &token).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = get(&app, "/admin/api/mail?status=lost", &token).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+
+    let (status, body) = post(&app, &format!("/admin/api/mail/{id}/retry"), &token).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["status"], "pending");
+    // Due now: the worker, woken, delivers it (to a file in these tests).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while store.list_mail(None, 10).await.unwrap()[0].status != idp::store::MailStatus::Sent {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the retried message is sent"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // Only a failed message can be retried.
+    let (status, body) = post(&app, &format!("/admin/api/mail/{id}/retry"), &token).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+
+    // Keys: one active per algorithm; a rotation publishes the next ones.
+    let (status, keys) = get(&app, "/admin/api/keys", &token).await;
+    assert_eq!(status, StatusCode::OK);
+    let states = |keys: &Value| -> Vec<(String, String)> {
+        let mut v: Vec<_> = keys["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| {
+                (
+                    k["alg"].as_str().unwrap().to_owned(),
+                    k["state"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let pairs = |list: &[(&str, &str)]| -> Vec<(String, String)> {
+        list.iter()
+            .map(|(a, s)| (a.to_string(), s.to_string()))
+            .collect()
+    };
+    assert_eq!(
+        states(&keys),
+        pairs(&[
+            ("ES256", "active"),
+            ("EdDSA", "active"),
+            ("RS256", "active")
+        ])
+    );
+    let (status, rotated) = post(&app, "/admin/api/keys/rotate", &token).await;
+    assert_eq!(status, StatusCode::OK, "{rotated}");
+    let kids: Vec<String> = rotated["kids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k.as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(kids.len(), 3);
+    let (_, keys) = get(&app, "/admin/api/keys", &token).await;
+    assert_eq!(
+        states(&keys),
+        pairs(&[
+            ("ES256", "active"),
+            ("ES256", "next"),
+            ("EdDSA", "active"),
+            ("EdDSA", "next"),
+            ("RS256", "active"),
+            ("RS256", "next"),
+        ])
+    );
+    for k in keys["items"].as_array().unwrap() {
+        assert_eq!(
+            k["state"] == "next",
+            kids.contains(&k["kid"].as_str().unwrap().to_owned()),
+            "{k}"
+        );
+        assert!(k.get("private_key").is_none());
+    }
+
+    assert_eq!(
+        admin_events(&app).await,
+        [
+            ("admin.mail_retried".into(), actor.clone(), None),
+            ("admin.keys_rotated".into(), actor, None),
+        ]
+    );
+}
+
 // ---------------------------------------------------------------- refusals
 
 /// What a refusal must look like: the status, and an RFC 6750 challenge
@@ -724,6 +866,7 @@ async fn assert_refused(
             reqwest::Method::POST,
             format!("/admin/api/users/{}/grant-admin", target.id),
         ),
+        (reqwest::Method::POST, "/admin/api/keys/rotate".to_string()),
     ] {
         let r = call(app, method.clone(), &path, token).await;
         assert_eq!(r.status(), status, "{case}: {method} {path}");
