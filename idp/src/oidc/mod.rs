@@ -23,8 +23,8 @@ mod userinfo;
 
 pub use bearer::{active_access_token, bearer};
 pub use clients::{
-    ClientRegistration, RegisterClientError, RegisteredClient, register_client,
-    register_client_with_scopes,
+    ClientChanges, ClientRegistration, RegisterClientError, RegisteredClient, UpdateClientError,
+    register_client, register_client_with_scopes, rotate_client_secret, update_client,
 };
 
 use axum::Router;

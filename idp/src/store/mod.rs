@@ -176,6 +176,15 @@ pub trait ClientStore {
     async fn create_client(&self, client: NewClient, now: OffsetDateTime) -> Result<Client>;
     async fn client_by_id(&self, id: &ClientId) -> Result<Option<Client>>;
     async fn list_clients(&self) -> Result<Vec<Client>>;
+    /// Writes every field of `client` but its kind and `created_at`, if the
+    /// stored row is still the one last updated at `expected_updated_at`.
+    /// `None`: no such client, or changed meanwhile.
+    async fn update_client(
+        &self,
+        client: NewClient,
+        expected_updated_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<Option<Client>>;
 }
 
 #[async_trait::async_trait]
