@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 
 use super::auth::Admin;
 use super::error::ApiError;
-use super::{audit, rfc3339};
+use super::{Subject, audit, rfc3339};
 use crate::oidc::keys::KeyState;
 use crate::store::StoredKey;
 use crate::web::{AppError, AppState};
@@ -100,7 +100,7 @@ pub async fn rotate(
         &state,
         &admin,
         "admin.keys_rotated",
-        None,
+        Subject::Deployment,
         json!({ "kids": kids }),
     )
     .await?;

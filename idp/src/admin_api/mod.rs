@@ -5,6 +5,7 @@
 
 mod audit_events;
 pub mod auth;
+mod clients;
 mod error;
 mod keys;
 mod outbox;
@@ -25,7 +26,7 @@ use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::domain::UserId;
+use crate::domain::{ClientId, UserId};
 use crate::store::AuditEvent;
 use crate::web::AppState;
 
@@ -45,6 +46,7 @@ pub const OPENAPI_PATH: &str = "/admin/api/openapi.json";
     tags(
         (name = "users", description = "Accounts"),
         (name = "audit", description = "The audit trail"),
+        (name = "clients", description = "Relying parties"),
         (name = "mail", description = "The mail outbox"),
         (name = "keys", description = "Token signing keys"),
     )
@@ -78,6 +80,9 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(users::grant_admin))
         .routes(routes!(users::revoke_admin))
         .routes(routes!(audit_events::search))
+        .routes(routes!(clients::list, clients::create))
+        .routes(routes!(clients::show, clients::update))
+        .routes(routes!(clients::rotate_secret))
         .routes(routes!(outbox::list))
         .routes(routes!(outbox::retry))
         .routes(routes!(keys::list))
@@ -127,6 +132,14 @@ fn rfc3339(t: OffsetDateTime) -> String {
     t.format(&Rfc3339).unwrap_or_default()
 }
 
+/// What an administrator's action was about.
+enum Subject<'a> {
+    User(&'a UserId),
+    Client(&'a ClientId),
+    /// The deployment itself (keys, outbox).
+    Deployment,
+}
+
 /// Records an administrator's action. Unlike sign-in events, a failure to
 /// record fails the request: an admin change must not go unaudited (the
 /// actions are idempotent, so the retry records it).
@@ -134,14 +147,19 @@ async fn audit(
     state: &AppState,
     admin: &Admin,
     kind: &str,
-    user: Option<&UserId>,
+    subject: Subject<'_>,
     detail: Value,
 ) -> Result<(), ApiError> {
+    let (user_id, client_id) = match subject {
+        Subject::User(u) => (Some(u.clone()), None),
+        Subject::Client(c) => (None, Some(c.clone())),
+        Subject::Deployment => (None, None),
+    };
     let event = AuditEvent {
         kind: kind.to_owned(),
-        user_id: user.cloned(),
+        user_id,
         actor: Some(admin.actor()),
-        client_id: None,
+        client_id,
         ip: Some(admin.meta.ip.to_string()),
         user_agent: admin.meta.user_agent.clone(),
         detail,

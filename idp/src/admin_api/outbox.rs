@@ -11,7 +11,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::auth::Admin;
 use super::error::{ApiError, ErrorBody, bad_request};
-use super::{audit, page_limit, rfc3339};
+use super::{Subject, audit, page_limit, rfc3339};
 use crate::store::{MailStatus, QueuedMail};
 use crate::web::AppState;
 
@@ -135,7 +135,7 @@ pub async fn retry(
         &state,
         &admin,
         "admin.mail_retried",
-        None,
+        Subject::Deployment,
         json!({ "mail_id": id }),
     )
     .await?;

@@ -13,7 +13,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::auth::Admin;
 use super::error::{ApiError, ErrorBody, bad_request};
-use super::{audit, page_limit, rfc3339};
+use super::{Subject, audit, page_limit, rfc3339};
 use crate::domain::UserId;
 use crate::store::{User, UserQuery};
 use crate::web::AppState;
@@ -216,7 +216,7 @@ pub async fn disable(
         &state,
         &admin,
         "admin.user_disabled",
-        Some(&id),
+        Subject::User(&id),
         json!({ "refresh_tokens_revoked": revoked }),
     )
     .await?;
@@ -243,7 +243,14 @@ pub async fn enable(
         .set_user_disabled(&id, false, state.clock.now())
         .await?
         .ok_or(ApiError::NotFound("no user has this id"))?;
-    audit(&state, &admin, "admin.user_enabled", Some(&id), json!({})).await?;
+    audit(
+        &state,
+        &admin,
+        "admin.user_enabled",
+        Subject::User(&id),
+        json!({}),
+    )
+    .await?;
     detail(&state, &user).await
 }
 
@@ -264,7 +271,14 @@ pub async fn unlock(
     let id = user_id(&id)?;
     let user = load(&state, &id).await?;
     crate::account::lockout::clear(&state, &user.email, Some(&user)).await?;
-    audit(&state, &admin, "admin.user_unlocked", Some(&id), json!({})).await?;
+    audit(
+        &state,
+        &admin,
+        "admin.user_unlocked",
+        Subject::User(&id),
+        json!({}),
+    )
+    .await?;
     let user = load(&state, &id).await?;
     detail(&state, &user).await
 }
@@ -367,6 +381,6 @@ async fn set_admin(
     } else {
         "admin.admin_revoked"
     };
-    audit(&state, &admin, kind, Some(&id), json!({})).await?;
+    audit(&state, &admin, kind, Subject::User(&id), json!({})).await?;
     detail(&state, &user).await
 }
