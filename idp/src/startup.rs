@@ -175,9 +175,10 @@ impl Application {
         )
         .with_graceful_shutdown(serving.clone().cancelled_owned())
         .into_future();
-        let (public, admin) = tokio::join!(public, admin);
-        // Either listener failing ends both.
-        serving.cancel();
+        let (public, admin) = tokio::join!(
+            ending_both(public, serving.clone()),
+            ending_both(admin, serving.clone())
+        );
         stop_task.abort();
         let served = public.and(admin).map_err(StartError::Serve);
         worker_stop.cancel();
@@ -189,6 +190,16 @@ impl Application {
         }
         served
     }
+}
+
+/// Runs one listener; when it ends (stopped, or failed), the other stops too.
+async fn ending_both(
+    serve: impl std::future::Future<Output = std::io::Result<()>>,
+    both: tokio_util::sync::CancellationToken,
+) -> std::io::Result<()> {
+    let served = serve.await;
+    both.cancel();
+    served
 }
 
 /// Opens both stores and builds the state; used by `serve` and by CLI commands.

@@ -186,12 +186,9 @@ pub async fn update_client(
         .client_by_id(id)
         .await?
         .ok_or(UpdateClientError::NotFound)?;
-    let c = current.clone();
+    let c = as_stored(current.clone());
     let next = checked(NewClient {
-        id: c.id,
         name: changes.name.unwrap_or(c.name),
-        secret_hash: c.secret_hash,
-        kind: c.kind,
         redirect_uris: changes.redirect_uris.unwrap_or(c.redirect_uris),
         post_logout_redirect_uris: changes
             .post_logout_redirect_uris
@@ -202,6 +199,7 @@ pub async fn update_client(
         scopes: changes.scopes.unwrap_or(c.scopes),
         id_token_alg: changes.id_token_alg.unwrap_or(c.id_token_alg),
         require_mfa: changes.require_mfa.unwrap_or(c.require_mfa),
+        ..c
     })
     .map_err(UpdateClientError::Invalid)?;
     save(store, clock, &current, next).await
@@ -222,11 +220,20 @@ pub async fn rotate_client_secret(
         return Err(UpdateClientError::NoSecret);
     }
     let secret = random_token();
-    let c = current.clone();
     let next = NewClient {
+        secret_hash: Some(sha256_hex(&secret)),
+        ..as_stored(current.clone())
+    };
+    let client = save(store, clock, &current, next).await?;
+    Ok((client, secret))
+}
+
+/// The registration as stored, to write back with changes.
+fn as_stored(c: Client) -> NewClient {
+    NewClient {
         id: c.id,
         name: c.name,
-        secret_hash: Some(sha256_hex(&secret)),
+        secret_hash: c.secret_hash,
         kind: c.kind,
         redirect_uris: c.redirect_uris,
         post_logout_redirect_uris: c.post_logout_redirect_uris,
@@ -236,9 +243,7 @@ pub async fn rotate_client_secret(
         scopes: c.scopes,
         id_token_alg: c.id_token_alg,
         require_mfa: c.require_mfa,
-    };
-    let client = save(store, clock, &current, next).await?;
-    Ok((client, secret))
+    }
 }
 
 async fn save(
