@@ -4,8 +4,8 @@
 //! this file only speaks HTTP. Every change is audited.
 
 use axum::Json;
+use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Deserializer, Serialize};
@@ -13,7 +13,7 @@ use serde_json::json;
 use utoipa::ToSchema;
 
 use super::auth::Admin;
-use super::error::{ApiError, ErrorBody, bad_request};
+use super::error::{ApiError, ErrorBody, Id, bad_request};
 use super::{Subject, audit, rfc3339};
 use crate::domain::{ClientId, ClientKind, GrantType, IdTokenAlg, RedirectUri};
 use crate::oidc::{
@@ -221,7 +221,7 @@ pub async fn list(
 pub async fn show(
     _admin: Admin,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    Id(id): Id,
 ) -> Result<Json<ClientView>, ApiError> {
     let client = state
         .store
@@ -319,7 +319,7 @@ pub async fn create(
 pub async fn update(
     admin: Admin,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    Id(id): Id,
     payload: Result<Json<ClientPatch>, JsonRejection>,
 ) -> Result<Json<ClientView>, ApiError> {
     let id = client_id(&id)?;
@@ -393,7 +393,7 @@ pub async fn update(
 pub async fn rotate_secret(
     admin: Admin,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    Id(id): Id,
 ) -> Result<Response, ApiError> {
     let id = client_id(&id)?;
     let (client, secret) = rotate_client_secret(state.store.as_ref(), state.clock.as_ref(), &id)

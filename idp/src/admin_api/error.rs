@@ -82,3 +82,22 @@ impl IntoResponse for ApiError {
         (status, Json(ErrorBody { error, message })).into_response()
     }
 }
+
+/// A resource id from the path. A malformed one (bad percent-encoding) is a
+/// JSON 400 like every other bad input, not axum's plain-text answer.
+#[derive(Debug)]
+pub struct Id(pub String);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Id {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, ApiError> {
+        axum::extract::Path::<String>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(id)| Id(id))
+            .map_err(|e| bad_request(e.body_text()))
+    }
+}

@@ -4,13 +4,13 @@
 
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 
 use super::auth::Admin;
-use super::error::{ApiError, ErrorBody, bad_request};
+use super::error::{ApiError, ErrorBody, Id, bad_request};
 use super::{Subject, audit, page_limit, rfc3339};
 use crate::store::{MailStatus, QueuedMail};
 use crate::web::AppState;
@@ -121,7 +121,7 @@ pub async fn list(
 pub async fn retry(
     admin: Admin,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    Id(id): Id,
 ) -> Result<Json<MailRetried>, ApiError> {
     match state.store.retry_mail(&id, state.clock.now()).await {
         Ok(()) => {}

@@ -4,7 +4,7 @@
 
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
@@ -12,7 +12,7 @@ use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 
 use super::auth::Admin;
-use super::error::{ApiError, ErrorBody, bad_request};
+use super::error::{ApiError, ErrorBody, Id, bad_request};
 use super::{Subject, audit, page_limit, rfc3339};
 use crate::domain::UserId;
 use crate::store::{User, UserQuery};
@@ -168,7 +168,7 @@ pub async fn search(
 pub async fn show(
     _admin: Admin,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    Id(id): Id,
 ) -> Result<Json<UserDetail>, ApiError> {
     let user = load(&state, &user_id(&id)?).await?;
     detail(&state, &user).await
@@ -200,7 +200,7 @@ fn not_yourself(admin: &Admin, user: &UserId, what: &str) -> Result<(), ApiError
 pub async fn disable(
     admin: Admin,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    Id(id): Id,
 ) -> Result<Json<UserDetail>, ApiError> {
     let id = user_id(&id)?;
     not_yourself(&admin, &id, "disable")?;
@@ -235,7 +235,7 @@ pub async fn disable(
 pub async fn enable(
     admin: Admin,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    Id(id): Id,
 ) -> Result<Json<UserDetail>, ApiError> {
     let id = user_id(&id)?;
     let user = state
@@ -266,7 +266,7 @@ pub async fn enable(
 pub async fn unlock(
     admin: Admin,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    Id(id): Id,
 ) -> Result<Json<UserDetail>, ApiError> {
     let id = user_id(&id)?;
     let user = load(&state, &id).await?;
@@ -300,7 +300,7 @@ pub async fn unlock(
 pub async fn reset_mfa(
     admin: Admin,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    Id(id): Id,
 ) -> Result<Json<UserDetail>, ApiError> {
     let id = user_id(&id)?;
     let user = load(&state, &id).await?;
@@ -335,7 +335,7 @@ pub async fn reset_mfa(
 pub async fn grant_admin(
     admin: Admin,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    Id(id): Id,
 ) -> Result<Json<UserDetail>, ApiError> {
     set_admin(admin, state, id, true).await
 }
@@ -356,7 +356,7 @@ pub async fn grant_admin(
 pub async fn revoke_admin(
     admin: Admin,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    Id(id): Id,
 ) -> Result<Json<UserDetail>, ApiError> {
     set_admin(admin, state, id, false).await
 }

@@ -7,6 +7,7 @@
 //! console sign-in; automation tokens come from `/token` itself.
 
 mod clients;
+mod console;
 mod records;
 mod users;
 
@@ -26,11 +27,11 @@ on_both_backends!(
     refused_tokens_change_nothing,
 );
 
-pub(super) const PW: &str = "Correct-Horse-Battery-9";
-pub(super) const AUTOMATION: &str = "automation";
+const PW: &str = "Correct-Horse-Battery-9";
+const AUTOMATION: &str = "automation";
 
 /// Registers a confidential client_credentials client with `scopes`; returns its secret.
-pub(super) async fn register_client(app: &TestApp, id: &str, scopes: &[&str]) -> String {
+async fn register_client(app: &TestApp, id: &str, scopes: &[&str]) -> String {
     let scopes: Vec<String> = scopes.iter().map(|s| s.to_string()).collect();
     idp::oidc::register_client_with_scopes(
         app.state.store.as_ref(),
@@ -56,7 +57,7 @@ pub(super) async fn register_client(app: &TestApp, id: &str, scopes: &[&str]) ->
 }
 
 /// A client_credentials token from `/token`.
-pub(super) async fn client_token(app: &TestApp, id: &str, secret: &str) -> String {
+async fn client_token(app: &TestApp, id: &str, secret: &str) -> String {
     let response = app
         .http
         .post(app.url("/token"))
@@ -71,13 +72,13 @@ pub(super) async fn client_token(app: &TestApp, id: &str, secret: &str) -> Strin
 }
 
 /// A token for the automation client, which is granted `admin`.
-pub(super) async fn automation_token(app: &TestApp) -> String {
+async fn automation_token(app: &TestApp) -> String {
     let secret = register_client(app, AUTOMATION, &["admin"]).await;
     client_token(app, AUTOMATION, &secret).await
 }
 
 /// A person's access token as `/token` issues it after a sign-in with `amr`.
-pub(super) fn user_token(app: &TestApp, user: &User, client: &str, amr: &[&str]) -> String {
+fn user_token(app: &TestApp, user: &User, client: &str, amr: &[&str]) -> String {
     let auth = Authentication {
         auth_time: app.clock_now().unix_timestamp(),
         amr: amr.iter().map(|s| s.to_string()).collect(),
@@ -96,7 +97,7 @@ pub(super) fn user_token(app: &TestApp, user: &User, client: &str, amr: &[&str])
 }
 
 /// An administrator signed in to the console with a one-time code.
-pub(super) async fn console_admin(app: &TestApp, email: &str) -> (User, String) {
+async fn console_admin(app: &TestApp, email: &str) -> (User, String) {
     let user = app.create_user(email, PW, "Admin").await;
     let user = app
         .state
@@ -114,7 +115,7 @@ pub(super) async fn console_admin(app: &TestApp, email: &str) -> (User, String) 
     (user, token)
 }
 
-pub(super) async fn call(
+async fn call(
     app: &TestApp,
     method: reqwest::Method,
     path: &str,
@@ -127,20 +128,20 @@ pub(super) async fn call(
     request.send().await.unwrap()
 }
 
-pub(super) async fn get(app: &TestApp, path: &str, token: &str) -> (StatusCode, Value) {
+async fn get(app: &TestApp, path: &str, token: &str) -> (StatusCode, Value) {
     let r = call(app, reqwest::Method::GET, path, Some(token)).await;
     let status = r.status();
     (status, r.json().await.unwrap_or(Value::Null))
 }
 
-pub(super) async fn post(app: &TestApp, path: &str, token: &str) -> (StatusCode, Value) {
+async fn post(app: &TestApp, path: &str, token: &str) -> (StatusCode, Value) {
     let r = call(app, reqwest::Method::POST, path, Some(token)).await;
     let status = r.status();
     (status, r.json().await.unwrap_or(Value::Null))
 }
 
 /// `(type, actor, user_id)` of every admin event, oldest first.
-pub(super) async fn admin_events(app: &TestApp) -> Vec<(String, Option<String>, Option<String>)> {
+async fn admin_events(app: &TestApp) -> Vec<(String, Option<String>, Option<String>)> {
     let mut events: Vec<_> = app
         .state
         .store

@@ -99,6 +99,7 @@ async fn automation_searches_and_pages_users(backend: Backend) {
         ("/admin/api/users?limit=many", StatusCode::BAD_REQUEST),
         ("/admin/api/users?cursor=%21%21", StatusCode::BAD_REQUEST),
         ("/admin/api/users/not-a-user-id", StatusCode::NOT_FOUND),
+        ("/admin/api/users/%FF", StatusCode::BAD_REQUEST),
         (
             "/admin/api/users/0190a5a4-0000-7000-8000-000000000000",
             StatusCode::NOT_FOUND,
