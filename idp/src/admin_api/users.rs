@@ -210,12 +210,50 @@ pub async fn disable(
         .set_user_disabled(&id, true, now)
         .await?
         .ok_or(ApiError::NotFound("no user has this id"))?;
-    crate::web::session::end_all(&state, &id).await?;
-    let revoked = state.store.revoke_user_refresh_tokens(&id, now).await?;
+    let revoked = sign_out_everywhere(&state, &id).await?;
     audit(
         &state,
         &admin,
         "admin.user_disabled",
+        Subject::User(&id),
+        json!({ "refresh_tokens_revoked": revoked }),
+    )
+    .await?;
+    detail(&state, &user).await
+}
+
+/// Ends every browser session of the user and revokes their refresh
+/// tokens; returns how many refresh tokens were live.
+async fn sign_out_everywhere(state: &AppState, id: &UserId) -> Result<u64, ApiError> {
+    crate::web::session::end_all(state, id).await?;
+    Ok(state
+        .store
+        .revoke_user_refresh_tokens(id, state.clock.now())
+        .await?)
+}
+
+/// Sign the user out everywhere (a lost or stolen device): every session
+/// ends and every refresh token is revoked. The account stays usable.
+#[utoipa::path(
+    post,
+    path = "/admin/api/users/{id}/sign-out",
+    tag = "users",
+    params(("id" = String, Path, description = "User id")),
+    responses((status = 200, body = UserDetail), (status = 404, body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub async fn sign_out(
+    admin: Admin,
+    State(state): State<AppState>,
+    Id(id): Id,
+) -> Result<Json<UserDetail>, ApiError> {
+    let id = user_id(&id)?;
+    let user = load(&state, &id).await?;
+    let revoked = sign_out_everywhere(&state, &id).await?;
+    audit(
+        &state,
+        &admin,
+        "admin.user_signed_out",
         Subject::User(&id),
         json!({ "refresh_tokens_revoked": revoked }),
     )

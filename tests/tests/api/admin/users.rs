@@ -196,6 +196,22 @@ async fn administrator_disables_enables_and_unlocks_users(backend: Backend) {
         "unlocked"
     );
 
+    // Signed out everywhere: the session is gone, the account still works.
+    assert_eq!(browser.page("/account").await.status, StatusCode::OK);
+    let (status, user) = post(
+        &app,
+        &format!("/admin/api/users/{}/sign-out", jane.id),
+        &token,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{user}");
+    assert_eq!(user["disabled"], false);
+    assert_eq!(
+        browser.page("/account").await.status,
+        StatusCode::SEE_OTHER,
+        "back to the sign-in page"
+    );
+
     let jane_id = Some(jane.id.to_string());
     assert_eq!(
         admin_events(&app).await,
@@ -212,6 +228,11 @@ async fn administrator_disables_enables_and_unlocks_users(backend: Backend) {
             ),
             (
                 "admin.user_unlocked".into(),
+                Some(actor.clone()),
+                jane_id.clone()
+            ),
+            (
+                "admin.user_signed_out".into(),
                 Some(actor.clone()),
                 jane_id.clone()
             ),
