@@ -71,7 +71,7 @@ impl Modify for BearerScheme {
 /// The routes and their OpenAPI description, from one list.
 fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .routes(routes!(users::search))
+        .routes(routes!(users::search, users::create))
         .routes(routes!(users::show))
         .routes(routes!(users::disable))
         .routes(routes!(users::enable))

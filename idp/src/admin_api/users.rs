@@ -3,8 +3,9 @@
 //! revoke the admin role). Every action is audited with the administrator.
 
 use axum::Json;
-use axum::extract::rejection::QueryRejection;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Query, State};
+use axum::http::StatusCode;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
@@ -14,9 +15,10 @@ use utoipa::{IntoParams, ToSchema};
 use super::auth::Admin;
 use super::error::{ApiError, ErrorBody, Id, bad_request};
 use super::{Subject, audit, page_limit, rfc3339};
-use crate::domain::UserId;
+use crate::account::{CreateUserError, NewAccount, create_user};
+use crate::domain::{Email, PlainPassword, UserId};
 use crate::store::{User, UserQuery};
-use crate::web::AppState;
+use crate::web::{AppError, AppState};
 
 /// An account as administrators see it (never its password hash).
 #[derive(Debug, Serialize, ToSchema)]
@@ -151,6 +153,82 @@ pub async fn search(
         items: users.iter().map(|u| UserView::of(u, now)).collect(),
         next_cursor,
     }))
+}
+
+/// A new account.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewUserBody {
+    pub email: String,
+    #[serde(default)]
+    pub name: String,
+    /// Checked against the password policy. Absent: the account has no
+    /// password until its owner sets one through "forgot password".
+    pub password: Option<String>,
+    #[serde(default)]
+    pub email_verified: bool,
+    #[serde(default)]
+    pub is_admin: bool,
+}
+
+/// Create an account.
+#[utoipa::path(
+    post,
+    path = "/admin/api/users",
+    tag = "users",
+    request_body = NewUserBody,
+    responses(
+        (status = 201, body = UserDetail),
+        (status = 400, body = ErrorBody, description = "A bad email, name or password"),
+        (status = 409, body = ErrorBody, description = "The email is taken"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn create(
+    admin: Admin,
+    State(state): State<AppState>,
+    payload: Result<Json<NewUserBody>, JsonRejection>,
+) -> Result<(StatusCode, Json<UserDetail>), ApiError> {
+    let Json(b) = payload.map_err(|e| bad_request(e.body_text()))?;
+    let email = Email::parse(&b.email).map_err(|e| bad_request(format!("email: {}", e.0)))?;
+    let password = match &b.password {
+        None => None,
+        Some(p) => {
+            let refused = state.policy.check(p, &[b.name.as_str(), email.as_str()]);
+            if !refused.is_empty() {
+                return Err(bad_request(format!("password: {}", refused.join(" "))));
+            }
+            Some(PlainPassword::parse(p).map_err(|e| bad_request(format!("password: {}", e.0)))?)
+        }
+    };
+    let user = create_user(
+        state.store.as_ref(),
+        &state.hasher,
+        state.clock.as_ref(),
+        NewAccount {
+            email,
+            name: b.name,
+            password,
+            email_verified: b.email_verified,
+            is_admin: b.is_admin,
+        },
+    )
+    .await
+    .map_err(|e| match e {
+        CreateUserError::EmailTaken => ApiError::Conflict(e.to_string()),
+        CreateUserError::NameTooLong => bad_request(e.to_string()),
+        CreateUserError::Hash(h) => AppError::Internal(h.to_string()).into(),
+        CreateUserError::Store(s) => s.into(),
+    })?;
+    audit(
+        &state,
+        &admin,
+        "admin.user_created",
+        Subject::User(&user.id),
+        json!({ "is_admin": user.is_admin, "password_set": user.password_hash.is_some() }),
+    )
+    .await?;
+    Ok((StatusCode::CREATED, detail(&state, &user).await?))
 }
 
 /// One user.

@@ -204,6 +204,7 @@ async fn admin_api_lives_only_on_the_admin_listener_and_describes_itself(backend
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."), "{doc}");
     for (path, method) in [
         ("/admin/api/users", "get"),
+        ("/admin/api/users", "post"),
         ("/admin/api/users/{id}", "get"),
         ("/admin/api/users/{id}/disable", "post"),
         ("/admin/api/users/{id}/enable", "post"),

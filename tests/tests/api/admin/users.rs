@@ -11,6 +11,7 @@ on_both_backends!(
     administrator_disables_enables_and_unlocks_users,
     admin_role_is_granted_and_revoked,
     reset_mfa_removes_the_authenticator,
+    administrator_creates_accounts,
 );
 
 // ---------------------------------------------------------------- users
@@ -365,5 +366,103 @@ async fn reset_mfa_removes_the_authenticator(backend: Backend) {
     assert!(
         mail.iter().any(|m| m.mail.recipient == "jane@example.com"),
         "a notice is queued for the owner"
+    );
+}
+
+async fn administrator_creates_accounts(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (admin, token) = console_admin(&app, "root@example.com").await;
+    let create = |body: Value| {
+        let app = app.clone();
+        let token = token.clone();
+        async move {
+            let r = app
+                .http
+                .post(app.admin_url("/admin/api/users"))
+                .bearer_auth(&token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            let status = r.status();
+            (status, r.json::<Value>().await.unwrap())
+        }
+    };
+
+    let (status, user) = create(serde_json::json!({
+        "email": "Jane@Example.com",
+        "name": "Jane",
+        "password": PW,
+        "email_verified": true,
+    }))
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{user}");
+    assert_eq!(user["email"], "Jane@example.com", "the domain lowercased");
+    assert_eq!(user["email_verified"], true);
+    assert_eq!(user["is_admin"], false);
+    assert_eq!(
+        app.sign_in("jane@example.com", PW).await.status,
+        StatusCode::SEE_OTHER,
+        "signs in with the password given"
+    );
+
+    // Without a password: the owner sets one through "forgot password".
+    let (status, invited) =
+        create(serde_json::json!({ "email": "john@example.com", "is_admin": true })).await;
+    assert_eq!(status, StatusCode::CREATED, "{invited}");
+    assert_eq!(invited["is_admin"], true);
+    assert_ne!(
+        app.other_browser()
+            .sign_in("john@example.com", "")
+            .await
+            .status,
+        StatusCode::SEE_OTHER
+    );
+
+    for (body, status, reason) in [
+        (
+            serde_json::json!({ "email": "jane@example.com" }),
+            StatusCode::CONFLICT,
+            "already exists",
+        ),
+        (
+            serde_json::json!({ "email": "not-an-email" }),
+            StatusCode::BAD_REQUEST,
+            "email",
+        ),
+        (
+            serde_json::json!({ "email": "weak@example.com", "password": "abc" }),
+            StatusCode::BAD_REQUEST,
+            "password",
+        ),
+        (
+            serde_json::json!({ "email": "x@example.com", "role": "god" }),
+            StatusCode::BAD_REQUEST,
+            "role",
+        ),
+    ] {
+        let (got, answer) = create(body.clone()).await;
+        assert_eq!(got, status, "{body} -> {answer}");
+        assert!(
+            answer["message"].as_str().unwrap().contains(reason),
+            "{body} -> {answer}"
+        );
+    }
+
+    let actor = Some(format!("user:{}", admin.id));
+    assert_eq!(
+        admin_events(&app).await,
+        [
+            (
+                "admin.user_created".into(),
+                actor.clone(),
+                Some(user["id"].as_str().unwrap().to_owned())
+            ),
+            (
+                "admin.user_created".into(),
+                actor,
+                Some(invited["id"].as_str().unwrap().to_owned())
+            ),
+        ]
     );
 }
