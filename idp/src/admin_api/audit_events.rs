@@ -11,7 +11,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::auth::Admin;
 use super::error::{ApiError, ErrorBody, bad_request};
-use super::{page_limit, rfc3339};
+use super::{end_page, page_limit, rfc3339};
 use crate::domain::UserId;
 use crate::store::{AuditQuery, RecordedAuditEvent};
 use crate::web::AppState;
@@ -124,7 +124,7 @@ pub async fn search(
                 .map_err(|_| bad_request("cursor is not one this API returned"))
         })
         .transpose()?;
-    let mut events = state
+    let events = state
         .store
         .search_audit_events(&AuditQuery {
             user,
@@ -135,12 +135,7 @@ pub async fn search(
             limit: limit + 1,
         })
         .await?;
-    let next_cursor = if events.len() > limit as usize {
-        events.truncate(limit as usize);
-        events.last().map(|e| e.id.to_string())
-    } else {
-        None
-    };
+    let (events, next_cursor) = end_page(events, limit, |e| e.id.to_string());
     Ok(Json(AuditEventPage {
         items: events.into_iter().map(Into::into).collect(),
         next_cursor,

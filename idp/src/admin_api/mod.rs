@@ -91,11 +91,6 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .split_for_parts()
 }
 
-/// The generated OpenAPI document.
-pub fn openapi() -> utoipa::openapi::OpenApi {
-    api().1
-}
-
 pub fn router() -> Router<AppState> {
     let (router, doc) = api();
     let doc = Bytes::from(serde_json::to_vec(&doc).unwrap_or_default());
@@ -127,6 +122,21 @@ fn page_limit(limit: Option<u32>) -> Result<u32, ApiError> {
             "limit must be between 1 and {MAX_PAGE}"
         ))),
     }
+}
+
+/// Ends a page fetched with one row more than `limit`: the rows to show and,
+/// if that extra row came, the cursor of the next page (from the last shown).
+fn end_page<T>(
+    mut rows: Vec<T>,
+    limit: u32,
+    cursor: impl Fn(&T) -> String,
+) -> (Vec<T>, Option<String>) {
+    if rows.len() <= limit as usize {
+        return (rows, None);
+    }
+    rows.truncate(limit as usize);
+    let next = rows.last().map(cursor);
+    (rows, next)
 }
 
 fn rfc3339(t: OffsetDateTime) -> String {

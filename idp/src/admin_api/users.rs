@@ -14,7 +14,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::auth::Admin;
 use super::error::{ApiError, ErrorBody, Id, bad_request};
-use super::{Subject, audit, page_limit, rfc3339};
+use super::{Subject, audit, end_page, page_limit, rfc3339};
 use crate::account::{CreateUserError, NewAccount, create_user};
 use crate::domain::{Email, PlainPassword, UserId};
 use crate::store::{User, UserQuery};
@@ -134,7 +134,7 @@ pub async fn search(
                 .ok_or_else(|| bad_request("cursor is not one this API returned"))?,
         ),
     };
-    let mut users = state
+    let users = state
         .store
         .search_users(&UserQuery {
             text: q.q,
@@ -142,12 +142,7 @@ pub async fn search(
             limit: limit + 1,
         })
         .await?;
-    let next_cursor = if users.len() > limit as usize {
-        users.truncate(limit as usize);
-        users.last().map(|u| URL_SAFE_NO_PAD.encode(u.email.key()))
-    } else {
-        None
-    };
+    let (users, next_cursor) = end_page(users, limit, |u| URL_SAFE_NO_PAD.encode(u.email.key()));
     let now = state.clock.now();
     Ok(Json(UserPage {
         items: users.iter().map(|u| UserView::of(u, now)).collect(),
