@@ -77,6 +77,7 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(users::enable))
         .routes(routes!(users::unlock))
         .routes(routes!(users::sign_out))
+        .routes(routes!(users::send_password_reset))
         .routes(routes!(users::reset_mfa))
         .routes(routes!(users::grant_admin))
         .routes(routes!(users::revoke_admin))

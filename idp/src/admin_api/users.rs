@@ -394,6 +394,49 @@ pub async fn unlock(
     detail(&state, &user).await
 }
 
+/// Mail the user a password-reset link (in the default theme, valid as
+/// long as the forgot-password page's links).
+#[utoipa::path(
+    post,
+    path = "/admin/api/users/{id}/send-password-reset",
+    tag = "users",
+    params(("id" = String, Path, description = "User id")),
+    responses(
+        (status = 200, body = UserDetail),
+        (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "The account is disabled"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn send_password_reset(
+    admin: Admin,
+    State(state): State<AppState>,
+    Id(id): Id,
+) -> Result<Json<UserDetail>, ApiError> {
+    let id = user_id(&id)?;
+    let user = load(&state, &id).await?;
+    if user.disabled {
+        return Err(ApiError::Conflict(
+            "the account is disabled: enable it before sending a reset link".into(),
+        ));
+    }
+    let theme = state.themes.get(None);
+    let ttl_minutes = theme
+        .meta
+        .reset_link_ttl_minutes
+        .unwrap_or(state.config.account.reset_link_ttl_minutes);
+    crate::account::mail_reset_link(&state, &theme, "", &user, ttl_minutes).await?;
+    audit(
+        &state,
+        &admin,
+        "admin.password_reset_sent",
+        Subject::User(&id),
+        json!({ "ttl_minutes": ttl_minutes }),
+    )
+    .await?;
+    detail(&state, &user).await
+}
+
 /// Remove the user's authenticator app and recovery codes (lost phone);
 /// the owner is told by mail.
 #[utoipa::path(

@@ -210,6 +210,7 @@ async fn admin_api_lives_only_on_the_admin_listener_and_describes_itself(backend
         ("/admin/api/users/{id}/enable", "post"),
         ("/admin/api/users/{id}/unlock", "post"),
         ("/admin/api/users/{id}/sign-out", "post"),
+        ("/admin/api/users/{id}/send-password-reset", "post"),
         ("/admin/api/users/{id}/reset-mfa", "post"),
         ("/admin/api/users/{id}/grant-admin", "post"),
         ("/admin/api/users/{id}/revoke-admin", "post"),

@@ -12,6 +12,7 @@ on_both_backends!(
     admin_role_is_granted_and_revoked,
     reset_mfa_removes_the_authenticator,
     administrator_creates_accounts,
+    administrator_sends_a_password_reset_link,
 );
 
 // ---------------------------------------------------------------- users
@@ -464,5 +465,57 @@ async fn administrator_creates_accounts(backend: Backend) {
                 Some(invited["id"].as_str().unwrap().to_owned())
             ),
         ]
+    );
+}
+
+async fn administrator_sends_a_password_reset_link(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (admin, token) = console_admin(&app, "root@example.com").await;
+    let jane = app.create_user("jane@example.com", PW, "Jane").await;
+    let path = format!("/admin/api/users/{}/send-password-reset", jane.id);
+
+    let (status, body) = post(&app, &path, &token).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let mail = app.state.store.list_mail(None, 10).await.unwrap();
+    let reset = mail
+        .iter()
+        .find(|m| m.mail.recipient == "jane@example.com")
+        .expect("a reset mail is queued");
+    let body = &reset.mail.body_text;
+    let start = body
+        .find("/reset-password?token=")
+        .expect("with a reset link");
+    let link: String = body[start..]
+        .chars()
+        .take_while(|c| !c.is_whitespace())
+        .collect();
+    assert_eq!(
+        app.page(&link).await.status,
+        StatusCode::OK,
+        "the link opens the reset form: {link}"
+    );
+
+    // Not for a disabled account.
+    post(
+        &app,
+        &format!("/admin/api/users/{}/disable", jane.id),
+        &token,
+    )
+    .await;
+    let (status, body) = post(&app, &path, &token).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+
+    let sent: Vec<_> = admin_events(&app)
+        .await
+        .into_iter()
+        .filter(|e| e.0 == "admin.password_reset_sent")
+        .collect();
+    assert_eq!(
+        sent,
+        [(
+            "admin.password_reset_sent".to_string(),
+            Some(format!("user:{}", admin.id)),
+            Some(jane.id.to_string())
+        )]
     );
 }
