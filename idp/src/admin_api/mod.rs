@@ -22,6 +22,7 @@ use serde_json::Value;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -70,7 +71,7 @@ impl Modify for BearerScheme {
 
 /// The routes and their OpenAPI description, from one list.
 fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (router, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(users::search, users::create))
         .routes(routes!(users::show))
         .routes(routes!(users::disable))
@@ -89,7 +90,47 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(outbox::retry))
         .routes(routes!(keys::list))
         .routes(routes!(keys::rotate))
-        .split_for_parts()
+        .split_for_parts();
+    describe_refusals(&mut doc);
+    (router, doc)
+}
+
+/// Every operation may be refused by the [`Admin`] extractor: its 401 and
+/// 403 are described once, here, rather than on each handler.
+fn describe_refusals(doc: &mut utoipa::openapi::OpenApi) {
+    let answer = |description: &str| {
+        RefOr::T(
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("ErrorBody")))
+                        .build(),
+                )
+                .build(),
+        )
+    };
+    for item in doc.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.post,
+            &mut item.put,
+            &mut item.patch,
+            &mut item.delete,
+        ];
+        for op in operations.into_iter().flatten() {
+            let responses = &mut op.responses.responses;
+            responses.insert(
+                "401".into(),
+                answer("No token, or one that is invalid, expired, revoked, for another audience, or from a sign-in without a one-time code (RFC 6750, RFC 9470)"),
+            );
+            responses.insert(
+                "403".into(),
+                answer("A valid token without the admin role or scope"),
+            );
+        }
+    }
 }
 
 pub fn router() -> Router<AppState> {

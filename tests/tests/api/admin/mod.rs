@@ -228,6 +228,12 @@ async fn admin_api_lives_only_on_the_admin_listener_and_describes_itself(backend
         let op = &doc["paths"][path][method];
         assert!(op.is_object(), "{method} {path} is described");
         assert_eq!(op["security"], json!([{ "bearer": [] }]), "{path}");
+        for refusal in ["401", "403"] {
+            assert!(
+                op["responses"][refusal].is_object(),
+                "{method} {path} {refusal}"
+            );
+        }
     }
     assert_eq!(
         doc["components"]["securitySchemes"]["bearer"]["scheme"],
