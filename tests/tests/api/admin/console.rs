@@ -21,26 +21,8 @@ const VERIFIER: &str = "a-pkce-verifier-of-forty-three-characters-or-more";
 
 /// Registers a public first-party client using the code flow.
 async fn register_public(app: &TestApp, id: &str, scopes: &[&str]) {
-    let scopes: Vec<String> = scopes.iter().map(|s| s.to_string()).collect();
-    idp::oidc::register_client_with_scopes(
-        app.state.store.as_ref(),
-        app.state.clock.as_ref(),
-        idp::oidc::ClientRegistration {
-            id: ClientId::parse(id).unwrap(),
-            name: id.into(),
-            kind: ClientKind::Public,
-            redirect_uris: vec![idp::domain::RedirectUri::parse(CALLBACK).unwrap()],
-            post_logout_redirect_uris: vec![],
-            first_party: true,
-            theme: None,
-            grant_types: vec![GrantType::AuthorizationCode],
-            id_token_alg: IdTokenAlg::RS256,
-            require_mfa: false,
-        },
-        &scopes,
-    )
-    .await
-    .unwrap();
+    let code = GrantType::AuthorizationCode;
+    register(app, id, ClientKind::Public, code, &[CALLBACK], scopes).await;
 }
 
 /// Signs in with a password at `client` asking for `scope`; returns the `/token` answer.

@@ -30,8 +30,15 @@ on_both_backends!(
 const PW: &str = "Correct-Horse-Battery-9";
 const AUTOMATION: &str = "automation";
 
-/// Registers a confidential client_credentials client with `scopes`; returns its secret.
-async fn register_client(app: &TestApp, id: &str, scopes: &[&str]) -> String {
+/// Registers a first-party client; returns its secret (confidential clients).
+async fn register(
+    app: &TestApp,
+    id: &str,
+    kind: ClientKind,
+    grant: GrantType,
+    redirect_uris: &[&str],
+    scopes: &[&str],
+) -> Option<String> {
     let scopes: Vec<String> = scopes.iter().map(|s| s.to_string()).collect();
     idp::oidc::register_client_with_scopes(
         app.state.store.as_ref(),
@@ -39,12 +46,15 @@ async fn register_client(app: &TestApp, id: &str, scopes: &[&str]) -> String {
         idp::oidc::ClientRegistration {
             id: ClientId::parse(id).unwrap(),
             name: id.into(),
-            kind: ClientKind::Confidential,
-            redirect_uris: vec![],
+            kind,
+            redirect_uris: redirect_uris
+                .iter()
+                .map(|u| idp::domain::RedirectUri::parse(u).unwrap())
+                .collect(),
             post_logout_redirect_uris: vec![],
             first_party: true,
             theme: None,
-            grant_types: vec![GrantType::ClientCredentials],
+            grant_types: vec![grant],
             id_token_alg: IdTokenAlg::RS256,
             require_mfa: false,
         },
@@ -53,6 +63,20 @@ async fn register_client(app: &TestApp, id: &str, scopes: &[&str]) -> String {
     .await
     .unwrap()
     .secret
+}
+
+/// Registers a confidential client_credentials client with `scopes`; returns its secret.
+async fn register_client(app: &TestApp, id: &str, scopes: &[&str]) -> String {
+    let confidential = ClientKind::Confidential;
+    register(
+        app,
+        id,
+        confidential,
+        GrantType::ClientCredentials,
+        &[],
+        scopes,
+    )
+    .await
     .unwrap()
 }
 
