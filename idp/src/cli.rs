@@ -63,6 +63,11 @@ pub enum UserCommand {
         #[arg(long)]
         email: String,
     },
+    /// Give an existing account the admin role (the first administrator; later ones through the admin API)
+    GrantAdmin {
+        #[arg(long)]
+        email: String,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -76,6 +81,9 @@ pub struct UserCreate {
     /// Mark the email address as already verified
     #[arg(long)]
     pub verified: bool,
+    /// Give the account the admin role (it signs in to the console with a one-time code)
+    #[arg(long)]
+    pub admin: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -116,6 +124,10 @@ pub struct ClientCreate {
     /// Users of this client must sign in with a second factor
     #[arg(long)]
     pub require_mfa: bool,
+    /// Scope the client may be granted (repeatable) [default: openid, profile, email, offline_access].
+    /// `admin` lets a client_credentials client call the admin API.
+    #[arg(long = "scope", value_name = "SCOPE")]
+    pub scopes: Vec<String>,
 }
 
 /// A command's failure, printed as one line.
@@ -203,7 +215,7 @@ async fn user(config: Config, cmd: UserCommand) -> Result<(), CliError> {
                     name: args.name,
                     password: Some(password),
                     email_verified: args.verified,
-                    is_admin: false,
+                    is_admin: args.admin,
                 },
             )
             .await
@@ -211,9 +223,35 @@ async fn user(config: Config, cmd: UserCommand) -> Result<(), CliError> {
                 CreateUserError::EmailTaken | CreateUserError::NameTooLong => input(e),
                 other => CliError::Failed(other.to_string()),
             })?;
+            if user.is_admin {
+                audit_cli(&state, "admin.admin_granted", &user).await?;
+            }
             println!(
                 "{}",
-                json!({ "user_id": user.id.as_str(), "email": user.email.as_str() })
+                json!({ "user_id": user.id.as_str(), "email": user.email.as_str(), "admin": user.is_admin })
+            );
+            Ok(())
+        }
+        UserCommand::GrantAdmin { email } => {
+            let email = Email::parse(&email).map_err(|e| input(format!("--email: {e}")))?;
+            let state = open(config).await?;
+            let failed = |e: store::Error| CliError::Failed(e.to_string());
+            let user = state
+                .store
+                .user_by_email(&email)
+                .await
+                .map_err(failed)?
+                .ok_or_else(|| input(format!("no account has the address {}", email.as_str())))?;
+            let user = state
+                .store
+                .set_user_admin(&user.id, true, state.clock.now())
+                .await
+                .map_err(failed)?
+                .ok_or_else(|| CliError::Failed("the account vanished meanwhile".into()))?;
+            audit_cli(&state, "admin.admin_granted", &user).await?;
+            println!(
+                "{}",
+                json!({ "user_id": user.id.as_str(), "email": user.email.as_str(), "admin": true })
             );
             Ok(())
         }
@@ -278,18 +316,41 @@ async fn user(config: Config, cmd: UserCommand) -> Result<(), CliError> {
     }
 }
 
+/// An administration done from the command line, audited with the actor `cli`.
+async fn audit_cli(state: &Backend, kind: &str, user: &store::User) -> Result<(), CliError> {
+    let event = store::AuditEvent {
+        kind: kind.to_owned(),
+        user_id: Some(user.id.clone()),
+        actor: Some("cli".into()),
+        client_id: None,
+        ip: None,
+        user_agent: None,
+        detail: json!({}),
+    };
+    state
+        .store
+        .record(event, state.clock.now())
+        .await
+        .map_err(|e| CliError::Failed(e.to_string()))
+}
+
 async fn client(config: Config, cmd: ClientCommand) -> Result<(), CliError> {
     match cmd {
         ClientCommand::Create(args) => {
+            let scopes = args.scopes.clone();
             let registration = parse_client(args)?;
             let state = open(config).await?;
-            let registered =
-                oidc::register_client(state.store.as_ref(), &state.clock, registration)
-                    .await
-                    .map_err(|e| match e {
-                        oidc::RegisterClientError::Store(s) => CliError::Failed(s.to_string()),
-                        other => input(other),
-                    })?;
+            let registered = oidc::register_client_with_scopes(
+                state.store.as_ref(),
+                &state.clock,
+                registration,
+                &scopes,
+            )
+            .await
+            .map_err(|e| match e {
+                oidc::RegisterClientError::Store(s) => CliError::Failed(s.to_string()),
+                other => input(other),
+            })?;
             println!(
                 "{}",
                 json!({
@@ -320,6 +381,7 @@ async fn client(config: Config, cmd: ClientCommand) -> Result<(), CliError> {
                         "grant_types": c.grant_types.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
                         "id_token_alg": c.id_token_alg.as_str(),
                         "require_mfa": c.require_mfa,
+                        "scopes": c.scopes,
                     })
                 );
             }

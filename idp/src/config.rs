@@ -55,7 +55,27 @@ pub struct Config {
     pub mfa: MfaConfig,
     pub themes: ThemesConfig,
     pub keys: KeysConfig,
+    pub admin: AdminConfig,
     pub log: LogConfig,
+}
+
+/// The administration listener (DESIGN "Admin"): the JSON admin API, later
+/// the console. A separate address, so exposing the public port never
+/// exposes administration.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    /// Address of the admin listener; port 0 picks a free port. Keep it on
+    /// loopback or a private network.
+    pub listen: SocketAddr,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8081)),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -490,6 +510,12 @@ impl Config {
             return Err(invalid(
                 "server.body_limit_bytes",
                 "must be between 1024 and 16777216",
+            ));
+        }
+        if self.admin.listen.port() != 0 && self.admin.listen.port() == s.listen.port() {
+            return Err(invalid(
+                "admin.listen",
+                "must differ from server.listen: administration never shares the public port",
             ));
         }
         if !(30..=3600).contains(&self.mfa.pending_ttl_secs) {
@@ -995,6 +1021,7 @@ mod tests {
                 &[("IDP__KEYS__ENCRYPTION_KEY", "c2hvcnQ")],
                 "keys.encryption_key",
             ),
+            (&[("IDP__ADMIN__LISTEN", "0.0.0.0:8080")], "admin.listen"),
         ];
         for (vars, key) in cases {
             let err = Config::load_from(None, env(vars)).unwrap_err();

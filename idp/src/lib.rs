@@ -2,6 +2,7 @@
 //! tests both start it through [`startup::Application`].
 
 pub mod account;
+pub mod admin_api;
 pub mod cli;
 pub mod clock;
 pub mod config;

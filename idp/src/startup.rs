@@ -1,6 +1,7 @@
 //! Building and running the server: [`Application::build`] binds the listener
 //! (port 0 allowed) and exposes its address, so tests start the real thing.
 
+use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -54,6 +55,10 @@ pub struct Application {
     listener: TcpListener,
     address: SocketAddr,
     router: Router,
+    /// The admin API's own listener (`admin.listen`), never the public one.
+    admin_listener: TcpListener,
+    admin_address: SocketAddr,
+    admin_router: Router,
     state: AppState,
     mailer: crate::mail::Mailer,
 }
@@ -84,11 +89,24 @@ impl Application {
             None => TcpListener::bind(addr).await.map_err(bind_error)?,
         };
         let address = listener.local_addr().map_err(bind_error)?;
+        let admin_addr = state.config.admin.listen;
+        let admin_bind_error = |source| StartError::Bind {
+            addr: admin_addr,
+            source,
+        };
+        let admin_listener = TcpListener::bind(admin_addr)
+            .await
+            .map_err(admin_bind_error)?;
+        let admin_address = admin_listener.local_addr().map_err(admin_bind_error)?;
         let router = router(state.clone());
+        let admin_router = admin_router(state.clone());
         Ok(Self {
             listener,
             address,
             router,
+            admin_listener,
+            admin_address,
+            admin_router,
             state,
             mailer,
         })
@@ -97,6 +115,11 @@ impl Application {
     /// The address actually bound (with port 0, the one the OS chose).
     pub fn address(&self) -> SocketAddr {
         self.address
+    }
+
+    /// The admin listener's address (with port 0, the one the OS chose).
+    pub fn admin_address(&self) -> SocketAddr {
+        self.admin_address
     }
 
     pub fn state(&self) -> &AppState {
@@ -115,6 +138,7 @@ impl Application {
     ) -> Result<(), StartError> {
         tracing::info!(
             address = %self.address,
+            admin_address = %self.admin_address,
             issuer = %self.state.config.server.issuer,
             durable = self.state.store.backend(),
             "listening"
@@ -130,14 +154,33 @@ impl Application {
             worker_stop.clone(),
         );
         let keys_task = self.state.keys.spawn_maintenance(worker_stop.clone());
-        let served = axum::serve(
+        // One stop for both listeners: each drains its requests in flight.
+        let serving = tokio_util::sync::CancellationToken::new();
+        let stopper = serving.clone();
+        let stop_task = tokio::spawn(async move {
+            stop.await;
+            stopper.cancel();
+        });
+        let public = axum::serve(
             self.listener,
             self.router
                 .into_make_service_with_connect_info::<SocketAddr>(),
         )
-        .with_graceful_shutdown(stop)
-        .await
-        .map_err(StartError::Serve);
+        .with_graceful_shutdown(serving.clone().cancelled_owned())
+        .into_future();
+        let admin = axum::serve(
+            self.admin_listener,
+            self.admin_router
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(serving.clone().cancelled_owned())
+        .into_future();
+        let (public, admin) = tokio::join!(
+            ending_both(public, serving.clone()),
+            ending_both(admin, serving.clone())
+        );
+        stop_task.abort();
+        let served = public.and(admin).map_err(StartError::Serve);
         worker_stop.cancel();
         if let Err(e) = worker.await {
             tracing::warn!(error = %e, "mail worker ended abnormally");
@@ -147,6 +190,16 @@ impl Application {
         }
         served
     }
+}
+
+/// Runs one listener; when it ends (stopped, or failed), the other stops too.
+async fn ending_both(
+    serve: impl std::future::Future<Output = std::io::Result<()>>,
+    both: tokio_util::sync::CancellationToken,
+) -> std::io::Result<()> {
+    let served = serve.await;
+    both.cancel();
+    served
 }
 
 /// Opens both stores and builds the state; used by `serve` and by CLI commands.
@@ -204,14 +257,29 @@ pub async fn connect(config: Config, clock: SharedClock) -> Result<AppState, Sta
 }
 
 fn router(state: AppState) -> Router {
-    let timeout = Duration::from_secs(state.config.server.request_timeout_secs);
-    let body_limit = state.config.server.body_limit_bytes;
-    let hsts = web::headers::Hsts(!state.config.server.dev_mode);
-    web::router()
+    let routes = web::router()
         .merge(crate::account::router())
         .merge(crate::oidc::router())
         .merge(crate::mfa::router())
-                .layer(middleware::from_fn_with_state(state.metrics.clone(), metrics::track))
+        .layer(middleware::from_fn_with_state(
+            state.metrics.clone(),
+            metrics::track,
+        ));
+    plumbing(routes, state)
+}
+
+/// The admin listener: the admin API only (health endpoints stay public).
+fn admin_router(state: AppState) -> Router {
+    plumbing(crate::admin_api::router(), state)
+}
+
+/// What every listener wraps its routes in: security headers, request ids,
+/// tracing, the timeout and the body limit.
+fn plumbing(routes: Router<AppState>, state: AppState) -> Router {
+    let timeout = Duration::from_secs(state.config.server.request_timeout_secs);
+    let body_limit = state.config.server.body_limit_bytes;
+    let hsts = web::headers::Hsts(!state.config.server.dev_mode);
+    routes
         .layer(middleware::from_fn_with_state(hsts, web::headers::security_headers))
         .with_state(state)
         .layer(

@@ -105,6 +105,7 @@ on_both_backends!(
     migrate_applies_and_reports,
     keys_are_listed_and_rotated,
     reset_mfa_turns_off_two_step_sign_in_and_tells_the_owner,
+    administration_is_bootstrapped_from_the_cli,
 );
 
 async fn users_are_created_and_listed(backend: Backend) {
@@ -465,12 +466,14 @@ fn invalid_config_exits_1_naming_the_key() {
 async fn serve_runs_on_the_embedded_default_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let port = tests::free_port();
+    let admin_port = tests::free_port();
     let child = Command::new(env!("CARGO_BIN_EXE_idp"))
         .current_dir(dir.path())
         .arg("--config")
         .arg(shipped_config())
         .arg("serve")
         .env("IDP__SERVER__LISTEN", format!("127.0.0.1:{port}"))
+        .env("IDP__ADMIN__LISTEN", format!("127.0.0.1:{admin_port}"))
         .env("IDP__LOG__FORMAT", "json")
         .env(
             "IDP__THEMES__DIR",
@@ -505,6 +508,16 @@ async fn serve_runs_on_the_embedded_default_and_stops_on_sigterm() {
         dir.path().join("data/idp.db").exists(),
         "SQLite file created under data/"
     );
+    // The admin API answers on its own port only.
+    let openapi = "/admin/api/openapi.json";
+    let admin = http
+        .get(format!("http://127.0.0.1:{admin_port}{openapi}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(admin.status(), 200);
+    let public = http.get(format!("{base}{openapi}")).send().await.unwrap();
+    assert_eq!(public.status(), 404);
 
     let kill = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -624,4 +637,115 @@ async fn reset_mfa_turns_off_two_step_sign_in_and_tells_the_owner(backend: Backe
         .find(|e| e.event.kind == "mfa.reset")
         .expect("audited");
     assert_eq!(event.event.actor.as_deref(), Some("cli"));
+}
+
+/// The first administrator and an automation client come from the CLI:
+/// `user create --admin`, `user grant-admin`, `client create --scope admin`,
+/// each role given audited with the actor `cli`.
+async fn administration_is_bootstrapped_from_the_cli(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = fresh(backend, dir.path()).await;
+    let root = idp(
+        dir.path(),
+        &db,
+        &[
+            "user",
+            "create",
+            "--email",
+            "root@example.com",
+            "--password",
+            "correct horse battery",
+            "--admin",
+        ],
+    );
+    assert!(root.status.success(), "{}", stderr(&root));
+    let root: Value = serde_json::from_str(&stdout(&root)).unwrap();
+    assert_eq!(root["admin"], true);
+    let jane = idp(
+        dir.path(),
+        &db,
+        &[
+            "user",
+            "create",
+            "--email",
+            "jane@example.com",
+            "--password",
+            "correct horse battery",
+        ],
+    );
+    assert!(jane.status.success(), "{}", stderr(&jane));
+    let granted = idp(
+        dir.path(),
+        &db,
+        &["user", "grant-admin", "--email", "JANE@example.com"],
+    );
+    assert!(granted.status.success(), "{}", stderr(&granted));
+    let listed = idp(dir.path(), &db, &["user", "list"]);
+    let admins: Vec<Value> = stdout(&listed)
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|u| u["admin"] == true)
+        .collect();
+    assert_eq!(admins.len(), 2, "{}", stdout(&listed));
+    let nobody = idp(
+        dir.path(),
+        &db,
+        &["user", "grant-admin", "--email", "nobody@example.com"],
+    );
+    assert_clean_failure(&nobody, "nobody@example.com");
+
+    let bot = idp(
+        dir.path(),
+        &db,
+        &[
+            "client",
+            "create",
+            "--client-id",
+            "ops-bot",
+            "--name",
+            "Ops bot",
+            "--grant",
+            "client_credentials",
+            "--scope",
+            "admin",
+        ],
+    );
+    assert!(bot.status.success(), "{}", stderr(&bot));
+    let unknown = idp(
+        dir.path(),
+        &db,
+        &[
+            "client",
+            "create",
+            "--client-id",
+            "x",
+            "--name",
+            "X",
+            "--grant",
+            "client_credentials",
+            "--scope",
+            "root",
+        ],
+    );
+    assert_clean_failure(&unknown, "unknown scope root");
+    let clients = idp(dir.path(), &db, &["client", "list"]);
+    let bot: Value = serde_json::from_str(stdout(&clients).lines().next().unwrap()).unwrap();
+    assert_eq!(bot["client_id"], "ops-bot");
+    assert_eq!(bot["scopes"], serde_json::json!(["admin"]));
+
+    let store = idp::store::connect(&idp::config::DatabaseConfig {
+        url: idp::config::ConnectionUrl::new(db.url.clone()),
+        ..idp::config::DatabaseConfig::default()
+    })
+    .await
+    .unwrap();
+    let events: Vec<(String, Option<String>)> = store
+        .audit_events(None, 50)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.event.kind, e.event.actor))
+        .collect();
+    let granted = ("admin.admin_granted".to_string(), Some("cli".to_string()));
+    assert_eq!(events, [granted.clone(), granted], "jane, then root");
 }

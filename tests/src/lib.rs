@@ -62,6 +62,7 @@ pub fn fresh_redis_prefix() -> String {
 pub async fn config_for(backend: Backend, dir: &std::path::Path) -> Config {
     let mut config = Config::default();
     config.server.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    config.admin.listen = SocketAddr::from(([127, 0, 0, 1], 0));
     config.mail.dir = dir.join("mail");
     config.themes.dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../themes");
     // Cheaper argon2 than production keeps hundreds of sign-ins in the suite fast;
@@ -89,6 +90,8 @@ pub struct TestApp {
     pub backend: Backend,
     pub address: SocketAddr,
     pub base_url: String,
+    /// The admin listener (`admin.listen`, port 0 in tests), e.g. `http://127.0.0.1:41234`.
+    pub admin_base_url: String,
     pub clock: ManualClock,
     pub state: AppState,
     /// A browser-like client: keeps cookies, does not follow redirects.
@@ -115,6 +118,7 @@ impl TestApp {
             .await
             .expect("the server starts");
         let state = app.state().clone();
+        let admin_base_url = format!("http://{}", app.admin_address());
         tokio::spawn(app.run_until(std::future::pending()));
         let http = reqwest::Client::builder()
             .cookie_store(true)
@@ -126,6 +130,7 @@ impl TestApp {
             backend,
             address,
             base_url,
+            admin_base_url,
             clock,
             state,
             http,
@@ -148,6 +153,7 @@ impl TestApp {
             .await
             .expect("the second server starts");
         let state = app.state().clone();
+        let admin_base_url = format!("http://{}", app.admin_address());
         tokio::spawn(app.run_until(std::future::pending()));
         let http = reqwest::Client::builder()
             .cookie_store(true)
@@ -159,6 +165,7 @@ impl TestApp {
             backend: self.backend,
             address,
             base_url: format!("http://{address}"),
+            admin_base_url,
             clock,
             state,
             http,
@@ -168,6 +175,11 @@ impl TestApp {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base_url)
+    }
+
+    /// A URL on the admin listener.
+    pub fn admin_url(&self, path: &str) -> String {
+        format!("{}{path}", self.admin_base_url)
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {

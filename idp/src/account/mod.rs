@@ -16,6 +16,7 @@ mod settings;
 mod users;
 
 pub use hasher::{HashError, PasswordHasher, Verification};
+pub use reset::mail_reset_link;
 pub use users::{CreateUserError, NewAccount, create_user};
 
 use axum::Router;

@@ -162,6 +162,29 @@ async fn send_link(
         .await;
         return Ok(());
     };
+    mail_reset_link(state, theme, flow_query, &user, ttl_minutes).await?;
+    audit::record(
+        state,
+        meta,
+        "password_reset.requested",
+        Some(&user.id),
+        None,
+        json!({ "ttl_minutes": ttl_minutes }),
+    )
+    .await;
+    Ok(())
+}
+
+/// Mails `user` a single-use reset link valid `ttl_minutes`, in `theme`;
+/// `flow_query` keeps the portal's flow. The forgot-password page (after its
+/// limits) and administrators both send it this way.
+pub async fn mail_reset_link(
+    state: &AppState,
+    theme: &crate::web::theme::Theme,
+    flow_query: &str,
+    user: &crate::store::User,
+    ttl_minutes: u64,
+) -> Result<(), AppError> {
     let now = state.clock.now();
     let token = random_token();
     let sep = if flow_query.is_empty() { "?" } else { "&" };
@@ -185,15 +208,6 @@ async fn send_link(
         .create_password_reset(&user.id, token, mail, now)
         .await?;
     state.mail.notify();
-    audit::record(
-        state,
-        meta,
-        "password_reset.requested",
-        Some(&user.id),
-        None,
-        json!({ "ttl_minutes": ttl_minutes }),
-    )
-    .await;
     Ok(())
 }
 

@@ -27,6 +27,7 @@ fn describe(scope: &str) -> &'static str {
         "profile" => "See your name",
         "email" => "See your email address and whether it is confirmed",
         "offline_access" => "Stay connected to your account while you are away",
+        "admin" => "Administer this identity provider",
         _ => "Other access",
     }
 }

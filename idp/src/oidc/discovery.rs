@@ -26,7 +26,7 @@ pub fn document(config: &crate::config::Config) -> String {
         "introspection_endpoint": url(paths::INTROSPECT),
         "revocation_endpoint": url(paths::REVOKE),
         "end_session_endpoint": url(paths::END_SESSION),
-        "scopes_supported": super::request::SUPPORTED_SCOPES,
+        "scopes_supported": super::request::ADVERTISED_SCOPES,
         "response_types_supported": ["code"],
         "response_modes_supported": ["query", "form_post"],
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],

@@ -21,7 +21,11 @@ mod revoke;
 mod token;
 mod userinfo;
 
-pub use clients::{ClientRegistration, RegisterClientError, RegisteredClient, register_client};
+pub use bearer::{active_access_token, bearer};
+pub use clients::{
+    ClientChanges, ClientRegistration, RegisterClientError, RegisteredClient, UpdateClientError,
+    register_client, register_client_with_scopes, rotate_client_secret, update_client,
+};
 
 use axum::Router;
 use axum::routing::get;

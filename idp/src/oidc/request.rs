@@ -78,5 +78,11 @@ pub fn revoked_access_key(jti: &str) -> Key<i64> {
     crate::ephemeral::keys::typed("revoked-at", jti)
 }
 
-/// The scopes this provider knows; others in a request are ignored.
-pub const SUPPORTED_SCOPES: [&str; 4] = ["openid", "profile", "email", "offline_access"];
+/// The scopes this provider knows; others in a request are ignored. A
+/// client gets only those its registration lists: `admin` (the admin API)
+/// is never among the defaults.
+pub const SUPPORTED_SCOPES: [&str; 5] = ["openid", "profile", "email", "offline_access", "admin"];
+
+/// The scopes discovery lists: relying parties have no use for `admin`, so
+/// the public document does not advertise it.
+pub const ADVERTISED_SCOPES: [&str; 4] = ["openid", "profile", "email", "offline_access"];

@@ -123,6 +123,31 @@ pub struct RecordedAuditEvent {
     pub event: AuditEvent,
 }
 
+/// A page of the user search (admin API): ordered by email, case-insensitively.
+#[derive(Debug, Clone, Default)]
+pub struct UserQuery {
+    /// Part of the email or name (case-insensitive), or an exact user id.
+    pub text: Option<String>,
+    /// Only users whose email key (lowercase email) sorts after this.
+    pub after_email_key: Option<String>,
+    pub limit: u32,
+}
+
+/// A page of the audit trail (admin API): most recent first.
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    pub user: Option<UserId>,
+    /// Exact event kind, e.g. `login.failed`.
+    pub kind: Option<String>,
+    /// Events at or after this instant...
+    pub since: Option<OffsetDateTime>,
+    /// ...and strictly before this one.
+    pub until: Option<OffsetDateTime>,
+    /// Only events with a smaller id (the previous page's last).
+    pub before_id: Option<i64>,
+    pub limit: u32,
+}
+
 #[async_trait::async_trait]
 pub trait UserStore {
     async fn create_user(&self, user: NewUser, now: OffsetDateTime) -> Result<User>;
@@ -130,6 +155,21 @@ pub trait UserStore {
     async fn user_by_id(&self, id: &UserId) -> Result<Option<User>>;
     /// Users ordered by email, `limit` from `offset`.
     async fn list_users(&self, limit: u32, offset: u32) -> Result<Vec<User>>;
+    async fn search_users(&self, query: &UserQuery) -> Result<Vec<User>>;
+    /// `None` when no such user.
+    async fn set_user_disabled(
+        &self,
+        id: &UserId,
+        disabled: bool,
+        now: OffsetDateTime,
+    ) -> Result<Option<User>>;
+    /// `None` when no such user.
+    async fn set_user_admin(
+        &self,
+        id: &UserId,
+        is_admin: bool,
+        now: OffsetDateTime,
+    ) -> Result<Option<User>>;
 }
 
 #[async_trait::async_trait]
@@ -137,6 +177,15 @@ pub trait ClientStore {
     async fn create_client(&self, client: NewClient, now: OffsetDateTime) -> Result<Client>;
     async fn client_by_id(&self, id: &ClientId) -> Result<Option<Client>>;
     async fn list_clients(&self) -> Result<Vec<Client>>;
+    /// Writes every field of `client` but its kind and `created_at`, if the
+    /// stored row is still the one last updated at `expected_updated_at`.
+    /// `None`: no such client, or changed meanwhile.
+    async fn update_client(
+        &self,
+        client: NewClient,
+        expected_updated_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<Option<Client>>;
 }
 
 #[async_trait::async_trait]
@@ -148,6 +197,7 @@ pub trait AuditStore {
         user: Option<&UserId>,
         limit: u32,
     ) -> Result<Vec<RecordedAuditEvent>>;
+    async fn search_audit_events(&self, query: &AuditQuery) -> Result<Vec<RecordedAuditEvent>>;
 }
 
 /// Everything the server needs from its durable store.

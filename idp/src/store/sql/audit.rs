@@ -83,6 +83,32 @@ macro_rules! impl_audit_store {
                 .map(|rows| rows.into_iter().map(Into::into).collect())
                 .map_err($crate::store::sql::db_error)
             }
+
+            async fn search_audit_events(
+                &self,
+                q: &$crate::store::AuditQuery,
+            ) -> $crate::store::Result<Vec<$crate::store::RecordedAuditEvent>> {
+                sqlx::query_as::<_, $crate::store::sql::audit::AuditRow>(
+                    "select audit_event_id, occurred_at, kind, user_id, actor, client_id, ip, user_agent, detail
+                     from audit_event
+                     where ($1 is null or user_id = $1)
+                       and ($2 is null or kind = $2)
+                       and ($3 is null or occurred_at >= $3)
+                       and ($4 is null or occurred_at < $4)
+                       and ($5 is null or audit_event_id < $5)
+                     order by audit_event_id desc limit $6",
+                )
+                .bind(q.user.as_ref().map(|u| u.as_str()))
+                .bind(q.kind.as_deref())
+                .bind(q.since.map($crate::store::sql::Ts))
+                .bind(q.until.map($crate::store::sql::Ts))
+                .bind(q.before_id)
+                .bind(i64::from(q.limit))
+                .fetch_all(&self.pool)
+                .await
+                .map(|rows| rows.into_iter().map(Into::into).collect())
+                .map_err($crate::store::sql::db_error)
+            }
         }
     };
 }

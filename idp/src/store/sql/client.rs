@@ -138,6 +138,41 @@ macro_rules! impl_client_store {
                 .map(TryInto::try_into)
                 .collect()
             }
+
+            async fn update_client(
+                &self,
+                c: $crate::store::NewClient,
+                expected_updated_at: time::OffsetDateTime,
+                now: time::OffsetDateTime,
+            ) -> $crate::store::Result<Option<$crate::store::Client>> {
+                use $crate::store::sql::client::{ClientRow, strings};
+                sqlx::query_as::<_, ClientRow>(
+                    "update client set name = $2, secret_hash = $3, redirect_uris = $4, post_logout_redirect_uris = $5,
+                         first_party = $6, theme = $7, grant_types = $8, scopes = $9, id_token_alg = $10,
+                         require_mfa = $11, updated_at = $12
+                     where client_id = $1 and updated_at = $13
+                     returning client_id, name, secret_hash, kind, redirect_uris, post_logout_redirect_uris,
+                         first_party, theme, grant_types, scopes, id_token_alg, require_mfa, created_at, updated_at",
+                )
+                .bind(c.id.as_str())
+                .bind(&c.name)
+                .bind(&c.secret_hash)
+                .bind(strings(&c.redirect_uris, |u| u.as_str()))
+                .bind(strings(&c.post_logout_redirect_uris, |u| u.as_str()))
+                .bind(c.first_party)
+                .bind(&c.theme)
+                .bind(strings(&c.grant_types, |g| g.as_str()))
+                .bind(strings(&c.scopes, |s| s.as_str()))
+                .bind(c.id_token_alg.as_str())
+                .bind(c.require_mfa)
+                .bind($crate::store::sql::Ts(now))
+                .bind($crate::store::sql::Ts(expected_updated_at))
+                .fetch_optional(&self.pool)
+                .await
+                .map_err($crate::store::sql::db_error)?
+                .map(TryInto::try_into)
+                .transpose()
+            }
         }
     };
 }

@@ -37,6 +37,21 @@ impl From<UserRow> for User {
     }
 }
 
+/// A LIKE pattern matching `text` anywhere, lowercased, with `\`, `%` and
+/// `_` escaped (`escape '\'` in the query).
+pub(in crate::store) fn contains_pattern(text: &str) -> String {
+    let mut pattern = String::with_capacity(text.len() + 2);
+    pattern.push('%');
+    for c in text.to_lowercase().chars() {
+        if matches!(c, '\\' | '%' | '_') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
 /// Implements [`UserStore`](crate::store::UserStore) for a store with a `pool` field.
 macro_rules! impl_user_store {
     ($store:ty) => {
@@ -111,6 +126,66 @@ macro_rules! impl_user_store {
                 .fetch_all(&self.pool)
                 .await
                 .map(|rows| rows.into_iter().map(Into::into).collect())
+                .map_err($crate::store::sql::db_error)
+            }
+
+            async fn search_users(
+                &self,
+                query: &$crate::store::UserQuery,
+            ) -> $crate::store::Result<Vec<$crate::store::User>> {
+                let text = query.text.as_deref().map(str::trim).filter(|t| !t.is_empty());
+                sqlx::query_as::<_, $crate::store::sql::user::UserRow>(
+                    "select user_id, email, name, email_verified, password_hash, disabled, locked_until, is_admin, created_at, updated_at
+                     from user_account
+                     where ($1 is null or email_key like $2 escape '\\' or lower(name) like $2 escape '\\' or user_id = $1)
+                       and ($3 is null or email_key > $3)
+                     order by email_key limit $4",
+                )
+                .bind(text)
+                .bind(text.map($crate::store::sql::user::contains_pattern))
+                .bind(query.after_email_key.as_deref())
+                .bind(i64::from(query.limit))
+                .fetch_all(&self.pool)
+                .await
+                .map(|rows| rows.into_iter().map(Into::into).collect())
+                .map_err($crate::store::sql::db_error)
+            }
+
+            async fn set_user_disabled(
+                &self,
+                id: &$crate::domain::UserId,
+                disabled: bool,
+                now: time::OffsetDateTime,
+            ) -> $crate::store::Result<Option<$crate::store::User>> {
+                sqlx::query_as::<_, $crate::store::sql::user::UserRow>(
+                    "update user_account set disabled = $2, updated_at = $3 where user_id = $1
+                     returning user_id, email, name, email_verified, password_hash, disabled, locked_until, is_admin, created_at, updated_at",
+                )
+                .bind(id.as_str())
+                .bind(disabled)
+                .bind($crate::store::sql::Ts(now))
+                .fetch_optional(&self.pool)
+                .await
+                .map(|r| r.map(Into::into))
+                .map_err($crate::store::sql::db_error)
+            }
+
+            async fn set_user_admin(
+                &self,
+                id: &$crate::domain::UserId,
+                is_admin: bool,
+                now: time::OffsetDateTime,
+            ) -> $crate::store::Result<Option<$crate::store::User>> {
+                sqlx::query_as::<_, $crate::store::sql::user::UserRow>(
+                    "update user_account set is_admin = $2, updated_at = $3 where user_id = $1
+                     returning user_id, email, name, email_verified, password_hash, disabled, locked_until, is_admin, created_at, updated_at",
+                )
+                .bind(id.as_str())
+                .bind(is_admin)
+                .bind($crate::store::sql::Ts(now))
+                .fetch_optional(&self.pool)
+                .await
+                .map(|r| r.map(Into::into))
                 .map_err($crate::store::sql::db_error)
             }
         }

@@ -1,0 +1,103 @@
+//! Errors of the admin API: JSON `{"error", "message"}` with the right
+//! status. Store and ephemeral failures become an opaque 500/503 (their text
+//! goes to the log only, inside the request span that carries the id).
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::web::AppError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    NotFound(&'static str),
+    /// The request is understood but the resource's state refuses it.
+    #[error("{0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Internal(#[from] AppError),
+}
+
+impl From<crate::store::Error> for ApiError {
+    fn from(e: crate::store::Error) -> Self {
+        Self::Internal(e.into())
+    }
+}
+
+impl From<crate::ephemeral::Error> for ApiError {
+    fn from(e: crate::ephemeral::Error) -> Self {
+        Self::Internal(e.into())
+    }
+}
+
+pub fn bad_request(message: impl Into<String>) -> ApiError {
+    ApiError::BadRequest(message.into())
+}
+
+/// The body of every error answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// A stable code: `bad_request`, `not_found`, `conflict`, `invalid_token`,
+    /// `insufficient_scope`, `insufficient_user_authentication`,
+    /// `server_error`, `temporarily_unavailable`.
+    pub error: &'static str,
+    /// For people: what went wrong and, where it helps, what to do.
+    pub message: String,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, error, message) = match self {
+            Self::BadRequest(m) => (StatusCode::BAD_REQUEST, "bad_request", m),
+            Self::NotFound(m) => (StatusCode::NOT_FOUND, "not_found", m.to_owned()),
+            Self::Conflict(m) => (StatusCode::CONFLICT, "conflict", m),
+            Self::Internal(e) => {
+                tracing::error!(error = %e, "admin API request failed");
+                let unavailable = matches!(
+                    e,
+                    AppError::Store(crate::store::Error::Unavailable(_))
+                        | AppError::Ephemeral(crate::ephemeral::Error::Unavailable(_))
+                );
+                if unavailable {
+                    (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "temporarily_unavailable",
+                        "the service is temporarily unavailable; try again shortly".to_owned(),
+                    )
+                } else {
+                    (
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "server_error",
+                        "something went wrong on our side; quote the x-request-id header if it persists"
+                            .to_owned(),
+                    )
+                }
+            }
+        };
+        (status, Json(ErrorBody { error, message })).into_response()
+    }
+}
+
+/// A resource id from the path. A malformed one (bad percent-encoding) is a
+/// JSON 400 like every other bad input, not axum's plain-text answer.
+#[derive(Debug)]
+pub struct Id(pub String);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Id {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, ApiError> {
+        axum::extract::Path::<String>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(id)| Id(id))
+            .map_err(|e| bad_request(e.body_text()))
+    }
+}

@@ -1,0 +1,222 @@
+//! The JSON admin API (DESIGN "Admin"), served only on the admin listener
+//! (`admin.listen`), described by an OpenAPI document generated from these
+//! handlers (`GET /admin/api/openapi.json`). Every call needs an admin
+//! bearer token (see [`auth`]); every change is audited with its actor.
+
+mod audit_events;
+pub mod auth;
+mod clients;
+mod error;
+mod keys;
+mod outbox;
+mod users;
+
+pub use auth::{ADMIN_SCOPE, Admin, CONSOLE_CLIENT_ID};
+pub use error::ApiError;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::http::{HeaderValue, header};
+use axum::response::IntoResponse;
+use serde_json::Value;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::domain::{ClientId, UserId};
+use crate::store::AuditEvent;
+use crate::web::AppState;
+
+/// Where the OpenAPI document is served (without a token: it describes, it
+/// does not reveal).
+pub const OPENAPI_PATH: &str = "/admin/api/openapi.json";
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Identity provider admin API",
+        description = "Administration of the identity provider. Bearer access tokens of this provider \
+            with the `admin` scope: issued to the admin console for an administrator who signed in \
+            with a one-time code, or by client_credentials to a client granted `admin`."
+    ),
+    modifiers(&BearerScheme),
+    tags(
+        (name = "users", description = "Accounts"),
+        (name = "audit", description = "The audit trail"),
+        (name = "clients", description = "Relying parties"),
+        (name = "mail", description = "The mail outbox"),
+        (name = "keys", description = "Token signing keys"),
+    )
+)]
+struct ApiDoc;
+
+struct BearerScheme;
+
+impl Modify for BearerScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let http = HttpBuilder::new()
+            .scheme(HttpAuthScheme::Bearer)
+            .bearer_format("JWT")
+            .build();
+        openapi
+            .components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme("bearer", SecurityScheme::Http(http));
+    }
+}
+
+/// The routes and their OpenAPI description, from one list.
+fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let (router, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(users::search, users::create))
+        .routes(routes!(users::show))
+        .routes(routes!(users::disable))
+        .routes(routes!(users::enable))
+        .routes(routes!(users::unlock))
+        .routes(routes!(users::sign_out))
+        .routes(routes!(users::send_password_reset))
+        .routes(routes!(users::reset_mfa))
+        .routes(routes!(users::grant_admin))
+        .routes(routes!(users::revoke_admin))
+        .routes(routes!(audit_events::search))
+        .routes(routes!(clients::list, clients::create))
+        .routes(routes!(clients::show, clients::update))
+        .routes(routes!(clients::rotate_secret))
+        .routes(routes!(outbox::list))
+        .routes(routes!(outbox::retry))
+        .routes(routes!(keys::list))
+        .routes(routes!(keys::rotate))
+        .split_for_parts();
+    describe_refusals(&mut doc);
+    (router, doc)
+}
+
+/// Every operation may be refused by the [`Admin`] extractor: its 401 and
+/// 403 are described once, here, rather than on each handler.
+fn describe_refusals(doc: &mut utoipa::openapi::OpenApi) {
+    let answer = |description: &str| {
+        RefOr::T(
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("ErrorBody")))
+                        .build(),
+                )
+                .build(),
+        )
+    };
+    for item in doc.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.post,
+            &mut item.put,
+            &mut item.patch,
+            &mut item.delete,
+        ];
+        for op in operations.into_iter().flatten() {
+            let responses = &mut op.responses.responses;
+            responses.insert(
+                "401".into(),
+                answer("No token, or one that is invalid, expired, revoked, for another audience, or from a sign-in without a one-time code (RFC 6750, RFC 9470)"),
+            );
+            responses.insert(
+                "403".into(),
+                answer("A valid token without the admin role or scope"),
+            );
+        }
+    }
+}
+
+pub fn router() -> Router<AppState> {
+    let (router, doc) = api();
+    let doc = Bytes::from(serde_json::to_vec(&doc).unwrap_or_default());
+    router
+        .route(
+            OPENAPI_PATH,
+            axum::routing::get(move || async move {
+                (
+                    [(
+                        header::CONTENT_TYPE,
+                        HeaderValue::from_static("application/json"),
+                    )],
+                    doc,
+                )
+            }),
+        )
+        .fallback(|| async {
+            ApiError::NotFound("no such endpoint on the admin listener").into_response()
+        })
+}
+
+const DEFAULT_PAGE: u32 = 50;
+const MAX_PAGE: u32 = 200;
+
+fn page_limit(limit: Option<u32>) -> Result<u32, ApiError> {
+    match limit.unwrap_or(DEFAULT_PAGE) {
+        l @ 1..=MAX_PAGE => Ok(l),
+        _ => Err(error::bad_request(format!(
+            "limit must be between 1 and {MAX_PAGE}"
+        ))),
+    }
+}
+
+/// Ends a page fetched with one row more than `limit`: the rows to show and,
+/// if that extra row came, the cursor of the next page (from the last shown).
+fn end_page<T>(
+    mut rows: Vec<T>,
+    limit: u32,
+    cursor: impl Fn(&T) -> String,
+) -> (Vec<T>, Option<String>) {
+    if rows.len() <= limit as usize {
+        return (rows, None);
+    }
+    rows.truncate(limit as usize);
+    let next = rows.last().map(cursor);
+    (rows, next)
+}
+
+fn rfc3339(t: OffsetDateTime) -> String {
+    t.format(&Rfc3339).unwrap_or_default()
+}
+
+/// What an administrator's action was about.
+enum Subject<'a> {
+    User(&'a UserId),
+    Client(&'a ClientId),
+    /// The deployment itself (keys, outbox).
+    Deployment,
+}
+
+/// Records an administrator's action. Unlike sign-in events, a failure to
+/// record fails the request: an admin change must not go unaudited (the
+/// actions are idempotent, so the retry records it).
+async fn audit(
+    state: &AppState,
+    admin: &Admin,
+    kind: &str,
+    subject: Subject<'_>,
+    detail: Value,
+) -> Result<(), ApiError> {
+    let (user_id, client_id) = match subject {
+        Subject::User(u) => (Some(u.clone()), None),
+        Subject::Client(c) => (None, Some(c.clone())),
+        Subject::Deployment => (None, None),
+    };
+    let event = AuditEvent {
+        kind: kind.to_owned(),
+        user_id,
+        actor: Some(admin.actor()),
+        client_id,
+        ip: Some(admin.meta.ip.to_string()),
+        user_agent: admin.meta.user_agent.clone(),
+        detail,
+    };
+    state.store.record(event, state.clock.now()).await?;
+    Ok(())
+}

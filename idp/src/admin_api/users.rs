@@ -1,0 +1,540 @@
+//! `/admin/api/users`: search and page through accounts, look at one, and
+//! act on it (disable, enable, unlock, reset two-step sign-in, grant or
+//! revoke the admin role). Every action is audited with the administrator.
+
+use axum::Json;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::{IntoParams, ToSchema};
+
+use super::auth::Admin;
+use super::error::{ApiError, ErrorBody, Id, bad_request};
+use super::{Subject, audit, end_page, page_limit, rfc3339};
+use crate::account::{CreateUserError, NewAccount, create_user};
+use crate::domain::{Email, PlainPassword, UserId};
+use crate::store::{User, UserQuery};
+use crate::web::{AppError, AppState};
+
+/// An account as administrators see it (never its password hash).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserView {
+    pub id: String,
+    pub email: String,
+    pub name: String,
+    pub email_verified: bool,
+    pub disabled: bool,
+    /// Set while sign-in is locked after repeated failures.
+    #[schema(format = DateTime)]
+    pub locked_until: Option<String>,
+    pub is_admin: bool,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    #[schema(format = DateTime)]
+    pub updated_at: String,
+}
+
+impl UserView {
+    fn of(user: &User, now: time::OffsetDateTime) -> Self {
+        Self {
+            id: user.id.to_string(),
+            email: user.email.as_str().to_owned(),
+            name: user.name.clone(),
+            email_verified: user.email_verified,
+            disabled: user.disabled,
+            locked_until: user.locked_until.filter(|t| *t > now).map(rfc3339),
+            is_admin: user.is_admin,
+            created_at: rfc3339(user.created_at),
+            updated_at: rfc3339(user.updated_at),
+        }
+    }
+}
+
+/// One account, with its two-step sign-in state.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserDetail {
+    #[serde(flatten)]
+    pub user: UserView,
+    /// An authenticator app is set up and confirmed.
+    pub mfa_enabled: bool,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserPage {
+    pub items: Vec<UserView>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct UserSearch {
+    /// Part of the email or name (case-insensitive), or an exact user id.
+    pub q: Option<String>,
+    /// Page size, 1 to 200 (default 50).
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+fn user_id(raw: &str) -> Result<UserId, ApiError> {
+    UserId::parse(raw).map_err(|_| ApiError::NotFound("no user has this id"))
+}
+
+async fn load(state: &AppState, id: &UserId) -> Result<User, ApiError> {
+    state
+        .store
+        .user_by_id(id)
+        .await?
+        .ok_or(ApiError::NotFound("no user has this id"))
+}
+
+async fn detail(state: &AppState, user: &User) -> Result<Json<UserDetail>, ApiError> {
+    let mfa_enabled = state
+        .store
+        .totp_credential(&user.id)
+        .await?
+        .is_some_and(|c| c.is_active());
+    Ok(Json(UserDetail {
+        user: UserView::of(user, state.clock.now()),
+        mfa_enabled,
+    }))
+}
+
+/// Search users, ordered by email.
+#[utoipa::path(
+    get,
+    path = "/admin/api/users",
+    tag = "users",
+    params(UserSearch),
+    responses(
+        (status = 200, body = UserPage),
+        (status = 400, body = ErrorBody, description = "A bad parameter"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn search(
+    _admin: Admin,
+    State(state): State<AppState>,
+    query: Result<Query<UserSearch>, QueryRejection>,
+) -> Result<Json<UserPage>, ApiError> {
+    let Query(q) = query.map_err(|e| bad_request(e.body_text()))?;
+    let limit = page_limit(q.limit)?;
+    let after_email_key = match q.cursor.as_deref() {
+        None | Some("") => None,
+        Some(c) => Some(
+            URL_SAFE_NO_PAD
+                .decode(c)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .ok_or_else(|| bad_request("cursor is not one this API returned"))?,
+        ),
+    };
+    let users = state
+        .store
+        .search_users(&UserQuery {
+            text: q.q,
+            after_email_key,
+            limit: limit + 1,
+        })
+        .await?;
+    let (users, next_cursor) = end_page(users, limit, |u| URL_SAFE_NO_PAD.encode(u.email.key()));
+    let now = state.clock.now();
+    Ok(Json(UserPage {
+        items: users.iter().map(|u| UserView::of(u, now)).collect(),
+        next_cursor,
+    }))
+}
+
+/// A new account.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewUserBody {
+    pub email: String,
+    #[serde(default)]
+    pub name: String,
+    /// Checked against the password policy. Absent: the account has no
+    /// password until its owner sets one through "forgot password".
+    pub password: Option<String>,
+    #[serde(default)]
+    pub email_verified: bool,
+    #[serde(default)]
+    pub is_admin: bool,
+}
+
+/// Create an account.
+#[utoipa::path(
+    post,
+    path = "/admin/api/users",
+    tag = "users",
+    request_body = NewUserBody,
+    responses(
+        (status = 201, body = UserDetail),
+        (status = 400, body = ErrorBody, description = "A bad email, name or password"),
+        (status = 409, body = ErrorBody, description = "The email is taken"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn create(
+    admin: Admin,
+    State(state): State<AppState>,
+    payload: Result<Json<NewUserBody>, JsonRejection>,
+) -> Result<(StatusCode, Json<UserDetail>), ApiError> {
+    let Json(b) = payload.map_err(|e| bad_request(e.body_text()))?;
+    let email = Email::parse(&b.email).map_err(|e| bad_request(format!("email: {}", e.0)))?;
+    let password = match &b.password {
+        None => None,
+        Some(p) => {
+            let refused = state.policy.check(p, &[b.name.as_str(), email.as_str()]);
+            if !refused.is_empty() {
+                return Err(bad_request(format!("password: {}", refused.join(" "))));
+            }
+            Some(PlainPassword::parse(p).map_err(|e| bad_request(format!("password: {}", e.0)))?)
+        }
+    };
+    let user = create_user(
+        state.store.as_ref(),
+        &state.hasher,
+        state.clock.as_ref(),
+        NewAccount {
+            email,
+            name: b.name,
+            password,
+            email_verified: b.email_verified,
+            is_admin: b.is_admin,
+        },
+    )
+    .await
+    .map_err(|e| match e {
+        CreateUserError::EmailTaken => ApiError::Conflict(e.to_string()),
+        CreateUserError::NameTooLong => bad_request(e.to_string()),
+        CreateUserError::Hash(h) => AppError::Internal(h.to_string()).into(),
+        CreateUserError::Store(s) => s.into(),
+    })?;
+    audit(
+        &state,
+        &admin,
+        "admin.user_created",
+        Subject::User(&user.id),
+        json!({ "is_admin": user.is_admin, "password_set": user.password_hash.is_some() }),
+    )
+    .await?;
+    Ok((StatusCode::CREATED, detail(&state, &user).await?))
+}
+
+/// One user.
+#[utoipa::path(
+    get,
+    path = "/admin/api/users/{id}",
+    tag = "users",
+    params(("id" = String, Path, description = "User id")),
+    responses(
+        (status = 200, body = UserDetail),
+        (status = 404, body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn show(
+    _admin: Admin,
+    State(state): State<AppState>,
+    Id(id): Id,
+) -> Result<Json<UserDetail>, ApiError> {
+    let user = load(&state, &user_id(&id)?).await?;
+    detail(&state, &user).await
+}
+
+fn not_yourself(admin: &Admin, user: &UserId, what: &str) -> Result<(), ApiError> {
+    if admin.user_id() == Some(user) {
+        return Err(ApiError::Conflict(format!(
+            "administrators cannot {what} themselves; ask another administrator"
+        )));
+    }
+    Ok(())
+}
+
+/// Disable an account: sign-in is refused, its sessions end and its
+/// refresh tokens are revoked.
+#[utoipa::path(
+    post,
+    path = "/admin/api/users/{id}/disable",
+    tag = "users",
+    params(("id" = String, Path, description = "User id")),
+    responses(
+        (status = 200, body = UserDetail),
+        (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "Administrators cannot disable themselves"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn disable(
+    admin: Admin,
+    State(state): State<AppState>,
+    Id(id): Id,
+) -> Result<Json<UserDetail>, ApiError> {
+    let id = user_id(&id)?;
+    not_yourself(&admin, &id, "disable")?;
+    let now = state.clock.now();
+    let user = state
+        .store
+        .set_user_disabled(&id, true, now)
+        .await?
+        .ok_or(ApiError::NotFound("no user has this id"))?;
+    let revoked = sign_out_everywhere(&state, &id).await?;
+    audit(
+        &state,
+        &admin,
+        "admin.user_disabled",
+        Subject::User(&id),
+        json!({ "refresh_tokens_revoked": revoked }),
+    )
+    .await?;
+    detail(&state, &user).await
+}
+
+/// Ends every browser session of the user and revokes their refresh
+/// tokens; returns how many refresh tokens were live.
+async fn sign_out_everywhere(state: &AppState, id: &UserId) -> Result<u64, ApiError> {
+    crate::web::session::end_all(state, id).await?;
+    Ok(state
+        .store
+        .revoke_user_refresh_tokens(id, state.clock.now())
+        .await?)
+}
+
+/// Sign the user out everywhere (a lost or stolen device): every session
+/// ends and every refresh token is revoked. The account stays usable.
+#[utoipa::path(
+    post,
+    path = "/admin/api/users/{id}/sign-out",
+    tag = "users",
+    params(("id" = String, Path, description = "User id")),
+    responses((status = 200, body = UserDetail), (status = 404, body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub async fn sign_out(
+    admin: Admin,
+    State(state): State<AppState>,
+    Id(id): Id,
+) -> Result<Json<UserDetail>, ApiError> {
+    let id = user_id(&id)?;
+    let user = load(&state, &id).await?;
+    let revoked = sign_out_everywhere(&state, &id).await?;
+    audit(
+        &state,
+        &admin,
+        "admin.user_signed_out",
+        Subject::User(&id),
+        json!({ "refresh_tokens_revoked": revoked }),
+    )
+    .await?;
+    detail(&state, &user).await
+}
+
+/// Enable a disabled account again.
+#[utoipa::path(
+    post,
+    path = "/admin/api/users/{id}/enable",
+    tag = "users",
+    params(("id" = String, Path, description = "User id")),
+    responses((status = 200, body = UserDetail), (status = 404, body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub async fn enable(
+    admin: Admin,
+    State(state): State<AppState>,
+    Id(id): Id,
+) -> Result<Json<UserDetail>, ApiError> {
+    let id = user_id(&id)?;
+    let user = state
+        .store
+        .set_user_disabled(&id, false, state.clock.now())
+        .await?
+        .ok_or(ApiError::NotFound("no user has this id"))?;
+    audit(
+        &state,
+        &admin,
+        "admin.user_enabled",
+        Subject::User(&id),
+        json!({}),
+    )
+    .await?;
+    detail(&state, &user).await
+}
+
+/// Lift a sign-in lock (after repeated failures) now.
+#[utoipa::path(
+    post,
+    path = "/admin/api/users/{id}/unlock",
+    tag = "users",
+    params(("id" = String, Path, description = "User id")),
+    responses((status = 200, body = UserDetail), (status = 404, body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub async fn unlock(
+    admin: Admin,
+    State(state): State<AppState>,
+    Id(id): Id,
+) -> Result<Json<UserDetail>, ApiError> {
+    let id = user_id(&id)?;
+    let user = load(&state, &id).await?;
+    crate::account::lockout::clear(&state, &user.email, Some(&user)).await?;
+    audit(
+        &state,
+        &admin,
+        "admin.user_unlocked",
+        Subject::User(&id),
+        json!({}),
+    )
+    .await?;
+    let user = load(&state, &id).await?;
+    detail(&state, &user).await
+}
+
+/// Mail the user a password-reset link (in the default theme, valid as
+/// long as the forgot-password page's links).
+#[utoipa::path(
+    post,
+    path = "/admin/api/users/{id}/send-password-reset",
+    tag = "users",
+    params(("id" = String, Path, description = "User id")),
+    responses(
+        (status = 200, body = UserDetail),
+        (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "The account is disabled"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn send_password_reset(
+    admin: Admin,
+    State(state): State<AppState>,
+    Id(id): Id,
+) -> Result<Json<UserDetail>, ApiError> {
+    let id = user_id(&id)?;
+    let user = load(&state, &id).await?;
+    if user.disabled {
+        return Err(ApiError::Conflict(
+            "the account is disabled: enable it before sending a reset link".into(),
+        ));
+    }
+    let theme = state.themes.get(None);
+    let ttl_minutes = theme
+        .meta
+        .reset_link_ttl_minutes
+        .unwrap_or(state.config.account.reset_link_ttl_minutes);
+    crate::account::mail_reset_link(&state, &theme, "", &user, ttl_minutes).await?;
+    audit(
+        &state,
+        &admin,
+        "admin.password_reset_sent",
+        Subject::User(&id),
+        json!({ "ttl_minutes": ttl_minutes }),
+    )
+    .await?;
+    detail(&state, &user).await
+}
+
+/// Remove the user's authenticator app and recovery codes (lost phone);
+/// the owner is told by mail.
+#[utoipa::path(
+    post,
+    path = "/admin/api/users/{id}/reset-mfa",
+    tag = "users",
+    params(("id" = String, Path, description = "User id")),
+    responses(
+        (status = 200, body = UserDetail),
+        (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "The user has no two-step sign-in"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn reset_mfa(
+    admin: Admin,
+    State(state): State<AppState>,
+    Id(id): Id,
+) -> Result<Json<UserDetail>, ApiError> {
+    let id = user_id(&id)?;
+    let user = load(&state, &id).await?;
+    // Audited by `mfa::reset` itself (`mfa.reset`, with the actor).
+    let reset = crate::mfa::reset(
+        state.store.as_ref(),
+        &state.themes.get(None),
+        &state.config.server.issuer,
+        state.clock.now(),
+        &user,
+        &admin.actor(),
+    )
+    .await?;
+    if !reset {
+        return Err(ApiError::Conflict(
+            "this user has no two-step sign-in to reset".into(),
+        ));
+    }
+    state.mail.notify();
+    detail(&state, &user).await
+}
+
+/// Make the user an administrator.
+#[utoipa::path(
+    post,
+    path = "/admin/api/users/{id}/grant-admin",
+    tag = "users",
+    params(("id" = String, Path, description = "User id")),
+    responses((status = 200, body = UserDetail), (status = 404, body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub async fn grant_admin(
+    admin: Admin,
+    State(state): State<AppState>,
+    Id(id): Id,
+) -> Result<Json<UserDetail>, ApiError> {
+    set_admin(admin, state, id, true).await
+}
+
+/// Take the admin role away; the user's admin tokens stop working at once.
+#[utoipa::path(
+    post,
+    path = "/admin/api/users/{id}/revoke-admin",
+    tag = "users",
+    params(("id" = String, Path, description = "User id")),
+    responses(
+        (status = 200, body = UserDetail),
+        (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "Administrators cannot revoke their own role"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn revoke_admin(
+    admin: Admin,
+    State(state): State<AppState>,
+    Id(id): Id,
+) -> Result<Json<UserDetail>, ApiError> {
+    set_admin(admin, state, id, false).await
+}
+
+async fn set_admin(
+    admin: Admin,
+    state: AppState,
+    id: String,
+    is_admin: bool,
+) -> Result<Json<UserDetail>, ApiError> {
+    let id = user_id(&id)?;
+    if !is_admin {
+        not_yourself(&admin, &id, "revoke the admin role of")?;
+    }
+    let user = state
+        .store
+        .set_user_admin(&id, is_admin, state.clock.now())
+        .await?
+        .ok_or(ApiError::NotFound("no user has this id"))?;
+    let kind = if is_admin {
+        "admin.admin_granted"
+    } else {
+        "admin.admin_revoked"
+    };
+    audit(&state, &admin, kind, Subject::User(&id), json!({})).await?;
+    detail(&state, &user).await
+}
