@@ -283,6 +283,8 @@ pub async fn disable(
         .set_user_disabled(&id, true, now)
         .await?
         .ok_or(ApiError::NotFound("no user has this id"))?;
+    // This node's /userinfo stops serving them at once (others within the cache's TTL).
+    state.users.forget(&id);
     let revoked = sign_out_everywhere(&state, &id).await?;
     audit(
         &state,
@@ -354,6 +356,7 @@ pub async fn enable(
         .set_user_disabled(&id, false, state.clock.now())
         .await?
         .ok_or(ApiError::NotFound("no user has this id"))?;
+    state.users.forget(&id);
     audit(
         &state,
         &admin,
