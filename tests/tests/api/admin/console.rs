@@ -1,8 +1,8 @@
-//! Tokens from a real sign-in (authorize, password, code, token): the
-//! `admin` scope comes only from a client registered with it, and a sign-in
-//! without the second step is sent back for one. (The console sign-in with a
-//! one-time code is covered with minted tokens in `mod.rs`; through the
-//! pages it waits for the shared TOTP test helper.)
+//! Tokens from a real sign-in (authorize, password, one-time code, token):
+//! the `admin` scope comes only from a client registered with it, a sign-in
+//! without the second step is sent back for one, and an administrator who
+//! signs in to the console (`require_mfa`) sets up an authenticator the
+//! first time and enters its code afterwards.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -14,7 +14,10 @@ use sha2::{Digest, Sha256};
 use super::*;
 use crate::{Backend, TestApp};
 
-on_both_backends!(admin_scope_comes_only_from_a_registered_client_and_needs_the_second_step);
+on_both_backends!(
+    admin_scope_comes_only_from_a_registered_client_and_needs_the_second_step,
+    an_administrator_signs_in_to_the_console_with_a_one_time_code,
+);
 
 const CALLBACK: &str = "http://127.0.0.1:4000/cb";
 const VERIFIER: &str = "a-pkce-verifier-of-forty-three-characters-or-more";
@@ -135,4 +138,169 @@ async fn admin_scope_comes_only_from_a_registered_client_and_needs_the_second_st
             && challenge.contains("acr_values=\"2\""),
         "{challenge}"
     );
+}
+
+/// Follows a sign-in at `client` through every page like a browser: the
+/// password, the authenticator set-up (its key read off the page and kept
+/// in `secret`) or the code page; returns the `/token` answer.
+async fn sign_in_with_code(
+    app: &TestApp,
+    client: &str,
+    email: &str,
+    secret: &mut Option<String>,
+) -> Value {
+    let browser = app.other_browser();
+    let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(VERIFIER.as_bytes()));
+    let mut next = url::Url::parse_with_params(
+        &app.url("/authorize"),
+        &[
+            ("response_type", "code"),
+            ("client_id", client),
+            ("redirect_uri", CALLBACK),
+            ("scope", "openid admin"),
+            ("state", "s"),
+            ("nonce", "n"),
+            ("code_challenge", challenge.as_str()),
+            ("code_challenge_method", "S256"),
+        ],
+    )
+    .unwrap()
+    .to_string();
+    let mut pages = Vec::new();
+    let code = loop {
+        assert!(pages.len() < 12, "too many pages: {pages:?}");
+        if next.starts_with(CALLBACK) {
+            let url = url::Url::parse(&next).unwrap();
+            let code = url.query_pairs().find(|(k, _)| k == "code");
+            break code
+                .unwrap_or_else(|| panic!("no code: {next}"))
+                .1
+                .into_owned();
+        }
+        let url = if next.starts_with('/') {
+            app.url(&next)
+        } else {
+            next.clone()
+        };
+        let page = tests::browser::Page::from(browser.http.get(url).send().await.unwrap()).await;
+        if page.status.is_redirection() {
+            next = page.location.unwrap();
+            continue;
+        }
+        assert_eq!(page.status, StatusCode::OK, "{next}: {}", page.text());
+        let path = url::Url::parse(&page.url).unwrap().path().to_owned();
+        pages.push(path.clone());
+        let answer = match path.as_str() {
+            "/login" => {
+                browser
+                    .submit_on(&page, "/login", &[("email", email), ("password", PW)])
+                    .await
+            }
+            "/login/mfa-setup" => {
+                let key_selector = scraper::Selector::parse("#manual-key").unwrap();
+                let key: String = page
+                    .html()
+                    .select(&key_selector)
+                    .next()
+                    .expect("the key to type by hand")
+                    .text()
+                    .collect::<String>()
+                    .split_whitespace()
+                    .collect();
+                let code = tests::totp::code_at(&key, app.clock_now());
+                *secret = Some(key);
+                let done = browser
+                    .submit_on(&page, "/login/mfa-setup", &[("code", &code)])
+                    .await;
+                assert_eq!(done.status, StatusCode::OK, "{}", done.text());
+                next = done
+                    .link("Continue")
+                    .expect("a way on after the recovery codes");
+                continue;
+            }
+            "/login/otp" => {
+                let key = secret
+                    .as_deref()
+                    .expect("asked for a code before any set-up");
+                let code = tests::totp::code_at(key, app.clock_now());
+                browser
+                    .submit_on(&page, "/login/otp", &[("code", &code)])
+                    .await
+            }
+            other => panic!("unexpected page {other}: {}", page.text()),
+        };
+        assert!(answer.status.is_redirection(), "{path}: {}", answer.text());
+        next = answer.location.unwrap();
+    };
+    let r = app
+        .http
+        .post(app.url("/token"))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", CALLBACK),
+            ("code_verifier", VERIFIER),
+            ("client_id", client),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let mut tokens: Value = r.json().await.unwrap();
+    tokens["pages"] = serde_json::json!(pages);
+    tokens
+}
+
+async fn an_administrator_signs_in_to_the_console_with_a_one_time_code(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let console = idp::admin_api::CONSOLE_CLIENT_ID;
+    idp::oidc::register_client_with_scopes(
+        app.state.store.as_ref(),
+        app.state.clock.as_ref(),
+        idp::oidc::ClientRegistration {
+            id: ClientId::parse(console).unwrap(),
+            name: "Admin console".into(),
+            kind: ClientKind::Public,
+            redirect_uris: vec![idp::domain::RedirectUri::parse(CALLBACK).unwrap()],
+            post_logout_redirect_uris: vec![],
+            first_party: true,
+            theme: None,
+            grant_types: vec![GrantType::AuthorizationCode],
+            id_token_alg: IdTokenAlg::RS256,
+            require_mfa: true,
+        },
+        &["openid".to_owned(), "admin".to_owned()],
+    )
+    .await
+    .unwrap();
+    console_admin(&app, "root@example.com").await;
+
+    // The first sign-in sets up the authenticator; its token administers.
+    let mut secret = None;
+    let first = sign_in_with_code(&app, console, "root@example.com", &mut secret).await;
+    assert_eq!(
+        first["pages"],
+        serde_json::json!(["/login", "/login/mfa-setup"])
+    );
+    let r = call(
+        &app,
+        reqwest::Method::GET,
+        "/admin/api/users",
+        first["access_token"].as_str(),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+
+    // Later sign-ins ask for the app's code.
+    app.clock.advance(time::Duration::seconds(30));
+    let again = sign_in_with_code(&app, console, "root@example.com", &mut secret).await;
+    assert_eq!(again["pages"], serde_json::json!(["/login", "/login/otp"]));
+    let r = call(
+        &app,
+        reqwest::Method::GET,
+        "/admin/api/users",
+        again["access_token"].as_str(),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
 }
