@@ -377,6 +377,47 @@ pub async fn update(
     Ok(Json((&client).into()))
 }
 
+/// Removes a client: its secret stops working, its users' consents and
+/// refresh tokens go with it; access tokens it holds run out within their
+/// lifetime. The console's own client cannot be removed from the console.
+#[utoipa::path(
+    delete,
+    path = "/admin/api/clients/{id}",
+    tag = "clients",
+    params(("id" = String, Path, description = "Client id")),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "The admin console's own client"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn delete(
+    admin: Admin,
+    State(state): State<AppState>,
+    Id(id): Id,
+) -> Result<StatusCode, ApiError> {
+    let id = client_id(&id)?;
+    if id.as_str() == super::CONSOLE_CLIENT_ID {
+        return Err(ApiError::Conflict(
+            "the admin console's own client cannot be removed".into(),
+        ));
+    }
+    if !state.store.delete_client(&id).await? {
+        return Err(ApiError::NotFound("no client has this id"));
+    }
+    state.clients.forget(&id);
+    audit(
+        &state,
+        &admin,
+        "admin.client_deleted",
+        Subject::Client(&id),
+        json!({}),
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 /// A new secret for a confidential client; the old one stops working.
 #[utoipa::path(
     post,

@@ -84,7 +84,7 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(users::revoke_admin))
         .routes(routes!(audit_events::search))
         .routes(routes!(clients::list, clients::create))
-        .routes(routes!(clients::show, clients::update))
+        .routes(routes!(clients::show, clients::update, clients::delete))
         .routes(routes!(clients::rotate_secret))
         .routes(routes!(outbox::list))
         .routes(routes!(outbox::retry))

@@ -186,6 +186,9 @@ pub trait ClientStore {
         expected_updated_at: OffsetDateTime,
         now: OffsetDateTime,
     ) -> Result<Option<Client>>;
+    /// Removes the client with its consents and refresh tokens (cascade).
+    /// `false` when there was no such client.
+    async fn delete_client(&self, id: &ClientId) -> Result<bool>;
 }
 
 #[async_trait::async_trait]

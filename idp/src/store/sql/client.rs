@@ -139,6 +139,18 @@ macro_rules! impl_client_store {
                 .collect()
             }
 
+            async fn delete_client(
+                &self,
+                id: &$crate::domain::ClientId,
+            ) -> $crate::store::Result<bool> {
+                let done = sqlx::query("delete from client where client_id = $1")
+                    .bind(id.as_str())
+                    .execute(&self.pool)
+                    .await
+                    .map_err($crate::store::sql::db_error)?;
+                Ok(done.rows_affected() == 1)
+            }
+
             async fn update_client(
                 &self,
                 c: $crate::store::NewClient,

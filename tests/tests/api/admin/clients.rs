@@ -6,7 +6,10 @@ use serde_json::{Value, json};
 use super::*;
 use crate::{Backend, TestApp};
 
-on_both_backends!(clients_are_registered_edited_and_their_secrets_rotated);
+on_both_backends!(
+    clients_are_registered_edited_and_their_secrets_rotated,
+    clients_are_removed_and_their_secret_dies,
+);
 
 // ---------------------------------------------------------------- clients
 
@@ -239,5 +242,73 @@ async fn clients_are_registered_edited_and_their_secrets_rotated(backend: Backen
             event("admin.client_updated", "billing"),
             event("admin.client_secret_rotated", "worker"),
         ]
+    );
+}
+
+async fn clients_are_removed_and_their_secret_dies(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let token = automation_token(&app).await;
+    let delete = |path: &'static str| {
+        let app = app.clone();
+        let token = token.clone();
+        async move { send_json(&app, reqwest::Method::DELETE, path, &token, &Value::Null).await }
+    };
+    let secret = register_client(&app, "worker", &["openid"]).await;
+    client_token(&app, "worker", &secret).await;
+
+    let (status, _) = delete("/admin/api/clients/worker").await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = send_json(
+        &app,
+        reqwest::Method::GET,
+        "/admin/api/clients/worker",
+        &token,
+        &Value::Null,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let refused = app
+        .http
+        .post(app.url("/token"))
+        .basic_auth("worker", Some(&secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        refused.status(),
+        StatusCode::UNAUTHORIZED,
+        "its secret is dead"
+    );
+
+    let (status, _) = delete("/admin/api/clients/worker").await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "already gone");
+    register_client(
+        &app,
+        idp::admin_api::CONSOLE_CLIENT_ID,
+        &["openid", "admin"],
+    )
+    .await;
+    let (status, answer) = delete("/admin/api/clients/admin-console").await;
+    assert_eq!(status, StatusCode::CONFLICT, "{answer}");
+    assert!(
+        app.state
+            .store
+            .client_by_id(&ClientId::parse("admin-console").unwrap())
+            .await
+            .unwrap()
+            .is_some()
+    );
+
+    let events = app.state.store.audit_events(None, 50).await.unwrap();
+    let deleted: Vec<_> = events
+        .iter()
+        .filter(|e| e.event.kind == "admin.client_deleted")
+        .collect();
+    assert_eq!(deleted.len(), 1, "one removal, audited once");
+    assert_eq!(deleted[0].event.actor.as_deref(), Some("client:automation"));
+    assert_eq!(
+        deleted[0].event.client_id.as_ref().map(|c| c.as_str()),
+        Some("worker")
     );
 }
