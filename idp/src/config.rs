@@ -68,12 +68,16 @@ pub struct AdminConfig {
     /// Address of the admin listener; port 0 picks a free port. Keep it on
     /// loopback or a private network.
     pub listen: SocketAddr,
+    /// A person's admin token works only this long after the sign-in behind
+    /// it (refresh tokens keep the first sign-in's time).
+    pub max_sign_in_age_minutes: u64,
 }
 
 impl Default for AdminConfig {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8081)),
+            max_sign_in_age_minutes: 720,
         }
     }
 }
@@ -516,6 +520,12 @@ impl Config {
             return Err(invalid(
                 "admin.listen",
                 "must differ from server.listen: administration never shares the public port",
+            ));
+        }
+        if !(5..=10_080).contains(&self.admin.max_sign_in_age_minutes) {
+            return Err(invalid(
+                "admin.max_sign_in_age_minutes",
+                "must be between 5 and 10080 (a week)",
             ));
         }
         if !(30..=3600).contains(&self.mfa.pending_ttl_secs) {

@@ -74,7 +74,7 @@ pub struct Refusal {
     error: Option<&'static str>,
     message: &'static str,
     /// Extra challenge parameter, e.g. `scope="admin"`.
-    param: Option<(&'static str, &'static str)>,
+    param: Option<(&'static str, std::borrow::Cow<'static, str>)>,
 }
 
 fn refuse(status: StatusCode, error: &'static str, message: &'static str) -> Refusal {
@@ -92,7 +92,7 @@ fn invalid_token(message: &'static str) -> Refusal {
 
 fn insufficient_scope(message: &'static str) -> Refusal {
     Refusal {
-        param: Some(("scope", ADMIN_SCOPE)),
+        param: Some(("scope", ADMIN_SCOPE.into())),
         ..refuse(StatusCode::FORBIDDEN, "insufficient_scope", message)
     }
 }
@@ -213,11 +213,31 @@ async fn user_principal(state: &AppState, claims: &AccessClaims) -> Result<Princ
     }
     if !claims.amr.iter().any(|m| m == "otp") {
         return Err(Refusal {
-            param: Some(("acr_values", ACR_MFA)),
+            param: Some(("acr_values", ACR_MFA.into())),
             ..refuse(
                 StatusCode::UNAUTHORIZED,
                 "insufficient_user_authentication",
                 "administration needs a sign-in with a one-time code",
+            )
+        }
+        .into());
+    }
+    // A refresh token carries its first sign-in's `amr` for months: a
+    // person administers only on a recent sign-in (RFC 9470 `max_age`).
+    let max_age = state
+        .config
+        .admin
+        .max_sign_in_age_minutes
+        .saturating_mul(60);
+    let signed_in = claims.auth_time.unwrap_or(i64::MIN);
+    let age = state.clock.now().unix_timestamp().saturating_sub(signed_in);
+    if u64::try_from(age).map_or(true, |age| age > max_age) {
+        return Err(Refusal {
+            param: Some(("max_age", max_age.to_string().into())),
+            ..refuse(
+                StatusCode::UNAUTHORIZED,
+                "insufficient_user_authentication",
+                "the sign-in behind this token is too old to administer: sign in again",
             )
         }
         .into());

@@ -25,6 +25,7 @@ use crate::{Backend, TestApp};
 on_both_backends!(
     admin_api_lives_only_on_the_admin_listener_and_describes_itself,
     refused_tokens_change_nothing,
+    an_old_sign_in_does_not_administer,
 );
 
 const PW: &str = "Correct-Horse-Battery-9";
@@ -481,4 +482,50 @@ async fn refused_tokens_change_nothing(backend: Backend) {
         "expired",
     )
     .await;
+}
+
+/// A console token whose sign-in (with its code) is older than
+/// `admin.max_sign_in_age_minutes`, as a refresh token would give, is sent
+/// back to sign in again (RFC 9470 `max_age`); a recent one works.
+async fn an_old_sign_in_does_not_administer(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (admin, recent) = console_admin(&app, "root@example.com").await;
+    let r = call(
+        &app,
+        reqwest::Method::GET,
+        "/admin/api/users",
+        Some(&recent),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+
+    let twelve_hours_and_a_minute_ago = app.clock_now() - Duration::minutes(721);
+    let auth = Authentication {
+        auth_time: twelve_hours_and_a_minute_ago.unix_timestamp(),
+        amr: vec!["pwd".into(), "otp".into()],
+        acr: "2".into(),
+    };
+    let scopes = ["openid".to_string(), "admin".to_string()];
+    let (old, _) = idp::oidc::issue::access_token(
+        &app.state,
+        &ClientId::parse(idp::admin_api::CONSOLE_CLIENT_ID).unwrap(),
+        admin.id.as_str(),
+        &scopes,
+        Some(&auth),
+    )
+    .unwrap();
+    let r = call(
+        &app,
+        reqwest::Method::POST,
+        &format!("/admin/api/users/{}/revoke-admin", admin.id.as_str()),
+        Some(&old),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let challenge = r.headers()[WWW_AUTHENTICATE].to_str().unwrap().to_owned();
+    assert!(
+        challenge.contains("error=\"insufficient_user_authentication\"")
+            && challenge.contains("max_age=\"43200\""),
+        "{challenge}"
+    );
 }
