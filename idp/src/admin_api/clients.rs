@@ -12,7 +12,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
 
-use super::auth::Admin;
+use super::auth::{Admin, Principal};
 use super::error::{ApiError, ErrorBody, Id, bad_request};
 use super::{Subject, audit, rfc3339};
 use crate::domain::{ClientId, ClientKind, GrantType, IdTokenAlg, RedirectUri};
@@ -180,6 +180,38 @@ fn secret_response(status: StatusCode, answer: ClientSecret) -> Response {
     response
 }
 
+/// Automation must not lock itself out: the calling client cannot remove
+/// itself, nor take away its own `admin` scope or client_credentials grant.
+fn not_itself(admin: &Admin, id: &ClientId, patch: Option<&ClientPatch>) -> Result<(), ApiError> {
+    let Principal::Client(me) = &admin.principal else {
+        return Ok(());
+    };
+    if me != id {
+        return Ok(());
+    }
+    let conflict = |what: &str| {
+        Err(ApiError::Conflict(format!(
+            "a client cannot {what}; use another administrator"
+        )))
+    };
+    let Some(p) = patch else {
+        return conflict("remove itself");
+    };
+    if p.scopes
+        .as_ref()
+        .is_some_and(|s| !s.iter().any(|s| s == super::auth::ADMIN_SCOPE))
+    {
+        return conflict("take away its own admin scope");
+    }
+    if p.grant_types
+        .as_ref()
+        .is_some_and(|g| !g.iter().any(|g| g == GrantType::ClientCredentials.as_str()))
+    {
+        return conflict("take away its own client_credentials grant");
+    }
+    Ok(())
+}
+
 fn update_error(e: UpdateClientError) -> ApiError {
     match e {
         UpdateClientError::NotFound => ApiError::NotFound("no client has this id"),
@@ -312,7 +344,7 @@ pub async fn create(
         (status = 200, body = ClientView),
         (status = 400, body = ErrorBody),
         (status = 404, body = ErrorBody),
-        (status = 409, body = ErrorBody, description = "Changed meanwhile by someone else"),
+        (status = 409, body = ErrorBody, description = "Changed meanwhile by someone else, or the calling client taking away its own admin scope or client_credentials grant"),
     ),
     security(("bearer" = []))
 )]
@@ -324,6 +356,7 @@ pub async fn update(
 ) -> Result<Json<ClientView>, ApiError> {
     let id = client_id(&id)?;
     let p = body(payload)?;
+    not_itself(&admin, &id, Some(&p))?;
     let mut changed: Vec<&str> = Vec::new();
     let mut note = |name: &'static str, present: bool| {
         if present {
@@ -388,7 +421,7 @@ pub async fn update(
     responses(
         (status = 204, description = "Removed"),
         (status = 404, body = ErrorBody),
-        (status = 409, body = ErrorBody, description = "The admin console's own client"),
+        (status = 409, body = ErrorBody, description = "The admin console's own client, or the calling client itself"),
     ),
     security(("bearer" = []))
 )]
@@ -398,6 +431,7 @@ pub async fn delete(
     Id(id): Id,
 ) -> Result<StatusCode, ApiError> {
     let id = client_id(&id)?;
+    not_itself(&admin, &id, None)?;
     if id.as_str() == super::CONSOLE_CLIENT_ID {
         return Err(ApiError::Conflict(
             "the admin console's own client cannot be removed".into(),

@@ -9,6 +9,7 @@ use crate::{Backend, TestApp};
 on_both_backends!(
     clients_are_registered_edited_and_their_secrets_rotated,
     clients_are_removed_and_their_secret_dies,
+    automation_cannot_lock_itself_out,
 );
 
 // ---------------------------------------------------------------- clients
@@ -311,4 +312,39 @@ async fn clients_are_removed_and_their_secret_dies(backend: Backend) {
         deleted[0].event.client_id.as_ref().map(|c| c.as_str()),
         Some("worker")
     );
+}
+
+async fn automation_cannot_lock_itself_out(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let token = automation_token(&app).await;
+    let path = "/admin/api/clients/automation";
+    for body in [
+        json!({ "scopes": ["openid"] }),
+        json!({ "grant_types": ["authorization_code"] }),
+    ] {
+        let (status, answer) = send_json(&app, reqwest::Method::PATCH, path, &token, &body).await;
+        assert_eq!(status, StatusCode::CONFLICT, "{body} -> {answer}");
+    }
+    let (status, answer) =
+        send_json(&app, reqwest::Method::DELETE, path, &token, &Value::Null).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{answer}");
+    // Still itself: a harmless change to itself goes through, and it still administers.
+    let (status, answer) = send_json(
+        &app,
+        reqwest::Method::PATCH,
+        path,
+        &token,
+        &json!({ "name": "Nightly automation" }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let (status, _) = send_json(
+        &app,
+        reqwest::Method::GET,
+        "/admin/api/users",
+        &token,
+        &Value::Null,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
 }
