@@ -114,6 +114,18 @@ impl PasswordHasher {
         .await
     }
 
+    /// Whether `input`, as typed, is the password behind `stored` (a form's
+    /// "current password" box: anything unparseable is simply wrong).
+    pub async fn matches(&self, input: &str, stored: Option<&str>) -> Result<bool, HashError> {
+        let Ok(password) = PlainPassword::parse(input) else {
+            return Ok(false);
+        };
+        Ok(matches!(
+            self.verify(&password, stored).await?,
+            Verification::Match | Verification::MatchRehashed(_)
+        ))
+    }
+
     async fn run<T: Send + 'static>(
         &self,
         job: impl FnOnce() -> Result<T, HashError> + Send + 'static,

@@ -139,6 +139,15 @@ pub fn locked_page(state: &AppState, ui: Ui, until: OffsetDateTime) -> Response 
     )
 }
 
+/// The page shown while the client's IP must wait.
+pub fn throttled_page(ui: Ui) -> Response {
+    ui.render(Page::error(
+        StatusCode::TOO_MANY_REQUESTS,
+        "Too many attempts",
+        "There have been too many unsuccessful sign-in attempts from your network. Please wait a few minutes and try again.",
+    ))
+}
+
 /// When a lock taken at `now` ends.
 pub fn lock_until(config: &LockoutConfig, now: OffsetDateTime) -> OffsetDateTime {
     match config.mode {

@@ -5,7 +5,7 @@
 use axum::Form;
 use axum::extract::rejection::FormRejection;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::CookieJar;
 use serde::Deserialize;
@@ -139,11 +139,7 @@ pub async fn submit(
                 json!({}),
             )
             .await;
-            return Ok(ui.render(Page::error(
-                StatusCode::TOO_MANY_REQUESTS,
-                "Too many attempts",
-                "There have been too many unsuccessful sign-in attempts from your network. Please wait a few minutes and try again.",
-            )));
+            return Ok(lockout::throttled_page(ui));
         }
     }
     let usable = user.as_ref().filter(|u| !u.disabled);

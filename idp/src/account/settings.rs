@@ -12,7 +12,6 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::forms::{FlowQuery, form, new_password_errors};
-use super::hasher::Verification;
 use super::notices;
 use crate::domain::PlainPassword;
 use crate::web::client_meta::ClientMeta;
@@ -61,17 +60,11 @@ pub async fn submit(
     if !ui.csrf_ok(&f.csrf_token) {
         return Ok(ui.csrf_failure());
     }
-    let current_ok = match PlainPassword::parse(&f.current_password) {
-        Ok(pw) => matches!(
-            state
-                .hasher
-                .verify(&pw, user.password_hash.as_deref())
-                .await
-                .map_err(|e| AppError::Internal(e.to_string()))?,
-            Verification::Match | Verification::MatchRehashed(_)
-        ),
-        Err(_) => false,
-    };
+    let current_ok = state
+        .hasher
+        .matches(&f.current_password, user.password_hash.as_deref())
+        .await
+        .map_err(|e| AppError::Internal(e.to_string()))?;
     let mut page = change_page(&state);
     if !current_ok {
         page = page.field_error("current_password", "That is not your current password.");

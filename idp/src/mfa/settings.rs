@@ -11,8 +11,6 @@ use serde_json::json;
 
 use super::notices::{self, Notice};
 use super::{Checked, Confirmed, active_secret, check_code, confirm_enrolment, enrol_page, totp};
-use crate::account::Verification;
-use crate::domain::PlainPassword;
 use crate::store::User;
 use crate::web::client_meta::ClientMeta;
 use crate::web::session::CurrentUser;
@@ -153,21 +151,6 @@ async fn while_on(
     }
 }
 
-async fn password_matches(state: &AppState, user: &User, input: &str) -> Result<bool, AppError> {
-    let Ok(password) = PlainPassword::parse(input) else {
-        return Ok(false);
-    };
-    let verified = state
-        .hasher
-        .verify(&password, user.password_hash.as_deref())
-        .await
-        .map_err(super::internal)?;
-    Ok(matches!(
-        verified,
-        Verification::Match | Verification::MatchRehashed(_)
-    ))
-}
-
 fn codes_page(codes: Vec<String>, first: bool) -> Page {
     Page::new("mfa_recovery_codes.html", "Your recovery codes")
         .with("codes", &codes)
@@ -188,7 +171,11 @@ pub async fn disable(
         Ok(found) => found,
         Err(response) => return Ok(response),
     };
-    let password_ok = password_matches(&state, &user, &f.password).await?;
+    let password_ok = state
+        .hasher
+        .matches(&f.password, user.password_hash.as_deref())
+        .await
+        .map_err(super::internal)?;
     // The code is only spent when the password was right.
     let checked = if password_ok {
         check_code(&state, &user, &secret, &f.code, true).await?

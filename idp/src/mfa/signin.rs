@@ -16,7 +16,6 @@ use super::notices::{self, Notice};
 use super::pending::{self, Pending};
 use super::{Checked, Confirmed, active_secret, check_code, confirm_enrolment, enrol_page};
 use crate::account::lockout::{self, Gate};
-use crate::domain::Email;
 use crate::store::User;
 use crate::web::client_meta::ClientMeta;
 use crate::web::session;
@@ -64,12 +63,9 @@ fn otp_page(p: &Pending) -> Page {
 }
 
 /// The pending sign-in's user, if still allowed to sign in.
-async fn pending_user(state: &AppState, p: &Pending) -> Result<Option<(User, Email)>, AppError> {
+async fn pending_user(state: &AppState, p: &Pending) -> Result<Option<User>, AppError> {
     let user = state.store.user_by_id(&p.user_id).await?;
-    Ok(user.filter(|u| !u.disabled).map(|u| {
-        let email = u.email.clone();
-        (u, email)
-    }))
+    Ok(user.filter(|u| !u.disabled))
 }
 
 /// The lockout gate for a second step: `Some(page)` when it is closed.
@@ -79,22 +75,25 @@ async fn gate(
     meta: &ClientMeta,
     pid: &str,
     user: &User,
-    email: &Email,
 ) -> Result<Result<Ui, Response>, AppError> {
-    match lockout::gate(state, email, Some(user), meta.ip).await? {
+    match lockout::gate(state, &user.email, Some(user), meta.ip).await? {
         Gate::Open => Ok(Ok(ui)),
         Gate::Locked(until) => {
             let mut ui = ui;
             let jar = pending::finish(state, ui.take_jar(), pid).await?;
             ui.set_jar(jar);
-            audit::record(state, meta, "mfa.refused_locked", Some(&user.id), None, json!({})).await;
+            audit::record(
+                state,
+                meta,
+                "mfa.refused_locked",
+                Some(&user.id),
+                None,
+                json!({}),
+            )
+            .await;
             Ok(Err(lockout::locked_page(state, ui, until)))
         }
-        Gate::IpThrottled => Ok(Err(ui.render(Page::error(
-            StatusCode::TOO_MANY_REQUESTS,
-            "Too many attempts",
-            "There have been too many unsuccessful sign-in attempts from your network. Please wait a few minutes and try again.",
-        )))),
+        Gate::IpThrottled => Ok(Err(lockout::throttled_page(ui))),
     }
 }
 
@@ -106,10 +105,9 @@ async fn complete(
     meta: &ClientMeta,
     pid: &str,
     user: &User,
-    email: &Email,
 ) -> Result<String, AppError> {
     let jar = pending::finish(state, ui.take_jar(), pid).await?;
-    lockout::record_success(state, email).await?;
+    lockout::record_success(state, &user.email).await?;
     let amr = vec!["pwd".to_owned(), "otp".to_owned()];
     let jar = session::start(state, jar, &user.id, amr.clone()).await?;
     ui.set_jar(jar);
@@ -161,10 +159,10 @@ pub async fn submit(
     if p.enrol {
         return Ok(Redirect::to(paths::LOGIN_MFA_SETUP).into_response());
     }
-    let Some((user, email)) = pending_user(&state, &p).await? else {
+    let Some(user) = pending_user(&state, &p).await? else {
         return expired(&state, ui.jar().clone(), &headers).await;
     };
-    let mut ui = match gate(&state, ui, &meta, &pid, &user, &email).await? {
+    let mut ui = match gate(&state, ui, &meta, &pid, &user).await? {
         Ok(ui) => ui,
         Err(page) => return Ok(page),
     };
@@ -174,7 +172,7 @@ pub async fn submit(
     };
     let checked = check_code(&state, &user, &secret, &f.code, true).await?;
     if !checked.passed() {
-        let locked = lockout::record_failure(&state, &email, Some(&user), meta.ip).await?;
+        let locked = lockout::record_failure(&state, &user.email, Some(&user), meta.ip).await?;
         audit::record(
             &state,
             &meta,
@@ -192,8 +190,15 @@ pub async fn submit(
         if let Some(until) = locked {
             let jar = pending::finish(&state, ui.take_jar(), &pid).await?;
             ui.set_jar(jar);
-            crate::account::notices::account_locked(&state, &ui, &meta, &email, Some(&user), until)
-                .await?;
+            crate::account::notices::account_locked(
+                &state,
+                &ui,
+                &meta,
+                &user.email,
+                Some(&user),
+                until,
+            )
+            .await?;
             return Ok(lockout::locked_page(&state, ui, until));
         }
         return Ok(ui.render(
@@ -202,7 +207,7 @@ pub async fn submit(
                 .invalid(),
         ));
     }
-    let target = complete(&state, &mut ui, &meta, &pid, &user, &email).await?;
+    let target = complete(&state, &mut ui, &meta, &pid, &user).await?;
     match checked {
         Checked::Recovery { remaining } => {
             audit::record(
@@ -245,7 +250,7 @@ pub async fn setup_page(
     if !p.enrol {
         return Ok(Redirect::to(paths::LOGIN_OTP).into_response());
     }
-    let Some((user, _)) = pending_user(&state, &p).await? else {
+    let Some(user) = pending_user(&state, &p).await? else {
         return expired(&state, jar, &headers).await;
     };
     let Some(secret) = super::enrolment_secret(&state, &user).await? else {
@@ -284,10 +289,10 @@ pub async fn setup_submit(
     if !p.enrol {
         return Ok(Redirect::to(paths::LOGIN_OTP).into_response());
     }
-    let Some((user, email)) = pending_user(&state, &p).await? else {
+    let Some(user) = pending_user(&state, &p).await? else {
         return expired(&state, ui.jar().clone(), &headers).await;
     };
-    let mut ui = match gate(&state, ui, &meta, &pid, &user, &email).await? {
+    let mut ui = match gate(&state, ui, &meta, &pid, &user).await? {
         Ok(ui) => ui,
         Err(page) => return Ok(page),
     };
@@ -314,7 +319,7 @@ pub async fn setup_submit(
             }
             Confirmed::Gone => return Ok(Redirect::to(paths::LOGIN_MFA_SETUP).into_response()),
         };
-    let target = complete(&state, &mut ui, &meta, &pid, &user, &email).await?;
+    let target = complete(&state, &mut ui, &meta, &pid, &user).await?;
     Ok(ui.render(
         Page::new("mfa_recovery_codes.html", "Your recovery codes")
             .with("codes", &codes)

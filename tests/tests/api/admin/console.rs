@@ -22,17 +22,10 @@ on_both_backends!(
 const CALLBACK: &str = "http://127.0.0.1:4000/cb";
 const VERIFIER: &str = "a-pkce-verifier-of-forty-three-characters-or-more";
 
-/// Registers a public first-party client using the code flow.
-async fn register_public(app: &TestApp, id: &str, scopes: &[&str]) {
-    let code = GrantType::AuthorizationCode;
-    register(app, id, ClientKind::Public, code, &[CALLBACK], scopes).await;
-}
-
-/// Signs in with a password at `client` asking for `scope`; returns the `/token` answer.
-async fn sign_in(app: &TestApp, client: &str, scope: &str, email: &str) -> Value {
-    let browser = app.other_browser();
+/// The authorization request of a public client: code flow with PKCE.
+fn authorize_url(app: &TestApp, client: &str, scope: &str) -> String {
     let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(VERIFIER.as_bytes()));
-    let mut next = url::Url::parse_with_params(
+    url::Url::parse_with_params(
         &app.url("/authorize"),
         &[
             ("response_type", "code"),
@@ -46,7 +39,38 @@ async fn sign_in(app: &TestApp, client: &str, scope: &str, email: &str) -> Value
         ],
     )
     .unwrap()
-    .to_string();
+    .to_string()
+}
+
+/// Redeems a code at `/token` as the public `client`; the answer must be 200.
+async fn redeem(app: &TestApp, client: &str, code: &str) -> reqwest::Response {
+    let r = app
+        .http
+        .post(app.url("/token"))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", CALLBACK),
+            ("code_verifier", VERIFIER),
+            ("client_id", client),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    r
+}
+
+/// Registers a public first-party client using the code flow.
+async fn register_public(app: &TestApp, id: &str, scopes: &[&str]) {
+    let code = GrantType::AuthorizationCode;
+    register(app, id, ClientKind::Public, code, &[CALLBACK], scopes).await;
+}
+
+/// Signs in with a password at `client` asking for `scope`; returns the `/token` answer.
+async fn sign_in(app: &TestApp, client: &str, scope: &str, email: &str) -> Value {
+    let browser = app.other_browser();
+    let mut next = authorize_url(app, client, scope);
     let code = loop {
         if next.starts_with(CALLBACK) {
             let url = url::Url::parse(&next).unwrap();
@@ -77,20 +101,7 @@ async fn sign_in(app: &TestApp, client: &str, scope: &str, email: &str) -> Value
         assert!(page.status.is_redirection(), "{next}: {}", page.text());
         next = page.location.unwrap();
     };
-    let r = app
-        .http
-        .post(app.url("/token"))
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", code.as_str()),
-            ("redirect_uri", CALLBACK),
-            ("code_verifier", VERIFIER),
-            ("client_id", client),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
+    let r = redeem(app, client, &code).await;
     r.json().await.unwrap()
 }
 
@@ -150,22 +161,7 @@ async fn sign_in_with_code(
     secret: &mut Option<String>,
 ) -> Value {
     let browser = app.other_browser();
-    let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(VERIFIER.as_bytes()));
-    let mut next = url::Url::parse_with_params(
-        &app.url("/authorize"),
-        &[
-            ("response_type", "code"),
-            ("client_id", client),
-            ("redirect_uri", CALLBACK),
-            ("scope", "openid admin"),
-            ("state", "s"),
-            ("nonce", "n"),
-            ("code_challenge", challenge.as_str()),
-            ("code_challenge_method", "S256"),
-        ],
-    )
-    .unwrap()
-    .to_string();
+    let mut next = authorize_url(app, client, "openid admin");
     let mut pages = Vec::new();
     let code = loop {
         assert!(pages.len() < 12, "too many pages: {pages:?}");
@@ -232,20 +228,7 @@ async fn sign_in_with_code(
         assert!(answer.status.is_redirection(), "{path}: {}", answer.text());
         next = answer.location.unwrap();
     };
-    let r = app
-        .http
-        .post(app.url("/token"))
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", code.as_str()),
-            ("redirect_uri", CALLBACK),
-            ("code_verifier", VERIFIER),
-            ("client_id", client),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
+    let r = redeem(app, client, &code).await;
     let mut tokens: Value = r.json().await.unwrap();
     tokens["pages"] = serde_json::json!(pages);
     tokens
