@@ -1,4 +1,107 @@
-//! The admin console: a web app that signs in through the IdP itself (OpenID
-//! Connect, authorization code + PKCE) and calls the IdP's JSON admin API.
-//! Its pages arrive with the administration capability; this crate holds the
-//! place in the workspace so the `idp` binary can mount it at `/admin/`.
+//! The admin console: server-rendered pages (tera, its own look) for
+//! administrators, over the identity provider's JSON admin API.
+//!
+//! The console is an ordinary confidential OpenID Connect client of the
+//! provider (DESIGN "Admin"): it signs administrators in with the
+//! authorization code flow + PKCE (OAuth 2.0 Security BCP; `require_mfa` on
+//! its client makes the provider ask for a one-time code, and set one up at
+//! the first sign-in), keeps the tokens on the server side (the browser holds
+//! only a random session id), and calls the admin API with the access token.
+//! It needs nothing from the provider's process: `idp serve` mounts it at
+//! `/admin/` on the admin listener, and the `idp-console` binary runs it on its
+//! own against a remote provider.
+
+mod api;
+mod config;
+mod form;
+mod oidc;
+mod pages;
+mod session;
+mod views;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::{get, post};
+
+pub use config::{ConsoleConfig, Endpoints};
+pub use session::{MemorySessions, SessionStore, StoreError};
+
+/// The console, ready to be served: cheap to clone (one `Arc`).
+#[derive(Clone)]
+pub struct Console(Arc<Inner>);
+
+struct Inner {
+    config: ConsoleConfig,
+    http: reqwest::Client,
+    sessions: Arc<dyn SessionStore>,
+    views: views::Views,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("admin console templates: {0}")]
+    Templates(String),
+    #[error("admin console HTTP client: {0}")]
+    Http(#[from] reqwest::Error),
+}
+
+impl Console {
+    pub fn new(config: ConsoleConfig, sessions: Arc<dyn SessionStore>) -> Result<Self, BuildError> {
+        let http = reqwest::Client::builder()
+            // The console follows no redirects of the provider: answers are read as they come.
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(std::time::Duration::from_secs(15))
+            .build()?;
+        Ok(Self(Arc::new(Inner {
+            views: views::Views::load()?,
+            config,
+            http,
+            sessions,
+        })))
+    }
+
+    fn config(&self) -> &ConsoleConfig {
+        &self.0.config
+    }
+
+    /// The console's routes, every one under `/admin/` (the admin API's
+    /// `/admin/api/` is not among them, so both merge into one router).
+    pub fn router(&self) -> Router {
+        use pages::{clients, dashboard, records, users};
+        Router::new()
+            .route("/admin", get(dashboard::redirect_to_slash))
+            .route("/admin/", get(dashboard::show))
+            .route("/admin/static/console.css", get(views::stylesheet))
+            .route("/admin/login", get(oidc::login))
+            .route("/admin/callback", get(oidc::callback))
+            .route("/admin/logout", post(oidc::logout))
+            .route("/admin/signed-out", get(oidc::signed_out))
+            .route("/admin/users", get(users::list).post(users::create))
+            .route("/admin/users/new", get(users::new_form))
+            .route("/admin/users/{id}", get(users::show).post(users::update))
+            .route("/admin/users/{id}/{action}", post(users::act))
+            .route(
+                "/admin/users/{id}/sessions/{sid}/end",
+                post(users::end_session),
+            )
+            .route(
+                "/admin/users/{id}/refresh-tokens/{fid}/revoke",
+                post(users::revoke_refresh_token),
+            )
+            .route("/admin/clients", get(clients::list).post(clients::create))
+            .route("/admin/clients/new", get(clients::new_form))
+            .route("/admin/clients/{id}", get(clients::show).post(clients::update))
+            .route("/admin/clients/{id}/rotate-secret", post(clients::rotate))
+            .route("/admin/clients/{id}/delete", post(clients::delete))
+            .route("/admin/audit", get(records::audit))
+            .route("/admin/mail", get(records::mail))
+            .route("/admin/mail/{id}/retry", post(records::retry_mail))
+            .route("/admin/keys", get(records::keys).post(records::rotate_keys))
+            .layer(axum::middleware::from_fn_with_state(
+                self.clone(),
+                pages::render_errors,
+            ))
+            .with_state(self.clone())
+    }
+}

@@ -1,0 +1,34 @@
+//! The dashboard: counts, recent sign-in failures and locks, failed mail.
+
+use axum::extract::State;
+use axum::response::{IntoResponse, Redirect, Response};
+use serde_json::{Value, json};
+
+use super::PageResult;
+use super::records::{ListPage, audit_rows, mail_rows};
+use crate::Console;
+use crate::session::Signed;
+
+pub(crate) async fn redirect_to_slash() -> Response {
+    Redirect::permanent("/admin/").into_response()
+}
+
+pub(crate) async fn show(State(console): State<Console>, mut who: Signed) -> PageResult {
+    let summary: Value = console.api_get(&who, "/admin/api/summary").await?;
+    let failures: ListPage = console
+        .api_get(&who, "/admin/api/audit-events?type=login.failed&limit=8")
+        .await?;
+    let locks: ListPage = console
+        .api_get(&who, "/admin/api/audit-events?type=account.locked&limit=8")
+        .await?;
+    let mail: ListPage = console
+        .api_get(&who, "/admin/api/mail?status=failed&limit=8")
+        .await?;
+    let data = json!({
+        "summary": summary,
+        "failures": audit_rows(&failures.items),
+        "locks": audit_rows(&locks.items),
+        "failed_mail": mail_rows(&mail.items),
+    });
+    console.page(&mut who, "dashboard.html", "dashboard", data).await
+}
