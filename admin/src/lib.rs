@@ -102,6 +102,10 @@ impl Console {
                 self.clone(),
                 pages::render_errors,
             ))
+            .layer(axum::middleware::from_fn_with_state(
+                self.clone(),
+                pages::security_headers,
+            ))
             .with_state(self.clone())
     }
 }

@@ -71,6 +71,7 @@ pub struct AdminConfig {
     /// A person's admin token works only this long after the sign-in behind
     /// it (refresh tokens keep the first sign-in's time).
     pub max_sign_in_age_minutes: u64,
+    pub console: ConsoleConfig,
 }
 
 impl Default for AdminConfig {
@@ -78,8 +79,27 @@ impl Default for AdminConfig {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8081)),
             max_sign_in_age_minutes: 720,
+            console: ConsoleConfig::default(),
         }
     }
+}
+
+/// The admin console (the `admin` crate), mounted at `/admin/` on the admin
+/// listener, and its built-in client `admin-console`, registered at start-up.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConsoleConfig {
+    /// `false`: the admin listener serves the API only.
+    pub disabled: bool,
+    /// Where browsers reach the console, ending in `/admin/` (https, or http
+    /// on loopback). Default: `http://<admin.listen>/admin/`.
+    pub url: Option<Url>,
+    /// The console client's secret. Default: generated once, kept in the
+    /// database (sealed with `keys.encryption_key` when set), shared by every node.
+    pub client_secret: Option<Secret>,
+    /// Consoles run on their own with `idp-console` (each URL ending in
+    /// `/admin/`): their sign-in and sign-out pages are registered too.
+    pub standalone_urls: Vec<Url>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -520,6 +540,28 @@ impl Config {
             return Err(invalid(
                 "admin.listen",
                 "must differ from server.listen: administration never shares the public port",
+            ));
+        }
+        let console = &self.admin.console;
+        for (key, url) in console
+            .url
+            .iter()
+            .map(|u| ("admin.console.url", u))
+            .chain(console.standalone_urls.iter().map(|u| ("admin.console.standalone_urls", u)))
+        {
+            if !url.path().ends_with("/admin/") || url.query().is_some() {
+                return Err(invalid(key, "must end in /admin/ (where the console's pages are)"));
+            }
+            if crate::domain::RedirectUri::parse(url.as_str()).is_err() {
+                return Err(invalid(key, "must use https (http only on loopback)"));
+            }
+        }
+        if let Some(secret) = &console.client_secret
+            && secret.expose().len() < 32
+        {
+            return Err(invalid(
+                "admin.console.client_secret",
+                "must be at least 32 characters (or leave it out to have one generated)",
             ));
         }
         if !(5..=10_080).contains(&self.admin.max_sign_in_age_minutes) {

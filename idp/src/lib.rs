@@ -3,6 +3,7 @@
 
 pub mod account;
 pub mod admin_api;
+pub mod admin_console;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -42,6 +42,8 @@ pub enum StartError {
     Mail(#[from] crate::mail::SetupError),
     #[error("{0}")]
     Keys(#[from] crate::oidc::keys::KeyError),
+    #[error("{0}")]
+    Console(#[from] crate::admin_console::ConsoleError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -99,7 +101,8 @@ impl Application {
             .map_err(admin_bind_error)?;
         let admin_address = admin_listener.local_addr().map_err(admin_bind_error)?;
         let router = router(state.clone());
-        let admin_router = admin_router(state.clone());
+        let console = crate::admin_console::mount(&state, address, admin_address).await?;
+        let admin_router = admin_router(state.clone(), console);
         Ok(Self {
             listener,
             address,
@@ -265,23 +268,27 @@ fn router(state: AppState) -> Router {
             state.metrics.clone(),
             metrics::track,
         ));
-    plumbing(routes, state)
+    plumbing(routes, state, None)
 }
 
-/// The admin listener: the admin API only (health endpoints stay public).
-fn admin_router(state: AppState) -> Router {
-    plumbing(crate::admin_api::router(), state)
+/// The admin listener: the admin API and, unless disabled, the console
+/// (health endpoints stay public).
+fn admin_router(state: AppState, console: Option<Router>) -> Router {
+    plumbing(crate::admin_api::router(), state, console)
 }
 
 /// What every listener wraps its routes in: security headers, request ids,
 /// tracing, the timeout and the body limit.
-fn plumbing(routes: Router<AppState>, state: AppState) -> Router {
+fn plumbing(routes: Router<AppState>, state: AppState, extra: Option<Router>) -> Router {
     let timeout = Duration::from_secs(state.config.server.request_timeout_secs);
     let body_limit = state.config.server.body_limit_bytes;
     let hsts = web::headers::Hsts(!state.config.server.dev_mode);
+    let mut routes = routes.with_state(state);
+    if let Some(extra) = extra {
+        routes = routes.merge(extra);
+    }
     routes
         .layer(middleware::from_fn_with_state(hsts, web::headers::security_headers))
-        .with_state(state)
         .layer(
             ServiceBuilder::new()
                 .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))

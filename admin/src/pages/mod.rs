@@ -7,7 +7,7 @@ pub(crate) mod records;
 pub(crate) mod users;
 
 use axum::extract::{Request, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::CookieJar;
@@ -166,6 +166,33 @@ pub(crate) async fn render_errors(
         Ok(body) => (view.status, views::html(body)).into_response(),
         Err(_) => (view.status, view.message).into_response(),
     }
+}
+
+/// The console's own security headers (it also runs without the
+/// provider's layers): no script at all, forms only to itself and to the
+/// provider (signing out continues there), never framed, no referrer.
+pub(crate) async fn security_headers(
+    State(console): State<Console>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let mut response = next.run(request).await;
+    let issuer = console.config().endpoints.end_session.origin().ascii_serialization();
+    let csp = format!(
+        "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self' {issuer}; frame-ancestors 'none'; base-uri 'none'"
+    );
+    let headers = response.headers_mut();
+    if let Ok(value) = HeaderValue::from_str(&csp) {
+        headers.insert(header::CONTENT_SECURITY_POLICY, value);
+    }
+    for (name, value) in [
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::REFERRER_POLICY, "no-referrer"),
+    ] {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    response
 }
 
 impl Console {

@@ -12,6 +12,7 @@ mod mail;
 mod mfa;
 mod oauth;
 mod postgres;
+mod setting;
 mod sql;
 mod sqlite;
 
@@ -21,6 +22,7 @@ pub use mail::*;
 pub use mfa::{MfaStore, NewTotp, TotpCredential};
 pub use oauth::{Consent, NewRefreshToken, OAuthStore, RefreshToken};
 pub use postgres::PostgresStore;
+pub use setting::{Setting, SettingStore};
 pub use sqlite::SqliteStore;
 
 use std::sync::Arc;
@@ -214,6 +216,7 @@ pub trait Store:
     + OAuthStore
     + MailStore
     + KeyStore
+    + SettingStore
     + Send
     + Sync
     + std::fmt::Debug

@@ -129,8 +129,8 @@ async fn clients_are_registered_edited_and_their_secrets_rotated(backend: Backen
     }
     assert_eq!(
         app.state.store.list_clients().await.unwrap().len(),
-        3,
-        "none of them registered"
+        4,
+        "none of them registered (the automation client, the console's, two made here)"
     );
 
     let (status, list) = get(&app, "/admin/api/clients", &token).await;
@@ -141,7 +141,7 @@ async fn clients_are_registered_edited_and_their_secrets_rotated(backend: Backen
         .iter()
         .map(|c| c["client_id"].as_str().unwrap())
         .collect();
-    assert_eq!(ids, [AUTOMATION, "billing", "spa"]);
+    assert_eq!(ids, ["admin-console", AUTOMATION, "billing", "spa"]);
 
     // Edits: new redirect URI, theme taken away, MFA required.
     let (status, edited) = send_json(
@@ -284,12 +284,6 @@ async fn clients_are_removed_and_their_secret_dies(backend: Backend) {
 
     let (status, _) = delete("/admin/api/clients/worker").await;
     assert_eq!(status, StatusCode::NOT_FOUND, "already gone");
-    register_client(
-        &app,
-        idp::admin_api::CONSOLE_CLIENT_ID,
-        &["openid", "admin"],
-    )
-    .await;
     let (status, answer) = delete("/admin/api/clients/admin-console").await;
     assert_eq!(status, StatusCode::CONFLICT, "{answer}");
     assert!(
