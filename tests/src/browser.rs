@@ -131,6 +131,11 @@ impl TestApp {
         Page::from(self.get(path).await).await
     }
 
+    /// GET of an absolute URL (another listener, a redirect's target), with this browser's cookies.
+    pub async fn page_at(&self, url: &str) -> Page {
+        Page::from(self.http.get(url).send().await.expect("GET sent")).await
+    }
+
     /// Opens `path`, then submits its form (the one posting to `action`) with
     /// its hidden fields plus `fields`; solves a captcha if the form has one.
     pub async fn submit(&self, path: &str, action: &str, fields: &[(&str, &str)]) -> Page {

@@ -8,6 +8,7 @@
 
 mod clients;
 mod console;
+mod pages;
 mod records;
 mod users;
 
