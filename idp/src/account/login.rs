@@ -196,7 +196,7 @@ pub async fn submit(
         return crate::mfa::begin(&state, ui.take_jar(), &user, step, req, client_id).await;
     }
     lockout::record_success(&state, &email).await?;
-    let jar = session::start(&state, ui.take_jar(), &user.id, vec!["pwd".into()]).await?;
+    let jar = session::start(&state, ui.take_jar(), &user.id, vec!["pwd".into()], &meta).await?;
     audit::record(
         &state,
         &meta,

@@ -17,7 +17,7 @@ mod users;
 
 pub use hasher::{HashError, PasswordHasher, Verification};
 pub use reset::mail_reset_link;
-pub use users::{CreateUserError, NewAccount, create_user};
+pub use users::{CreateUserError, MAX_NAME_CHARS, NewAccount, create_user};
 
 use axum::Router;
 use axum::routing::get;

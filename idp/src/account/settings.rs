@@ -107,7 +107,7 @@ pub async fn submit(
     // End every session, then give this browser a fresh one.
     session::end_all(&state, &user.id).await?;
     let jar = session::end(&state, ui.take_jar(), &session_id).await?;
-    let jar = session::start(&state, jar, &user.id, amr).await?;
+    let jar = session::start(&state, jar, &user.id, amr, &meta).await?;
     ui.set_jar(jar);
     audit::record(
         &state,

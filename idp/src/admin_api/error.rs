@@ -101,3 +101,22 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Id {
             .map_err(|e| bad_request(e.body_text()))
     }
 }
+
+/// A sub-resource of a resource: `/{id}/…/{sub_id}` from the path, with the
+/// same JSON 400 as [`Id`] for a malformed one.
+#[derive(Debug)]
+pub struct SubId(pub String, pub String);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for SubId {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, ApiError> {
+        axum::extract::Path::<(String, String)>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path((id, sub))| SubId(id, sub))
+            .map_err(|e| bad_request(e.body_text()))
+    }
+}

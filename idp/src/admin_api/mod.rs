@@ -9,6 +9,9 @@ mod clients;
 mod error;
 mod keys;
 mod outbox;
+mod summary;
+mod user_edit;
+mod user_sessions;
 mod users;
 
 pub use auth::{ADMIN_SCOPE, Admin, CONSOLE_CLIENT_ID};
@@ -50,6 +53,7 @@ pub const OPENAPI_PATH: &str = "/admin/api/openapi.json";
         (name = "clients", description = "Relying parties"),
         (name = "mail", description = "The mail outbox"),
         (name = "keys", description = "Token signing keys"),
+        (name = "summary", description = "Counts for a dashboard"),
     )
 )]
 struct ApiDoc;
@@ -73,7 +77,7 @@ impl Modify for BearerScheme {
 fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let (router, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(users::search, users::create))
-        .routes(routes!(users::show))
+        .routes(routes!(users::show, user_edit::update))
         .routes(routes!(users::disable))
         .routes(routes!(users::enable))
         .routes(routes!(users::unlock))
@@ -82,6 +86,11 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(users::reset_mfa))
         .routes(routes!(users::grant_admin))
         .routes(routes!(users::revoke_admin))
+        .routes(routes!(user_sessions::sessions))
+        .routes(routes!(user_sessions::end_session))
+        .routes(routes!(user_sessions::refresh_tokens))
+        .routes(routes!(user_sessions::revoke_refresh_token))
+        .routes(routes!(summary::show))
         .routes(routes!(audit_events::search))
         .routes(routes!(clients::list, clients::create))
         .routes(routes!(clients::show, clients::update, clients::delete))

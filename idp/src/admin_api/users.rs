@@ -81,11 +81,11 @@ pub struct UserSearch {
     pub cursor: Option<String>,
 }
 
-fn user_id(raw: &str) -> Result<UserId, ApiError> {
+pub(super) fn user_id(raw: &str) -> Result<UserId, ApiError> {
     UserId::parse(raw).map_err(|_| ApiError::NotFound("no user has this id"))
 }
 
-async fn load(state: &AppState, id: &UserId) -> Result<User, ApiError> {
+pub(super) async fn load(state: &AppState, id: &UserId) -> Result<User, ApiError> {
     state
         .store
         .user_by_id(id)
@@ -93,7 +93,7 @@ async fn load(state: &AppState, id: &UserId) -> Result<User, ApiError> {
         .ok_or(ApiError::NotFound("no user has this id"))
 }
 
-async fn detail(state: &AppState, user: &User) -> Result<Json<UserDetail>, ApiError> {
+pub(super) async fn detail(state: &AppState, user: &User) -> Result<Json<UserDetail>, ApiError> {
     let mfa_enabled = state
         .store
         .totp_credential(&user.id)

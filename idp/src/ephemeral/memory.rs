@@ -14,6 +14,9 @@
 //!   insert, and memory stays proportional to the number of live entries.
 //! - Counters are stored as ASCII decimal, the same payload the Redis store
 //!   keeps, so `Ephemeral::get::<u64>` reads a counter on either backend.
+//! - A set is one entry whose value is a JSON map of member to expiry, and
+//!   which lives as long as its longest-lived member: every set operation is
+//!   one read-modify-write under the lock.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
@@ -113,6 +116,40 @@ fn expiry(now: UnixNanos, ttl: Duration) -> UnixNanos {
     now.saturating_add(UnixNanos::try_from(ttl.as_nanos()).unwrap_or(UnixNanos::MAX))
 }
 
+/// Members of a set with their expiry; JSON wants integers it can hold, so
+/// expiries are clamped to `i64` nanoseconds (the year 2262).
+type Members = HashMap<String, i64>;
+
+fn clamp(t: UnixNanos) -> i64 {
+    i64::try_from(t).unwrap_or(if t < 0 { i64::MIN } else { i64::MAX })
+}
+
+impl Inner {
+    /// The live members of the set under `key` (none if absent or unreadable).
+    fn members(&mut self, key: &str, now: UnixNanos) -> Members {
+        let Some(entry) = self.live(key, now) else {
+            return Members::new();
+        };
+        let mut members: Members = serde_json::from_slice(&entry.value).unwrap_or_default();
+        members.retain(|_, expiry| UnixNanos::from(*expiry) > now);
+        members
+    }
+
+    /// Stores `members` under `key`, or removes the key when none is left.
+    fn store_members(&mut self, key: &str, members: Members, now: UnixNanos) {
+        let Some(last) = members.values().max().copied() else {
+            self.map.remove(key);
+            return;
+        };
+        let value = serde_json::to_vec(&members).unwrap_or_default();
+        let entry = Entry {
+            value,
+            expires_at: UnixNanos::from(last),
+        };
+        self.insert(key, entry, now);
+    }
+}
+
 /// The count held in a counter payload; anything else counts as no counter.
 fn parse_count(value: &[u8]) -> Option<u64> {
     std::str::from_utf8(value).ok()?.trim().parse().ok()
@@ -176,6 +213,30 @@ impl EphemeralStore for MemoryStore {
     async fn delete(&self, key: &str) -> Result<()> {
         self.lock().map.remove(key);
         Ok(())
+    }
+
+    async fn set_add(&self, key: &str, member: &str, ttl: Duration) -> Result<()> {
+        let now = self.now();
+        let mut inner = self.lock();
+        let mut members = inner.members(key, now);
+        members.insert(member.to_owned(), clamp(expiry(now, ttl)));
+        inner.store_members(key, members, now);
+        Ok(())
+    }
+
+    async fn set_remove(&self, key: &str, member: &str) -> Result<()> {
+        let now = self.now();
+        let mut inner = self.lock();
+        let mut members = inner.members(key, now);
+        if members.remove(member).is_some() {
+            inner.store_members(key, members, now);
+        }
+        Ok(())
+    }
+
+    async fn set_members(&self, key: &str) -> Result<Vec<String>> {
+        let now = self.now();
+        Ok(self.lock().members(key, now).into_keys().collect())
     }
 
     async fn ping(&self) -> Result<()> {

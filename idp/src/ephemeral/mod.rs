@@ -48,6 +48,13 @@ pub trait EphemeralStore: Send + Sync + std::fmt::Debug {
     /// exist (or has expired) starts at 1 and lives for `window` from then.
     async fn increment(&self, key: &str, window: Duration) -> Result<u64>;
     async fn delete(&self, key: &str) -> Result<()>;
+    /// Adds `member` to the set under `key`, live for `ttl` from now (adding
+    /// it again restarts its ttl). Each member expires on its own, by the app
+    /// clock; the set goes when its last member does.
+    async fn set_add(&self, key: &str, member: &str, ttl: Duration) -> Result<()>;
+    async fn set_remove(&self, key: &str, member: &str) -> Result<()>;
+    /// The live members of the set under `key`, in no particular order.
+    async fn set_members(&self, key: &str) -> Result<Vec<String>>;
     /// Round trip to the backing service, for `/readyz`.
     async fn ping(&self) -> Result<()>;
 }
@@ -89,6 +96,11 @@ pub mod keys {
     /// The user's session epoch: sessions of older epochs are void.
     pub fn session_epoch(user_id: &str) -> Key<u64> {
         Key::new("session-epoch", user_id)
+    }
+
+    /// The ids of the user's browser sessions (a set; see `web::session`).
+    pub fn user_sessions(user_id: &str) -> Key<super::Set> {
+        Key::new("user-sessions", user_id)
     }
 
     /// A lockout of an email address (its normalised key), until the stored instant (unix seconds).
@@ -165,10 +177,27 @@ impl Ephemeral {
         self.0.delete(key.as_str()).await
     }
 
+    pub async fn set_add(&self, key: &Key<Set>, member: &str, ttl: Duration) -> Result<()> {
+        self.0.set_add(key.as_str(), member, ttl).await
+    }
+
+    pub async fn set_remove(&self, key: &Key<Set>, member: &str) -> Result<()> {
+        self.0.set_remove(key.as_str(), member).await
+    }
+
+    pub async fn set_members(&self, key: &Key<Set>) -> Result<Vec<String>> {
+        self.0.set_members(key.as_str()).await
+    }
+
     pub async fn ping(&self) -> Result<()> {
         self.0.ping().await
     }
 }
+
+/// The value type of keys that hold a set of strings whose members expire
+/// one by one ([`EphemeralStore::set_add`]); it is never read with `get`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Set {}
 
 fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>> {
     serde_json::to_vec(value).map_err(|e| Error::Decode(e.to_string()))

@@ -15,6 +15,9 @@
 //! - Read-modify-write operations (`put_if_absent`, `increment`) are Lua
 //!   scripts and `take` is `GETDEL`, so each is atomic across nodes. Scripts
 //!   receive the clock's now as an argument and never call Redis `TIME`.
+//! - Sets are sorted sets scored by each member's expiry (ms by the app
+//!   clock): reads skip members at or before now, and adding prunes them.
+//!   The key's real ttl only grows, to the longest member's, for garbage.
 //! - Errors never carry the URL (it may hold a password): every Redis error
 //!   becomes `Error::Unavailable` with the operation and the client's message.
 
@@ -86,6 +89,23 @@ if v then
   end
 end
 redis.call('SET', KEYS[1], ARGV[2] .. '|1', 'PX', ARGV[3])
+return 1
+",
+    )
+});
+
+/// Adds member `ARGV[3]` with expiry `ARGV[2]` (ms) to the sorted set at
+/// `KEYS[1]` after removing members expired at `ARGV[1]` (now, ms), and
+/// extends the key's real ttl to `ARGV[4]` ms if it was shorter.
+static SET_ADD: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3])
+local ttl = tonumber(ARGV[4])
+if redis.call('PTTL', KEYS[1]) < ttl then
+  redis.call('PEXPIRE', KEYS[1], ttl)
+end
 return 1
 ",
     )
@@ -269,6 +289,34 @@ impl EphemeralStore for RedisStore {
         let mut cmd = redis::cmd("DEL");
         cmd.arg(self.key(key));
         self.query::<()>("delete", &cmd).await
+    }
+
+    async fn set_add(&self, key: &str, member: &str, ttl: Duration) -> Result<()> {
+        let now = self.now_ms();
+        let mut invocation = SET_ADD.prepare_invoke();
+        invocation
+            .key(self.key(key))
+            .arg(now)
+            .arg(expiry_ms(now, ttl))
+            .arg(member)
+            .arg(ttl_ms(ttl));
+        let mut conn = self.conn.clone();
+        bounded::<i64>("set_add", invocation.invoke_async(&mut conn)).await?;
+        Ok(())
+    }
+
+    async fn set_remove(&self, key: &str, member: &str) -> Result<()> {
+        let mut cmd = redis::cmd("ZREM");
+        cmd.arg(self.key(key)).arg(member);
+        self.query::<()>("set_remove", &cmd).await
+    }
+
+    async fn set_members(&self, key: &str) -> Result<Vec<String>> {
+        let mut cmd = redis::cmd("ZRANGEBYSCORE");
+        cmd.arg(self.key(key))
+            .arg(format!("({}", self.now_ms()))
+            .arg("+inf");
+        self.query("set_members", &cmd).await
     }
 
     async fn ping(&self) -> Result<()> {

@@ -109,7 +109,7 @@ async fn complete(
     let jar = pending::finish(state, ui.take_jar(), pid).await?;
     lockout::record_success(state, &user.email).await?;
     let amr = vec!["pwd".to_owned(), "otp".to_owned()];
-    let jar = session::start(state, jar, &user.id, amr.clone()).await?;
+    let jar = session::start(state, jar, &user.id, amr.clone(), meta).await?;
     ui.set_jar(jar);
     audit::record(
         state,

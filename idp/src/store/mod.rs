@@ -20,7 +20,7 @@ pub use account::{AccountStore, EmailVerification, NewToken};
 pub use keys::{KeyStore, StoredKey};
 pub use mail::*;
 pub use mfa::{MfaStore, NewTotp, TotpCredential};
-pub use oauth::{Consent, NewRefreshToken, OAuthStore, RefreshToken};
+pub use oauth::{Consent, NewRefreshToken, OAuthStore, RefreshFamily, RefreshToken};
 pub use postgres::PostgresStore;
 pub use setting::{Setting, SettingStore};
 pub use sqlite::SqliteStore;
@@ -125,6 +125,30 @@ pub struct RecordedAuditEvent {
     pub event: AuditEvent,
 }
 
+/// An administrator's change to an account: `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct UserChanges {
+    pub name: Option<String>,
+    /// A new address also voids every outstanding reset and verification link
+    /// (they were mailed to the old one).
+    pub email: Option<Email>,
+    pub email_verified: Option<bool>,
+}
+
+/// Counts for the administrators' dashboard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Summary {
+    pub users: u64,
+    pub admins: u64,
+    pub disabled: u64,
+    /// Locked until after the instant asked about.
+    pub locked: u64,
+    pub clients: u64,
+    pub mail_pending: u64,
+    pub mail_failed: u64,
+    pub mail_sent: u64,
+}
+
 /// A page of the user search (admin API): ordered by email, case-insensitively.
 #[derive(Debug, Clone, Default)]
 pub struct UserQuery {
@@ -163,6 +187,14 @@ pub trait UserStore {
         &self,
         id: &UserId,
         disabled: bool,
+        now: OffsetDateTime,
+    ) -> Result<Option<User>>;
+    /// Applies `changes` (see [`UserChanges`]); `None` when no such user,
+    /// [`Error::Conflict`] when another account has the new email.
+    async fn update_user(
+        &self,
+        id: &UserId,
+        changes: &UserChanges,
         now: OffsetDateTime,
     ) -> Result<Option<User>>;
     /// `None` when no such user.
@@ -205,6 +237,12 @@ pub trait AuditStore {
     async fn search_audit_events(&self, query: &AuditQuery) -> Result<Vec<RecordedAuditEvent>>;
 }
 
+#[async_trait::async_trait]
+pub trait StatsStore {
+    /// Users, clients and outbox counts; `locked` counts locks running past `now`.
+    async fn summary(&self, now: OffsetDateTime) -> Result<Summary>;
+}
+
 /// Everything the server needs from its durable store.
 #[async_trait::async_trait]
 pub trait Store:
@@ -217,6 +255,7 @@ pub trait Store:
     + MailStore
     + KeyStore
     + SettingStore
+    + StatsStore
     + Send
     + Sync
     + std::fmt::Debug

@@ -25,6 +25,22 @@ pub struct RefreshToken {
     pub revoked_at: Option<OffsetDateTime>,
 }
 
+/// A live family of refresh tokens (one sign-in at one client, through its
+/// rotations), as administrators see it: never a token or its hash.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RefreshFamily {
+    pub family_id: String,
+    pub client_id: ClientId,
+    pub scopes: Vec<String>,
+    /// When the family's first token was issued.
+    pub created_at: OffsetDateTime,
+    /// The latest rotation (a refresh grant); `None` if never used.
+    pub last_used_at: Option<OffsetDateTime>,
+    /// The current token's sliding expiry.
+    pub expires_at: OffsetDateTime,
+    pub family_expires_at: OffsetDateTime,
+}
+
 #[derive(Debug, Clone)]
 pub struct NewRefreshToken {
     pub token_hash: String,
@@ -66,6 +82,21 @@ pub trait OAuthStore {
     ) -> Result<Option<RefreshToken>>;
     async fn revoke_refresh_family(&self, family_id: &str, now: OffsetDateTime) -> Result<u64>;
     async fn revoke_user_refresh_tokens(&self, user: &UserId, now: OffsetDateTime) -> Result<u64>;
+    /// The user's families whose current token is live at `now` (not
+    /// revoked, not expired), the most recently started first.
+    async fn live_refresh_families(
+        &self,
+        user: &UserId,
+        now: OffsetDateTime,
+    ) -> Result<Vec<RefreshFamily>>;
+    /// Revokes the family if it is one of the user's live families; returns
+    /// the client it was issued to, `None` (nothing changed) otherwise.
+    async fn revoke_user_refresh_family(
+        &self,
+        user: &UserId,
+        family_id: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<ClientId>>;
 
     async fn consent(&self, user: &UserId, client: &ClientId) -> Result<Option<Consent>>;
     /// Remembers the scopes (added to any granted before).

@@ -4,6 +4,13 @@
 //! "End every session of this user" (reset, password change, admin) is one
 //! write: each user has a session epoch; a session remembers the epoch it was
 //! created in and is void once the epoch moved on.
+//!
+//! Each user also has an index of their session ids (`user-sessions:{user}`,
+//! a set whose members expire with the sessions' absolute lifetime), so an
+//! administrator can list them and end one. The index may hold ids of
+//! sessions already gone: readers check each session and prune the dead.
+//! Session ids are bearer credentials and never leave the server: outside it
+//! a session is named by its [`handle`].
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -12,8 +19,9 @@ use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use super::client_meta::ClientMeta;
 use super::{AppError, AppState};
-use crate::crypto::random_token;
+use crate::crypto::{random_token, sha256_hex};
 use crate::domain::UserId;
 use crate::ephemeral::keys;
 use crate::store::User;
@@ -49,6 +57,19 @@ pub struct SessionData {
     pub created: i64,
     pub last_seen: i64,
     pub epoch: u64,
+    /// Where the sign-in came from (absent in sessions older than this field).
+    #[serde(default)]
+    pub ip: Option<String>,
+    #[serde(default)]
+    pub user_agent: Option<String>,
+}
+
+/// The public name of a session: 16 hex digits of the SHA-256 of its id,
+/// enough to tell one user's sessions apart, useless to open one.
+pub fn handle(session_id: &str) -> String {
+    let mut hash = sha256_hex(session_id);
+    hash.truncate(16);
+    hash
 }
 
 fn idle(state: &AppState) -> std::time::Duration {
@@ -60,17 +81,19 @@ fn absolute(state: &AppState) -> time::Duration {
 }
 
 /// Starts a new session (a new id: never reuse one across a sign-in) and
-/// returns the jar with its cookie.
+/// returns the jar with its cookie. `meta` (IP, user agent) is kept for the
+/// administrators' list of sessions.
 pub async fn start(
     state: &AppState,
     jar: CookieJar,
     user_id: &UserId,
     amr: Vec<String>,
+    meta: &ClientMeta,
 ) -> Result<CookieJar, AppError> {
     let dev = state.config.server.dev_mode;
     // The session this browser had before (if any) ends: one browser, one session.
     if let Some(old) = jar.get(cookie_name(dev)) {
-        state.ephemeral.delete(&keys::session(old.value())).await?;
+        remove(state, old.value()).await?;
     }
     let now = state.clock.now().unix_timestamp();
     let epoch = current_epoch(state, user_id).await?;
@@ -82,13 +105,31 @@ pub async fn start(
         created: now,
         last_seen: now,
         epoch,
+        ip: Some(meta.ip.to_string()),
+        user_agent: meta.user_agent.clone(),
     };
+    // Indexed first: a session missing from the index could not be listed.
+    let lifetime = std::time::Duration::from_secs(state.config.session.absolute_hours * 3600);
+    state
+        .ephemeral
+        .set_add(&keys::user_sessions(user_id.as_str()), &id, lifetime)
+        .await?;
     state
         .ephemeral
         .put(&keys::session(&id), &data, idle(state))
         .await?;
-    let dev = state.config.server.dev_mode;
     Ok(jar.add(cookie(cookie_name(dev), id, dev)))
+}
+
+/// Removes a session and its entry in its user's index.
+async fn remove(state: &AppState, id: &str) -> Result<(), AppError> {
+    if let Some(data) = state.ephemeral.take(&keys::session(id)).await? {
+        state
+            .ephemeral
+            .set_remove(&keys::user_sessions(data.user_id.as_str()), id)
+            .await?;
+    }
+    Ok(())
 }
 
 /// The live session behind the request's cookie, if any; slides its idle expiry.
@@ -109,13 +150,11 @@ pub async fn load(
     let Some(mut data) = state.ephemeral.get(&key).await? else {
         return Ok(None);
     };
-    let now = state.clock.now();
-    let created = OffsetDateTime::from_unix_timestamp(data.created).unwrap_or(now);
-    if now - created >= absolute(state) || data.epoch != current_epoch(state, &data.user_id).await?
-    {
-        state.ephemeral.delete(&key).await?;
+    if !is_live(state, &data).await? {
+        remove(state, &id).await?;
         return Ok(None);
     }
+    let now = state.clock.now();
     // Sliding expiry, written at most once a minute per session.
     if now.unix_timestamp() - data.last_seen >= 60 {
         data.last_seen = now.unix_timestamp();
@@ -124,9 +163,19 @@ pub async fn load(
     Ok(Some((id, data)))
 }
 
+/// Within its absolute lifetime and not voided by "end every session".
+async fn is_live(state: &AppState, data: &SessionData) -> Result<bool, AppError> {
+    let now = state.clock.now();
+    let created = OffsetDateTime::from_unix_timestamp(data.created).unwrap_or(now);
+    Ok(
+        now - created < absolute(state)
+            && data.epoch == current_epoch(state, &data.user_id).await?,
+    )
+}
+
 /// Ends one session and returns the jar without its cookie.
 pub async fn end(state: &AppState, jar: CookieJar, id: &str) -> Result<CookieJar, AppError> {
-    state.ephemeral.delete(&keys::session(id)).await?;
+    remove(state, id).await?;
     let dev = state.config.server.dev_mode;
     Ok(jar.remove(cookie(cookie_name(dev), String::new(), dev)))
 }
@@ -140,7 +189,74 @@ pub async fn end_all(state: &AppState, user_id: &UserId) -> Result<(), AppError>
         .ephemeral
         .put(&keys::session_epoch(user_id.as_str()), &next, ttl)
         .await?;
+    // The epoch already voids them; this only spares later readers the pruning.
+    state
+        .ephemeral
+        .delete(&keys::user_sessions(user_id.as_str()))
+        .await?;
     Ok(())
+}
+
+/// A live session of a user, as administrators see it (never its id).
+#[derive(Debug, Clone)]
+pub struct UserSession {
+    pub handle: String,
+    pub data: SessionData,
+}
+
+/// The user's live sessions, newest first; dead entries of the index are
+/// pruned on the way.
+pub async fn list(state: &AppState, user_id: &UserId) -> Result<Vec<UserSession>, AppError> {
+    Ok(live_sessions(state, user_id)
+        .await?
+        .into_iter()
+        .map(|(id, data)| UserSession {
+            handle: handle(&id),
+            data,
+        })
+        .collect())
+}
+
+/// Ends the user's live session named `handle`; false when there is none.
+pub async fn end_by_handle(
+    state: &AppState,
+    user_id: &UserId,
+    wanted: &str,
+) -> Result<bool, AppError> {
+    let found = live_sessions(state, user_id)
+        .await?
+        .into_iter()
+        .find(|(id, _)| handle(id) == wanted);
+    match found {
+        Some((id, _)) => {
+            remove(state, &id).await?;
+            Ok(true)
+        }
+        None => Ok(false),
+    }
+}
+
+async fn live_sessions(
+    state: &AppState,
+    user_id: &UserId,
+) -> Result<Vec<(String, SessionData)>, AppError> {
+    let index = keys::user_sessions(user_id.as_str());
+    let mut live = Vec::new();
+    for id in state.ephemeral.set_members(&index).await? {
+        let data = state.ephemeral.get(&keys::session(&id)).await?;
+        match data {
+            Some(data) if data.user_id == *user_id => {
+                if is_live(state, &data).await? {
+                    live.push((id, data));
+                } else {
+                    remove(state, &id).await?;
+                }
+            }
+            _ => state.ephemeral.set_remove(&index, &id).await?,
+        }
+    }
+    live.sort_by_key(|(_, s)| std::cmp::Reverse((s.created, s.last_seen)));
+    Ok(live)
 }
 
 async fn current_epoch(state: &AppState, user_id: &UserId) -> Result<u64, AppError> {

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use idp::clock::{Clock, ManualClock, SharedClock};
-use idp::ephemeral::{Ephemeral, EphemeralStore, MemoryStore, RedisStore, keys};
+use idp::ephemeral::{Ephemeral, EphemeralStore, MemoryStore, RedisStore, Set, keys};
 
 const MINUTE: Duration = Duration::from_secs(60);
 
@@ -87,6 +87,8 @@ both!(
     delete_removes,
     put_replaces_value_and_ttl,
     ping_succeeds,
+    set_members_come_and_go,
+    set_members_expire_one_by_one,
 );
 
 async fn put_get_round_trip(store: Ephemeral, _clock: ManualClock) {
@@ -245,6 +247,62 @@ async fn ping_succeeds(store: Ephemeral, _clock: ManualClock) {
     store.ping().await.unwrap();
 }
 
+fn sorted(mut members: Vec<String>) -> Vec<String> {
+    members.sort();
+    members
+}
+
+async fn set_members_come_and_go(store: Ephemeral, _clock: ManualClock) {
+    let key = keys::typed::<Set>("probe-set", "a");
+    let other = keys::typed::<Set>("probe-set", "b");
+    assert_eq!(store.set_members(&key).await.unwrap(), Vec::<String>::new());
+    for member in ["x", "y|z", "ünï", "x"] {
+        store.set_add(&key, member, MINUTE).await.unwrap();
+    }
+    store.set_add(&other, "w", MINUTE).await.unwrap();
+    assert_eq!(
+        sorted(store.set_members(&key).await.unwrap()),
+        ["x", "y|z", "ünï"],
+        "a member added twice is there once"
+    );
+    store.set_remove(&key, "y|z").await.unwrap();
+    // Removing what is not there is not an error.
+    store.set_remove(&key, "never").await.unwrap();
+    store
+        .set_remove(&keys::typed::<Set>("probe-set", "none"), "x")
+        .await
+        .unwrap();
+    assert_eq!(sorted(store.set_members(&key).await.unwrap()), ["x", "ünï"]);
+    store.delete(&key).await.unwrap();
+    assert_eq!(store.set_members(&key).await.unwrap(), Vec::<String>::new());
+    assert_eq!(store.set_members(&other).await.unwrap(), ["w"]);
+}
+
+async fn set_members_expire_one_by_one(store: Ephemeral, clock: ManualClock) {
+    let key = keys::typed::<Set>("probe-set", "expiring");
+    store.set_add(&key, "short", MINUTE).await.unwrap();
+    store.set_add(&key, "long", secs(300)).await.unwrap();
+    advance(&clock, secs(50));
+    // Added again: its ttl starts again from now.
+    store.set_add(&key, "renewed", MINUTE).await.unwrap();
+    store.set_add(&key, "renewed", MINUTE).await.unwrap();
+    advance(&clock, secs(11));
+    assert_eq!(
+        sorted(store.set_members(&key).await.unwrap()),
+        ["long", "renewed"]
+    );
+    advance(&clock, secs(50));
+    assert_eq!(store.set_members(&key).await.unwrap(), ["long"]);
+    // A member added after others expired joins the live ones.
+    store.set_add(&key, "late", MINUTE).await.unwrap();
+    assert_eq!(
+        sorted(store.set_members(&key).await.unwrap()),
+        ["late", "long"]
+    );
+    advance(&clock, secs(300));
+    assert_eq!(store.set_members(&key).await.unwrap(), Vec::<String>::new());
+}
+
 #[tokio::test]
 async fn redis_prefixes_isolate_stores() {
     let clock = ManualClock::default();
@@ -282,4 +340,26 @@ async fn redis_values_carry_a_real_ttl() {
     assert_eq!(store.get("probe:a").await.unwrap(), None);
     assert_eq!(store.get("probe:b").await.unwrap(), None);
     assert_eq!(store.increment("count:c", short).await.unwrap(), 1);
+
+    // A set lives as long as its longest-lived member asked for, then Redis
+    // drops it (the clock did not move: its members are still live by it).
+    store
+        .set_add("set:d", "n", Duration::from_millis(100))
+        .await
+        .unwrap();
+    store.set_add("set:d", "m", short).await.unwrap();
+    store
+        .set_add("set:d", "o", Duration::from_millis(100))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        sorted(store.set_members("set:d").await.unwrap()),
+        ["m", "n", "o"]
+    );
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(
+        store.set_members("set:d").await.unwrap(),
+        Vec::<String>::new()
+    );
 }

@@ -11,6 +11,7 @@ pub(super) mod mail;
 pub(super) mod mfa;
 pub(super) mod oauth;
 pub(super) mod setting;
+pub(super) mod stats;
 mod ts;
 pub(super) mod user;
 

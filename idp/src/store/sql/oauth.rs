@@ -5,7 +5,7 @@ use sqlx::types::Json;
 
 use super::Ts;
 use crate::domain::{ClientId, UserId};
-use crate::store::{Consent, RefreshToken};
+use crate::store::{Consent, RefreshFamily, RefreshToken};
 
 #[derive(FromRow)]
 pub(in crate::store) struct RefreshRow {
@@ -43,6 +43,40 @@ impl From<RefreshRow> for RefreshToken {
         }
     }
 }
+
+#[derive(FromRow)]
+pub(in crate::store) struct FamilyRow {
+    family_id: String,
+    client_id: String,
+    scopes: Json<Vec<String>>,
+    created_at: Ts,
+    last_used_at: Option<Ts>,
+    expires_at: Ts,
+    family_expires_at: Ts,
+}
+
+impl From<FamilyRow> for RefreshFamily {
+    fn from(r: FamilyRow) -> Self {
+        RefreshFamily {
+            family_id: r.family_id,
+            client_id: ClientId::from_trusted(r.client_id),
+            scopes: r.scopes.0,
+            created_at: r.created_at.into(),
+            last_used_at: r.last_used_at.map(Into::into),
+            expires_at: r.expires_at.into(),
+            family_expires_at: r.family_expires_at.into(),
+        }
+    }
+}
+
+/// The live current token of each family: not rotated (so the newest), not
+/// revoked, not expired at `$2`. Shared by the listing and the revocation.
+macro_rules! live_current_token {
+    () => {
+        "rotated_at is null and revoked_at is null and expires_at > $2 and family_expires_at > $2"
+    };
+}
+pub(in crate::store) use live_current_token;
 
 #[derive(FromRow)]
 pub(in crate::store) struct ConsentRow {
@@ -145,6 +179,59 @@ macro_rules! impl_oauth_store {
                     .await
                     .map(|r| r.rows_affected())
                     .map_err($crate::store::sql::db_error)
+            }
+
+            async fn live_refresh_families(
+                &self,
+                user: &$crate::domain::UserId,
+                now: time::OffsetDateTime,
+            ) -> $crate::store::Result<Vec<$crate::store::RefreshFamily>> {
+                sqlx::query_as::<_, $crate::store::sql::oauth::FamilyRow>(concat!(
+                    "select c.family_id, c.client_id, c.scopes, c.expires_at, c.family_expires_at,
+                         (select min(f.created_at) from refresh_token f where f.family_id = c.family_id) as created_at,
+                         (select max(f.rotated_at) from refresh_token f where f.family_id = c.family_id) as last_used_at
+                     from refresh_token c
+                     where c.user_id = $1 and ",
+                    $crate::store::sql::oauth::live_current_token!(),
+                    " order by created_at desc, c.family_id desc",
+                ))
+                .bind(user.as_str())
+                .bind($crate::store::sql::Ts(now))
+                .fetch_all(&self.pool)
+                .await
+                .map(|rows| rows.into_iter().map(Into::into).collect())
+                .map_err($crate::store::sql::db_error)
+            }
+
+            async fn revoke_user_refresh_family(
+                &self,
+                user: &$crate::domain::UserId,
+                family_id: &str,
+                now: time::OffsetDateTime,
+            ) -> $crate::store::Result<Option<$crate::domain::ClientId>> {
+                use $crate::store::sql::{Ts, db_error};
+                let mut tx = self.pool.begin().await.map_err(db_error)?;
+                let live: Option<(String,)> = sqlx::query_as(concat!(
+                    "select client_id from refresh_token where user_id = $1 and family_id = $3 and ",
+                    $crate::store::sql::oauth::live_current_token!(),
+                ))
+                .bind(user.as_str())
+                .bind(Ts(now))
+                .bind(family_id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db_error)?;
+                let Some((client_id,)) = live else {
+                    return Ok(None);
+                };
+                sqlx::query("update refresh_token set revoked_at = $2 where family_id = $1 and revoked_at is null")
+                    .bind(family_id)
+                    .bind(Ts(now))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                tx.commit().await.map_err(db_error)?;
+                Ok(Some($crate::domain::ClientId::from_trusted(client_id)))
             }
 
             async fn consent(

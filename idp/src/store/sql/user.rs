@@ -170,6 +170,47 @@ macro_rules! impl_user_store {
                 .map_err($crate::store::sql::db_error)
             }
 
+            async fn update_user(
+                &self,
+                id: &$crate::domain::UserId,
+                changes: &$crate::store::UserChanges,
+                now: time::OffsetDateTime,
+            ) -> $crate::store::Result<Option<$crate::store::User>> {
+                use $crate::store::sql::{Ts, db_error};
+                let mut tx = self.pool.begin().await.map_err(db_error)?;
+                let user = sqlx::query_as::<_, $crate::store::sql::user::UserRow>(
+                    "update user_account set name = coalesce($2, name), email = coalesce($3, email),
+                         email_key = coalesce($4, email_key), email_verified = coalesce($5, email_verified),
+                         updated_at = $6
+                     where user_id = $1
+                     returning user_id, email, name, email_verified, password_hash, disabled, locked_until, is_admin, created_at, updated_at",
+                )
+                .bind(id.as_str())
+                .bind(changes.name.as_deref())
+                .bind(changes.email.as_ref().map(|e| e.as_str()))
+                .bind(changes.email.as_ref().map(|e| e.key()))
+                .bind(changes.email_verified)
+                .bind(Ts(now))
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db_error)?;
+                if user.is_some() && changes.email.is_some() {
+                    for void in [
+                        "update password_reset_token set used_at = $2 where user_id = $1 and used_at is null",
+                        "update email_verification_token set used_at = $2 where user_id = $1 and used_at is null",
+                    ] {
+                        sqlx::query(void)
+                            .bind(id.as_str())
+                            .bind(Ts(now))
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(db_error)?;
+                    }
+                }
+                tx.commit().await.map_err(db_error)?;
+                Ok(user.map(Into::into))
+            }
+
             async fn set_user_admin(
                 &self,
                 id: &$crate::domain::UserId,

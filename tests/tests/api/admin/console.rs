@@ -25,7 +25,7 @@ async fn without_builtin_console(backend: Backend) -> TestApp {
     TestApp::spawn_with(backend, |c| c.admin.console.disabled = true).await
 }
 
-const CALLBACK: &str = "http://127.0.0.1:4000/cb";
+pub(super) const CALLBACK: &str = "http://127.0.0.1:4000/cb";
 const VERIFIER: &str = "a-pkce-verifier-of-forty-three-characters-or-more";
 
 /// The authorization request of a public client: code flow with PKCE.
@@ -74,7 +74,7 @@ async fn register_public(app: &TestApp, id: &str, scopes: &[&str]) {
 }
 
 /// Signs in with a password at `client` asking for `scope`; returns the `/token` answer.
-async fn sign_in(app: &TestApp, client: &str, scope: &str, email: &str) -> Value {
+pub(super) async fn sign_in(app: &TestApp, client: &str, scope: &str, email: &str) -> Value {
     let browser = app.other_browser();
     let mut next = authorize_url(app, client, scope);
     let code = loop {

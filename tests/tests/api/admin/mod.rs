@@ -9,7 +9,9 @@
 mod clients;
 mod console;
 mod pages;
+mod profile;
 mod records;
+mod sessions;
 mod users;
 
 use reqwest::StatusCode;
@@ -240,6 +242,12 @@ async fn admin_api_lives_only_on_the_admin_listener_and_describes_itself(backend
         ("/admin/api/users/{id}/reset-mfa", "post"),
         ("/admin/api/users/{id}/grant-admin", "post"),
         ("/admin/api/users/{id}/revoke-admin", "post"),
+        ("/admin/api/users/{id}", "patch"),
+        ("/admin/api/users/{id}/sessions", "get"),
+        ("/admin/api/users/{id}/sessions/{session_id}", "delete"),
+        ("/admin/api/users/{id}/refresh-tokens", "get"),
+        ("/admin/api/users/{id}/refresh-tokens/{family_id}", "delete"),
+        ("/admin/api/summary", "get"),
         ("/admin/api/audit-events", "get"),
         ("/admin/api/clients", "get"),
         ("/admin/api/clients", "post"),
@@ -265,7 +273,16 @@ async fn admin_api_lives_only_on_the_admin_listener_and_describes_itself(backend
         doc["components"]["securitySchemes"]["bearer"]["scheme"],
         "bearer"
     );
-    for schema in ["UserView", "UserPage", "AuditEventPage", "ErrorBody"] {
+    for schema in [
+        "UserView",
+        "UserPage",
+        "UserPatch",
+        "SessionList",
+        "RefreshTokenList",
+        "Summary",
+        "AuditEventPage",
+        "ErrorBody",
+    ] {
         assert!(doc["components"]["schemas"][schema].is_object(), "{schema}");
     }
 }
@@ -300,6 +317,27 @@ async fn assert_refused(
             format!("/admin/api/users/{}/grant-admin", target.id),
         ),
         (reqwest::Method::POST, "/admin/api/keys/rotate".to_string()),
+        (reqwest::Method::GET, "/admin/api/summary".to_string()),
+        (
+            reqwest::Method::PATCH,
+            format!("/admin/api/users/{}", target.id),
+        ),
+        (
+            reqwest::Method::GET,
+            format!("/admin/api/users/{}/sessions", target.id),
+        ),
+        (
+            reqwest::Method::DELETE,
+            format!("/admin/api/users/{}/sessions/0123456789abcdef", target.id),
+        ),
+        (
+            reqwest::Method::GET,
+            format!("/admin/api/users/{}/refresh-tokens", target.id),
+        ),
+        (
+            reqwest::Method::DELETE,
+            format!("/admin/api/users/{}/refresh-tokens/some-family", target.id),
+        ),
     ] {
         let r = call(app, method.clone(), &path, token).await;
         assert_eq!(r.status(), status, "{case}: {method} {path}");
