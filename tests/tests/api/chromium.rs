@@ -24,6 +24,7 @@ on_both_backends!(
     screenshots_of_each_theme_sign_in_page,
     password_generator_fills_both_fields,
     browser_turns_on_two_step_sign_in_and_signs_in_with_a_code,
+    administrator_runs_the_console_in_a_browser,
 );
 
 const PW: &str = "Correct-Horse-Battery-9";
@@ -297,11 +298,13 @@ impl Browser {
         .await;
     }
 
-    /// Types `value` into the (visible) input named `name`, replacing what was there.
+    /// Types `value` into the (visible) input or text area named `name`,
+    /// replacing what was there.
     async fn type_into(&self, name: &str, value: &str) {
+        let css = format!("input[name=\"{name}\"], textarea[name=\"{name}\"]");
         let input = match self
             .client
-            .find(Locator::Css(&format!("input[name=\"{name}\"]")))
+            .find(Locator::Css(&css))
             .await
         {
             Ok(input) => input,
@@ -792,5 +795,116 @@ async fn browser_turns_on_two_step_sign_in_and_signs_in_with_a_code(backend: Bac
     browser.wait_for_path("/account").await;
     browser.see("Jane Doe").await;
     browser.assert_clean_console("two-step sign-in").await;
+    browser.quit().await;
+}
+
+/// Saves the page as `target/screenshots/<name>.png` (both backends write
+/// the same file: written aside, then renamed).
+async fn save_screenshot(browser: &Browser, name: &str) {
+    let png = browser.full_page_screenshot().await;
+    assert!(png.starts_with(b"\x89PNG"), "a PNG");
+    let dir = screenshot_dir();
+    let partial = dir.join(format!(".{name}.{}.png", uuid::Uuid::new_v4()));
+    std::fs::write(&partial, &png).expect("write the screenshot");
+    std::fs::rename(&partial, dir.join(format!("{name}.png"))).expect("move the screenshot in place");
+}
+
+async fn administrator_runs_the_console_in_a_browser(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let root = app.create_user("root@example.com", PW, "Root Admin").await;
+    app.state
+        .store
+        .set_user_admin(&root.id, true, app.clock_now())
+        .await
+        .unwrap();
+    app.create_user("carol@example.com", PW, "Carol Locked").await;
+    let carol = app.other_browser();
+    for _ in 0..5 {
+        carol.sign_in("carol@example.com", "Wrong-Horse-Battery-1").await;
+    }
+    let browser = Browser::start().await;
+
+    // The console sends the administrator to sign in: password, then (the
+    // first time) an authenticator is set up before the console opens.
+    browser.open(&app.admin_url("/admin/")).await;
+    browser.wait_for_path("/login").await;
+    sign_in(&browser, "root@example.com", PW).await;
+    browser.wait_for_path("/login/mfa-setup").await;
+    let key = browser
+        .wait_until(
+            "the setup key (#manual-key)",
+            "const k = document.getElementById('manual-key');
+             return k && k.getClientRects().length > 0 ? k.innerText : null;",
+            vec![],
+        )
+        .await;
+    let key = key.as_str().unwrap_or_default().to_owned();
+    browser
+        .type_into("code", &tests::totp::code_at(&key, app.clock_now()))
+        .await;
+    browser.click_button("Turn on").await;
+    browser.see("recovery codes").await;
+    browser.follow_link("Continue").await;
+    browser.wait_for_path("/admin/").await;
+    browser.see("Dashboard").await;
+    browser.see("Root Admin").await;
+    browser.see("locked now").await;
+    save_screenshot(&browser, "console-dashboard").await;
+
+    // A new client, its secret shown once.
+    browser.follow_link("Clients").await;
+    browser.follow_link("New client").await;
+    browser.wait_for_path("/admin/clients/new").await;
+    browser.type_into("client_id", "billing").await;
+    browser.type_into("name", "Billing").await;
+    browser
+        .type_into("redirect_uris", "https://billing.example.com/callback")
+        .await;
+    browser.click_button("Create client").await;
+    browser.see("Copy the secret now").await;
+    let secret = browser
+        .wait_until(
+            "the secret",
+            "const s = document.getElementById('client-secret'); return s ? s.value : null;",
+            vec![],
+        )
+        .await;
+    assert_eq!(secret.as_str().map(str::len), Some(43), "{secret}");
+
+    // The locked user: found, unlocked, their sessions ended after a confirmation.
+    browser.follow_link("Users").await;
+    browser.type_into("q", "carol").await;
+    browser.click_button("Search").await;
+    browser.follow_link("carol@example.com").await;
+    browser.see("locked until").await;
+    browser.click_button("Unlock").await;
+    browser.see("The account is unlocked").await;
+    save_screenshot(&browser, "console-user").await;
+    browser.click_button("Sign out everywhere").await;
+    browser.see("Every browser session ends").await;
+    browser.click_button("Sign out everywhere").await;
+    browser.see("Every session ended").await;
+    assert!(
+        carol.sign_in("carol@example.com", PW).await.status.is_redirection(),
+        "Carol signs in again"
+    );
+
+    // Both actions in the audit log, with the administrator.
+    browser.follow_link("Audit log").await;
+    browser.see("admin.client_created").await;
+    browser.see("admin.user_unlocked").await;
+    browser.type_into("type", "admin.user_unlocked").await;
+    browser.click_button("Filter").await;
+    browser.see("admin.user_unlocked").await;
+    let text = browser.text().await;
+    assert!(!text.contains("admin.client_created"), "filtered: {text}");
+    browser.assert_clean_console("the admin console").await;
+
+    // Signing out goes through the provider and back.
+    browser.click_button("Sign out").await;
+    browser.wait_for_path("/admin/signed-out").await;
+    browser.see("You are signed out").await;
+    browser.open(&app.admin_url("/admin/")).await;
+    browser.wait_for_path("/login").await;
     browser.quit().await;
 }
