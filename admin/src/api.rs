@@ -23,7 +23,10 @@ pub(crate) enum ApiError {
 impl From<ApiError> for PageError {
     fn from(e: ApiError) -> Self {
         match e {
-            ApiError::Refused { status: 404, message } => PageError::NotFound(message),
+            ApiError::Refused {
+                status: 404,
+                message,
+            } => PageError::NotFound(message),
             ApiError::Refused { message, .. } => PageError::Refused(message),
             ApiError::Page(p) => p,
         }
@@ -63,13 +66,15 @@ impl Console {
         if let Some(body) = body {
             request = request.json(body);
         }
-        let response = request.send().await.map_err(|e| {
-            ApiError::Page(PageError::Upstream(format!("admin API {path}: {e}")))
-        })?;
+        let response = request
+            .send()
+            .await
+            .map_err(|e| ApiError::Page(PageError::Upstream(format!("admin API {path}: {e}"))))?;
         let status = response.status().as_u16();
-        let bytes = response.bytes().await.map_err(|e| {
-            ApiError::Page(PageError::Upstream(format!("admin API {path}: {e}")))
-        })?;
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| ApiError::Page(PageError::Upstream(format!("admin API {path}: {e}"))))?;
         let value: Value = if bytes.is_empty() {
             Value::Null
         } else {

@@ -63,7 +63,10 @@ impl ConsoleConfig {
     }
 
     pub(crate) fn api_url(&self, path_and_query: &str) -> String {
-        format!("{}{path_and_query}", self.api.as_str().trim_end_matches('/'))
+        format!(
+            "{}{path_and_query}",
+            self.api.as_str().trim_end_matches('/')
+        )
     }
 }
 

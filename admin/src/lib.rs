@@ -73,6 +73,7 @@ impl Console {
             .route("/admin", get(dashboard::redirect_to_slash))
             .route("/admin/", get(dashboard::show))
             .route("/admin/static/console.css", get(views::stylesheet))
+            .route("/admin/static/favicon.svg", get(views::favicon))
             .route("/admin/login", get(oidc::login))
             .route("/admin/callback", get(oidc::callback))
             .route("/admin/logout", post(oidc::logout))
@@ -91,7 +92,10 @@ impl Console {
             )
             .route("/admin/clients", get(clients::list).post(clients::create))
             .route("/admin/clients/new", get(clients::new_form))
-            .route("/admin/clients/{id}", get(clients::show).post(clients::update))
+            .route(
+                "/admin/clients/{id}",
+                get(clients::show).post(clients::update),
+            )
             .route("/admin/clients/{id}/rotate-secret", post(clients::rotate))
             .route("/admin/clients/{id}/delete", post(clients::delete))
             .route("/admin/audit", get(records::audit))

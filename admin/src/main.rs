@@ -12,7 +12,11 @@ use url::Url;
 
 /// Every option can also come from its environment variable.
 #[derive(Debug, Parser)]
-#[command(name = "idp-console", version, about = "The identity provider's admin console, standalone")]
+#[command(
+    name = "idp-console",
+    version,
+    about = "The identity provider's admin console, standalone"
+)]
 struct Args {
     /// Address to listen on.
     #[arg(long, env = "IDP_CONSOLE_LISTEN", default_value = "127.0.0.1:8082")]

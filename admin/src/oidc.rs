@@ -135,7 +135,11 @@ pub(crate) async fn callback(
     let login_cookie = cookie_name(&console, LOGIN_COOKIE);
     let started = jar.get(&login_cookie).map(|c| c.value().to_owned());
     let jar = jar.remove(cookie(&console, LOGIN_COOKIE, String::new()));
-    let expired = || PageError::SignInFailed("This sign-in did not start in this browser, or took longer than 10 minutes.".into());
+    let expired = || {
+        PageError::SignInFailed(
+            "This sign-in did not start in this browser, or took longer than 10 minutes.".into(),
+        )
+    };
     let (Some(state), Some(started)) = (q.state.as_deref(), started) else {
         return Err(expired());
     };
@@ -151,14 +155,20 @@ pub(crate) async fn callback(
     if let Some(iss) = &q.iss
         && !same_issuer(iss, config.endpoints.issuer.as_str())
     {
-        return Err(PageError::SignInFailed("The answer came from another identity provider.".into()));
+        return Err(PageError::SignInFailed(
+            "The answer came from another identity provider.".into(),
+        ));
     }
     if let Some(error) = q.error {
         let why = q.error_description.unwrap_or(error);
-        return Err(PageError::SignInFailed(format!("The identity provider answered: {why}")));
+        return Err(PageError::SignInFailed(format!(
+            "The identity provider answered: {why}"
+        )));
     }
     let Some(code) = q.code else {
-        return Err(PageError::SignInFailed("The identity provider sent no code.".into()));
+        return Err(PageError::SignInFailed(
+            "The identity provider sent no code.".into(),
+        ));
     };
     let answer = token_call(
         &console,
@@ -170,7 +180,9 @@ pub(crate) async fn callback(
         ],
     )
     .await?
-    .ok_or_else(|| PageError::SignInFailed("The sign-in code was refused; sign in again.".into()))?;
+    .ok_or_else(|| {
+        PageError::SignInFailed("The sign-in code was refused; sign in again.".into())
+    })?;
     let id_token = answer
         .id_token
         .clone()
@@ -178,7 +190,10 @@ pub(crate) async fn callback(
     let claims = id_claims(&id_token)?;
     if !same_issuer(&claims.iss, config.endpoints.issuer.as_str())
         || !claims.aud.has(&config.client_id)
-        || claims.nonce.as_deref().is_none_or(|n| !same(n, &pending.nonce))
+        || claims
+            .nonce
+            .as_deref()
+            .is_none_or(|n| !same(n, &pending.nonce))
         || claims.exp <= now()
     {
         return Err(PageError::SignInFailed(
@@ -187,7 +202,10 @@ pub(crate) async fn callback(
     }
     let id = random_token();
     let data = SessionData {
-        name: claims.name.filter(|n| !n.is_empty()).unwrap_or_else(|| claims.email.clone().unwrap_or_default()),
+        name: claims
+            .name
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| claims.email.clone().unwrap_or_default()),
         email: claims.email.unwrap_or_default(),
         sub: claims.sub,
         access_expires_at: now() + answer.expires_in.unwrap_or(60),
@@ -307,7 +325,10 @@ pub(crate) async fn logout(
                 session::urlencode(&config.client_id),
                 Some(session::urlencode(&config.client_secret)),
             )
-            .form(&[("token", token.as_str()), ("token_type_hint", "refresh_token")])
+            .form(&[
+                ("token", token.as_str()),
+                ("token_type_hint", "refresh_token"),
+            ])
             .send()
             .await;
         if let Err(e) = revoked {
@@ -327,9 +348,9 @@ pub(crate) async fn logout(
 }
 
 pub(crate) async fn signed_out(State(console): State<Console>) -> Result<Response, PageError> {
-    let body = console
-        .0
-        .views
-        .render("signed_out.html", &views::context("signed-out", serde_json::json!({})))?;
+    let body = console.0.views.render(
+        "signed_out.html",
+        &views::context("signed-out", serde_json::json!({})),
+    )?;
     Ok(views::html(body))
 }

@@ -92,7 +92,10 @@ pub(crate) fn random_token() -> String {
 }
 
 pub(crate) fn hashed(kind: &str, token: &str) -> String {
-    format!("console:{kind}:{}", hex::encode(Sha256::digest(token.as_bytes())))
+    format!(
+        "console:{kind}:{}",
+        hex::encode(Sha256::digest(token.as_bytes()))
+    )
 }
 
 pub(crate) fn same(a: &str, b: &str) -> bool {
@@ -230,11 +233,17 @@ impl FromRequestParts<Console> for Signed {
                 Err(e) => return Err(e.into_response()),
             }
             data.last_seen = now;
-            console.save(&id, &data).await.map_err(IntoResponse::into_response)?;
+            console
+                .save(&id, &data)
+                .await
+                .map_err(IntoResponse::into_response)?;
         } else if now - data.last_seen >= 60 {
             // Sliding expiry, written at most once a minute.
             data.last_seen = now;
-            console.save(&id, &data).await.map_err(IntoResponse::into_response)?;
+            console
+                .save(&id, &data)
+                .await
+                .map_err(IntoResponse::into_response)?;
         }
         Ok(Self { id, data })
     }
@@ -275,8 +284,12 @@ mod tests {
     #[tokio::test]
     async fn memory_sessions_expire_and_take_once() {
         let s = MemorySessions::default();
-        s.put("a", b"1".to_vec(), Duration::from_secs(60)).await.unwrap();
-        s.put("b", b"2".to_vec(), Duration::from_millis(1)).await.unwrap();
+        s.put("a", b"1".to_vec(), Duration::from_secs(60))
+            .await
+            .unwrap();
+        s.put("b", b"2".to_vec(), Duration::from_millis(1))
+            .await
+            .unwrap();
         tokio::time::sleep(Duration::from_millis(5)).await;
         assert_eq!(s.get("a").await.unwrap(), Some(b"1".to_vec()));
         assert_eq!(s.get("b").await.unwrap(), None);

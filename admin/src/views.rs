@@ -38,6 +38,7 @@ pub(crate) const TEMPLATES: &[(&str, &str)] = templates!(
 );
 
 const STYLESHEET: &str = include_str!("../static/console.css");
+const FAVICON: &str = include_str!("../static/favicon.svg");
 
 pub(crate) struct Views {
     tera: tera::Tera,
@@ -80,10 +81,8 @@ pub(crate) fn context(page: &str, value: impl Serialize) -> tera::Context {
 /// A rendered page that must not be cached or kept (most show personal data).
 pub(crate) fn html(body: String) -> Response {
     let mut r = Html(body).into_response();
-    r.headers_mut().insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("no-store"),
-    );
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     r
 }
 
@@ -94,6 +93,17 @@ pub(crate) async fn stylesheet() -> Response {
             (header::CACHE_CONTROL, "public, max-age=3600"),
         ],
         STYLESHEET,
+    )
+        .into_response()
+}
+
+pub(crate) async fn favicon() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "image/svg+xml"),
+            (header::CACHE_CONTROL, "public, max-age=86400"),
+        ],
+        FAVICON,
     )
         .into_response()
 }
@@ -140,28 +150,44 @@ mod tests {
         let mail = json!({"id": "m1", "recipient": "a@b", "subject": "Reset", "status": "failed",
             "attempts": 3, "last_error": "refused", "created": "t", "next_attempt": "t", "sent": null});
         match name {
-            "dashboard.html" => json!({"summary": {"users": {"total": 3, "admins": 1, "disabled": 0, "locked": 1},
+            "dashboard.html" => {
+                json!({"summary": {"users": {"total": 3, "admins": 1, "disabled": 0, "locked": 1},
                 "clients": 2, "mail": {"pending": 0, "failed": 1, "sent": 4}},
-                "failures": [event], "locks": [], "failed_mail": [mail]}),
+                "failures": [event], "locks": [], "failed_mail": [mail]})
+            }
             "users.html" => json!({"q": "ann", "users": [user], "next": "/admin/users?cursor=x"}),
             "user.html" => json!({"user": user, "is_self": false,
                 "actions": [{"name": "unlock", "label": "Unlock", "danger": false}],
                 "sessions": [{"id": "abcd", "created": "t", "last_seen": "t", "amr": "pwd + otp", "ip": "::1", "user_agent": "Firefox"}],
                 "tokens": [{"id": "f1", "client_id": "shop", "scopes": "openid", "created": "t", "last_used": null, "expires": "t"}],
                 "events": [event], "more_events": true}),
-            "user_new.html" => json!({"values": {"email": "x@y", "email_verified": true}, "error": "taken"}),
+            "user_new.html" => {
+                json!({"values": {"email": "x@y", "email_verified": true}, "error": "taken"})
+            }
             "clients.html" => json!({"clients": [client]}),
-            "client.html" => json!({"client": client, "values": client, "choices": choices, "builtin": false, "error": "bad"}),
-            "client_new.html" => json!({"values": {"grant_types": ["refresh_token"]}, "choices": choices}),
+            "client.html" => {
+                json!({"client": client, "values": client, "choices": choices, "builtin": false, "error": "bad"})
+            }
+            "client_new.html" => {
+                json!({"values": {"grant_types": ["refresh_token"]}, "choices": choices})
+            }
             "secret.html" => json!({"client": client, "secret": "s3cr3t", "created": true}),
-            "audit.html" => json!({"filter": {"user_id": "", "type": "login.failed", "since": "", "until": "", "cursor": ""},
-                "events": [event], "next": null, "error": null}),
+            "audit.html" => {
+                json!({"filter": {"user_id": "", "type": "login.failed", "since": "", "until": "", "cursor": ""},
+                "events": [event], "next": null, "error": null})
+            }
             "mail.html" => json!({"status": "failed", "messages": [mail]}),
-            "keys.html" => json!({"keys": [{"kid": "k1", "alg": "RS256", "state": "active", "created": "t",
-                "activates": "t", "retires": null, "expires": null}]}),
-            "confirm.html" => json!({"title": "Disable?", "message": "Sure?", "action": "/admin/users/u-1/disable",
-                "button": "Disable", "cancel": "/admin/users/u-1", "fields": [["x", "\"><script>"]]}),
-            "error.html" => json!({"title": "Not found", "message": "No user has this id", "sign_in": false}),
+            "keys.html" => {
+                json!({"keys": [{"kid": "k1", "alg": "RS256", "state": "active", "created": "t",
+                "activates": "t", "retires": null, "expires": null}]})
+            }
+            "confirm.html" => {
+                json!({"title": "Disable?", "message": "Sure?", "action": "/admin/users/u-1/disable",
+                "button": "Disable", "cancel": "/admin/users/u-1", "fields": [["x", "\"><script>"]]})
+            }
+            "error.html" => {
+                json!({"title": "Not found", "message": "No user has this id", "sign_in": false})
+            }
             _ => json!({}),
         }
     }
@@ -169,21 +195,40 @@ mod tests {
     #[test]
     fn every_page_renders_with_its_frame_and_escapes_what_it_shows() {
         let views = Views::load().unwrap();
-        for (name, _) in TEMPLATES.iter().filter(|(n, _)| !n.starts_with("partials/") && *n != "base.html") {
+        for (name, _) in TEMPLATES
+            .iter()
+            .filter(|(n, _)| !n.starts_with("partials/") && *n != "base.html")
+        {
             let mut c = context("users", sample(name));
             if !matches!(*name, "error.html" | "signed_out.html") {
-                c.insert("admin", &json!({"name": "Root <Admin>", "email": "root@example.com", "id": "a-1"}));
+                c.insert(
+                    "admin",
+                    &json!({"name": "Root <Admin>", "email": "root@example.com", "id": "a-1"}),
+                );
                 c.insert("csrf", "CSRF-TOKEN");
                 c.insert("flash", &json!({"ok": true, "text": "Saved."}));
             }
-            let html = views.render(name, &c).unwrap_or_else(|e| panic!("{name}: {e}"));
-            assert!(html.contains("/admin/static/console.css"), "{name}: no stylesheet");
-            assert!(!html.contains("<Admin>") && !html.contains("<Ann>") && !html.contains("\"><script>"), "{name}: not escaped");
+            let html = views
+                .render(name, &c)
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert!(
+                html.contains("/admin/static/console.css"),
+                "{name}: no stylesheet"
+            );
+            assert!(
+                !html.contains("<Admin>")
+                    && !html.contains("<Ann>")
+                    && !html.contains("\"><script>"),
+                "{name}: not escaped"
+            );
             // Every form that changes something carries the CSRF token.
             let posts = html.matches("method=\"post\"").count();
             let tokens = html.matches("name=\"csrf\" value=\"CSRF-TOKEN\"").count();
             assert_eq!(posts, tokens, "{name}: a form without the CSRF token");
-            assert!(!html.contains("<script"), "{name}: the console needs no script");
+            assert!(
+                !html.contains("<script"),
+                "{name}: the console needs no script"
+            );
         }
     }
 

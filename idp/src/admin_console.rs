@@ -40,14 +40,19 @@ pub enum ConsoleError {
 /// An address a process on this machine can call: `0.0.0.0` → loopback.
 fn reachable(addr: SocketAddr) -> SocketAddr {
     match addr.ip() {
-        IpAddr::V4(ip) if ip.is_unspecified() => SocketAddr::new(Ipv4Addr::LOCALHOST.into(), addr.port()),
-        IpAddr::V6(ip) if ip.is_unspecified() => SocketAddr::new(Ipv6Addr::LOCALHOST.into(), addr.port()),
+        IpAddr::V4(ip) if ip.is_unspecified() => {
+            SocketAddr::new(Ipv4Addr::LOCALHOST.into(), addr.port())
+        }
+        IpAddr::V6(ip) if ip.is_unspecified() => {
+            SocketAddr::new(Ipv6Addr::LOCALHOST.into(), addr.port())
+        }
         _ => addr,
     }
 }
 
 fn http_base(addr: SocketAddr) -> Result<Url, ConsoleError> {
-    Url::parse(&format!("http://{}/", reachable(addr))).map_err(|e| ConsoleError::Url(e.to_string()))
+    Url::parse(&format!("http://{}/", reachable(addr)))
+        .map_err(|e| ConsoleError::Url(e.to_string()))
 }
 
 /// The console's URL as browsers see it.
@@ -120,7 +125,9 @@ async fn generated_secret(state: &AppState) -> Result<String, ConsoleError> {
 }
 
 fn uri(url: &Url, page: &str) -> Result<RedirectUri, ConsoleError> {
-    let full = url.join(page).map_err(|e| ConsoleError::Url(e.to_string()))?;
+    let full = url
+        .join(page)
+        .map_err(|e| ConsoleError::Url(e.to_string()))?;
     RedirectUri::parse(full.as_str()).map_err(|e| ConsoleError::Url(e.to_string()))
 }
 
@@ -201,7 +208,11 @@ fn store_error(e: crate::ephemeral::Error) -> admin::StoreError {
 #[async_trait::async_trait]
 impl admin::SessionStore for EphemeralSessions {
     async fn put(&self, key: &str, value: Vec<u8>, ttl: Duration) -> Result<(), admin::StoreError> {
-        self.0.raw().put(key, &value, ttl).await.map_err(store_error)
+        self.0
+            .raw()
+            .put(key, &value, ttl)
+            .await
+            .map_err(store_error)
     }
 
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, admin::StoreError> {

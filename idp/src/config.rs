@@ -543,14 +543,17 @@ impl Config {
             ));
         }
         let console = &self.admin.console;
-        for (key, url) in console
-            .url
-            .iter()
-            .map(|u| ("admin.console.url", u))
-            .chain(console.standalone_urls.iter().map(|u| ("admin.console.standalone_urls", u)))
-        {
+        for (key, url) in console.url.iter().map(|u| ("admin.console.url", u)).chain(
+            console
+                .standalone_urls
+                .iter()
+                .map(|u| ("admin.console.standalone_urls", u)),
+        ) {
             if !url.path().ends_with("/admin/") || url.query().is_some() {
-                return Err(invalid(key, "must end in /admin/ (where the console's pages are)"));
+                return Err(invalid(
+                    key,
+                    "must end in /admin/ (where the console's pages are)",
+                ));
             }
             if crate::domain::RedirectUri::parse(url.as_str()).is_err() {
                 return Err(invalid(key, "must use https (http only on loopback)"));

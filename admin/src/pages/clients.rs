@@ -93,7 +93,12 @@ pub(crate) async fn list(State(console): State<Console>, mut who: Signed) -> Pag
     let page: ListPage = console.api_get(&who, "/admin/api/clients").await?;
     let clients: Vec<Value> = page.items.iter().map(client_row).collect();
     console
-        .page(&mut who, "clients.html", "clients", json!({"clients": clients}))
+        .page(
+            &mut who,
+            "clients.html",
+            "clients",
+            json!({"clients": clients}),
+        )
         .await
 }
 
@@ -104,7 +109,9 @@ pub(crate) async fn new_form(State(console): State<Console>, mut who: Signed) ->
         "id_token_alg": "RS256",
     });
     let data = json!({"values": values, "choices": choices()});
-    console.page(&mut who, "client_new.html", "clients", data).await
+    console
+        .page(&mut who, "client_new.html", "clients", data)
+        .await
 }
 
 pub(crate) async fn create(
@@ -123,7 +130,9 @@ pub(crate) async fn create(
         Ok(answer) => secret_page(&console, &mut who, &answer, true).await,
         Err(ApiError::Refused { message, .. }) => {
             let data = json!({"values": values(&fields), "choices": choices(), "error": message});
-            console.page(&mut who, "client_new.html", "clients", data).await
+            console
+                .page(&mut who, "client_new.html", "clients", data)
+                .await
         }
         Err(e) => Err(e.into()),
     }
@@ -169,7 +178,12 @@ pub(crate) async fn update(
     who.check_csrf(&fields.text("csrf"))?;
     let back = page_path(&id);
     match console
-        .api_send(&who, Method::PATCH, &api_path(&id), Some(&settings(&fields)))
+        .api_send(
+            &who,
+            Method::PATCH,
+            &api_path(&id),
+            Some(&settings(&fields)),
+        )
         .await
     {
         Ok(_) => console.done(&mut who, "Saved.".into(), &back).await,
@@ -235,7 +249,10 @@ pub(crate) async fn delete(
         };
         return console.confirm(&mut who, ask, &fields).await;
     }
-    match console.api_send(&who, Method::DELETE, &api_path(&id), None).await {
+    match console
+        .api_send(&who, Method::DELETE, &api_path(&id), None)
+        .await
+    {
         Ok(_) => {
             let message = format!("The client {id} was deleted.");
             console.done(&mut who, message, "/admin/clients").await

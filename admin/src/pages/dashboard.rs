@@ -30,5 +30,7 @@ pub(crate) async fn show(State(console): State<Console>, mut who: Signed) -> Pag
         "locks": audit_rows(&locks.items),
         "failed_mail": mail_rows(&mail.items),
     });
-    console.page(&mut who, "dashboard.html", "dashboard", data).await
+    console
+        .page(&mut who, "dashboard.html", "dashboard", data)
+        .await
 }

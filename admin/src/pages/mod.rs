@@ -81,7 +81,9 @@ impl IntoResponse for PageError {
             Self::Forbidden(m) => (
                 StatusCode::FORBIDDEN,
                 "Not allowed",
-                format!("The identity provider refused: {m}. Only administrators can use the console."),
+                format!(
+                    "The identity provider refused: {m}. Only administrators can use the console."
+                ),
                 true,
             ),
             Self::NotFound(m) => (StatusCode::NOT_FOUND, "Not found", capitalised(&m), false),
@@ -177,7 +179,12 @@ pub(crate) async fn security_headers(
     next: Next,
 ) -> Response {
     let mut response = next.run(request).await;
-    let issuer = console.config().endpoints.end_session.origin().ascii_serialization();
+    let issuer = console
+        .config()
+        .endpoints
+        .end_session
+        .origin()
+        .ascii_serialization();
     let csp = format!(
         "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self' {issuer}; frame-ancestors 'none'; base-uri 'none'"
     );
@@ -225,7 +232,15 @@ impl Console {
 
     /// After a refused action: why, on the page it came from.
     pub(crate) async fn refused(&self, who: &mut Signed, text: String, to: &str) -> PageResult {
-        self.flash(who, Flash { ok: false, text: capitalised(&text) }, to).await
+        self.flash(
+            who,
+            Flash {
+                ok: false,
+                text: capitalised(&text),
+            },
+            to,
+        )
+        .await
     }
 
     async fn flash(&self, who: &mut Signed, flash: Flash, to: &str) -> PageResult {

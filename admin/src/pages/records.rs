@@ -191,7 +191,9 @@ pub(crate) async fn retry_mail(
     let path = format!("/admin/api/mail/{}/retry", enc(&id));
     console.api_send(&who, Method::POST, &path, None).await?;
     let message = "The message is queued again and will be sent shortly.".to_owned();
-    console.done(&mut who, message, "/admin/mail?status=failed").await
+    console
+        .done(&mut who, message, "/admin/mail?status=failed")
+        .await
 }
 
 pub(crate) async fn keys(State(console): State<Console>, mut who: Signed) -> PageResult {

@@ -79,7 +79,10 @@ pub(crate) async fn create(
     {
         Ok(user) => {
             let id = user.get("id").and_then(Value::as_str).unwrap_or_default();
-            let email = user.get("email").and_then(Value::as_str).unwrap_or_default();
+            let email = user
+                .get("email")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
             let message = format!("The account {email} was created.");
             console
                 .done(&mut who, message, &format!("/admin/users/{}", enc(id)))
@@ -206,15 +209,24 @@ fn action(name: &str) -> Option<Action> {
     Some(match name {
         "disable" => a(
             "disable",
-            Some("They can no longer sign in; their sessions end and their applications' refresh tokens are revoked."),
+            Some(
+                "They can no longer sign in; their sessions end and their applications' refresh tokens are revoked.",
+            ),
             "Disable account",
             "The account is disabled.",
         ),
         "enable" => a("enable", None, "Enable account", "The account is enabled."),
-        "unlock" => a("unlock", None, "Unlock", "The account is unlocked: sign-in works again now."),
+        "unlock" => a(
+            "unlock",
+            None,
+            "Unlock",
+            "The account is unlocked: sign-in works again now.",
+        ),
         "sign-out" => a(
             "sign-out",
-            Some("Every browser session ends and every refresh token is revoked; the account stays usable."),
+            Some(
+                "Every browser session ends and every refresh token is revoked; the account stays usable.",
+            ),
             "Sign out everywhere",
             "Every session ended and every refresh token was revoked.",
         ),
@@ -226,13 +238,17 @@ fn action(name: &str) -> Option<Action> {
         ),
         "reset-mfa" => a(
             "reset-mfa",
-            Some("Their authenticator app and recovery codes stop working; they set up two-step sign-in again at their next sign-in where it is required. They are told by mail."),
+            Some(
+                "Their authenticator app and recovery codes stop working; they set up two-step sign-in again at their next sign-in where it is required. They are told by mail.",
+            ),
             "Reset two-step sign-in",
             "Two-step sign-in was reset.",
         ),
         "grant-admin" => a(
             "grant-admin",
-            Some("They can then run the identity provider from this console (after signing in with a one-time code)."),
+            Some(
+                "They can then run the identity provider from this console (after signing in with a one-time code).",
+            ),
             "Make administrator",
             "They are now an administrator.",
         ),
@@ -264,7 +280,11 @@ fn actions_for(user: &Value, is_self: bool) -> Vec<Value> {
     }
     // The API refuses these on oneself (409): not offered.
     if !is_self {
-        names.push(if flag("is_admin") { "revoke-admin" } else { "grant-admin" });
+        names.push(if flag("is_admin") {
+            "revoke-admin"
+        } else {
+            "grant-admin"
+        });
         if !flag("disabled") {
             names.push("disable");
         }
@@ -290,7 +310,10 @@ pub(crate) async fn act(
         && !fields.confirmed()
     {
         let user: Value = console.api_get(&who, &user_path(&id)).await?;
-        let email = user.get("email").and_then(Value::as_str).unwrap_or_default();
+        let email = user
+            .get("email")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         let ask = Confirm {
             nav: "users",
             title: format!("{} — {email}?", action.button),
@@ -332,7 +355,11 @@ pub(crate) async fn end_session(
     }
     let path = format!("{}/sessions/{}", user_path(&id), enc(&sid));
     match console.api_send(&who, Method::DELETE, &path, None).await {
-        Ok(_) => console.done(&mut who, "The session ended.".into(), &back).await,
+        Ok(_) => {
+            console
+                .done(&mut who, "The session ended.".into(), &back)
+                .await
+        }
         Err(ApiError::Refused { message, .. }) => console.refused(&mut who, message, &back).await,
         Err(e) => Err(e.into()),
     }
@@ -359,7 +386,11 @@ pub(crate) async fn revoke_refresh_token(
     }
     let path = format!("{}/refresh-tokens/{}", user_path(&id), enc(&family));
     match console.api_send(&who, Method::DELETE, &path, None).await {
-        Ok(_) => console.done(&mut who, "The refresh token was revoked.".into(), &back).await,
+        Ok(_) => {
+            console
+                .done(&mut who, "The refresh token was revoked.".into(), &back)
+                .await
+        }
         Err(ApiError::Refused { message, .. }) => console.refused(&mut who, message, &back).await,
         Err(e) => Err(e.into()),
     }

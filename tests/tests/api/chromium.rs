@@ -302,11 +302,7 @@ impl Browser {
     /// replacing what was there.
     async fn type_into(&self, name: &str, value: &str) {
         let css = format!("input[name=\"{name}\"], textarea[name=\"{name}\"]");
-        let input = match self
-            .client
-            .find(Locator::Css(&css))
-            .await
-        {
+        let input = match self.client.find(Locator::Css(&css)).await {
             Ok(input) => input,
             Err(e) => panic!("no input {name}: {e}\n{}", self.text().await),
         };
@@ -806,7 +802,8 @@ async fn save_screenshot(browser: &Browser, name: &str) {
     let dir = screenshot_dir();
     let partial = dir.join(format!(".{name}.{}.png", uuid::Uuid::new_v4()));
     std::fs::write(&partial, &png).expect("write the screenshot");
-    std::fs::rename(&partial, dir.join(format!("{name}.png"))).expect("move the screenshot in place");
+    std::fs::rename(&partial, dir.join(format!("{name}.png")))
+        .expect("move the screenshot in place");
 }
 
 async fn administrator_runs_the_console_in_a_browser(backend: Backend) {
@@ -817,10 +814,13 @@ async fn administrator_runs_the_console_in_a_browser(backend: Backend) {
         .set_user_admin(&root.id, true, app.clock_now())
         .await
         .unwrap();
-    app.create_user("carol@example.com", PW, "Carol Locked").await;
+    app.create_user("carol@example.com", PW, "Carol Locked")
+        .await;
     let carol = app.other_browser();
     for _ in 0..5 {
-        carol.sign_in("carol@example.com", "Wrong-Horse-Battery-1").await;
+        carol
+            .sign_in("carol@example.com", "Wrong-Horse-Battery-1")
+            .await;
     }
     let browser = Browser::start().await;
 
@@ -885,7 +885,11 @@ async fn administrator_runs_the_console_in_a_browser(backend: Backend) {
     browser.click_button("Sign out everywhere").await;
     browser.see("Every session ended").await;
     assert!(
-        carol.sign_in("carol@example.com", PW).await.status.is_redirection(),
+        carol
+            .sign_in("carol@example.com", PW)
+            .await
+            .status
+            .is_redirection(),
         "Carol signs in again"
     );
 

@@ -77,7 +77,10 @@ impl Admin {
                     continue;
                 }
                 "/login/otp" => {
-                    let key = self.totp.as_deref().expect("a code asked before any set-up");
+                    let key = self
+                        .totp
+                        .as_deref()
+                        .expect("a code asked before any set-up");
                     let code = tests::totp::code_at(key, app.clock_now());
                     let fields = [("code", code.as_str())];
                     self.submit(&page, "/login/otp", &fields).await
@@ -98,31 +101,64 @@ impl Admin {
             values.push(((*k).to_owned(), (*v).to_owned()));
         }
         let to = resolve(&page.url, action);
-        Page::from(self.browser.http.post(to).form(&values).send().await.unwrap()).await
+        Page::from(
+            self.browser
+                .http
+                .post(to)
+                .form(&values)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
     }
 
     /// Submits a console form: the page's CSRF token plus `fields`.
-    async fn post(&self, app: &TestApp, form: &Page, action: &str, fields: &[(&str, &str)]) -> Page {
+    async fn post(
+        &self,
+        app: &TestApp,
+        form: &Page,
+        action: &str,
+        fields: &[(&str, &str)],
+    ) -> Page {
         let mut values = vec![("csrf".to_owned(), form.input("csrf").expect("a CSRF token"))];
-        values.extend(fields.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+        values.extend(
+            fields
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        );
         self.post_raw(app, action, &values).await
     }
 
     async fn post_raw(&self, app: &TestApp, action: &str, values: &[(String, String)]) -> Page {
-        let r = self.browser.http.post(app.admin_url(action)).form(values).send().await.unwrap();
+        let r = self
+            .browser
+            .http
+            .post(app.admin_url(action))
+            .form(values)
+            .send()
+            .await
+            .unwrap();
         Page::from(r).await
     }
 
     /// Follows a console redirect (after an action) to its page.
     async fn follow(&self, app: &TestApp, answer: &Page) -> Page {
         assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.text());
-        let to = resolve(&app.admin_url("/admin/"), answer.location.as_deref().unwrap());
+        let to = resolve(
+            &app.admin_url("/admin/"),
+            answer.location.as_deref().unwrap(),
+        );
         Page::from(self.browser.http.get(to).send().await.unwrap()).await
     }
 }
 
 fn resolve(base: &str, location: &str) -> String {
-    url::Url::parse(base).unwrap().join(location).unwrap().to_string()
+    url::Url::parse(base)
+        .unwrap()
+        .join(location)
+        .unwrap()
+        .to_string()
 }
 
 async fn administrator(app: &TestApp, email: &str) -> User {
@@ -163,7 +199,11 @@ async fn kinds(app: &TestApp) -> Vec<(String, Option<String>)> {
 async fn the_first_console_sign_in_sets_up_a_code_and_later_ones_ask_for_it(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let (first, user, dashboard) = signed_in(&app).await;
-    assert_eq!(first.pages, ["/login", "/login/mfa-setup"], "set up at the first sign-in");
+    assert_eq!(
+        first.pages,
+        ["/login", "/login/mfa-setup"],
+        "set up at the first sign-in"
+    );
     assert!(dashboard.contains("Dashboard") && dashboard.contains("Root Admin"));
     assert_eq!(dashboard.headers["cache-control"], "no-store");
     let count = |id: &str| {
@@ -176,7 +216,12 @@ async fn the_first_console_sign_in_sets_up_a_code_and_later_ones_ask_for_it(back
     assert_eq!(count("count-users").as_deref(), Some("1"));
     assert_eq!(count("count-admins").as_deref(), Some("1"));
     assert!(
-        app.state.store.totp_credential(&user.id).await.unwrap().is_some_and(|c| c.is_active()),
+        app.state
+            .store
+            .totp_credential(&user.id)
+            .await
+            .unwrap()
+            .is_some_and(|c| c.is_active()),
         "the administrator now has an authenticator"
     );
 
@@ -197,7 +242,10 @@ async fn the_first_console_sign_in_sets_up_a_code_and_later_ones_ask_for_it(back
     let page = second.open(&app, "/admin/users", "root@example.com").await;
     assert_eq!(page.status, StatusCode::OK);
     assert_eq!(second.pages, ["/login", "/login/otp"]);
-    assert!(page.contains("root@example.com"), "back on the page asked for");
+    assert!(
+        page.contains("root@example.com"),
+        "back on the page asked for"
+    );
 
     // A forged session cookie opens nothing.
     let stranger = app.other_browser();
@@ -209,7 +257,12 @@ async fn the_first_console_sign_in_sets_up_a_code_and_later_ones_ask_for_it(back
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    assert!(r.headers()["location"].to_str().unwrap().starts_with("/admin/login"));
+    assert!(
+        r.headers()["location"]
+            .to_str()
+            .unwrap()
+            .starts_with("/admin/login")
+    );
 }
 
 async fn a_person_without_the_admin_role_is_turned_away(backend: Backend) {
@@ -218,8 +271,20 @@ async fn a_person_without_the_admin_role_is_turned_away(backend: Backend) {
     let mut ann = Admin::new(&app);
     let page = ann.open(&app, "/admin/", "ann@example.com").await;
     assert_eq!(page.status, StatusCode::FORBIDDEN, "{}", page.text());
-    assert!(page.contains("Only administrators can use the console"), "{}", page.text());
-    let users = Page::from(ann.browser.http.get(app.admin_url("/admin/users")).send().await.unwrap()).await;
+    assert!(
+        page.contains("Only administrators can use the console"),
+        "{}",
+        page.text()
+    );
+    let users = Page::from(
+        ann.browser
+            .http
+            .get(app.admin_url("/admin/users"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(users.status, StatusCode::FORBIDDEN);
     assert!(!users.contains("ann@example.com"), "no user list");
 }
@@ -228,12 +293,18 @@ async fn forms_need_their_csrf_token_and_destructive_actions_a_confirmation(back
     let app = TestApp::spawn(backend).await;
     let (admin, root, _) = signed_in(&app).await;
     let bob = app.create_user("bob@example.com", PW, "Bob").await;
-    let user_page = admin.browser.page_at(&app.admin_url(&format!("/admin/users/{}", bob.id))).await;
+    let user_page = admin
+        .browser
+        .page_at(&app.admin_url(&format!("/admin/users/{}", bob.id)))
+        .await;
     assert_eq!(user_page.status, StatusCode::OK, "{}", user_page.text());
     let action = format!("/admin/users/{}/disable", bob.id);
 
     // Without the token, or with another one: refused, nothing changed.
-    let forged = [("csrf".to_owned(), "x".repeat(43)), ("confirmed".to_owned(), "yes".to_owned())];
+    let forged = [
+        ("csrf".to_owned(), "x".repeat(43)),
+        ("confirmed".to_owned(), "yes".to_owned()),
+    ];
     let refused = admin.post_raw(&app, &action, &forged).await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN);
     assert!(refused.contains("The form is out of date"));
@@ -247,43 +318,85 @@ async fn forms_need_their_csrf_token_and_destructive_actions_a_confirmation(back
     // With the token: first the question, still nothing changed.
     let ask = admin.post(&app, &user_page, &action, &[]).await;
     assert_eq!(ask.status, StatusCode::OK, "{}", ask.text());
-    assert!(ask.contains("Disable account — bob@example.com?"), "{}", ask.text());
+    assert!(
+        ask.contains("Disable account — bob@example.com?"),
+        "{}",
+        ask.text()
+    );
     assert!(!stored(&app).await.disabled);
 
     // Confirmed: done, said, audited with the administrator.
-    let done = admin.post(&app, &ask, &action, &[("confirmed", "yes")]).await;
+    let done = admin
+        .post(&app, &ask, &action, &[("confirmed", "yes")])
+        .await;
     let after = admin.follow(&app, &done).await;
     assert_eq!(flash(&after), "The account is disabled.");
     assert!(stored(&app).await.disabled);
     let events = kinds(&app).await;
     let actor = format!("user:{}", root.id);
-    assert!(events.contains(&("admin.user_disabled".into(), Some(actor))), "{events:?}");
+    assert!(
+        events.contains(&("admin.user_disabled".into(), Some(actor))),
+        "{events:?}"
+    );
 
     // The administrator cannot disable themself: not offered, and refused.
-    let own = admin.browser.page_at(&app.admin_url(&format!("/admin/users/{}", root.id))).await;
+    let own = admin
+        .browser
+        .page_at(&app.admin_url(&format!("/admin/users/{}", root.id)))
+        .await;
     assert!(!own.contains("id=\"action-disable\""));
     let own_action = format!("/admin/users/{}/disable", root.id);
-    let refused = admin.post(&app, &own, &own_action, &[("confirmed", "yes")]).await;
+    let refused = admin
+        .post(&app, &own, &own_action, &[("confirmed", "yes")])
+        .await;
     let back = admin.follow(&app, &refused).await;
     assert!(!flash(&back).is_empty(), "the refusal is said");
-    assert!(!app.state.store.user_by_id(&root.id).await.unwrap().unwrap().disabled);
+    assert!(
+        !app.state
+            .store
+            .user_by_id(&root.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .disabled
+    );
 }
 
 async fn clients_are_registered_edited_rotated_and_deleted_from_the_console(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let (admin, _, _) = signed_in(&app).await;
-    let form = admin.browser.page_at(&app.admin_url("/admin/clients/new")).await;
+    let form = admin
+        .browser
+        .page_at(&app.admin_url("/admin/clients/new"))
+        .await;
     assert_eq!(form.status, StatusCode::OK);
 
     // A mistake comes back with the form filled in and nothing registered.
     let bad = admin
-        .post(&app, &form, "/admin/clients", &[("client_id", "billing"), ("name", "Billing"), ("redirect_uris", "http://example.com/cb"), ("grant_types", "authorization_code")])
+        .post(
+            &app,
+            &form,
+            "/admin/clients",
+            &[
+                ("client_id", "billing"),
+                ("name", "Billing"),
+                ("redirect_uris", "http://example.com/cb"),
+                ("grant_types", "authorization_code"),
+            ],
+        )
         .await;
     assert_eq!(bad.status, StatusCode::OK);
     assert!(bad.contains("https"), "{}", bad.text());
     assert_eq!(bad.input("client_id").as_deref(), Some("billing"));
     let billing = ClientId::parse("billing").unwrap();
-    assert!(app.state.store.client_by_id(&billing).await.unwrap().is_none());
+    assert!(
+        app.state
+            .store
+            .client_by_id(&billing)
+            .await
+            .unwrap()
+            .is_none()
+    );
 
     let created = admin
         .post(
@@ -323,16 +436,35 @@ async fn clients_are_registered_edited_rotated_and_deleted_from_the_console(back
                 .status()
         }
     };
-    assert_eq!(token("billing", secret.clone()).await, StatusCode::OK, "the shown secret works");
-    let stored = app.state.store.client_by_id(&billing).await.unwrap().unwrap();
+    assert_eq!(
+        token("billing", secret.clone()).await,
+        StatusCode::OK,
+        "the shown secret works"
+    );
+    let stored = app
+        .state
+        .store
+        .client_by_id(&billing)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(stored.theme.as_deref(), Some("helix"));
     assert_eq!(stored.id_token_alg, IdTokenAlg::ES256);
-    assert_eq!(stored.secret_hash.as_deref(), Some(idp::crypto::sha256_hex(&secret)).as_deref());
-    let listed = admin.browser.page_at(&app.admin_url("/admin/clients")).await;
+    assert_eq!(
+        stored.secret_hash.as_deref(),
+        Some(idp::crypto::sha256_hex(&secret)).as_deref()
+    );
+    let listed = admin
+        .browser
+        .page_at(&app.admin_url("/admin/clients"))
+        .await;
     assert!(listed.contains("billing") && listed.contains("admin-console"));
 
     // Edit: a second redirect URI, no theme, two-step sign-in required.
-    let page = admin.browser.page_at(&app.admin_url("/admin/clients/billing")).await;
+    let page = admin
+        .browser
+        .page_at(&app.admin_url("/admin/clients/billing"))
+        .await;
     assert!(!page.contains(&secret), "never shown again");
     let saved = admin
         .post(
@@ -341,7 +473,10 @@ async fn clients_are_registered_edited_rotated_and_deleted_from_the_console(back
             "/admin/clients/billing",
             &[
                 ("name", "Billing"),
-                ("redirect_uris", "https://billing.example.com/cb\r\nhttps://billing.example.com/cb2"),
+                (
+                    "redirect_uris",
+                    "https://billing.example.com/cb\r\nhttps://billing.example.com/cb2",
+                ),
                 ("grant_types", "authorization_code"),
                 ("grant_types", "client_credentials"),
                 ("scopes", "openid email"),
@@ -352,16 +487,34 @@ async fn clients_are_registered_edited_rotated_and_deleted_from_the_console(back
         )
         .await;
     assert_eq!(flash(&admin.follow(&app, &saved).await), "Saved.");
-    let stored = app.state.store.client_by_id(&billing).await.unwrap().unwrap();
+    let stored = app
+        .state
+        .store
+        .client_by_id(&billing)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(stored.redirect_uris.len(), 2);
     assert_eq!(stored.theme, None);
     assert!(stored.require_mfa);
 
     // Rotate (after confirming): the new secret works, the old one no longer.
-    let page = admin.browser.page_at(&app.admin_url("/admin/clients/billing")).await;
-    let ask = admin.post(&app, &page, "/admin/clients/billing/rotate-secret", &[]).await;
+    let page = admin
+        .browser
+        .page_at(&app.admin_url("/admin/clients/billing"))
+        .await;
+    let ask = admin
+        .post(&app, &page, "/admin/clients/billing/rotate-secret", &[])
+        .await;
     assert!(ask.contains("Rotate the secret of billing?"));
-    let rotated = admin.post(&app, &ask, "/admin/clients/billing/rotate-secret", &[("confirmed", "yes")]).await;
+    let rotated = admin
+        .post(
+            &app,
+            &ask,
+            "/admin/clients/billing/rotate-secret",
+            &[("confirmed", "yes")],
+        )
+        .await;
     let new_secret = rotated
         .html()
         .select(&scraper::Selector::parse("#client-secret").unwrap())
@@ -373,16 +526,51 @@ async fn clients_are_registered_edited_rotated_and_deleted_from_the_console(back
     assert_eq!(token("billing", secret).await, StatusCode::UNAUTHORIZED);
 
     // Delete (after confirming): gone. The console's own client offers no delete.
-    let ask = admin.post(&app, &page, "/admin/clients/billing/delete", &[]).await;
-    assert!(app.state.store.client_by_id(&billing).await.unwrap().is_some(), "asked first");
-    let deleted = admin.post(&app, &ask, "/admin/clients/billing/delete", &[("confirmed", "yes")]).await;
-    assert_eq!(flash(&admin.follow(&app, &deleted).await), "The client billing was deleted.");
-    assert!(app.state.store.client_by_id(&billing).await.unwrap().is_none());
-    let own = admin.browser.page_at(&app.admin_url("/admin/clients/admin-console")).await;
+    let ask = admin
+        .post(&app, &page, "/admin/clients/billing/delete", &[])
+        .await;
+    assert!(
+        app.state
+            .store
+            .client_by_id(&billing)
+            .await
+            .unwrap()
+            .is_some(),
+        "asked first"
+    );
+    let deleted = admin
+        .post(
+            &app,
+            &ask,
+            "/admin/clients/billing/delete",
+            &[("confirmed", "yes")],
+        )
+        .await;
+    assert_eq!(
+        flash(&admin.follow(&app, &deleted).await),
+        "The client billing was deleted."
+    );
+    assert!(
+        app.state
+            .store
+            .client_by_id(&billing)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let own = admin
+        .browser
+        .page_at(&app.admin_url("/admin/clients/admin-console"))
+        .await;
     assert!(!own.contains("id=\"delete-client\""));
 
     let events: Vec<String> = kinds(&app).await.into_iter().map(|(k, _)| k).collect();
-    for kind in ["admin.client_created", "admin.client_updated", "admin.client_secret_rotated", "admin.client_deleted"] {
+    for kind in [
+        "admin.client_created",
+        "admin.client_updated",
+        "admin.client_secret_rotated",
+        "admin.client_deleted",
+    ] {
         assert!(events.iter().any(|e| e == kind), "{kind} in {events:?}");
     }
 }
@@ -393,26 +581,62 @@ async fn a_locked_user_is_found_and_unlocked(backend: Backend) {
     app.create_user("carol@example.com", PW, "Carol").await;
     let carol = app.other_browser();
     for _ in 0..5 {
-        carol.sign_in("carol@example.com", "Wrong-Horse-Battery-1").await;
+        carol
+            .sign_in("carol@example.com", "Wrong-Horse-Battery-1")
+            .await;
     }
     let locked = carol.sign_in("carol@example.com", PW).await;
-    assert!(!locked.status.is_redirection(), "locked: the right password does not help");
+    assert!(
+        !locked.status.is_redirection(),
+        "locked: the right password does not help"
+    );
 
     let dashboard = admin.browser.page_at(&app.admin_url("/admin/")).await;
-    assert!(dashboard.contains("account.locked"), "the lock is on the dashboard");
-    let found = admin.browser.page_at(&app.admin_url("/admin/users?q=CAROL")).await;
-    let link = found.link("carol@example.com").expect("found by part of the address");
-    let page = admin.browser.page_at(&resolve(&app.admin_url("/admin/"), &link)).await;
+    assert!(
+        dashboard.contains("account.locked"),
+        "the lock is on the dashboard"
+    );
+    let found = admin
+        .browser
+        .page_at(&app.admin_url("/admin/users?q=CAROL"))
+        .await;
+    let link = found
+        .link("carol@example.com")
+        .expect("found by part of the address");
+    let page = admin
+        .browser
+        .page_at(&resolve(&app.admin_url("/admin/"), &link))
+        .await;
     assert!(page.contains("locked until"), "{}", page.text());
-    assert!(page.contains("login.failed"), "the trail shows the failures");
+    assert!(
+        page.contains("login.failed"),
+        "the trail shows the failures"
+    );
 
-    let action = format!("{}/unlock", url::Url::parse(&resolve(&app.admin_url("/"), &link)).unwrap().path());
+    let action = format!(
+        "{}/unlock",
+        url::Url::parse(&resolve(&app.admin_url("/"), &link))
+            .unwrap()
+            .path()
+    );
     let done = admin.post(&app, &page, &action, &[]).await;
     let after = admin.follow(&app, &done).await;
     assert!(flash(&after).contains("unlocked"), "{}", after.text());
     assert!(!after.contains("locked until"));
-    assert!(carol.sign_in("carol@example.com", PW).await.status.is_redirection(), "signs in again");
-    assert!(kinds(&app).await.iter().any(|(k, _)| k == "admin.user_unlocked"));
+    assert!(
+        carol
+            .sign_in("carol@example.com", PW)
+            .await
+            .status
+            .is_redirection(),
+        "signs in again"
+    );
+    assert!(
+        kinds(&app)
+            .await
+            .iter()
+            .any(|(k, _)| k == "admin.user_unlocked")
+    );
 }
 
 async fn signing_out_ends_the_console_session_and_its_tokens(backend: Backend) {
@@ -426,14 +650,28 @@ async fn signing_out_ends_the_console_session_and_its_tokens(backend: Backend) {
     let back = Page::from(admin.browser.http.get(&to).send().await.unwrap()).await;
     assert_eq!(back.status, StatusCode::SEE_OTHER, "{}", back.text());
     let signed_out = back.location.unwrap();
-    assert!(signed_out.starts_with(&app.admin_url("/admin/signed-out")), "{signed_out}");
+    assert!(
+        signed_out.starts_with(&app.admin_url("/admin/signed-out")),
+        "{signed_out}"
+    );
     let page = admin.browser.page_at(&signed_out).await;
     assert!(page.contains("You are signed out"));
 
     // The console asks to sign in again; the refresh token is revoked.
-    let r = admin.browser.http.get(app.admin_url("/admin/")).send().await.unwrap();
+    let r = admin
+        .browser
+        .http
+        .get(app.admin_url("/admin/"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    let families = app.state.store.live_refresh_families(&root.id, app.clock_now()).await.unwrap();
+    let families = app
+        .state
+        .store
+        .live_refresh_families(&root.id, app.clock_now())
+        .await
+        .unwrap();
     assert!(families.is_empty(), "{families:?}");
 }
 
@@ -443,28 +681,43 @@ async fn the_console_client_is_built_in_with_one_secret_for_every_node(backend: 
     let client = app.state.store.client_by_id(&id).await.unwrap().unwrap();
     assert_eq!(client.kind, ClientKind::Confidential);
     assert!(client.require_mfa && client.first_party);
-    assert_eq!(client.redirect_uris[0].as_str(), app.admin_url("/admin/callback"));
+    assert_eq!(
+        client.redirect_uris[0].as_str(),
+        app.admin_url("/admin/callback")
+    );
     assert!(client.scopes.iter().any(|s| s == "admin"));
 
     // A second node on the same database keeps the first one's secret.
     let hash = client.secret_hash.clone();
     let other = app.spawn_beside(|_| {}).await;
     let again = other.state.store.client_by_id(&id).await.unwrap().unwrap();
-    assert_eq!(again.secret_hash, hash, "one generated secret for every node");
+    assert_eq!(
+        again.secret_hash, hash,
+        "one generated secret for every node"
+    );
     // Signing in across nodes needs the shared ephemeral store (Redis); the
     // embedded default is one node.
     if backend == Backend::Postgres {
         let mut admin = Admin::new(&other);
         administrator(&other, "ops@example.com").await;
         let page = admin.open(&other, "/admin/", "ops@example.com").await;
-        assert_eq!(page.status, StatusCode::OK, "the second node's console signs in");
+        assert_eq!(
+            page.status,
+            StatusCode::OK,
+            "the second node's console signs in"
+        );
     }
 
     // A secret from the configuration replaces the generated one.
     let configured = "a-configured-console-secret-of-40-characters";
     let third = app
-        .spawn_beside(|c| c.admin.console.client_secret = Some(idp::config::Secret::new(configured)))
+        .spawn_beside(|c| {
+            c.admin.console.client_secret = Some(idp::config::Secret::new(configured))
+        })
         .await;
     let client = third.state.store.client_by_id(&id).await.unwrap().unwrap();
-    assert_eq!(client.secret_hash.unwrap(), idp::crypto::sha256_hex(configured));
+    assert_eq!(
+        client.secret_hash.unwrap(),
+        idp::crypto::sha256_hex(configured)
+    );
 }
