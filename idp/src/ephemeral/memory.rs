@@ -181,6 +181,19 @@ impl EphemeralStore for MemoryStore {
         Ok(true)
     }
 
+    async fn put_if_present(&self, key: &str, value: &[u8], ttl: Duration) -> Result<bool> {
+        let now = self.now();
+        let mut inner = self.lock();
+        match inner.live(key, now) {
+            Some(entry) => {
+                entry.value = value.to_vec();
+                entry.expires_at = expiry(now, ttl);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
         let now = self.now();
         Ok(self.lock().live(key, now).map(|e| e.value.clone()))

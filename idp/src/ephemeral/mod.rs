@@ -40,6 +40,9 @@ pub trait EphemeralStore: Send + Sync + std::fmt::Debug {
     async fn put(&self, key: &str, value: &[u8], ttl: Duration) -> Result<()>;
     /// Stores `value` only if no live value exists; true when stored.
     async fn put_if_absent(&self, key: &str, value: &[u8], ttl: Duration) -> Result<bool>;
+    /// Replaces the value only if one is stored; true when replaced. A value
+    /// deleted meanwhile (an ended session) is not brought back.
+    async fn put_if_present(&self, key: &str, value: &[u8], ttl: Duration) -> Result<bool>;
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>>;
     /// Returns and removes the value in one atomic step: of two concurrent
     /// callers at most one gets it (single-use codes and tokens).
@@ -150,6 +153,17 @@ impl Ephemeral {
     ) -> Result<bool> {
         self.0
             .put_if_absent(key.as_str(), &encode(value)?, ttl)
+            .await
+    }
+
+    pub async fn put_if_present<T: Serialize>(
+        &self,
+        key: &Key<T>,
+        value: &T,
+        ttl: Duration,
+    ) -> Result<bool> {
+        self.0
+            .put_if_present(key.as_str(), &encode(value)?, ttl)
             .await
     }
 

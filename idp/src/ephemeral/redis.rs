@@ -253,6 +253,21 @@ impl EphemeralStore for RedisStore {
         Ok(stored == 1)
     }
 
+    async fn put_if_present(&self, key: &str, value: &[u8], ttl: Duration) -> Result<bool> {
+        // XX: only over a stored value. One whose envelope expired but which
+        // Redis still holds (its real ttl is the same length) may be replaced:
+        // callers write back what they have just read as live.
+        let stored = envelope(expiry_ms(self.now_ms(), ttl), value);
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(self.key(key))
+            .arg(stored)
+            .arg("PX")
+            .arg(ttl_ms(ttl))
+            .arg("XX");
+        let reply: Option<String> = self.query("put_if_present", &cmd).await?;
+        Ok(reply.is_some())
+    }
+
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
         let mut cmd = redis::cmd("GET");
         cmd.arg(self.key(key));

@@ -155,10 +155,17 @@ pub async fn load(
         return Ok(None);
     }
     let now = state.clock.now();
-    // Sliding expiry, written at most once a minute per session.
+    // Sliding expiry, written at most once a minute per session; never over
+    // a session ended meanwhile (an administrator's revocation must hold).
     if now.unix_timestamp() - data.last_seen >= 60 {
         data.last_seen = now.unix_timestamp();
-        state.ephemeral.put(&key, &data, idle(state)).await?;
+        if !state
+            .ephemeral
+            .put_if_present(&key, &data, idle(state))
+            .await?
+        {
+            return Ok(None);
+        }
     }
     Ok(Some((id, data)))
 }

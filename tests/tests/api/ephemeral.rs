@@ -87,6 +87,7 @@ both!(
     delete_removes,
     put_replaces_value_and_ttl,
     ping_succeeds,
+    put_if_present_never_brings_a_value_back,
     set_members_come_and_go,
     set_members_expire_one_by_one,
 );
@@ -245,6 +246,41 @@ async fn put_replaces_value_and_ttl(store: Ephemeral, clock: ManualClock) {
 
 async fn ping_succeeds(store: Ephemeral, _clock: ManualClock) {
     store.ping().await.unwrap();
+}
+
+async fn put_if_present_never_brings_a_value_back(store: Ephemeral, clock: ManualClock) {
+    let key = keys::probe("sliding");
+    assert!(
+        !store
+            .put_if_present(&key, &"new".to_owned(), MINUTE)
+            .await
+            .unwrap(),
+        "nothing to replace"
+    );
+    assert_eq!(store.get(&key).await.unwrap(), None);
+    store.put(&key, &"old".to_owned(), MINUTE).await.unwrap();
+    advance(&clock, secs(50));
+    assert!(
+        store
+            .put_if_present(&key, &"new".to_owned(), MINUTE)
+            .await
+            .unwrap()
+    );
+    // Replaced with its new ttl, counted from now.
+    advance(&clock, secs(50));
+    assert_eq!(store.get(&key).await.unwrap().as_deref(), Some("new"));
+    store.delete(&key).await.unwrap();
+    assert!(
+        !store
+            .put_if_present(&key, &"again".to_owned(), MINUTE)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.get(&key).await.unwrap(),
+        None,
+        "deleted stays deleted"
+    );
 }
 
 fn sorted(mut members: Vec<String>) -> Vec<String> {
