@@ -17,6 +17,7 @@ on_both_backends!(
     a_locked_user_is_found_and_unlocked,
     signing_out_ends_the_console_session_and_its_tokens,
     the_console_client_is_built_in_with_one_secret_for_every_node,
+    the_console_runs_on_its_own_in_front_of_a_remote_provider,
 );
 
 /// A browser using the console: its own cookies, and the authenticator key
@@ -40,14 +41,20 @@ impl Admin {
     /// Opens a console page; when sent to sign in, goes through the
     /// provider's pages as `email`; returns the console page reached.
     async fn open(&mut self, app: &TestApp, path: &str, email: &str) -> Page {
-        let mut next = app.admin_url(path);
+        let base = app.admin_base_url.clone();
+        self.open_at(app, &base, path, email).await
+    }
+
+    /// As [`Admin::open`], for a console served at `base`.
+    async fn open_at(&mut self, app: &TestApp, base: &str, path: &str, email: &str) -> Page {
+        let mut next = format!("{base}{path}");
         for _ in 0..16 {
             let page = Page::from(self.browser.http.get(&next).send().await.unwrap()).await;
             if page.status.is_redirection() {
                 next = resolve(&page.url, page.location.as_deref().unwrap());
                 continue;
             }
-            if page.url.starts_with(&app.admin_base_url) {
+            if page.url.starts_with(base) {
                 return page;
             }
             assert_eq!(page.status, StatusCode::OK, "{next}: {}", page.text());
@@ -720,4 +727,68 @@ async fn the_console_client_is_built_in_with_one_secret_for_every_node(backend: 
         client.secret_hash.unwrap(),
         idp::crypto::sha256_hex(configured)
     );
+}
+
+async fn the_console_runs_on_its_own_in_front_of_a_remote_provider(backend: Backend) {
+    // The standalone consoles' addresses are known first: the provider
+    // registers their pages (`admin.console.standalone_urls`).
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let spare = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let spare_base = format!("http://{}", spare.local_addr().unwrap());
+    let secret = "a-console-secret-shared-by-configuration-0123";
+    let urls: Vec<url::Url> = [&base, &spare_base]
+        .iter()
+        .map(|b| format!("{b}/admin/").parse().unwrap())
+        .collect();
+    let app = TestApp::spawn_with(backend, move |c| {
+        c.admin.console.standalone_urls = urls;
+        c.admin.console.client_secret = Some(idp::config::Secret::new(secret));
+    })
+    .await;
+    let issuer: url::Url = app.base_url.parse().unwrap();
+    let console = |at: &str, secret: &str| {
+        admin::Console::new(
+            admin::ConsoleConfig {
+                url: format!("{at}/admin/").parse().unwrap(),
+                endpoints: admin::Endpoints::of_issuer(&issuer, &issuer),
+                api: app.admin_base_url.parse().unwrap(),
+                client_id: idp::admin_api::CONSOLE_CLIENT_ID.into(),
+                client_secret: secret.into(),
+            },
+            std::sync::Arc::new(admin::MemorySessions::default()),
+        )
+        .unwrap()
+        .router()
+    };
+    let good = console(&base, secret);
+    tokio::spawn(async move { axum::serve(listener, good).await });
+    let wrong = console(&spare_base, "not-the-console-secret");
+    tokio::spawn(async move { axum::serve(spare, wrong).await });
+
+    administrator(&app, "root@example.com").await;
+    let mut admin = Admin::new(&app);
+    let dashboard = admin
+        .open_at(&app, &base, "/admin/", "root@example.com")
+        .await;
+    assert_eq!(dashboard.status, StatusCode::OK, "{}", dashboard.text());
+    assert!(dashboard.contains("Dashboard"));
+    let users = admin.browser.page_at(&format!("{base}/admin/users")).await;
+    assert!(
+        users.contains("root@example.com"),
+        "the remote provider's users"
+    );
+
+    // A console with a wrong secret: the provider refuses its code
+    // redemption; the console says so with a page (no 500), and holds no session.
+    app.clock.advance(time::Duration::seconds(60));
+    let mut lost = Admin::new(&app);
+    lost.totp = admin.totp.clone();
+    let page = lost
+        .open_at(&app, &spare_base, "/admin/", "root@example.com")
+        .await;
+    assert_eq!(page.status, StatusCode::BAD_GATEWAY, "{}", page.text());
+    assert!(page.contains("The identity provider did not answer"));
+    let again = lost.browser.page_at(&format!("{spare_base}/admin/")).await;
+    assert_eq!(again.status, StatusCode::SEE_OTHER, "not signed in");
 }

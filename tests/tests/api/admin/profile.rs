@@ -201,7 +201,8 @@ async fn summary_counts_follow_what_happens(backend: Backend) {
         summary(token.clone()).await,
         json!({
             "users": { "total": 0, "admins": 0, "disabled": 0, "locked": 0 },
-            "clients": 1,
+            // The automation client and the console's own.
+            "clients": 2,
             "mail": { "pending": 0, "failed": 0, "sent": 0 },
         })
     );
@@ -278,7 +279,7 @@ async fn summary_counts_follow_what_happens(backend: Backend) {
         json!({ "total": 2, "admins": 1, "disabled": 1, "locked": 1 }),
         "{now}"
     );
-    assert_eq!(now["clients"], 2);
+    assert_eq!(now["clients"], 3);
 
     // A lock ends with its time (the next day by default) or an administrator.
     let unlocked = post(
