@@ -81,11 +81,12 @@ impl Console {
             serde_json::from_slice(&bytes).unwrap_or(Value::Null)
         };
         let message = || {
-            value
-                .get("message")
-                .and_then(Value::as_str)
-                .unwrap_or("the request was refused")
-                .to_owned()
+            crate::pages::capitalised(
+                value
+                    .get("message")
+                    .and_then(Value::as_str)
+                    .unwrap_or("the request was refused"),
+            )
         };
         match status {
             200..=299 => Ok(value),

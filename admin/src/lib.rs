@@ -25,7 +25,7 @@ use axum::Router;
 use axum::routing::{get, post};
 
 pub use config::{ConsoleConfig, Endpoints};
-pub use session::{MemorySessions, SessionStore, StoreError};
+pub use session::{Clock, MemorySessions, SessionStore, StoreError, SystemClock};
 
 /// The console, ready to be served: cheap to clone (one `Arc`).
 #[derive(Clone)]
@@ -35,6 +35,7 @@ struct Inner {
     config: ConsoleConfig,
     http: reqwest::Client,
     sessions: Arc<dyn SessionStore>,
+    clock: Arc<dyn Clock>,
     views: views::Views,
 }
 
@@ -48,6 +49,14 @@ pub enum BuildError {
 
 impl Console {
     pub fn new(config: ConsoleConfig, sessions: Arc<dyn SessionStore>) -> Result<Self, BuildError> {
+        Self::with_clock(config, sessions, Arc::new(SystemClock))
+    }
+
+    pub fn with_clock(
+        config: ConsoleConfig,
+        sessions: Arc<dyn SessionStore>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, BuildError> {
         let http = reqwest::Client::builder()
             // The console follows no redirects of the provider: answers are read as they come.
             .redirect(reqwest::redirect::Policy::none())
@@ -58,7 +67,12 @@ impl Console {
             config,
             http,
             sessions,
+            clock,
         })))
+    }
+
+    pub(crate) fn now(&self) -> i64 {
+        self.0.clock.unix_now()
     }
 
     fn config(&self) -> &ConsoleConfig {

@@ -20,7 +20,7 @@ use sha2::{Digest, Sha256};
 use crate::Console;
 use crate::pages::PageError;
 use crate::session::{
-    self, SESSION_COOKIE, SessionData, Signed, cookie, cookie_name, hashed, now, random_token,
+    self, SESSION_COOKIE, SessionData, Signed, cookie, cookie_name, hashed, random_token,
     safe_return, same,
 };
 use crate::views;
@@ -29,7 +29,9 @@ const LOGIN_COOKIE: &str = "idp_console_login";
 /// A sign-in must come back within this.
 const LOGIN_TTL: std::time::Duration = std::time::Duration::from_secs(10 * 60);
 /// What the console asks for: `admin` is what the admin API requires.
-const SCOPE: &str = "openid profile email admin";
+/// `offline_access`: a refresh token, so the console renews its access
+/// token (10 minutes) until the sign-in is too old for the admin API.
+const SCOPE: &str = "openid profile email offline_access admin";
 
 #[derive(Serialize, Deserialize)]
 struct PendingLogin {
@@ -194,7 +196,7 @@ pub(crate) async fn callback(
             .nonce
             .as_deref()
             .is_none_or(|n| !same(n, &pending.nonce))
-        || claims.exp <= now()
+        || claims.exp <= console.now()
     {
         return Err(PageError::SignInFailed(
             "The ID token was not for this console or this sign-in.".into(),
@@ -208,13 +210,13 @@ pub(crate) async fn callback(
             .unwrap_or_else(|| claims.email.clone().unwrap_or_default()),
         email: claims.email.unwrap_or_default(),
         sub: claims.sub,
-        access_expires_at: now() + answer.expires_in.unwrap_or(60),
+        access_expires_at: console.now() + answer.expires_in.unwrap_or(60),
         access_token: answer.access_token,
         refresh_token: answer.refresh_token,
         id_token,
         csrf: random_token(),
         flash: None,
-        last_seen: now(),
+        last_seen: console.now(),
     };
     console.save(&id, &data).await?;
     let jar = jar.add(cookie(&console, SESSION_COOKIE, id));
@@ -288,7 +290,7 @@ pub(crate) async fn refresh(console: &Console, data: &mut SessionData) -> Result
     else {
         return Ok(false);
     };
-    data.access_expires_at = now() + answer.expires_in.unwrap_or(60);
+    data.access_expires_at = console.now() + answer.expires_in.unwrap_or(60);
     data.access_token = answer.access_token;
     if let Some(rotated) = answer.refresh_token {
         data.refresh_token = Some(rotated);

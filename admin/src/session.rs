@@ -150,8 +150,19 @@ pub(crate) struct Flash {
     pub text: String,
 }
 
-pub(crate) fn now() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp()
+/// The console's time (unix seconds): the provider's clock when mounted by
+/// `idp serve` (so tests move both together), the system clock otherwise.
+pub trait Clock: Send + Sync {
+    fn unix_now(&self) -> i64;
+}
+
+/// The system clock.
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn unix_now(&self) -> i64 {
+        time::OffsetDateTime::now_utc().unix_timestamp()
+    }
 }
 
 impl Console {
@@ -222,7 +233,7 @@ impl FromRequestParts<Console> for Signed {
             Ok(None) => return Err(to_login()),
             Err(e) => return Err(e.into_response()),
         };
-        let now = now();
+        let now = console.now();
         if data.access_expires_at - 30 <= now {
             match crate::oidc::refresh(console, &mut data).await {
                 Ok(true) => {}

@@ -1077,6 +1077,28 @@ mod tests {
                 "keys.encryption_key",
             ),
             (&[("IDP__ADMIN__LISTEN", "0.0.0.0:8080")], "admin.listen"),
+            (
+                &[(
+                    "IDP__ADMIN__CONSOLE__URL",
+                    "https://admin.example.com/console/",
+                )],
+                "admin.console.url",
+            ),
+            (
+                &[("IDP__ADMIN__CONSOLE__URL", "http://10.0.0.5:8081/admin/")],
+                "admin.console.url",
+            ),
+            (
+                &[(
+                    "IDP__ADMIN__CONSOLE__STANDALONE_URLS",
+                    "[\"http://admin.example.com/admin/\"]",
+                )],
+                "admin.console.standalone_urls",
+            ),
+            (
+                &[("IDP__ADMIN__CONSOLE__CLIENT_SECRET", "short")],
+                "admin.console.client_secret",
+            ),
         ];
         for (vars, key) in cases {
             let err = Config::load_from(None, env(vars)).unwrap_err();

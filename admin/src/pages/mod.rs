@@ -118,7 +118,7 @@ impl IntoResponse for PageError {
     }
 }
 
-fn capitalised(m: &str) -> String {
+pub(crate) fn capitalised(m: &str) -> String {
     let mut chars = m.chars();
     match chars.next() {
         Some(c) => c.to_uppercase().chain(chars).collect(),

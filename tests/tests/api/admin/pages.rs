@@ -18,6 +18,9 @@ on_both_backends!(
     signing_out_ends_the_console_session_and_its_tokens,
     the_console_client_is_built_in_with_one_secret_for_every_node,
     the_console_runs_on_its_own_in_front_of_a_remote_provider,
+    the_console_renews_its_token_and_asks_again_when_the_sign_in_is_too_old,
+    users_are_created_edited_and_their_sessions_and_tokens_ended_from_the_console,
+    outbox_keys_and_audit_filters_from_the_console,
 );
 
 /// A browser using the console: its own cookies, and the authenticator key
@@ -346,12 +349,14 @@ async fn forms_need_their_csrf_token_and_destructive_actions_a_confirmation(back
         "{events:?}"
     );
 
-    // The administrator cannot disable themself: not offered, and refused.
+    // The administrator cannot disable themself: not offered (it is on
+    // others' pages), and refused.
+    assert!(user_page.body.contains("id=\"action-disable\""));
     let own = admin
         .browser
         .page_at(&app.admin_url(&format!("/admin/users/{}", root.id)))
         .await;
-    assert!(!own.contains("id=\"action-disable\""));
+    assert!(!own.body.contains("id=\"action-disable\""));
     let own_action = format!("/admin/users/{}/disable", root.id);
     let refused = admin
         .post(&app, &own, &own_action, &[("confirmed", "yes")])
@@ -533,6 +538,7 @@ async fn clients_are_registered_edited_rotated_and_deleted_from_the_console(back
     assert_eq!(token("billing", secret).await, StatusCode::UNAUTHORIZED);
 
     // Delete (after confirming): gone. The console's own client offers no delete.
+    assert!(page.body.contains("id=\"delete-client\""));
     let ask = admin
         .post(&app, &page, "/admin/clients/billing/delete", &[])
         .await;
@@ -569,7 +575,7 @@ async fn clients_are_registered_edited_rotated_and_deleted_from_the_console(back
         .browser
         .page_at(&app.admin_url("/admin/clients/admin-console"))
         .await;
-    assert!(!own.contains("id=\"delete-client\""));
+    assert!(!own.body.contains("id=\"delete-client\""));
 
     let events: Vec<String> = kinds(&app).await.into_iter().map(|(k, _)| k).collect();
     for kind in [
@@ -791,4 +797,241 @@ async fn the_console_runs_on_its_own_in_front_of_a_remote_provider(backend: Back
     assert!(page.contains("The identity provider did not answer"));
     let again = lost.browser.page_at(&format!("{spare_base}/admin/")).await;
     assert_eq!(again.status, StatusCode::SEE_OTHER, "not signed in");
+}
+
+async fn the_console_renews_its_token_and_asks_again_when_the_sign_in_is_too_old(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (admin, root, _) = signed_in(&app).await;
+    let families = app
+        .state
+        .store
+        .live_refresh_families(&root.id, app.clock_now())
+        .await
+        .unwrap();
+    assert_eq!(families.len(), 1, "the console holds a refresh token");
+    assert_eq!(
+        families[0].client_id.as_str(),
+        idp::admin_api::CONSOLE_CLIENT_ID
+    );
+    assert_eq!(families[0].last_used_at, None);
+
+    // Past the access token's 10 minutes: renewed without asking.
+    app.clock.advance(time::Duration::minutes(11));
+    let page = admin.browser.page_at(&app.admin_url("/admin/users")).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text());
+    let families = app
+        .state
+        .store
+        .live_refresh_families(&root.id, app.clock_now())
+        .await
+        .unwrap();
+    assert!(
+        families[0].last_used_at.is_some(),
+        "renewed with the refresh token"
+    );
+
+    // Past admin.max_sign_in_age_minutes: the admin API refuses the
+    // renewed token, and the console asks to sign in again.
+    for _ in 0..72 {
+        app.clock.advance(time::Duration::minutes(10));
+        let page = admin.browser.page_at(&app.admin_url("/admin/users")).await;
+        if page.status == StatusCode::SEE_OTHER {
+            let to = page.location.unwrap();
+            assert!(to.starts_with("/admin/login"), "{to}");
+            let elapsed = app.clock_now() - families[0].created_at;
+            assert!(elapsed > time::Duration::minutes(720), "{elapsed}");
+            return;
+        }
+        assert_eq!(page.status, StatusCode::OK, "{}", page.text());
+    }
+    panic!("still signed in after 12 hours");
+}
+
+async fn users_are_created_edited_and_their_sessions_and_tokens_ended_from_the_console(
+    backend: Backend,
+) {
+    let app = TestApp::spawn(backend).await;
+    let (admin, root, _) = signed_in(&app).await;
+
+    // Create: a taken address comes back on the form; a new one is created.
+    let form = admin
+        .browser
+        .page_at(&app.admin_url("/admin/users/new"))
+        .await;
+    let taken = admin
+        .post(
+            &app,
+            &form,
+            "/admin/users",
+            &[("email", "ROOT@example.com"), ("name", "Dup")],
+        )
+        .await;
+    assert_eq!(taken.status, StatusCode::OK);
+    assert!(taken.body.contains("id=\"form-error\""), "{}", taken.text());
+    assert!(taken.contains("An account with this email already exists"));
+    assert_eq!(taken.input("email").as_deref(), Some("ROOT@example.com"));
+    let created = admin
+        .post(
+            &app,
+            &form,
+            "/admin/users",
+            &[
+                ("email", "dan@example.com"),
+                ("name", "Dan"),
+                ("password", PW),
+                ("email_verified", "yes"),
+            ],
+        )
+        .await;
+    let page = admin.follow(&app, &created).await;
+    assert_eq!(flash(&page), "The account dan@example.com was created.");
+    let dan = app
+        .state
+        .store
+        .user_by_email(&idp::domain::Email::parse("dan@example.com").unwrap())
+        .await
+        .unwrap()
+        .expect("created");
+    assert!(dan.email_verified && !dan.is_admin);
+
+    // Edit: a new name and address (unverified unless ticked).
+    let path = format!("/admin/users/{}", dan.id);
+    let edited = admin
+        .post(
+            &app,
+            &page,
+            &path,
+            &[("name", "Daniel"), ("email", "daniel@example.com")],
+        )
+        .await;
+    assert_eq!(flash(&admin.follow(&app, &edited).await), "Saved.");
+    let stored = app.state.store.user_by_id(&dan.id).await.unwrap().unwrap();
+    assert_eq!(
+        (stored.name.as_str(), stored.email.as_str()),
+        ("Daniel", "daniel@example.com")
+    );
+    assert!(!stored.email_verified);
+
+    // Send a reset link: queued for the new address.
+    let page = admin.browser.page_at(&app.admin_url(&path)).await;
+    let sent = admin
+        .post(&app, &page, &format!("{path}/send-password-reset"), &[])
+        .await;
+    assert_eq!(
+        flash(&admin.follow(&app, &sent).await),
+        "A password reset link is on its way."
+    );
+
+    // The administrator's own page: two consoles signed in, two sessions and
+    // two refresh tokens; one of each ended from the page.
+    app.clock.advance(time::Duration::seconds(60));
+    let mut other = Admin::new(&app);
+    other.totp = admin.totp.clone();
+    assert_eq!(
+        other.open(&app, "/admin/", "root@example.com").await.status,
+        StatusCode::OK
+    );
+    let own = format!("/admin/users/{}", root.id);
+    let page = admin.browser.page_at(&app.admin_url(&own)).await;
+    let forms = |page: &Page, kind: &str| -> Vec<String> {
+        page.html()
+            .select(&scraper::Selector::parse("form").unwrap())
+            .filter_map(|f| f.value().attr("action").map(str::to_owned))
+            .filter(|a| a.ends_with(kind))
+            .collect()
+    };
+    let sessions = forms(&page, "/end");
+    let tokens = forms(&page, "/revoke");
+    assert_eq!((sessions.len(), tokens.len()), (2, 2), "{}", page.text());
+    assert!(page.contains(tests::USER_AGENT), "the browser is named");
+    let ask = admin.post(&app, &page, &sessions[0], &[]).await;
+    assert!(ask.contains("End this session?"));
+    let ended = admin
+        .post(&app, &ask, &sessions[0], &[("confirmed", "yes")])
+        .await;
+    assert_eq!(
+        flash(&admin.follow(&app, &ended).await),
+        "The session ended."
+    );
+    let page = admin.browser.page_at(&app.admin_url(&own)).await;
+    assert_eq!(forms(&page, "/end").len(), 1);
+    let revoked = admin
+        .post(&app, &page, &tokens[0], &[("confirmed", "yes")])
+        .await;
+    assert_eq!(
+        flash(&admin.follow(&app, &revoked).await),
+        "The refresh token was revoked."
+    );
+    let live = app
+        .state
+        .store
+        .live_refresh_families(&root.id, app.clock_now())
+        .await
+        .unwrap();
+    assert_eq!(live.len(), 1);
+    let events: Vec<String> = kinds(&app).await.into_iter().map(|(k, _)| k).collect();
+    for kind in [
+        "admin.user_created",
+        "admin.user_updated",
+        "admin.password_reset_sent",
+        "admin.session_revoked",
+        "admin.refresh_token_revoked",
+    ] {
+        assert!(events.iter().any(|e| e == kind), "{kind} in {events:?}");
+    }
+}
+
+async fn outbox_keys_and_audit_filters_from_the_console(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (admin, root, _) = signed_in(&app).await;
+
+    let keys = admin.browser.page_at(&app.admin_url("/admin/keys")).await;
+    let before = app.state.store.signing_keys().await.unwrap().len();
+    assert!(
+        keys.contains("RS256") && keys.contains("active"),
+        "{}",
+        keys.text()
+    );
+    let ask = admin.post(&app, &keys, "/admin/keys", &[]).await;
+    assert!(ask.contains("Rotate the signing keys?"));
+    assert_eq!(
+        app.state.store.signing_keys().await.unwrap().len(),
+        before,
+        "asked first"
+    );
+    let done = admin
+        .post(&app, &ask, "/admin/keys", &[("confirmed", "yes")])
+        .await;
+    let after = admin.follow(&app, &done).await;
+    assert!(
+        flash(&after).starts_with("New keys created: "),
+        "{}",
+        flash(&after)
+    );
+    assert!(app.state.store.signing_keys().await.unwrap().len() > before);
+    assert!(after.contains("next"), "the new keys wait to sign");
+
+    // The outbox: the set-up mail of the administrator's authenticator.
+    let mail = admin.browser.page_at(&app.admin_url("/admin/mail")).await;
+    assert!(mail.contains("root@example.com"), "{}", mail.text());
+    let failed = admin
+        .browser
+        .page_at(&app.admin_url("/admin/mail?status=failed"))
+        .await;
+    assert!(failed.contains("No messages."));
+
+    // The audit log: filtered by type and user; a bad time is said, not a 500.
+    let path = format!("/admin/audit?type=mfa.enrolled&user_id={}", root.id);
+    let audit = admin.browser.page_at(&app.admin_url(&path)).await;
+    assert!(
+        audit.contains("mfa.enrolled") && !audit.contains("admin.keys_rotated"),
+        "{}",
+        audit.text()
+    );
+    let bad = admin
+        .browser
+        .page_at(&app.admin_url("/admin/audit?since=yesterday"))
+        .await;
+    assert_eq!(bad.status, StatusCode::OK);
+    assert!(bad.body.contains("id=\"form-error\""), "{}", bad.text());
 }
