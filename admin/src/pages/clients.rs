@@ -223,9 +223,7 @@ pub(crate) async fn rotate(
     let path = format!("{}/rotate-secret", api_path(&id));
     match console.api_send(&who, Method::POST, &path, None).await {
         Ok(answer) => secret_page(&console, &mut who, &answer, false).await,
-        Err(ApiError::Refused { status, message }) if status != 404 => {
-            console.refused(&mut who, message, &back).await
-        }
+        Err(ApiError::Refused { message, .. }) => console.refused(&mut who, message, &back).await,
         Err(e) => Err(e.into()),
     }
 }

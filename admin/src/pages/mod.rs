@@ -7,14 +7,16 @@ pub(crate) mod records;
 pub(crate) mod users;
 
 use axum::extract::{Request, State};
+use axum::http::Method;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::CookieJar;
 use serde::Serialize;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::Console;
+use crate::api::ApiError;
 use crate::form::Fields;
 use crate::session::{Flash, SESSION_COOKIE, Signed, StoreError, cookie_name};
 use crate::views;
@@ -223,6 +225,23 @@ impl Console {
             self.save(&who.id, &who.data).await?;
         }
         Ok(views::html(self.0.views.render(template, &context)?))
+    }
+
+    /// An action through the admin API: `ok` said on the page `back` when
+    /// done; a refusal (400, 404, 409) said there instead.
+    pub(crate) async fn perform(
+        &self,
+        who: &mut Signed,
+        call: (Method, &str, Option<&Value>),
+        ok: String,
+        back: &str,
+    ) -> PageResult {
+        let (method, path, body) = call;
+        match self.api_send(who, method, path, body).await {
+            Ok(_) => self.done(who, ok, back).await,
+            Err(ApiError::Refused { message, .. }) => self.refused(who, message, back).await,
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// After an action: a message for the next page, and a redirect to it.

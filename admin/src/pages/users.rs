@@ -178,16 +178,11 @@ pub(crate) async fn update(
         "email_verified": fields.checked("email_verified"),
     });
     let back = page_path(&id);
-    match console
-        .api_send(&who, Method::PATCH, &user_path(&id), Some(&body))
+    let path = user_path(&id);
+    let call = (Method::PATCH, path.as_str(), Some(&body));
+    console
+        .perform(&mut who, call, "Saved.".into(), &back)
         .await
-    {
-        Ok(_) => console.done(&mut who, "Saved.".into(), &back).await,
-        Err(ApiError::Refused { status, message }) if status != 404 => {
-            console.refused(&mut who, message, &back).await
-        }
-        Err(e) => Err(e.into()),
-    }
 }
 
 /// The account actions: what each is called, asks, and says once done.
@@ -325,73 +320,82 @@ pub(crate) async fn act(
         return console.confirm(&mut who, ask, &fields).await;
     }
     let path = format!("{}/{}", user_path(&id), action.api);
-    match console.api_send(&who, Method::POST, &path, None).await {
-        Ok(_) => console.done(&mut who, action.done.into(), &back).await,
-        Err(ApiError::Refused { status, message }) if status != 404 => {
-            console.refused(&mut who, message, &back).await
-        }
-        Err(e) => Err(e.into()),
+    let call = (Method::POST, path.as_str(), None);
+    console
+        .perform(&mut who, call, action.done.into(), &back)
+        .await
+}
+
+/// What can be ended one at a time on a user's page.
+struct One {
+    /// The admin API's collection under the user, and the page's action.
+    collection: &'static str,
+    verb: &'static str,
+    title: &'static str,
+    message: &'static str,
+    button: &'static str,
+    done: &'static str,
+}
+
+const SESSION: One = One {
+    collection: "sessions",
+    verb: "end",
+    title: "End this session?",
+    message: "That browser is signed out at its next request.",
+    button: "End session",
+    done: "The session ended.",
+};
+
+const REFRESH_TOKEN: One = One {
+    collection: "refresh-tokens",
+    verb: "revoke",
+    title: "Revoke this refresh token?",
+    message: "The application can no longer renew its access for this user; they sign in again there.",
+    button: "Revoke",
+    done: "The refresh token was revoked.",
+};
+
+async fn end_one(
+    console: &Console,
+    mut who: Signed,
+    (id, item): (String, String),
+    one: One,
+    fields: Fields,
+) -> PageResult {
+    who.check_csrf(&fields.text("csrf"))?;
+    let back = page_path(&id);
+    if !fields.confirmed() {
+        let ask = Confirm {
+            nav: "users",
+            title: one.title.into(),
+            message: one.message.into(),
+            action: format!("{back}/{}/{}/{}", one.collection, enc(&item), one.verb),
+            button: one.button,
+            cancel: back.clone(),
+        };
+        return console.confirm(&mut who, ask, &fields).await;
     }
+    let path = format!("{}/{}/{}", user_path(&id), one.collection, enc(&item));
+    let call = (Method::DELETE, path.as_str(), None);
+    console
+        .perform(&mut who, call, one.done.into(), &back)
+        .await
 }
 
 pub(crate) async fn end_session(
     State(console): State<Console>,
-    mut who: Signed,
-    Path((id, sid)): Path<(String, String)>,
+    who: Signed,
+    Path(ids): Path<(String, String)>,
     fields: Fields,
 ) -> PageResult {
-    who.check_csrf(&fields.text("csrf"))?;
-    let back = page_path(&id);
-    if !fields.confirmed() {
-        let ask = Confirm {
-            nav: "users",
-            title: "End this session?".into(),
-            message: "That browser is signed out at its next request.".into(),
-            action: format!("{back}/sessions/{}/end", enc(&sid)),
-            button: "End session",
-            cancel: back.clone(),
-        };
-        return console.confirm(&mut who, ask, &fields).await;
-    }
-    let path = format!("{}/sessions/{}", user_path(&id), enc(&sid));
-    match console.api_send(&who, Method::DELETE, &path, None).await {
-        Ok(_) => {
-            console
-                .done(&mut who, "The session ended.".into(), &back)
-                .await
-        }
-        Err(ApiError::Refused { message, .. }) => console.refused(&mut who, message, &back).await,
-        Err(e) => Err(e.into()),
-    }
+    end_one(&console, who, ids, SESSION, fields).await
 }
 
 pub(crate) async fn revoke_refresh_token(
     State(console): State<Console>,
-    mut who: Signed,
-    Path((id, family)): Path<(String, String)>,
+    who: Signed,
+    Path(ids): Path<(String, String)>,
     fields: Fields,
 ) -> PageResult {
-    who.check_csrf(&fields.text("csrf"))?;
-    let back = page_path(&id);
-    if !fields.confirmed() {
-        let ask = Confirm {
-            nav: "users",
-            title: "Revoke this refresh token?".into(),
-            message: "The application can no longer renew its access for this user; they sign in again there.".into(),
-            action: format!("{back}/refresh-tokens/{}/revoke", enc(&family)),
-            button: "Revoke",
-            cancel: back.clone(),
-        };
-        return console.confirm(&mut who, ask, &fields).await;
-    }
-    let path = format!("{}/refresh-tokens/{}", user_path(&id), enc(&family));
-    match console.api_send(&who, Method::DELETE, &path, None).await {
-        Ok(_) => {
-            console
-                .done(&mut who, "The refresh token was revoked.".into(), &back)
-                .await
-        }
-        Err(ApiError::Refused { message, .. }) => console.refused(&mut who, message, &back).await,
-        Err(e) => Err(e.into()),
-    }
+    end_one(&console, who, ids, REFRESH_TOKEN, fields).await
 }

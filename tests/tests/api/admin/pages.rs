@@ -190,12 +190,29 @@ async fn signed_in(app: &TestApp) -> (Admin, User, Page) {
     (admin, user, dashboard)
 }
 
+/// The client secret on the page shown after registering or rotating.
+fn shown_secret(page: &Page) -> String {
+    page.html()
+        .select(&scraper::Selector::parse("#client-secret").unwrap())
+        .next()
+        .and_then(|e| e.value().attr("value").map(str::to_owned))
+        .unwrap_or_else(|| panic!("no secret shown: {}", page.text()))
+}
+
 fn flash(page: &Page) -> String {
     page.html()
         .select(&scraper::Selector::parse("#flash").unwrap())
         .next()
         .map(|e| e.text().collect::<String>())
         .unwrap_or_default()
+}
+
+/// Every kind in `expected` is in the audit trail.
+async fn assert_audited(app: &TestApp, expected: &[&str]) {
+    let events: Vec<String> = kinds(app).await.into_iter().map(|(k, _)| k).collect();
+    for kind in expected {
+        assert!(events.iter().any(|e| e == kind), "{kind} in {events:?}");
+    }
 }
 
 async fn kinds(app: &TestApp) -> Vec<(String, Option<String>)> {
@@ -429,12 +446,7 @@ async fn clients_are_registered_edited_rotated_and_deleted_from_the_console(back
         .await;
     assert_eq!(created.status, StatusCode::OK, "{}", created.text());
     assert_eq!(created.headers["cache-control"], "no-store");
-    let secret = created
-        .html()
-        .select(&scraper::Selector::parse("#client-secret").unwrap())
-        .next()
-        .and_then(|e| e.value().attr("value").map(str::to_owned))
-        .expect("the secret, shown once");
+    let secret = shown_secret(&created);
     let token = |id: &'static str, secret: String| {
         let app = app.clone();
         async move {
@@ -527,12 +539,7 @@ async fn clients_are_registered_edited_rotated_and_deleted_from_the_console(back
             &[("confirmed", "yes")],
         )
         .await;
-    let new_secret = rotated
-        .html()
-        .select(&scraper::Selector::parse("#client-secret").unwrap())
-        .next()
-        .and_then(|e| e.value().attr("value").map(str::to_owned))
-        .expect("the new secret");
+    let new_secret = shown_secret(&rotated);
     assert_ne!(new_secret, secret);
     assert_eq!(token("billing", new_secret).await, StatusCode::OK);
     assert_eq!(token("billing", secret).await, StatusCode::UNAUTHORIZED);
@@ -577,15 +584,16 @@ async fn clients_are_registered_edited_rotated_and_deleted_from_the_console(back
         .await;
     assert!(!own.body.contains("id=\"delete-client\""));
 
-    let events: Vec<String> = kinds(&app).await.into_iter().map(|(k, _)| k).collect();
-    for kind in [
-        "admin.client_created",
-        "admin.client_updated",
-        "admin.client_secret_rotated",
-        "admin.client_deleted",
-    ] {
-        assert!(events.iter().any(|e| e == kind), "{kind} in {events:?}");
-    }
+    assert_audited(
+        &app,
+        &[
+            "admin.client_created",
+            "admin.client_updated",
+            "admin.client_secret_rotated",
+            "admin.client_deleted",
+        ],
+    )
+    .await;
 }
 
 async fn a_locked_user_is_found_and_unlocked(backend: Backend) {
@@ -969,16 +977,17 @@ async fn users_are_created_edited_and_their_sessions_and_tokens_ended_from_the_c
         .await
         .unwrap();
     assert_eq!(live.len(), 1);
-    let events: Vec<String> = kinds(&app).await.into_iter().map(|(k, _)| k).collect();
-    for kind in [
-        "admin.user_created",
-        "admin.user_updated",
-        "admin.password_reset_sent",
-        "admin.session_revoked",
-        "admin.refresh_token_revoked",
-    ] {
-        assert!(events.iter().any(|e| e == kind), "{kind} in {events:?}");
-    }
+    assert_audited(
+        &app,
+        &[
+            "admin.user_created",
+            "admin.user_updated",
+            "admin.password_reset_sent",
+            "admin.session_revoked",
+            "admin.refresh_token_revoked",
+        ],
+    )
+    .await;
 }
 
 async fn outbox_keys_and_audit_filters_from_the_console(backend: Backend) {
