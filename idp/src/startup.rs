@@ -288,7 +288,9 @@ fn plumbing(routes: Router<AppState>, state: AppState, extra: Option<Router>) ->
         routes = routes.merge(extra);
     }
     routes
-        .layer(middleware::from_fn_with_state(hsts, web::headers::security_headers))
+        .layer(tower::util::MapResponseLayer::new(move |response| {
+            web::headers::security_headers(hsts, response)
+        }))
         .layer(
             ServiceBuilder::new()
                 .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))

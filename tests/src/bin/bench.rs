@@ -24,8 +24,11 @@
 //! bench --url http://127.0.0.1:PORT --pid PID --idp target/release/idp
 //!       [--pg-pid POSTMASTER_PID] [--redis-pid PID] [--workdir DIR]
 //!       [--out target/bench/latest.md]
-//!       [--duration 10] [--connections 16] [--threads 2]
+//!       [--duration 10] [--connections 16] [--threads 2] [--rounds 3]
 //! ```
+//! Each endpoint is loaded `--rounds` times in a row; the report gives the
+//! median round (this VM's neighbours move single runs by ±20%) and every
+//! round's rate.
 //! The `idp` commands inherit this process's environment (`IDP__…`), so they
 //! reach the same database as the server.
 
@@ -68,6 +71,9 @@ struct Args {
     duration: u64,
     connections: u32,
     threads: u32,
+    rounds: usize,
+    /// The yardstick (`tests/src/bin/bare.rs`), loaded like the endpoints.
+    bare_url: Option<Url>,
 }
 
 fn parse_args() -> Result<Args> {
@@ -81,6 +87,8 @@ fn parse_args() -> Result<Args> {
     let mut duration = 10;
     let mut connections = 16;
     let mut threads = 2;
+    let mut rounds = 3;
+    let mut bare_url = None;
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut value = || it.next().ok_or_else(|| anyhow!("{flag} needs a value"));
@@ -95,11 +103,13 @@ fn parse_args() -> Result<Args> {
             "--duration" => duration = value()?.parse().context("--duration")?,
             "--connections" => connections = value()?.parse().context("--connections")?,
             "--threads" => threads = value()?.parse().context("--threads")?,
+            "--rounds" => rounds = value()?.parse().context("--rounds")?,
+            "--bare-url" => bare_url = Some(Url::parse(&value()?).context("--bare-url")?),
             "-h" | "--help" => {
                 println!(
                     "bench --url URL --pid PID --idp PATH [--pg-pid PID] [--redis-pid PID] \
                      [--workdir DIR] [--out FILE] \
-                     [--duration SECS] [--connections N] [--threads N]"
+                     [--duration SECS] [--connections N] [--threads N] [--rounds N] [--bare-url URL]"
                 );
                 std::process::exit(0);
             }
@@ -117,6 +127,8 @@ fn parse_args() -> Result<Args> {
         duration,
         connections,
         threads,
+        rounds: rounds.max(1),
+        bare_url,
     })
 }
 
@@ -679,6 +691,8 @@ async fn flow_load(
 struct Row {
     endpoint: String,
     rate: String,
+    /// Every round's rate, in order (empty for the flows).
+    rounds: String,
     p50: String,
     p99: String,
     errors: String,
@@ -1021,6 +1035,29 @@ async fn main() -> Result<()> {
     let mut rows = Vec::new();
     let mut notes = Vec::new();
     let mut cpu_rows: Vec<(String, [f64; 6])> = Vec::new();
+    // The yardstick first: what a bare axum handler does on this machine now.
+    if let Some(bare) = &args.bare_url {
+        let mut runs = Vec::new();
+        for _ in 0..args.rounds {
+            let run = wrk(&args, bare, None, None)?;
+            say(format!("bare axum: {:.0} req/s", run.rps));
+            runs.push(run);
+        }
+        let rounds: Vec<String> = runs.iter().map(|r| fmt_rate(r.rps)).collect();
+        runs.sort_by(|a, b| a.rps.total_cmp(&b.rps));
+        let r = runs.swap_remove(runs.len() / 2);
+        rows.push(Row {
+            endpoint: "yardstick: a bare axum handler, static JSON of the same size (not the IdP)"
+                .into(),
+            rate: fmt_rate(r.rps),
+            rounds: rounds.join(" / "),
+            p50: r.p50,
+            p99: r.p99,
+            errors: r.errors.to_string(),
+            target: "— (~70,000 on the issue's machine)".into(),
+            met: "—".into(),
+        });
+    }
     for load in &loads {
         let url = base.join(load.path)?;
         // The same request wrk will send, once, checked.
@@ -1055,16 +1092,25 @@ async fn main() -> Result<()> {
             _ => ensure!(body["issuer"].is_string(), "discovery: {body}"),
         }
         say(format!(
-            "{}: sample 200; wrk -t{} -c{} -d{}s",
-            load.path, args.threads, args.connections, args.duration
+            "{}: sample 200; {} rounds of wrk -t{} -c{} -d{}s",
+            load.path, args.rounds, args.threads, args.connections, args.duration
         ));
         let before = cpu_sample(&args);
-        let r = wrk(&args, &url, load.header, load.script)?;
+        let mut runs = Vec::new();
+        for _ in 0..args.rounds {
+            let run = wrk(&args, &url, load.header, load.script)?;
+            say(format!(
+                "{}: {:.0} req/s, p50 {}, p99 {}, {} errors",
+                load.path, run.rps, run.p50, run.p99, run.errors
+            ));
+            runs.push(run);
+        }
         cpu_rows.push((load.path.to_owned(), cpu_shares(before, cpu_sample(&args))));
-        say(format!(
-            "{}: {:.0} req/s, p50 {}, p99 {}, {} errors",
-            load.path, r.rps, r.p50, r.p99, r.errors
-        ));
+        let rounds: Vec<String> = runs.iter().map(|r| fmt_rate(r.rps)).collect();
+        let errors: u64 = runs.iter().map(|r| r.errors).sum();
+        runs.sort_by(|a, b| a.rps.total_cmp(&b.rps));
+        let mut r = runs.swap_remove(runs.len() / 2);
+        r.errors = errors;
         if r.errors > 0 {
             notes.push(format!(
                 "{}: {} ({} requests)",
@@ -1079,6 +1125,7 @@ async fn main() -> Result<()> {
         rows.push(Row {
             endpoint: load.name.to_owned(),
             rate: fmt_rate(r.rps),
+            rounds: rounds.join(" / "),
             p50: r.p50.clone(),
             p99: r.p99.clone(),
             errors: r.errors.to_string(),
@@ -1137,6 +1184,7 @@ async fn main() -> Result<()> {
         endpoint: "complete authorization-code flow (5 requests, sign-in with argon2id included)"
             .into(),
         rate: format!("{flow_rate:.1} flows/s"),
+        rounds: String::new(),
         p50: format!("{:.1}ms", flows.p50_ms),
         p99: format!("{:.1}ms", flows.p99_ms),
         errors: failed.to_string(),
@@ -1166,13 +1214,14 @@ async fn main() -> Result<()> {
     writeln!(md)?;
     writeln!(
         md,
-        "wrk `-t{} -c{} -d{}s --latency` per endpoint; flows: {} concurrent tasks for {} s. \
+        "wrk `-t{} -c{} -d{}s --latency` per endpoint, {} rounds in a row (the row is the median round); flows: {} concurrent tasks for {} s. \
          PostgreSQL + Redis on loopback, release build, default configuration: \
          argon2id m={} KiB t={} p={} (at most {} at once), access tokens {access_alg}, \
          the client's ID tokens {id_alg}, {} database connections.",
         args.threads,
         args.connections,
         args.duration,
+        args.rounds,
         args.connections,
         args.duration,
         setting("password_hashing.memory_kib"),
@@ -1184,14 +1233,14 @@ async fn main() -> Result<()> {
     writeln!(md)?;
     writeln!(
         md,
-        "| endpoint | req/s | p50 | p99 | errors | target | met? |"
+        "| endpoint | req/s (median) | rounds (req/s) | p50 | p99 | errors | target | met? |"
     )?;
-    writeln!(md, "|---|---:|---:|---:|---:|---:|:---:|")?;
+    writeln!(md, "|---|---:|---:|---:|---:|---:|---:|:---:|")?;
     for r in &rows {
         writeln!(
             md,
-            "| {} | {} | {} | {} | {} | {} | {} |",
-            r.endpoint, r.rate, r.p50, r.p99, r.errors, r.target, r.met
+            "| {} | {} | {} | {} | {} | {} | {} | {} |",
+            r.endpoint, r.rate, r.rounds, r.p50, r.p99, r.errors, r.target, r.met
         )?;
     }
     writeln!(md)?;
