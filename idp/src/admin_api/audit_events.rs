@@ -34,6 +34,10 @@ pub struct AuditEventView {
     pub user_agent: Option<String>,
     #[schema(value_type = Object)]
     pub detail: serde_json::Value,
+    /// The current address of the account concerned (absent once it is gone).
+    pub user_email: Option<String>,
+    /// The current address of the acting administrator, when `actor` is `user:<id>`.
+    pub actor_email: Option<String>,
 }
 
 impl From<RecordedAuditEvent> for AuditEventView {
@@ -49,6 +53,8 @@ impl From<RecordedAuditEvent> for AuditEventView {
             ip: e.ip,
             user_agent: e.user_agent,
             detail: e.detail,
+            user_email: r.user_email,
+            actor_email: r.actor_email,
         }
     }
 }

@@ -123,6 +123,10 @@ pub struct RecordedAuditEvent {
     pub id: i64,
     pub occurred_at: OffsetDateTime,
     pub event: AuditEvent,
+    /// The current address of the account concerned, if it still exists.
+    pub user_email: Option<String>,
+    /// The current address of the acting administrator (`actor` = `user:<id>`).
+    pub actor_email: Option<String>,
 }
 
 /// An administrator's change to an account: `None` leaves a field as it is.

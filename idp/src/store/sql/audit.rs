@@ -18,6 +18,8 @@ pub(in crate::store) struct AuditRow {
     ip: Option<String>,
     user_agent: Option<String>,
     detail: Json<serde_json::Value>,
+    user_email: Option<String>,
+    actor_email: Option<String>,
 }
 
 impl From<AuditRow> for RecordedAuditEvent {
@@ -34,9 +36,23 @@ impl From<AuditRow> for RecordedAuditEvent {
                 user_agent: r.user_agent,
                 detail: r.detail.0,
             },
+            user_email: r.user_email,
+            actor_email: r.actor_email,
         }
     }
 }
+
+/// The current addresses of the account concerned and of the acting
+/// administrator (`actor` = `user:<id>`), looked up by primary key.
+macro_rules! WITH_EMAILS {
+    () => {
+        " u.email as user_email, au.email as actor_email
+          from audit_event a
+          left join user_account u on u.user_id = a.user_id
+          left join user_account au on a.actor like 'user:%' and au.user_id = substr(a.actor, 6)"
+    };
+}
+pub(in crate::store) use WITH_EMAILS;
 
 /// Implements [`AuditStore`](crate::store::AuditStore) for a store with a `pool` field.
 macro_rules! impl_audit_store {
@@ -72,9 +88,12 @@ macro_rules! impl_audit_store {
                 limit: u32,
             ) -> $crate::store::Result<Vec<$crate::store::RecordedAuditEvent>> {
                 sqlx::query_as::<_, $crate::store::sql::audit::AuditRow>(
-                    "select audit_event_id, occurred_at, kind, user_id, actor, client_id, ip, user_agent, detail
-                     from audit_event where ($1 is null or user_id = $1)
-                     order by audit_event_id desc limit $2",
+                    concat!(
+                        "select a.audit_event_id, a.occurred_at, a.kind, a.user_id, a.actor, a.client_id, a.ip, a.user_agent, a.detail,",
+                        $crate::store::sql::audit::WITH_EMAILS!(),
+                        " where ($1 is null or a.user_id = $1)
+                         order by a.audit_event_id desc limit $2"
+                    ),
                 )
                 .bind(user.map(|u| u.as_str()))
                 .bind(i64::from(limit))
@@ -89,14 +108,16 @@ macro_rules! impl_audit_store {
                 q: &$crate::store::AuditQuery,
             ) -> $crate::store::Result<Vec<$crate::store::RecordedAuditEvent>> {
                 sqlx::query_as::<_, $crate::store::sql::audit::AuditRow>(
-                    "select audit_event_id, occurred_at, kind, user_id, actor, client_id, ip, user_agent, detail
-                     from audit_event
-                     where ($1 is null or user_id = $1)
-                       and ($2 is null or kind = $2)
-                       and ($3 is null or occurred_at >= $3)
-                       and ($4 is null or occurred_at < $4)
-                       and ($5 is null or audit_event_id < $5)
-                     order by audit_event_id desc limit $6",
+                    concat!(
+                        "select a.audit_event_id, a.occurred_at, a.kind, a.user_id, a.actor, a.client_id, a.ip, a.user_agent, a.detail,",
+                        $crate::store::sql::audit::WITH_EMAILS!(),
+                        " where ($1 is null or a.user_id = $1)
+                           and ($2 is null or a.kind = $2)
+                           and ($3 is null or a.occurred_at >= $3)
+                           and ($4 is null or a.occurred_at < $4)
+                           and ($5 is null or a.audit_event_id < $5)
+                         order by a.audit_event_id desc limit $6"
+                    ),
                 )
                 .bind(q.user.as_ref().map(|u| u.as_str()))
                 .bind(q.kind.as_deref())

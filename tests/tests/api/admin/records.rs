@@ -75,6 +75,9 @@ async fn audit_events_filter_by_user_type_and_time(backend: Backend) {
             .next(),
         Some("user")
     );
+    // Who, by address: the account concerned and the acting administrator.
+    assert_eq!(page["items"][0]["user_email"], "jane@example.com");
+    assert_eq!(page["items"][0]["actor_email"], "root@example.com");
     assert_eq!(page["next_cursor"], Value::Null);
 
     let (_, page) = get(
