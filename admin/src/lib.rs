@@ -116,6 +116,8 @@ impl Console {
             .route("/admin/mail", get(records::mail))
             .route("/admin/mail/{id}/retry", post(records::retry_mail))
             .route("/admin/keys", get(records::keys).post(records::rotate_keys))
+            // Any other page under /admin/ (the API's own paths match first).
+            .route("/admin/{*rest}", get(dashboard::not_found))
             .layer(axum::middleware::from_fn_with_state(
                 self.clone(),
                 pages::render_errors,

@@ -4,13 +4,19 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde_json::{Value, json};
 
-use super::PageResult;
 use super::records::{ListPage, audit_rows, mail_rows};
+use super::{PageError, PageResult};
 use crate::Console;
 use crate::session::Signed;
 
 pub(crate) async fn redirect_to_slash() -> Response {
     Redirect::permanent("/admin/").into_response()
+}
+
+/// A console page that does not exist: the console's 404 page (the admin
+/// API keeps its JSON 404 under /admin/api/).
+pub(crate) async fn not_found() -> PageError {
+    PageError::NotFound("There is no such page in the console.".into())
 }
 
 pub(crate) async fn show(State(console): State<Console>, mut who: Signed) -> PageResult {

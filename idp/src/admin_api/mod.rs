@@ -158,9 +158,17 @@ pub fn router() -> Router<AppState> {
                 )
             }),
         )
-        .fallback(|| async {
-            ApiError::NotFound("no such endpoint on the admin listener").into_response()
-        })
+        // Unknown API paths answer the API's JSON 404 even with the console
+        // mounted beside (its catch-all serves the other /admin/ pages).
+        .route(
+            "/admin/api/{*rest}",
+            axum::routing::any(|| async { no_such_endpoint() }),
+        )
+        .fallback(|| async { no_such_endpoint() })
+}
+
+fn no_such_endpoint() -> axum::response::Response {
+    ApiError::NotFound("no such endpoint on the admin listener").into_response()
 }
 
 const DEFAULT_PAGE: u32 = 50;

@@ -274,6 +274,20 @@ async fn the_first_console_sign_in_sets_up_a_code_and_later_ones_ask_for_it(back
         "back on the page asked for"
     );
 
+    // A page that does not exist: the console's page; the API keeps JSON.
+    let missing = first
+        .browser
+        .page_at(&app.admin_url("/admin/nowhere"))
+        .await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    assert!(missing.contains("There is no such page in the console."));
+    let api = first
+        .browser
+        .page_at(&app.admin_url("/admin/api/nowhere"))
+        .await;
+    assert_eq!(api.status, StatusCode::NOT_FOUND);
+    assert_eq!(api.headers["content-type"], "application/json");
+
     // A forged session cookie opens nothing.
     let stranger = app.other_browser();
     let r = stranger
