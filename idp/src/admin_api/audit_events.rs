@@ -75,8 +75,10 @@ pub struct AuditSearch {
     #[serde(rename = "type")]
     pub kind: Option<String>,
     /// RFC 3339: events at or after this instant.
+    #[param(format = DateTime)]
     pub since: Option<String>,
     /// RFC 3339: events before this instant.
+    #[param(format = DateTime)]
     pub until: Option<String>,
     /// Page size, 1 to 200 (default 50).
     pub limit: Option<u32>,

@@ -87,6 +87,8 @@ pub struct ClientList {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewClientBody {
+    /// 1 to 64 characters from A-Z a-z 0-9 . _ ~ -
+    #[schema(pattern = r"^[A-Za-z0-9._~-]{1,64}$")]
     pub client_id: String,
     pub name: String,
     /// A public client: no secret, PKCE required.

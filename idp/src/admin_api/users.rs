@@ -154,6 +154,7 @@ pub async fn search(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewUserBody {
+    #[schema(format = Email)]
     pub email: String,
     #[serde(default)]
     pub name: String,
