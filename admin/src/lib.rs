@@ -37,6 +37,8 @@ struct Inner {
     sessions: Arc<dyn SessionStore>,
     clock: Arc<dyn Clock>,
     views: views::Views,
+    /// Content-Security-Policy of every console response.
+    csp: axum::http::HeaderValue,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -64,6 +66,7 @@ impl Console {
             .build()?;
         Ok(Self(Arc::new(Inner {
             views: views::Views::load()?,
+            csp: pages::content_security_policy(&config.endpoints.end_session),
             config,
             http,
             sessions,

@@ -165,19 +165,12 @@ async fn register(state: &AppState, consoles: &[Url], secret: &str) -> Result<()
     };
     let now = state.clock.now();
     match existing {
-        None => match state.store.create_client(wanted(None), now).await {
-            // Another node registered it meanwhile, with the same settings.
-            Ok(_) | Err(store::Error::Conflict) => Ok(()),
-            Err(e) => Err(e.into()),
-        },
+        None => create(state, wanted(None)).await,
         // Registered by hand as a public client (before the console existed):
         // the kind cannot change in place.
         Some(current) if current.kind != ClientKind::Confidential => {
             state.store.delete_client(&id).await?;
-            match state.store.create_client(wanted(None), now).await {
-                Ok(_) | Err(store::Error::Conflict) => Ok(()),
-                Err(e) => Err(e.into()),
-            }
+            create(state, wanted(None)).await
         }
         Some(current) => {
             let desired = wanted(Some(&current));
@@ -197,6 +190,14 @@ async fn register(state: &AppState, consoles: &[Url], secret: &str) -> Result<()
             }
             Ok(())
         }
+    }
+}
+
+async fn create(state: &AppState, client: NewClient) -> Result<(), ConsoleError> {
+    match state.store.create_client(client, state.clock.now()).await {
+        // Another node registered it meanwhile, with the same settings.
+        Ok(_) | Err(store::Error::Conflict) => Ok(()),
+        Err(e) => Err(e.into()),
     }
 }
 

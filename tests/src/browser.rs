@@ -36,6 +36,22 @@ impl Page {
         }
     }
 
+    /// The authenticator key to type by hand (`#manual-key`), as shown
+    /// (groups of four).
+    pub fn manual_key(&self) -> Option<String> {
+        let sel = Selector::parse("#manual-key").expect("a valid selector");
+        self.html()
+            .select(&sel)
+            .next()
+            .map(|e| e.text().collect::<String>().trim().to_owned())
+            .filter(|k| !k.is_empty())
+    }
+
+    /// The same key without its spaces.
+    pub fn manual_key_compact(&self) -> Option<String> {
+        self.manual_key().map(|k| k.split_whitespace().collect())
+    }
+
     pub fn html(&self) -> Html {
         Html::parse_document(&self.body)
     }

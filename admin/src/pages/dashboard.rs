@@ -20,16 +20,13 @@ pub(crate) async fn not_found() -> PageError {
 }
 
 pub(crate) async fn show(State(console): State<Console>, mut who: Signed) -> PageResult {
-    let summary: Value = console.api_get(&who, "/admin/api/summary").await?;
-    let failures: ListPage = console
-        .api_get(&who, "/admin/api/audit-events?type=login.failed&limit=8")
-        .await?;
-    let locks: ListPage = console
-        .api_get(&who, "/admin/api/audit-events?type=account.locked&limit=8")
-        .await?;
-    let mail: ListPage = console
-        .api_get(&who, "/admin/api/mail?status=failed&limit=8")
-        .await?;
+    // Independent reads: asked together.
+    let (summary, failures, locks, mail) = tokio::try_join!(
+        console.api_get::<Value>(&who, "/admin/api/summary"),
+        console.api_get::<ListPage>(&who, "/admin/api/audit-events?type=login.failed&limit=8"),
+        console.api_get::<ListPage>(&who, "/admin/api/audit-events?type=account.locked&limit=8"),
+        console.api_get::<ListPage>(&who, "/admin/api/mail?status=failed&limit=8"),
+    )?;
     let data = json!({
         "summary": summary,
         "failures": audit_rows(&failures.items),

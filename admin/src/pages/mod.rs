@@ -181,19 +181,8 @@ pub(crate) async fn security_headers(
     next: Next,
 ) -> Response {
     let mut response = next.run(request).await;
-    let issuer = console
-        .config()
-        .endpoints
-        .end_session
-        .origin()
-        .ascii_serialization();
-    let csp = format!(
-        "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self' {issuer}; frame-ancestors 'none'; base-uri 'none'"
-    );
     let headers = response.headers_mut();
-    if let Ok(value) = HeaderValue::from_str(&csp) {
-        headers.insert(header::CONTENT_SECURITY_POLICY, value);
-    }
+    headers.insert(header::CONTENT_SECURITY_POLICY, console.0.csp.clone());
     for (name, value) in [
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         (header::X_FRAME_OPTIONS, "DENY"),
@@ -202,6 +191,17 @@ pub(crate) async fn security_headers(
         headers.insert(name, HeaderValue::from_static(value));
     }
     response
+}
+
+/// The console's CSP, built once: forms may post to the provider too.
+pub(crate) fn content_security_policy(issuer: &url::Url) -> HeaderValue {
+    const WITHOUT_ISSUER: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+    let origin = issuer.origin().ascii_serialization();
+    let csp = WITHOUT_ISSUER.replace(
+        "form-action 'self'",
+        &format!("form-action 'self' {origin}"),
+    );
+    HeaderValue::from_str(&csp).unwrap_or(HeaderValue::from_static(WITHOUT_ISSUER))
 }
 
 impl Console {
@@ -249,17 +249,10 @@ impl Console {
         self.flash(who, Flash { ok: true, text }, to).await
     }
 
-    /// After a refused action: why, on the page it came from.
+    /// After a refused action: why (the admin API's message), on the page
+    /// it came from.
     pub(crate) async fn refused(&self, who: &mut Signed, text: String, to: &str) -> PageResult {
-        self.flash(
-            who,
-            Flash {
-                ok: false,
-                text: capitalised(&text),
-            },
-            to,
-        )
-        .await
+        self.flash(who, Flash { ok: false, text }, to).await
     }
 
     async fn flash(&self, who: &mut Signed, flash: Flash, to: &str) -> PageResult {

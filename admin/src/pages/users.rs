@@ -110,19 +110,17 @@ pub(crate) async fn show(
     mut who: Signed,
     Path(id): Path<String>,
 ) -> PageResult {
-    let user: Value = console.api_get(&who, &user_path(&id)).await?;
-    let events: ListPage = console
-        .api_get(
-            &who,
-            &format!("/admin/api/audit-events?user_id={}&limit=25", enc(&id)),
-        )
-        .await?;
-    let sessions: ListPage = console
-        .api_get(&who, &format!("{}/sessions", user_path(&id)))
-        .await?;
-    let tokens: ListPage = console
-        .api_get(&who, &format!("{}/refresh-tokens", user_path(&id)))
-        .await?;
+    let user_path = user_path(&id);
+    let events_path = format!("/admin/api/audit-events?user_id={}&limit=25", enc(&id));
+    let sessions_path = format!("{user_path}/sessions");
+    let tokens_path = format!("{user_path}/refresh-tokens");
+    // Independent reads: asked together.
+    let (user, events, sessions, tokens) = tokio::try_join!(
+        console.api_get::<Value>(&who, &user_path),
+        console.api_get::<ListPage>(&who, &events_path),
+        console.api_get::<ListPage>(&who, &sessions_path),
+        console.api_get::<ListPage>(&who, &tokens_path),
+    )?;
     let sessions: Vec<Value> = sessions
         .items
         .iter()

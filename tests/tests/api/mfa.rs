@@ -115,16 +115,6 @@ fn status_messages(page: &Page) -> String {
         .join(" ")
 }
 
-/// The key to type by hand, as shown (groups of four).
-fn manual_key_text(page: &Page) -> Option<String> {
-    let sel = Selector::parse("#manual-key").unwrap();
-    page.html()
-        .select(&sel)
-        .next()
-        .map(|e| e.text().collect::<String>().trim().to_owned())
-        .filter(|k| !k.is_empty())
-}
-
 /// The `otpauth://` URI on an enrolment page (a link, or text).
 fn otpauth_uri(page: &Page) -> Option<String> {
     let html = page.html();
@@ -147,7 +137,7 @@ fn otpauth_uri(page: &Page) -> Option<String> {
 
 /// The base32 key of an enrolment page: the manual key, or else the QR code's URI.
 fn secret_on(page: &Page) -> String {
-    manual_key_text(page)
+    page.manual_key()
         .map(|k| k.split_whitespace().collect())
         .or_else(|| otpauth_uri(page).and_then(|u| totp::secret_of_uri(&u)))
         .unwrap_or_else(|| panic!("no setup key on {}: {}", page.url, page.text()))
@@ -414,7 +404,9 @@ async fn turning_it_on_from_the_account_page_shows_a_key_and_ten_codes_once(back
     let setup = app.page("/account/mfa/setup").await;
     assert_eq!(setup.status, StatusCode::OK, "{}", setup.text());
     assert!(setup.body.contains("<svg"), "a QR code: {}", setup.body);
-    let shown = manual_key_text(&setup).expect("the key to type by hand (id manual-key)");
+    let shown = setup
+        .manual_key()
+        .expect("the key to type by hand (id manual-key)");
     let groups: Vec<&str> = shown.split_whitespace().collect();
     assert!(
         groups.len() > 1

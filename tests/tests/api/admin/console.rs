@@ -199,16 +199,7 @@ async fn sign_in_with_code(
                     .await
             }
             "/login/mfa-setup" => {
-                let key_selector = scraper::Selector::parse("#manual-key").unwrap();
-                let key: String = page
-                    .html()
-                    .select(&key_selector)
-                    .next()
-                    .expect("the key to type by hand")
-                    .text()
-                    .collect::<String>()
-                    .split_whitespace()
-                    .collect();
+                let key = page.manual_key_compact().expect("the key to type by hand");
                 let code = tests::totp::code_at(&key, app.clock_now());
                 *secret = Some(key);
                 let done = browser

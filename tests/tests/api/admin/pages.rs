@@ -30,6 +30,8 @@ struct Admin {
     totp: Option<String>,
     /// The provider's pages this browser went through, in order.
     pages: Vec<String>,
+    /// Every `Set-Cookie` the console sent during the sign-in.
+    console_cookies: Vec<String>,
 }
 
 impl Admin {
@@ -38,6 +40,7 @@ impl Admin {
             browser: app.other_browser(),
             totp: None,
             pages: Vec::new(),
+            console_cookies: Vec::new(),
         }
     }
 
@@ -53,6 +56,11 @@ impl Admin {
         let mut next = format!("{base}{path}");
         for _ in 0..16 {
             let page = Page::from(self.browser.http.get(&next).send().await.unwrap()).await;
+            if page.url.starts_with(base) {
+                let sent = page.headers.get_all("set-cookie").iter();
+                let sent = sent.filter_map(|v| v.to_str().ok().map(str::to_owned));
+                self.console_cookies.extend(sent);
+            }
             if page.status.is_redirection() {
                 next = resolve(&page.url, page.location.as_deref().unwrap());
                 continue;
@@ -69,15 +77,7 @@ impl Admin {
                     self.submit(&page, "/login", &fields).await
                 }
                 "/login/mfa-setup" => {
-                    let key: String = page
-                        .html()
-                        .select(&scraper::Selector::parse("#manual-key").unwrap())
-                        .next()
-                        .expect("the key to type by hand")
-                        .text()
-                        .collect::<String>()
-                        .split_whitespace()
-                        .collect();
+                    let key = page.manual_key_compact().expect("the key to type by hand");
                     let code = tests::totp::code_at(&key, app.clock_now());
                     self.totp = Some(key);
                     let fields = [("code", code.as_str())];
@@ -252,15 +252,19 @@ async fn the_first_console_sign_in_sets_up_a_code_and_later_ones_ask_for_it(back
         "the administrator now has an authenticator"
     );
 
-    // The session cookie is HttpOnly; the browser holds no token.
-    let cookie = first
-        .browser
-        .http
-        .get(app.admin_url("/admin/users"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(cookie.status(), StatusCode::OK);
+    // The session cookie is HttpOnly and holds a random id, not a token.
+    let session = first
+        .console_cookies
+        .iter()
+        .find(|c| c.starts_with("idp_console=") && !c.starts_with("idp_console=;"))
+        .unwrap_or_else(|| panic!("a session cookie in {:?}", first.console_cookies));
+    assert!(
+        session.contains("HttpOnly") && session.contains("SameSite=Lax"),
+        "{session}"
+    );
+    let value = session["idp_console=".len()..].split(';').next().unwrap();
+    assert_eq!(value.len(), 43, "256 random bits, base64url: {session}");
+    assert!(!value.contains('.'), "not a JWT: {session}");
 
     // Another browser, later: password and code, no set-up.
     app.clock.advance(time::Duration::seconds(60));
@@ -677,6 +681,11 @@ async fn a_locked_user_is_found_and_unlocked(backend: Backend) {
 async fn signing_out_ends_the_console_session_and_its_tokens(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let (admin, root, dashboard) = signed_in(&app).await;
+    let live = |app: &TestApp| {
+        let (store, id, now) = (app.state.store.clone(), root.id.clone(), app.clock_now());
+        async move { store.live_refresh_families(&id, now).await.unwrap().len() }
+    };
+    assert_eq!(live(&app).await, 1, "the console holds a refresh token");
     let out = admin.post(&app, &dashboard, "/admin/logout", &[]).await;
     assert_eq!(out.status, StatusCode::SEE_OTHER);
     let to = out.location.unwrap();
@@ -1032,7 +1041,15 @@ async fn outbox_keys_and_audit_filters_from_the_console(backend: Backend) {
         flash(&after)
     );
     assert!(app.state.store.signing_keys().await.unwrap().len() > before);
-    assert!(after.contains("next"), "the new keys wait to sign");
+    let states: Vec<String> = after
+        .html()
+        .select(&scraper::Selector::parse("#keys .badge").unwrap())
+        .map(|e| e.text().collect())
+        .collect();
+    assert!(
+        states.iter().any(|s| s == "next"),
+        "the new keys wait to sign: {states:?}"
+    );
 
     // The outbox: the set-up mail of the administrator's authenticator.
     let mail = admin.browser.page_at(&app.admin_url("/admin/mail")).await;
