@@ -316,6 +316,14 @@ impl Browser {
 
     /// Clicks the visible link whose text is exactly `text`.
     async fn follow_link(&self, text: &str) {
+        // A navigation may be under way (the previous click): wait for the link.
+        self.wait_until(
+            &format!("a visible link {text:?}"),
+            "return [...document.querySelectorAll('a')].some(a =>
+               a.innerText.trim() === arguments[0] && a.getClientRects().length > 0);",
+            vec![json!(text)],
+        )
+        .await;
         for link in self
             .client
             .find_all(Locator::LinkText(text))
@@ -332,6 +340,14 @@ impl Browser {
 
     /// Clicks the first visible button whose text is `text`.
     async fn click_button(&self, text: &str) {
+        self.wait_until(
+            &format!("a visible button {text:?}"),
+            "return [...document.querySelectorAll('button')].some(b =>
+               b.textContent.replace(/\\s+/g, ' ').trim() === arguments[0]
+               && b.getClientRects().length > 0);",
+            vec![json!(text)],
+        )
+        .await;
         let xpath = format!("//button[normalize-space(.)='{text}']");
         for button in self
             .client
