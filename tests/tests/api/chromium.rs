@@ -331,15 +331,58 @@ impl Browser {
             .unwrap_or_default()
         {
             if link.is_displayed().await.unwrap_or(false) {
+                let page = self.mark_page().await;
                 link.click().await.expect("click the link");
+                self.wait_for_next_page(page, &format!("the page after the link {text:?}"))
+                    .await;
                 return;
             }
         }
         panic!("no visible link {text:?} on:\n{}", self.text().await);
     }
 
-    /// Clicks the first visible button whose text is `text`.
+    /// Marks the document now shown, so that its successor can be told from
+    /// it: text the next page shares with this one (a table before and after
+    /// a filter, say) would otherwise be "seen" before the browser has left.
+    async fn mark_page(&self) -> String {
+        let mark = uuid::Uuid::new_v4().to_string();
+        self.client
+            .execute("window.__testPage = arguments[0];", vec![json!(mark)])
+            .await
+            .expect("mark the page");
+        mark
+    }
+
+    /// Waits until the document marked `mark` has been replaced by one that
+    /// has loaded.
+    async fn wait_for_next_page(&self, mark: String, what: &str) {
+        self.wait_until(
+            what,
+            "return window.__testPage !== arguments[0] && document.readyState === 'complete';",
+            vec![json!(mark)],
+        )
+        .await;
+    }
+
+    /// Clicks the first visible button whose text is `text` (a submit
+    /// button) and waits for the page the form leads to.
     async fn click_button(&self, text: &str) {
+        let button = self.visible_button(text).await;
+        let page = self.mark_page().await;
+        button.click().await.expect("click the button");
+        self.wait_for_next_page(page, &format!("the page after the button {text:?}"))
+            .await;
+    }
+
+    /// Clicks the first visible button whose text is `text`, and no more
+    /// (a button that acts on the page without leaving it).
+    async fn press_button(&self, text: &str) {
+        let button = self.visible_button(text).await;
+        button.click().await.expect("click the button");
+    }
+
+    /// The first visible, enabled button whose text is `text`, once there is one.
+    async fn visible_button(&self, text: &str) -> fantoccini::elements::Element {
         self.wait_until(
             &format!("a visible button {text:?}"),
             "return [...document.querySelectorAll('button')].some(b =>
@@ -360,8 +403,7 @@ impl Browser {
                     button.is_enabled().await.unwrap_or(false),
                     "the {text:?} button is disabled"
                 );
-                button.click().await.expect("click the button");
-                return;
+                return button;
             }
         }
         panic!("no visible button {text:?} on:\n{}", self.text().await);
@@ -690,7 +732,7 @@ async fn password_generator_fills_both_fields(backend: Backend) {
     browser.see("Create an account").await;
     browser.type_into("name", "Ada Lovelace").await;
     browser.type_into("email", "ada@example.com").await;
-    browser.click_button("Generate a strong password").await;
+    browser.press_button("Generate a strong password").await;
 
     let values = browser
         .wait_until(
