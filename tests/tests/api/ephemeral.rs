@@ -365,35 +365,32 @@ async fn redis_values_carry_a_real_ttl() {
     // was removed by a real Redis TTL. (The only test that sleeps.)
     let clock = ManualClock::default();
     let store = redis_raw(fresh_prefix(), &clock).await;
-    let short = Duration::from_millis(500);
+    // Margins of seconds: on a busy two-core machine a 200 ms sleep may take
+    // far longer than asked, and a TTL must never pass before the check.
+    let short = Duration::from_secs(3);
     store.put("probe:a", b"1", short).await.unwrap();
     assert!(store.put_if_absent("probe:b", b"1", short).await.unwrap());
     assert_eq!(store.increment("count:c", short).await.unwrap(), 1);
     tokio::time::sleep(Duration::from_millis(200)).await;
     // Incrementing a live counter must keep its TTL, not make it persistent.
     assert_eq!(store.increment("count:c", short).await.unwrap(), 2);
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    tokio::time::sleep(short + Duration::from_millis(300)).await;
     assert_eq!(store.get("probe:a").await.unwrap(), None);
     assert_eq!(store.get("probe:b").await.unwrap(), None);
     assert_eq!(store.increment("count:c", short).await.unwrap(), 1);
 
     // A set lives as long as its longest-lived member asked for, then Redis
     // drops it (the clock did not move: its members are still live by it).
-    store
-        .set_add("set:d", "n", Duration::from_millis(100))
-        .await
-        .unwrap();
+    let brief = Duration::from_millis(100);
+    store.set_add("set:d", "n", brief).await.unwrap();
     store.set_add("set:d", "m", short).await.unwrap();
-    store
-        .set_add("set:d", "o", Duration::from_millis(100))
-        .await
-        .unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    store.set_add("set:d", "o", brief).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(600)).await;
     assert_eq!(
         sorted(store.set_members("set:d").await.unwrap()),
         ["m", "n", "o"]
     );
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    tokio::time::sleep(short).await;
     assert_eq!(
         store.set_members("set:d").await.unwrap(),
         Vec::<String>::new()
