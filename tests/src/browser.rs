@@ -167,28 +167,7 @@ impl TestApp {
 
     /// Submits the form of an already fetched page.
     pub async fn submit_on(&self, form: &Page, action: &str, fields: &[(&str, &str)]) -> Page {
-        let mut values = form.hidden_fields(action);
-        if let Some((_, challenge)) = values
-            .iter()
-            .find(|(k, _)| k == "captcha_challenge")
-            .cloned()
-        {
-            let difficulty: u32 = form
-                .html()
-                .select(&Selector::parse("[data-difficulty]").unwrap())
-                .next()
-                .and_then(|e| e.value().attr("data-difficulty"))
-                .and_then(|d| d.parse().ok())
-                .unwrap_or(16);
-            let nonce = solve_captcha(&challenge, difficulty).to_string();
-            values.retain(|(k, _)| k != "captcha_nonce");
-            values.push(("captcha_nonce".into(), nonce));
-        }
-        for (k, v) in fields {
-            values.retain(|(name, _)| name != k);
-            values.push(((*k).to_owned(), (*v).to_owned()));
-        }
-        self.post(action, &values).await
+        self.post(action, &form_values(form, action, fields)).await
     }
 
     /// A raw form POST.
@@ -243,6 +222,34 @@ impl TestApp {
             ..self.clone()
         }
     }
+}
+
+/// What a browser sends when the form of `form` posting to `action` is
+/// submitted with `fields` typed in: its hidden fields (CSRF token included),
+/// the fields, and a solved captcha when the form has one.
+pub fn form_values(form: &Page, action: &str, fields: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut values = form.hidden_fields(action);
+    if let Some((_, challenge)) = values
+        .iter()
+        .find(|(k, _)| k == "captcha_challenge")
+        .cloned()
+    {
+        let difficulty: u32 = form
+            .html()
+            .select(&Selector::parse("[data-difficulty]").unwrap())
+            .next()
+            .and_then(|e| e.value().attr("data-difficulty"))
+            .and_then(|d| d.parse().ok())
+            .unwrap_or(16);
+        let nonce = solve_captcha(&challenge, difficulty).to_string();
+        values.retain(|(k, _)| k != "captcha_nonce");
+        values.push(("captcha_nonce".into(), nonce));
+    }
+    for (k, v) in fields {
+        values.retain(|(name, _)| name != k);
+        values.push(((*k).to_owned(), (*v).to_owned()));
+    }
+    values
 }
 
 /// The proof-of-work answer, computed independently of the server's code:

@@ -16,6 +16,7 @@ use idp::web::AppState;
 use sqlx::Connection;
 
 pub mod browser;
+pub mod signin;
 pub mod smtp;
 pub mod totp;
 

@@ -14,6 +14,7 @@ use reqwest::StatusCode;
 use scraper::Selector;
 use serde_json::{Value, json};
 use tests::browser::{MailApp, NewClient, Page, register_client};
+use tests::signin::Person;
 use tests::smtp::ReceivedMail;
 use tests::totp;
 use time::Duration;
@@ -987,67 +988,17 @@ impl Journey {
 /// Jane's password on the sign-in page, a code from `secret` (or the key
 /// enrolled on the way) on the code page, and enrols on the enrolment page.
 async fn journey(browser: &TestApp, url: &str, secret: Option<&str>) -> Journey {
-    let mut next = url.to_owned();
-    let mut pages = Vec::new();
-    let mut enrolled: Option<String> = None;
-    for _ in 0..12 {
-        if next.starts_with(&format!("{CALLBACK}?")) {
-            return Journey {
-                answer: oidc::query_of(&next),
-                pages,
-                enrolled,
-            };
-        }
-        let page = oidc::open(browser, &next).await;
-        if let Some(location) = page
-            .location
-            .clone()
-            .filter(|_| page.status.is_redirection())
-        {
-            next = location;
-            continue;
-        }
-        assert_eq!(page.status, StatusCode::OK, "{next}: {}", page.text());
-        let path = url::Url::parse(&page.url).unwrap().path().to_owned();
-        pages.push(path.clone());
-        let answer = match path.as_str() {
-            "/login" => {
-                browser
-                    .submit_on(&page, "/login", &[("email", EMAIL), ("password", PW)])
-                    .await
-            }
-            "/login/otp" => {
-                let key = enrolled.as_deref().or(secret).unwrap_or_else(|| {
-                    panic!("asked for a code, but Jane has no app: {}", page.text())
-                });
-                enter_code(browser, &page, &code_now(browser, key)).await
-            }
-            "/login/mfa-setup" => {
-                let key = secret_on(&page);
-                let done = browser
-                    .submit_on(
-                        &page,
-                        "/login/mfa-setup",
-                        &[("code", &code_now(browser, &key))],
-                    )
-                    .await;
-                enrolled = Some(key);
-                assert_eq!(done.status, StatusCode::OK, "{}", done.text());
-                assert_eq!(recovery_codes_on(&done).len(), 10, "{}", done.text());
-                next = continue_link(&done);
-                continue;
-            }
-            other => panic!("unexpected page {other}: {}", page.text()),
-        };
-        assert_eq!(
-            answer.status,
-            StatusCode::SEE_OTHER,
-            "{path}: {}",
-            answer.text()
-        );
-        next = answer.location.expect("a redirect");
+    let mut jane = Person::new(EMAIL).password(PW).authenticator(secret);
+    let callback = format!("{CALLBACK}?");
+    let arrived = jane.walk(browser, url, |u| u.starts_with(&callback)).await;
+    if let Some(done) = &jane.recovery_page {
+        assert_eq!(recovery_codes_on(done).len(), 10, "{}", done.text());
     }
-    panic!("more than 12 hops from {url}");
+    Journey {
+        answer: oidc::query_of(&arrived),
+        enrolled: jane.recovery_page.as_ref().and(jane.totp),
+        pages: jane.pages,
+    }
 }
 
 fn acr(claims: &CoreIdTokenClaims) -> Option<String> {

@@ -26,6 +26,7 @@ use reqwest::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tests::browser::Page;
+use tests::signin::Person;
 use time::Duration;
 
 use crate::{Backend, TestApp};
@@ -361,55 +362,15 @@ async fn browse(
     password: Option<&str>,
     decision: Option<&str>,
 ) -> Trip {
-    let mut next = url.to_owned();
-    let mut asked_password = false;
-    let mut consent = None;
-    for _ in 0..10 {
-        if next.starts_with(&format!("{CALLBACK}?")) {
-            return Trip {
-                answer: query_of(&next),
-                asked_password,
-                consent,
-            };
-        }
-        let page = open(browser, &next).await;
-        if let Some(location) = page
-            .location
-            .clone()
-            .filter(|_| page.status.is_redirection())
-        {
-            next = location;
-            continue;
-        }
-        assert_eq!(page.status, StatusCode::OK, "{next}: {}", page.text());
-        let answer = match url::Url::parse(&page.url).unwrap().path() {
-            "/login" => {
-                asked_password = true;
-                let password = password.unwrap_or_else(|| panic!("asked for a password: {next}"));
-                // The pending request, as the sign-in form must carry it
-                // (see `the_sign_in_page_carries_the_pending_request`).
-                let req = query_of(&page.url).remove("req").expect("/login?req=…");
-                let fields = [
-                    ("email", EMAIL),
-                    ("password", password),
-                    ("req", req.as_str()),
-                ];
-                browser.submit_on(&page, "/login", &fields).await
-            }
-            "/consent" => {
-                consent = Some(page.text());
-                let decision =
-                    decision.unwrap_or_else(|| panic!("asked for consent: {}", page.text()));
-                browser
-                    .submit_on(&page, "/consent", &[("decision", decision)])
-                    .await
-            }
-            other => panic!("unexpected page {other}: {}", page.text()),
-        };
-        assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.text());
-        next = answer.location.expect("a redirect");
+    let mut jane = Person::new(EMAIL).consent(decision);
+    jane.password = password.map(str::to_owned);
+    let callback = format!("{CALLBACK}?");
+    let arrived = jane.walk(browser, url, |u| u.starts_with(&callback)).await;
+    Trip {
+        answer: query_of(&arrived),
+        asked_password: jane.asked_password(),
+        consent: jane.consent_text,
     }
-    panic!("more than 10 hops from {url}");
 }
 
 /// Signs in through `rp` in the kit's browser (password if needed, no consent

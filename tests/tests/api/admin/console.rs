@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 
 use super::*;
 use crate::{Backend, TestApp};
+use tests::signin::Person;
 
 on_both_backends!(
     admin_scope_comes_only_from_a_registered_client_and_needs_the_second_step,
@@ -73,42 +74,26 @@ async fn register_public(app: &TestApp, id: &str, scopes: &[&str]) {
     register(app, id, ClientKind::Public, code, &[CALLBACK], scopes).await;
 }
 
+/// Signs in as `person` at `client` asking for `scope`, from a browser of
+/// its own; returns the `/token` answer.
+async fn sign_in_as(app: &TestApp, person: &mut Person, client: &str, scope: &str) -> Value {
+    let start = authorize_url(app, client, scope);
+    let callback = person
+        .walk(&app.other_browser(), &start, |u| u.starts_with(CALLBACK))
+        .await;
+    let code = url::Url::parse(&callback)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .unwrap_or_else(|| panic!("no code: {callback}"))
+        .1
+        .into_owned();
+    redeem(app, client, &code).await.json().await.unwrap()
+}
+
 /// Signs in with a password at `client` asking for `scope`; returns the `/token` answer.
 pub(super) async fn sign_in(app: &TestApp, client: &str, scope: &str, email: &str) -> Value {
-    let browser = app.other_browser();
-    let mut next = authorize_url(app, client, scope);
-    let code = loop {
-        if next.starts_with(CALLBACK) {
-            let url = url::Url::parse(&next).unwrap();
-            let code = url.query_pairs().find(|(k, _)| k == "code");
-            break code
-                .unwrap_or_else(|| panic!("no code: {next}"))
-                .1
-                .into_owned();
-        }
-        let url = if next.starts_with('/') {
-            app.url(&next)
-        } else {
-            next.clone()
-        };
-        let page = tests::browser::Page::from(browser.http.get(url).send().await.unwrap()).await;
-        let page = if page.status == StatusCode::OK && page.url.contains("/login") {
-            let req = url::Url::parse(&page.url)
-                .unwrap()
-                .query_pairs()
-                .find(|(k, _)| k == "req")
-                .map(|(_, v)| v.into_owned())
-                .expect("/login?req=…");
-            let fields = [("email", email), ("password", PW), ("req", req.as_str())];
-            browser.submit_on(&page, "/login", &fields).await
-        } else {
-            page
-        };
-        assert!(page.status.is_redirection(), "{next}: {}", page.text());
-        next = page.location.unwrap();
-    };
-    let r = redeem(app, client, &code).await;
-    r.json().await.unwrap()
+    sign_in_as(app, &mut Person::new(email).password(PW), client, scope).await
 }
 
 async fn admin_scope_comes_only_from_a_registered_client_and_needs_the_second_step(
@@ -157,80 +142,6 @@ async fn admin_scope_comes_only_from_a_registered_client_and_needs_the_second_st
     );
 }
 
-/// Follows a sign-in at `client` through every page like a browser: the
-/// password, the authenticator set-up (its key read off the page and kept
-/// in `secret`) or the code page; returns the `/token` answer.
-async fn sign_in_with_code(
-    app: &TestApp,
-    client: &str,
-    email: &str,
-    secret: &mut Option<String>,
-) -> Value {
-    let browser = app.other_browser();
-    let mut next = authorize_url(app, client, "openid admin");
-    let mut pages = Vec::new();
-    let code = loop {
-        assert!(pages.len() < 12, "too many pages: {pages:?}");
-        if next.starts_with(CALLBACK) {
-            let url = url::Url::parse(&next).unwrap();
-            let code = url.query_pairs().find(|(k, _)| k == "code");
-            break code
-                .unwrap_or_else(|| panic!("no code: {next}"))
-                .1
-                .into_owned();
-        }
-        let url = if next.starts_with('/') {
-            app.url(&next)
-        } else {
-            next.clone()
-        };
-        let page = tests::browser::Page::from(browser.http.get(url).send().await.unwrap()).await;
-        if page.status.is_redirection() {
-            next = page.location.unwrap();
-            continue;
-        }
-        assert_eq!(page.status, StatusCode::OK, "{next}: {}", page.text());
-        let path = url::Url::parse(&page.url).unwrap().path().to_owned();
-        pages.push(path.clone());
-        let answer = match path.as_str() {
-            "/login" => {
-                browser
-                    .submit_on(&page, "/login", &[("email", email), ("password", PW)])
-                    .await
-            }
-            "/login/mfa-setup" => {
-                let key = page.manual_key_compact().expect("the key to type by hand");
-                let code = tests::totp::code_at(&key, app.clock_now());
-                *secret = Some(key);
-                let done = browser
-                    .submit_on(&page, "/login/mfa-setup", &[("code", &code)])
-                    .await;
-                assert_eq!(done.status, StatusCode::OK, "{}", done.text());
-                next = done
-                    .link("Continue")
-                    .expect("a way on after the recovery codes");
-                continue;
-            }
-            "/login/otp" => {
-                let key = secret
-                    .as_deref()
-                    .expect("asked for a code before any set-up");
-                let code = tests::totp::code_at(key, app.clock_now());
-                browser
-                    .submit_on(&page, "/login/otp", &[("code", &code)])
-                    .await
-            }
-            other => panic!("unexpected page {other}: {}", page.text()),
-        };
-        assert!(answer.status.is_redirection(), "{path}: {}", answer.text());
-        next = answer.location.unwrap();
-    };
-    let r = redeem(app, client, &code).await;
-    let mut tokens: Value = r.json().await.unwrap();
-    tokens["pages"] = serde_json::json!(pages);
-    tokens
-}
-
 async fn an_administrator_signs_in_to_the_console_with_a_one_time_code(backend: Backend) {
     let app = without_builtin_console(backend).await;
     let console = idp::admin_api::CONSOLE_CLIENT_ID;
@@ -256,12 +167,9 @@ async fn an_administrator_signs_in_to_the_console_with_a_one_time_code(backend: 
     console_admin(&app, "root@example.com").await;
 
     // The first sign-in sets up the authenticator; its token administers.
-    let mut secret = None;
-    let first = sign_in_with_code(&app, console, "root@example.com", &mut secret).await;
-    assert_eq!(
-        first["pages"],
-        serde_json::json!(["/login", "/login/mfa-setup"])
-    );
+    let mut root = Person::new("root@example.com").password(PW);
+    let first = sign_in_as(&app, &mut root, console, "openid admin").await;
+    assert_eq!(root.pages, ["/login", "/login/mfa-setup"]);
     let r = call(
         &app,
         reqwest::Method::GET,
@@ -273,8 +181,9 @@ async fn an_administrator_signs_in_to_the_console_with_a_one_time_code(backend: 
 
     // Later sign-ins ask for the app's code.
     app.clock.advance(time::Duration::seconds(30));
-    let again = sign_in_with_code(&app, console, "root@example.com", &mut secret).await;
-    assert_eq!(again["pages"], serde_json::json!(["/login", "/login/otp"]));
+    root.pages.clear();
+    let again = sign_in_as(&app, &mut root, console, "openid admin").await;
+    assert_eq!(root.pages, ["/login", "/login/otp"]);
     let r = call(
         &app,
         reqwest::Method::GET,

@@ -8,6 +8,7 @@ use reqwest::StatusCode;
 
 use super::*;
 use tests::browser::Page;
+use tests::signin::{Person, resolve};
 
 on_both_backends!(
     the_first_console_sign_in_sets_up_a_code_and_later_ones_ask_for_it,
@@ -23,13 +24,11 @@ on_both_backends!(
     outbox_keys_and_audit_filters_from_the_console,
 );
 
-/// A browser using the console: its own cookies, and the authenticator key
-/// it set up (read off the set-up page, as a person would type it).
+/// A browser using the console: its own cookies, and the person at the
+/// provider's pages (the authenticator key they set up, the pages shown).
 struct Admin {
     browser: TestApp,
-    totp: Option<String>,
-    /// The provider's pages this browser went through, in order.
-    pages: Vec<String>,
+    person: Person,
     /// Every `Set-Cookie` the console sent during the sign-in.
     console_cookies: Vec<String>,
 }
@@ -38,8 +37,7 @@ impl Admin {
     fn new(app: &TestApp) -> Self {
         Self {
             browser: app.other_browser(),
-            totp: None,
-            pages: Vec::new(),
+            person: Person::new("").password(PW),
             console_cookies: Vec::new(),
         }
     }
@@ -48,79 +46,29 @@ impl Admin {
     /// provider's pages as `email`; returns the console page reached.
     async fn open(&mut self, app: &TestApp, path: &str, email: &str) -> Page {
         let base = app.admin_base_url.clone();
-        self.open_at(app, &base, path, email).await
+        self.open_at(&base, path, email).await
     }
 
     /// As [`Admin::open`], for a console served at `base`.
-    async fn open_at(&mut self, app: &TestApp, base: &str, path: &str, email: &str) -> Page {
+    async fn open_at(&mut self, base: &str, path: &str, email: &str) -> Page {
+        self.person.email = email.to_owned();
         let mut next = format!("{base}{path}");
-        for _ in 0..16 {
-            let page = Page::from(self.browser.http.get(&next).send().await.unwrap()).await;
-            if page.url.starts_with(base) {
-                let sent = page.headers.get_all("set-cookie").iter();
-                let sent = sent.filter_map(|v| v.to_str().ok().map(str::to_owned));
-                self.console_cookies.extend(sent);
-            }
-            if page.status.is_redirection() {
-                next = resolve(&page.url, page.location.as_deref().unwrap());
-                continue;
-            }
-            if page.url.starts_with(base) {
+        for _ in 0..8 {
+            let page = self.browser.page_at(&next).await;
+            let sent = page.headers.get_all("set-cookie").iter();
+            let sent = sent.filter_map(|v| v.to_str().ok().map(str::to_owned));
+            self.console_cookies.extend(sent);
+            if !page.status.is_redirection() {
                 return page;
             }
-            assert_eq!(page.status, StatusCode::OK, "{next}: {}", page.text());
-            let at = url::Url::parse(&page.url).unwrap().path().to_owned();
-            self.pages.push(at.clone());
-            let answer = match at.as_str() {
-                "/login" => {
-                    let fields = [("email", email), ("password", PW)];
-                    self.submit(&page, "/login", &fields).await
-                }
-                "/login/mfa-setup" => {
-                    let key = page.manual_key_compact().expect("the key to type by hand");
-                    let code = tests::totp::code_at(&key, app.clock_now());
-                    self.totp = Some(key);
-                    let fields = [("code", code.as_str())];
-                    let done = self.submit(&page, "/login/mfa-setup", &fields).await;
-                    assert_eq!(done.status, StatusCode::OK, "{}", done.text());
-                    next = resolve(&done.url, &done.link("Continue").expect("a way on"));
-                    continue;
-                }
-                "/login/otp" => {
-                    let key = self
-                        .totp
-                        .as_deref()
-                        .expect("a code asked before any set-up");
-                    let code = tests::totp::code_at(key, app.clock_now());
-                    let fields = [("code", code.as_str())];
-                    self.submit(&page, "/login/otp", &fields).await
-                }
-                other => panic!("unexpected page {other}: {}", page.text()),
-            };
-            assert!(answer.status.is_redirection(), "{at}: {}", answer.text());
-            next = resolve(&answer.url, answer.location.as_deref().unwrap());
+            next = resolve(&page.url, page.location.as_deref().unwrap());
+            if !next.starts_with(base) {
+                // Sent to the provider: sign in there, and come back.
+                let back = |u: &str| u.starts_with(base);
+                next = self.person.walk(&self.browser, &next, back).await;
+            }
         }
-        panic!("the sign-in went round in circles: {:?}", self.pages);
-    }
-
-    /// Submits a form of the provider's `page` to the node that served it.
-    async fn submit(&self, page: &Page, action: &str, fields: &[(&str, &str)]) -> Page {
-        let mut values = page.hidden_fields(action);
-        for (k, v) in fields {
-            values.retain(|(name, _)| name != k);
-            values.push(((*k).to_owned(), (*v).to_owned()));
-        }
-        let to = resolve(&page.url, action);
-        Page::from(
-            self.browser
-                .http
-                .post(to)
-                .form(&values)
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await
+        panic!("the console went round in circles: {:?}", self.person.pages);
     }
 
     /// Submits a console form: the page's CSRF token plus `fields`.
@@ -161,14 +109,6 @@ impl Admin {
         );
         Page::from(self.browser.http.get(to).send().await.unwrap()).await
     }
-}
-
-fn resolve(base: &str, location: &str) -> String {
-    url::Url::parse(base)
-        .unwrap()
-        .join(location)
-        .unwrap()
-        .to_string()
 }
 
 async fn administrator(app: &TestApp, email: &str) -> User {
@@ -227,7 +167,7 @@ async fn the_first_console_sign_in_sets_up_a_code_and_later_ones_ask_for_it(back
     let app = TestApp::spawn(backend).await;
     let (first, user, dashboard) = signed_in(&app).await;
     assert_eq!(
-        first.pages,
+        first.person.pages,
         ["/login", "/login/mfa-setup"],
         "set up at the first sign-in"
     );
@@ -269,10 +209,10 @@ async fn the_first_console_sign_in_sets_up_a_code_and_later_ones_ask_for_it(back
     // Another browser, later: password and code, no set-up.
     app.clock.advance(time::Duration::seconds(60));
     let mut second = Admin::new(&app);
-    second.totp = first.totp.clone();
+    second.person.totp = first.person.totp.clone();
     let page = second.open(&app, "/admin/users", "root@example.com").await;
     assert_eq!(page.status, StatusCode::OK);
-    assert_eq!(second.pages, ["/login", "/login/otp"]);
+    assert_eq!(second.person.pages, ["/login", "/login/otp"]);
     assert!(
         page.contains("root@example.com"),
         "back on the page asked for"
@@ -805,9 +745,7 @@ async fn the_console_runs_on_its_own_in_front_of_a_remote_provider(backend: Back
 
     administrator(&app, "root@example.com").await;
     let mut admin = Admin::new(&app);
-    let dashboard = admin
-        .open_at(&app, &base, "/admin/", "root@example.com")
-        .await;
+    let dashboard = admin.open_at(&base, "/admin/", "root@example.com").await;
     assert_eq!(dashboard.status, StatusCode::OK, "{}", dashboard.text());
     assert!(dashboard.contains("Dashboard"));
     let users = admin.browser.page_at(&format!("{base}/admin/users")).await;
@@ -820,9 +758,9 @@ async fn the_console_runs_on_its_own_in_front_of_a_remote_provider(backend: Back
     // redemption; the console says so with a page (no 500), and holds no session.
     app.clock.advance(time::Duration::seconds(60));
     let mut lost = Admin::new(&app);
-    lost.totp = admin.totp.clone();
+    lost.person.totp = admin.person.totp.clone();
     let page = lost
-        .open_at(&app, &spare_base, "/admin/", "root@example.com")
+        .open_at(&spare_base, "/admin/", "root@example.com")
         .await;
     assert_eq!(page.status, StatusCode::BAD_GATEWAY, "{}", page.text());
     assert!(page.contains("The identity provider did not answer"));
@@ -957,7 +895,7 @@ async fn users_are_created_edited_and_their_sessions_and_tokens_ended_from_the_c
     // two refresh tokens; one of each ended from the page.
     app.clock.advance(time::Duration::seconds(60));
     let mut other = Admin::new(&app);
-    other.totp = admin.totp.clone();
+    other.person.totp = admin.person.totp.clone();
     assert_eq!(
         other.open(&app, "/admin/", "root@example.com").await.status,
         StatusCode::OK
