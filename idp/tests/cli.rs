@@ -54,6 +54,13 @@ async fn fresh(backend: Backend, dir: &Path) -> Db {
     }
 }
 
+/// `idp user create --email EMAIL --password PASSWORD MORE…`.
+fn user_create(dir: &Path, db: &Db, email: &str, password: &str, more: &[&str]) -> Output {
+    let mut args = vec!["user", "create", "--email", email, "--password", password];
+    args.extend_from_slice(more);
+    idp(dir, db, &args)
+}
+
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
@@ -111,20 +118,12 @@ on_both_backends!(
 async fn users_are_created_and_listed(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let db = fresh(backend, dir.path()).await;
-    let created = idp(
+    let created = user_create(
         dir.path(),
         &db,
-        &[
-            "user",
-            "create",
-            "--email",
-            " Jane@Example.COM",
-            "--password",
-            "correct horse battery",
-            "--name",
-            "Jane Doe",
-            "--verified",
-        ],
+        " Jane@Example.COM",
+        "correct horse battery",
+        &["--name", "Jane Doe", "--verified"],
     );
     assert!(created.status.success(), "{}", stderr(&created));
     let json: Value = serde_json::from_str(&stdout(&created)).unwrap();
@@ -150,45 +149,12 @@ async fn users_are_created_and_listed(backend: Backend) {
 async fn bad_user_input_gets_one_line_errors(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let db = fresh(backend, dir.path()).await;
-    let malformed = idp(
-        dir.path(),
-        &db,
-        &[
-            "user",
-            "create",
-            "--email",
-            "not-an-email",
-            "--password",
-            "long enough pw",
-        ],
-    );
+    let malformed = user_create(dir.path(), &db, "not-an-email", "long enough pw", &[]);
     assert_clean_failure(&malformed, "--email");
 
-    let ok = idp(
-        dir.path(),
-        &db,
-        &[
-            "user",
-            "create",
-            "--email",
-            "jane@example.com",
-            "--password",
-            "long enough pw",
-        ],
-    );
+    let ok = user_create(dir.path(), &db, "jane@example.com", "long enough pw", &[]);
     assert!(ok.status.success(), "{}", stderr(&ok));
-    let duplicate = idp(
-        dir.path(),
-        &db,
-        &[
-            "user",
-            "create",
-            "--email",
-            "JANE@example.com",
-            "--password",
-            "long enough pw",
-        ],
-    );
+    let duplicate = user_create(dir.path(), &db, "JANE@example.com", "long enough pw", &[]);
     assert_clean_failure(&duplicate, "already exists");
 
     let listed = idp(dir.path(), &db, &["user", "list"]);
@@ -551,17 +517,12 @@ async fn serve_runs_on_the_embedded_default_and_stops_on_sigterm() {
 async fn reset_mfa_turns_off_two_step_sign_in_and_tells_the_owner(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let db = fresh(backend, dir.path()).await;
-    let created = idp(
+    let created = user_create(
         dir.path(),
         &db,
-        &[
-            "user",
-            "create",
-            "--email",
-            "jane@example.com",
-            "--password",
-            "correct horse battery",
-        ],
+        "jane@example.com",
+        "correct horse battery",
+        &[],
     );
     assert!(created.status.success(), "{}", stderr(&created));
     let user_id: Value = serde_json::from_str(&stdout(&created)).unwrap();
@@ -645,33 +606,22 @@ async fn reset_mfa_turns_off_two_step_sign_in_and_tells_the_owner(backend: Backe
 async fn administration_is_bootstrapped_from_the_cli(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let db = fresh(backend, dir.path()).await;
-    let root = idp(
+    let root = user_create(
         dir.path(),
         &db,
-        &[
-            "user",
-            "create",
-            "--email",
-            "root@example.com",
-            "--password",
-            "correct horse battery",
-            "--admin",
-        ],
+        "root@example.com",
+        "correct horse battery",
+        &["--admin"],
     );
     assert!(root.status.success(), "{}", stderr(&root));
     let root: Value = serde_json::from_str(&stdout(&root)).unwrap();
     assert_eq!(root["admin"], true);
-    let jane = idp(
+    let jane = user_create(
         dir.path(),
         &db,
-        &[
-            "user",
-            "create",
-            "--email",
-            "jane@example.com",
-            "--password",
-            "correct horse battery",
-        ],
+        "jane@example.com",
+        "correct horse battery",
+        &[],
     );
     assert!(jane.status.success(), "{}", stderr(&jane));
     let granted = idp(

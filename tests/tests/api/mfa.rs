@@ -838,49 +838,36 @@ async fn turning_it_off_needs_the_password_and_a_code(backend: Backend) {
     let page = account.page("/account/mfa").await;
     assert!(mfa_is_on(&page));
 
-    let wrong_password = account
-        .submit_on(
-            &page,
-            "/account/mfa/disable",
-            &[
-                ("password", "not-her-password-1"),
-                ("code", &code_now(&app, &jane.secret)),
-            ],
-        )
-        .await;
-    assert_eq!(
-        wrong_password.status,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "{}",
-        wrong_password.text()
-    );
-    assert!(
-        !field_error(&wrong_password, "/account/mfa/disable", "password").is_empty(),
-        "{}",
-        wrong_password.text()
-    );
-    assert!(mfa_on_for(account).await, "still on");
-
+    // A refusal names the box at fault and leaves two-step sign-in on.
+    let refused = async |fields: &[(&str, &str)], field: &str| {
+        let answer = account
+            .submit_on(&page, "/account/mfa/disable", fields)
+            .await;
+        assert_eq!(
+            answer.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{}",
+            answer.text()
+        );
+        assert!(
+            !field_error(&answer, "/account/mfa/disable", field).is_empty(),
+            "a message on the turn-off form's {field} box: {}",
+            answer.text()
+        );
+        assert!(mfa_on_for(account).await, "still on");
+    };
+    let code = code_now(&app, &jane.secret);
+    refused(
+        &[("password", "not-her-password-1"), ("code", &code)],
+        "password",
+    )
+    .await;
     next_step(&app);
-    let wrong = account
-        .submit_on(
-            &page,
-            "/account/mfa/disable",
-            &[("password", PW), ("code", &wrong_code(&app, &jane.secret))],
-        )
-        .await;
-    assert_eq!(
-        wrong.status,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "{}",
-        wrong.text()
-    );
-    assert!(
-        !field_error(&wrong, "/account/mfa/disable", "code").is_empty(),
-        "a message on the turn-off form's code box: {}",
-        wrong.text()
-    );
-    assert!(mfa_on_for(account).await, "still on");
+    refused(
+        &[("password", PW), ("code", &wrong_code(&app, &jane.secret))],
+        "code",
+    )
+    .await;
 
     next_step(&app);
     let off = account
