@@ -10,6 +10,11 @@ use crate::Console;
 use crate::pages::PageError;
 use crate::session::Signed;
 
+/// The administrator's browser's address and user agent, as the console saw
+/// them, sent with each admin API call.
+pub const BROWSER_IP: &str = "idp-console-browser-ip";
+pub const BROWSER_AGENT: &str = "idp-console-browser-agent";
+
 /// Why a call did not do what was asked.
 #[derive(Debug)]
 pub(crate) enum ApiError {
@@ -63,6 +68,14 @@ impl Console {
     ) -> Result<Value, ApiError> {
         let url = self.config().api_url(path);
         let mut request = self.0.http.request(method, &url).bearer_auth(who.token());
+        // The admin API records these in its audit trail instead of the
+        // console's own address (it believes them from the console's tokens only).
+        if let Some(ip) = who.browser.ip {
+            request = request.header(BROWSER_IP, ip.to_string());
+        }
+        if let Some(agent) = &who.browser.user_agent {
+            request = request.header(BROWSER_AGENT, agent);
+        }
         if let Some(body) = body {
             request = request.json(body);
         }

@@ -51,6 +51,11 @@ pub struct ConsoleConfig {
     pub api: Url,
     pub client_id: String,
     pub client_secret: String,
+    /// Reverse proxies in front of the console that append to
+    /// `X-Forwarded-For`: the administrator's address, passed on to the admin
+    /// API for its audit trail, is taken that many entries from the right.
+    /// 0: the TCP peer.
+    pub trusted_proxy_hops: usize,
 }
 
 impl ConsoleConfig {
@@ -89,6 +94,7 @@ mod tests {
             api: Url::parse("http://10.0.0.5:8081").unwrap(),
             client_id: "admin-console".into(),
             client_secret: "s".into(),
+            trusted_proxy_hops: 0,
         };
         assert_eq!(
             console.redirect_uri().as_str(),

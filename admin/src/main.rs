@@ -41,6 +41,10 @@ struct Args {
     /// A file holding the secret, instead of the value itself.
     #[arg(long, env = "IDP_CONSOLE_CLIENT_SECRET_FILE")]
     client_secret_file: Option<std::path::PathBuf>,
+    /// Reverse proxies in front of the console that append to X-Forwarded-For
+    /// (the administrator's address in the audit trail is read from it); 0: none.
+    #[arg(long, env = "IDP_CONSOLE_TRUSTED_PROXY_HOPS", default_value_t = 0)]
+    trusted_proxy_hops: usize,
 }
 
 #[tokio::main]
@@ -81,12 +85,16 @@ async fn run(args: Args) -> anyhow::Result<()> {
         api: args.api_url,
         client_id: args.client_id,
         client_secret,
+        trusted_proxy_hops: args.trusted_proxy_hops,
     };
     let console = Console::new(config, Arc::new(MemorySessions::default()))?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", args.listen))?;
     tracing::info!(address = %args.listen, "admin console listening");
-    axum::serve(listener, console.router()).await?;
+    let app = console
+        .router()
+        .into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app).await?;
     Ok(())
 }

@@ -7,10 +7,11 @@
 //! in memory.
 
 use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use axum::extract::FromRequestParts;
+use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
@@ -195,6 +196,31 @@ impl Console {
 pub(crate) struct Signed {
     pub id: String,
     pub data: SessionData,
+    /// The administrator's browser, named to the admin API for its audit trail.
+    pub browser: Browser,
+}
+
+/// Where a request to the console came from.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Browser {
+    pub ip: Option<IpAddr>,
+    pub user_agent: Option<String>,
+}
+
+impl Browser {
+    fn of(parts: &Parts, hops: usize) -> Self {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip());
+        let ip = crate::client_ip(&parts.headers, peer, hops);
+        let user_agent = parts
+            .headers
+            .get(axum::http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|s| s.chars().take(300).collect());
+        Self { ip, user_agent }
+    }
 }
 
 impl Signed {
@@ -256,7 +282,8 @@ impl FromRequestParts<Console> for Signed {
                 .await
                 .map_err(IntoResponse::into_response)?;
         }
-        Ok(Self { id, data })
+        let browser = Browser::of(parts, console.config().trusted_proxy_hops);
+        Ok(Self { id, data, browser })
     }
 }
 

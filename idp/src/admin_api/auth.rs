@@ -66,6 +66,21 @@ impl Admin {
     }
 }
 
+/// A person's token comes only from the console, which keeps it on its
+/// side and calls on behalf of the administrator's browser: the browser's
+/// address and user agent it names are what the audit trail records. (Only
+/// the console holds such tokens, so only it can name them; a client's
+/// client_credentials call is recorded as it comes.)
+fn on_behalf_of_browser(meta: &mut ClientMeta, headers: &axum::http::HeaderMap) {
+    let named = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    if let Some(ip) = named(admin::BROWSER_IP).and_then(|v| v.parse().ok()) {
+        meta.ip = ip;
+    }
+    if let Some(agent) = named(admin::BROWSER_AGENT) {
+        meta.user_agent = Some(agent.chars().take(300).collect());
+    }
+}
+
 /// A refusal, with its `WWW-Authenticate` challenge.
 #[derive(Debug)]
 pub struct Refusal {
@@ -148,9 +163,14 @@ impl FromRequestParts<AppState> for Admin {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
-        let Ok(meta) = ClientMeta::from_request_parts(parts, state).await;
+        let Ok(mut meta) = ClientMeta::from_request_parts(parts, state).await;
         match authorise(parts, state).await {
-            Ok(principal) => Ok(Admin { principal, meta }),
+            Ok(principal) => {
+                if matches!(principal, Principal::User(_)) {
+                    on_behalf_of_browser(&mut meta, &parts.headers);
+                }
+                Ok(Admin { principal, meta })
+            }
             Err(Failure::Refused(r)) => {
                 tracing::info!(error = r.error, reason = r.message, "admin API refused");
                 Err(r.into_response())

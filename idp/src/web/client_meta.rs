@@ -28,25 +28,7 @@ impl FromRequestParts<AppState> for ClientMeta {
             .map(|c| c.0.ip())
             .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
         let hops = state.config.server.trusted_proxy_hops;
-        let ip = if hops == 0 {
-            peer
-        } else {
-            // Each trusted proxy appends the address it saw; the one `hops`
-            // from the right was written by our outermost proxy.
-            let forwarded: Vec<IpAddr> = parts
-                .headers
-                .get_all("x-forwarded-for")
-                .iter()
-                .filter_map(|v| v.to_str().ok())
-                .flat_map(|v| v.split(','))
-                .filter_map(|s| s.trim().parse().ok())
-                .collect();
-            forwarded
-                .len()
-                .checked_sub(hops)
-                .and_then(|i| forwarded.get(i).copied())
-                .unwrap_or(peer)
-        };
+        let ip = admin::client_ip(&parts.headers, Some(peer), hops).unwrap_or(peer);
         let user_agent = parts
             .headers
             .get(header::USER_AGENT)

@@ -22,6 +22,7 @@ on_both_backends!(
     the_console_renews_its_token_and_asks_again_when_the_sign_in_is_too_old,
     users_are_created_edited_and_their_sessions_and_tokens_ended_from_the_console,
     outbox_keys_and_audit_filters_from_the_console,
+    console_actions_are_audited_with_the_administrators_browser,
 );
 
 /// A browser using the console: its own cookies, and the person at the
@@ -732,6 +733,7 @@ async fn the_console_runs_on_its_own_in_front_of_a_remote_provider(backend: Back
                 api: app.admin_base_url.parse().unwrap(),
                 client_id: idp::admin_api::CONSOLE_CLIENT_ID.into(),
                 client_secret: secret.into(),
+                trusted_proxy_hops: 0,
             },
             std::sync::Arc::new(admin::MemorySessions::default()),
         )
@@ -739,6 +741,7 @@ async fn the_console_runs_on_its_own_in_front_of_a_remote_provider(backend: Back
         .router()
     };
     let good = console(&base, secret);
+    let good = good.into_make_service_with_connect_info::<std::net::SocketAddr>();
     tokio::spawn(async move { axum::serve(listener, good).await });
     let wrong = console(&spare_base, "not-the-console-secret");
     tokio::spawn(async move { axum::serve(spare, wrong).await });
@@ -1012,4 +1015,66 @@ async fn outbox_keys_and_audit_filters_from_the_console(backend: Backend) {
         .await;
     assert_eq!(bad.status, StatusCode::OK);
     assert!(bad.body.contains("id=\"form-error\""), "{}", bad.text());
+}
+
+/// The console calls the API from its own address; the audit trail names
+/// the administrator's browser instead (behind one trusted proxy here), and
+/// believes nobody else who claims to speak for a browser.
+async fn console_actions_are_audited_with_the_administrators_browser(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| c.server.trusted_proxy_hops = 1).await;
+    administrator(&app, "root@example.com").await;
+    let jane = app.create_user("jane@example.com", PW, "Jane").await;
+    let unlocked = async |app: &TestApp| {
+        let events = app.state.store.audit_events(Some(&jane.id), 50).await;
+        let events = events.unwrap().into_iter();
+        let mut unlocks = events.filter(|e| e.event.kind == "admin.user_unlocked");
+        let last = unlocks.next().expect("an unlock recorded");
+        (last.event.ip, last.event.user_agent)
+    };
+
+    // The proxy in front of the console appends the address it saw.
+    let mut admin = Admin::new(&app);
+    let mut forwarded = reqwest::header::HeaderMap::new();
+    forwarded.insert("x-forwarded-for", "203.0.113.9".parse().unwrap());
+    admin.browser.http = reqwest::Client::builder()
+        .cookie_store(true)
+        .user_agent("Firefox/140 (the administrator's laptop)")
+        .default_headers(forwarded)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let page = admin
+        .open(
+            &app,
+            &format!("/admin/users/{}", jane.id),
+            "root@example.com",
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text());
+    let action = format!("/admin/users/{}/unlock", jane.id);
+    let done = admin.post(&app, &page, &action, &[]).await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.text());
+    let (ip, agent) = unlocked(&app).await;
+    assert_eq!(ip.as_deref(), Some("203.0.113.9"));
+    assert_eq!(
+        agent.as_deref(),
+        Some("Firefox/140 (the administrator's laptop)")
+    );
+
+    // Automation speaks for itself, whatever it says about a browser.
+    app.clock.advance(time::Duration::seconds(1));
+    let token = automation_token(&app).await;
+    let r = app
+        .http
+        .post(app.admin_url(&format!("/admin/api/users/{}/unlock", jane.id)))
+        .bearer_auth(&token)
+        .header(admin::BROWSER_IP, "198.51.100.7")
+        .header(admin::BROWSER_AGENT, "Forged/1.0")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let (ip, agent) = unlocked(&app).await;
+    assert_eq!(ip.as_deref(), Some("127.0.0.1"));
+    assert_eq!(agent.as_deref(), Some(tests::USER_AGENT));
 }
