@@ -10,6 +10,7 @@ mod error;
 mod keys;
 mod outbox;
 mod summary;
+mod user_actions;
 mod user_edit;
 mod user_sessions;
 mod users;
@@ -78,14 +79,14 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let (router, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(users::search, users::create))
         .routes(routes!(users::show, user_edit::update))
-        .routes(routes!(users::disable))
-        .routes(routes!(users::enable))
-        .routes(routes!(users::unlock))
-        .routes(routes!(users::sign_out))
-        .routes(routes!(users::send_password_reset))
-        .routes(routes!(users::reset_mfa))
-        .routes(routes!(users::grant_admin))
-        .routes(routes!(users::revoke_admin))
+        .routes(routes!(user_actions::disable))
+        .routes(routes!(user_actions::enable))
+        .routes(routes!(user_actions::unlock))
+        .routes(routes!(user_actions::sign_out))
+        .routes(routes!(user_actions::send_password_reset))
+        .routes(routes!(user_actions::reset_mfa))
+        .routes(routes!(user_actions::grant_admin))
+        .routes(routes!(user_actions::revoke_admin))
         .routes(routes!(user_sessions::sessions))
         .routes(routes!(user_sessions::end_session))
         .routes(routes!(user_sessions::refresh_tokens))
