@@ -403,15 +403,17 @@ pub enum KeysCommand {
 /// on an empty database, and failing on a wrong keys.encryption_key).
 async fn keys(config: Config, cmd: KeysCommand) -> Result<(), CliError> {
     use crate::clock::Clock;
-    use crate::oidc::keys::{KeyState, SigningKeys};
+    use crate::oidc::keys::{KeyState, SigningKeys, encryption_key};
     use time::format_description::well_known::Rfc3339;
 
     let keys_config = config.keys.clone();
+    let kek = encryption_key(&keys_config).map_err(startup::StartError::from)?;
     let state = open(config).await?;
     let keys = SigningKeys::load(
         state.store.clone(),
         std::sync::Arc::new(state.clock),
         &keys_config,
+        kek,
     )
     .await
     .map_err(startup::StartError::from)?;

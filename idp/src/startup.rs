@@ -222,16 +222,14 @@ pub async fn connect(config: Config, clock: SharedClock) -> Result<AppState, Sta
     let themes = Themes::load(&config.themes.dir)?;
     let policy = Arc::new(PasswordPolicy::new(config.password_policy.clone()));
     let mail = crate::mail::MailQueue::new(store.clone(), clock.clone());
-    let keys =
-        crate::oidc::keys::SigningKeys::load(store.clone(), clock.clone(), &config.keys).await?;
-    // Parsed twice (here and by the keys above), validated by the keys first.
-    let kek = match &config.keys.encryption_key {
-        Some(secret) => Some(Arc::new(
-            crate::crypto::envelope::Kek::from_base64(secret.expose())
-                .map_err(crate::oidc::keys::KeyError::BadEncryptionKey)?,
-        )),
-        None => None,
-    };
+    let kek = crate::oidc::keys::encryption_key(&config.keys)?;
+    let keys = crate::oidc::keys::SigningKeys::load(
+        store.clone(),
+        clock.clone(),
+        &config.keys,
+        kek.clone(),
+    )
+    .await?;
     let discovery = axum::body::Bytes::from(crate::oidc::discovery::document(&config));
     let clients = crate::oidc::client_cache::ClientCache::new(store.clone(), clock.clone());
     let users = crate::store::cache::TtlCache::new(

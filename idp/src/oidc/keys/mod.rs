@@ -99,7 +99,7 @@ struct Inner {
     store: SharedStore,
     clock: SharedClock,
     schedule: Schedule,
-    kek: Option<Kek>,
+    kek: Option<Arc<Kek>>,
     set: RwLock<Arc<KeySet>>,
     /// One reload at a time, so a slow one cannot overwrite a newer one.
     reloading: tokio::sync::Mutex<()>,
@@ -201,20 +201,27 @@ impl KeySet {
     }
 }
 
+/// The key-encryption key `keys.encryption_key` names, if any.
+pub fn encryption_key(config: &KeysConfig) -> Result<Option<Arc<Kek>>, KeyError> {
+    config
+        .encryption_key
+        .as_ref()
+        .map(|secret| Kek::from_base64(secret.expose()).map(Arc::new))
+        .transpose()
+        .map_err(KeyError::BadEncryptionKey)
+}
+
 impl SigningKeys {
     /// Loads the keys from the store, creating the first set (RS256, ES256,
     /// EdDSA, signing at once) when there is none.
+    /// `kek`: the key-encryption key of `config` ([`encryption_key`]),
+    /// parsed once at start-up and shared with the other sealed secrets.
     pub async fn load(
         store: SharedStore,
         clock: SharedClock,
         config: &KeysConfig,
+        kek: Option<Arc<Kek>>,
     ) -> Result<Self, KeyError> {
-        let kek = match &config.encryption_key {
-            Some(secret) => {
-                Some(Kek::from_base64(secret.expose()).map_err(KeyError::BadEncryptionKey)?)
-            }
-            None => None,
-        };
         let days = i64::try_from(config.rotation_days).unwrap_or(i64::MAX);
         let secs = |s: u64| Duration::seconds(i64::try_from(s).unwrap_or(i64::MAX));
         let schedule = Schedule {
@@ -451,7 +458,7 @@ impl SigningKeys {
         // RSA key generation takes a while: keep it off the async workers.
         let new_keys = tokio::task::spawn_blocking(move || {
             algs.into_iter()
-                .map(|alg| new_key(alg, inner.kek.as_ref(), now, activates_at))
+                .map(|alg| new_key(alg, inner.kek.as_deref(), now, activates_at))
                 .collect::<Result<Vec<_>, _>>()
         })
         .await

@@ -27,7 +27,8 @@ async fn fixture(config: KeysConfig) -> Fixture {
     let store = store::connect(&db).await.unwrap();
     store.migrate().await.unwrap();
     let clock = ManualClock::default();
-    let keys = SigningKeys::load(store.clone(), Arc::new(clock.clone()), &config)
+    let kek = encryption_key(&config).unwrap();
+    let keys = SigningKeys::load(store.clone(), Arc::new(clock.clone()), &config, kek)
         .await
         .unwrap();
     Fixture {
@@ -225,22 +226,25 @@ async fn private_keys_are_encrypted_with_the_configured_key() {
         assert!(!key.private_key.contains("BEGIN"), "{}", key.private_key);
     }
     let clock: SharedClock = Arc::new(f.clock.clone());
-    let again = SigningKeys::load(f.store.clone(), clock.clone(), &config).await;
+    let load = |config: KeysConfig| {
+        let (store, clock) = (f.store.clone(), clock.clone());
+        async move {
+            let kek = encryption_key(&config)?;
+            SigningKeys::load(store, clock, &config, kek).await
+        }
+    };
+    let again = load(config.clone()).await;
     assert!(again.is_ok(), "same key: {again:?}");
     let wrong = KeysConfig {
         encryption_key: Some(Secret::new(b64(8))),
         ..KeysConfig::default()
     };
-    let err = SigningKeys::load(f.store.clone(), clock.clone(), &wrong)
-        .await
-        .unwrap_err();
+    let err = load(wrong).await.unwrap_err();
     assert_eq!(
         err.to_string(),
         "cannot decrypt signing keys: wrong keys.encryption_key?"
     );
-    let none = SigningKeys::load(f.store.clone(), clock, &KeysConfig::default())
-        .await
-        .unwrap_err();
+    let none = load(KeysConfig::default()).await.unwrap_err();
     assert!(matches!(none, KeyError::NoEncryptionKey), "{none}");
 }
 
