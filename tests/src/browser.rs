@@ -103,6 +103,33 @@ impl Page {
             .collect()
     }
 
+    /// The form holding the button that reads `text`: its action and hidden
+    /// fields, as a click on that button would send them.
+    pub fn button_form(&self, text: &str) -> Option<(String, Vec<(String, String)>)> {
+        let html = self.html();
+        let form_sel = Selector::parse("form").unwrap();
+        let button = Selector::parse("button").unwrap();
+        let hidden = Selector::parse("input[type=hidden]").unwrap();
+        let words = |e: scraper::ElementRef| {
+            e.text()
+                .collect::<String>()
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let form = html
+            .select(&form_sel)
+            .find(|f| f.select(&button).any(|b| words(b) == text))?;
+        let fields = form
+            .select(&hidden)
+            .filter_map(|i| {
+                let name = i.value().attr("name")?.to_owned();
+                Some((name, i.value().attr("value").unwrap_or("").to_owned()))
+            })
+            .collect();
+        Some((form.value().attr("action").unwrap_or("").to_owned(), fields))
+    }
+
     /// `href`s of links whose text contains `text`.
     pub fn link(&self, text: &str) -> Option<String> {
         let sel = Selector::parse("a").unwrap();
@@ -192,6 +219,22 @@ impl TestApp {
         .await
     }
 
+    /// Signs in, which must succeed; returns the session cookie's value.
+    pub async fn signed_in(&self, email: &str, password: &str) -> String {
+        let page = self.sign_in(email, password).await;
+        assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.text());
+        page.headers
+            .get_all(reqwest::header::SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(|c| {
+                let (name, rest) = c.split_once('=')?;
+                name.ends_with("idp_session")
+                    .then(|| rest.split(';').next().unwrap_or("").to_owned())
+            })
+            .expect("a session cookie")
+    }
+
     /// Creates an account directly (as the CLI would).
     pub async fn create_user(&self, email: &str, password: &str, name: &str) -> idp::store::User {
         idp::account::create_user(
@@ -212,10 +255,15 @@ impl TestApp {
 
     /// A second browser on the same server: its own cookies.
     pub fn other_browser(&self) -> TestApp {
+        self.browser_as(crate::USER_AGENT)
+    }
+
+    /// Another browser, with its own cookies, that calls itself `user_agent`.
+    pub fn browser_as(&self, user_agent: &str) -> TestApp {
         TestApp {
             http: reqwest::Client::builder()
                 .cookie_store(true)
-                .user_agent(crate::USER_AGENT)
+                .user_agent(user_agent)
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .unwrap(),

@@ -1,8 +1,9 @@
 //! Customer accounts: sign-in, registration and email verification, forgotten
 //! and changed passwords, lockout, the password policy and captcha; plus the
-//! account creation used by the CLI.
+//! account creation used by the CLI; the account's signed-in devices.
 
 pub mod captcha;
+mod devices;
 mod forms;
 mod hasher;
 pub mod lockout;
@@ -41,5 +42,9 @@ pub fn router() -> Router<AppState> {
         .route(
             paths::CHANGE_PASSWORD,
             get(settings::page).post(settings::submit),
+        )
+        .route(
+            paths::ACCOUNT_SESSIONS,
+            get(devices::page).post(devices::end),
         )
 }

@@ -15,6 +15,7 @@ pub const FORGOT_PASSWORD: &str = "/forgot-password";
 pub const RESET_PASSWORD: &str = "/reset-password";
 pub const ACCOUNT: &str = "/account";
 pub const CHANGE_PASSWORD: &str = "/account/password";
+pub const ACCOUNT_SESSIONS: &str = "/account/sessions";
 
 pub const LOGIN_OTP: &str = "/login/otp";
 pub const LOGIN_MFA_SETUP: &str = "/login/mfa-setup";

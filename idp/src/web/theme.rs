@@ -428,6 +428,23 @@ mod tests {
         }
         match page {
             "error.html" => c.insert("status", &404),
+            "sessions.html" => {
+                let device = |current: bool| {
+                    json!({
+                        "handle": "0123456789abcdef", "current": current,
+                        "browser": "Firefox on <Linux>", "ip": "203.0.113.9",
+                        "signed_in": "22 November 2026, 20:00 UTC",
+                        "last_seen": "22 November 2026, 21:00 UTC", "with_code": full,
+                    })
+                };
+                let devices = if full {
+                    vec![device(true), device(false)]
+                } else {
+                    vec![device(true)]
+                };
+                c.insert("devices", &devices);
+                c.insert("others", &(devices.len() - 1));
+            }
             "verify_email.html" => c.insert("status", if full { "verified" } else { "invalid" }),
             "login_recovery_used.html" => {
                 c.insert("continue_url", "/authorize/continue?req=abc");
@@ -519,6 +536,7 @@ mod tests {
         "mfa_enrol.html",
         "mfa_recovery_codes.html",
         "mfa.html",
+        "sessions.html",
     ];
     /// Two-step sign-in pages (docs/mfa.md): they use the field `code`.
     const MFA_PAGES: &[&str] = &[

@@ -22,6 +22,7 @@ macro_rules! on_both_backends {
 
 mod admin;
 mod chromium;
+mod devices;
 mod ephemeral;
 mod flows;
 mod hardening;

@@ -15,35 +15,6 @@ on_both_backends!(
     administrator_lists_and_revokes_refresh_tokens_one_by_one,
 );
 
-/// A browser of its own (cookies) that calls itself `user_agent`.
-fn browser(app: &TestApp, user_agent: &str) -> TestApp {
-    TestApp {
-        http: reqwest::Client::builder()
-            .cookie_store(true)
-            .user_agent(user_agent)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap(),
-        ..app.clone()
-    }
-}
-
-/// Signs in; returns the session cookie's value.
-async fn signed_in(browser: &TestApp, email: &str) -> String {
-    let page = browser.sign_in(email, PW).await;
-    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.text());
-    page.headers
-        .get_all(reqwest::header::SET_COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|c| {
-            let (name, rest) = c.split_once('=')?;
-            name.ends_with("idp_session")
-                .then(|| rest.split(';').next().unwrap_or("").to_owned())
-        })
-        .expect("a session cookie")
-}
-
 /// The administrator's console token, minted again after the clock moved.
 fn fresh_token(app: &TestApp, admin: &User) -> String {
     user_token(
@@ -87,13 +58,13 @@ async fn administrator_lists_and_ends_browser_sessions_one_by_one(backend: Backe
     assert_eq!(status, StatusCode::OK, "{page}");
     assert_eq!(page["items"], serde_json::json!([]), "none yet");
 
-    let laptop = browser(&app, "Firefox/128 (laptop)");
-    let phone = browser(&app, "Safari/17 (phone)");
-    let laptop_cookie = signed_in(&laptop, "jane@example.com").await;
+    let laptop = app.browser_as("Firefox/128 (laptop)");
+    let phone = app.browser_as("Safari/17 (phone)");
+    let laptop_cookie = laptop.signed_in("jane@example.com", PW).await;
     app.clock.advance(Duration::minutes(2));
-    let phone_cookie = signed_in(&phone, "jane@example.com").await;
-    let bobs = browser(&app, "Bob's browser");
-    signed_in(&bobs, "bob@example.com").await;
+    let phone_cookie = phone.signed_in("jane@example.com", PW).await;
+    let bobs = app.browser_as("Bob's browser");
+    bobs.signed_in("bob@example.com", PW).await;
 
     let r = call(&app, reqwest::Method::GET, &list, Some(&token)).await;
     assert_eq!(r.status(), StatusCode::OK);
@@ -182,8 +153,8 @@ async fn administrator_lists_and_ends_browser_sessions_one_by_one(backend: Backe
     );
     let (_, page) = get(&app, &list, &token).await;
     assert_eq!(page["items"], serde_json::json!([]), "{page}");
-    signed_in(&laptop, "jane@example.com").await;
-    signed_in(&phone, "jane@example.com").await;
+    laptop.signed_in("jane@example.com", PW).await;
+    phone.signed_in("jane@example.com", PW).await;
     let (_, page) = get(&app, &list, &token).await;
     assert_eq!(page["items"].as_array().unwrap().len(), 2, "{page}");
     post(
@@ -196,8 +167,8 @@ async fn administrator_lists_and_ends_browser_sessions_one_by_one(backend: Backe
     assert_eq!(page["items"], serde_json::json!([]), "{page}");
 
     // ...and so do sessions that ran out.
-    let tablet = browser(&app, "Tablet");
-    signed_in(&tablet, "jane@example.com").await;
+    let tablet = app.browser_as("Tablet");
+    tablet.signed_in("jane@example.com", PW).await;
     let (_, page) = get(&app, &list, &token).await;
     assert_eq!(page["items"][0]["user_agent"], "Tablet");
     let idle = app.state.config.session.idle_minutes as i64;
