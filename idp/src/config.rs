@@ -158,6 +158,8 @@ pub struct AccountConfig {
     /// How long a password-reset link works; a theme may set its own.
     pub reset_link_ttl_minutes: u64,
     pub verification_link_ttl_hours: u64,
+    /// How long the link confirming a new email address works.
+    pub email_change_link_ttl_minutes: u64,
     /// Reset mails sent per address, and requests accepted per client IP, per hour.
     pub reset_requests_per_email_per_hour: u64,
     pub reset_requests_per_ip_per_hour: u64,
@@ -231,6 +233,7 @@ impl Default for AccountConfig {
             blocked_email_domains: Vec::new(),
             reset_link_ttl_minutes: 60,
             verification_link_ttl_hours: 48,
+            email_change_link_ttl_minutes: 60,
             reset_requests_per_email_per_hour: 5,
             reset_requests_per_ip_per_hour: 30,
         }
@@ -745,6 +748,12 @@ impl Config {
                 "must be between 1 and 720",
             ));
         }
+        if !(5..=7 * 24 * 60).contains(&a.email_change_link_ttl_minutes) {
+            return Err(invalid(
+                "account.email_change_link_ttl_minutes",
+                "must be between 5 and 10080",
+            ));
+        }
         if a.blocked_email_domains
             .iter()
             .any(|d| d.trim().is_empty() || d.contains('@'))
@@ -1067,6 +1076,10 @@ mod tests {
                 "mail.poll_interval_ms",
             ),
             (&[("IDP__MAIL__MAX_ATTEMPTS", "0")], "mail.max_attempts"),
+            (
+                &[("IDP__ACCOUNT__EMAIL_CHANGE_LINK_TTL_MINUTES", "1")],
+                "account.email_change_link_ttl_minutes",
+            ),
             (&[("IDP__KEYS__ROTATION_DAYS", "0")], "keys.rotation_days"),
             (
                 &[("IDP__KEYS__PUBLISH_AHEAD_MINUTES", "5")],

@@ -1,6 +1,7 @@
 //! Customer accounts: sign-in, registration and email verification, forgotten
 //! and changed passwords, lockout, the password policy and captcha; plus the
-//! account creation used by the CLI; the account's signed-in devices.
+//! account creation used by the CLI; the account's profile (name, email
+//! address) and signed-in devices.
 
 pub mod captcha;
 mod devices;
@@ -11,6 +12,7 @@ mod login;
 pub mod mailer;
 pub mod notices;
 pub mod policy;
+mod profile;
 mod register;
 mod reset;
 mod settings;
@@ -21,7 +23,7 @@ pub use reset::mail_reset_link;
 pub use users::{CreateUserError, MAX_NAME_CHARS, NewAccount, create_user};
 
 use axum::Router;
-use axum::routing::get;
+use axum::routing::{get, post};
 
 use crate::web::{AppState, paths};
 
@@ -43,6 +45,12 @@ pub fn router() -> Router<AppState> {
             paths::CHANGE_PASSWORD,
             get(settings::page).post(settings::submit),
         )
+        .route(
+            paths::ACCOUNT_PROFILE,
+            get(profile::page).post(profile::save_name),
+        )
+        .route(paths::ACCOUNT_EMAIL, post(profile::change_email))
+        .route(paths::CONFIRM_EMAIL_CHANGE, get(profile::confirm))
         .route(
             paths::ACCOUNT_SESSIONS,
             get(devices::page).post(devices::end),

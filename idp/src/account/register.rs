@@ -12,6 +12,7 @@ use axum_extra::extract::cookie::CookieJar;
 use serde::Deserialize;
 use serde_json::json;
 
+use super::MAX_NAME_CHARS;
 use super::forms::{FlowQuery, form, new_password_errors};
 use super::mailer;
 use crate::crypto::{random_token, sha256_hex};
@@ -21,8 +22,6 @@ use crate::web::client_meta::ClientMeta;
 use crate::web::session::MaybeUser;
 use crate::web::ui::{Page, Ui};
 use crate::web::{AppError, AppState, audit, paths};
-
-const MAX_NAME: usize = 200;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
@@ -87,24 +86,16 @@ pub async fn submit(
         .value("email", f.email.trim());
     if name.is_empty() {
         page = page.field_error("name", "Enter your name.");
-    } else if name.chars().count() > MAX_NAME {
+    } else if name.chars().count() > MAX_NAME_CHARS {
         page = page.field_error(
             "name",
-            format!("Names can be at most {MAX_NAME} characters."),
+            format!("Names can be at most {MAX_NAME_CHARS} characters."),
         );
     }
     let email = match Email::parse(&f.email) {
         Ok(email) => {
-            let domain = email.domain().to_owned();
-            let blocked = state.config.account.blocked_email_domains.iter().any(|d| {
-                d.eq_ignore_ascii_case(&domain)
-                    || domain.ends_with(&format!(".{}", d.to_ascii_lowercase()))
-            });
-            if blocked {
-                page = page.field_error(
-                    "email",
-                    format!("We cannot deliver mail to {domain} addresses, so you would never receive our messages. Please use another email address."),
-                );
+            if let Some(why) = super::profile::undeliverable(&state, &email) {
+                page = page.field_error("email", why);
             }
             Some(email)
         }

@@ -409,6 +409,8 @@ mod tests {
         c.insert("until", "Monday 23 November 2026, 00:00 UTC");
         c.insert("account_link", "http://127.0.0.1:8080/account/mfa");
         c.insert("remaining", &2);
+        c.insert("old_email", "jane.old@example.com");
+        c.insert("new_email", "jane.new@example.com");
         c
     }
 
@@ -428,6 +430,16 @@ mod tests {
         }
         match page {
             "error.html" => c.insert("status", &404),
+            "email_changed.html" => {
+                let mut out = Vec::new();
+                for (status, taken) in [("changed", false), ("invalid", false), ("invalid", true)] {
+                    let mut v = c.clone();
+                    v.insert("status", status);
+                    v.insert("taken", &taken);
+                    out.push(v);
+                }
+                return out;
+            }
             "sessions.html" => {
                 let device = |current: bool| {
                     json!({
@@ -537,6 +549,8 @@ mod tests {
         "mfa_recovery_codes.html",
         "mfa.html",
         "sessions.html",
+        "profile.html",
+        "email_changed.html",
     ];
     /// Two-step sign-in pages (docs/mfa.md): they use the field `code`.
     const MFA_PAGES: &[&str] = &[
@@ -558,6 +572,9 @@ mod tests {
         "mfa_recovery_code_used",
         "mfa_recovery_codes_regenerated",
         "mfa_failed",
+        "email_change",
+        "email_changed",
+        "email_change_taken",
     ];
 
     #[test]

@@ -30,6 +30,7 @@ mod keys;
 mod mail;
 mod mfa;
 mod oidc;
+mod profile;
 mod server;
 mod signin;
 mod store;
