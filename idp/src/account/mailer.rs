@@ -51,3 +51,12 @@ pub fn compose(
 pub fn link(issuer: &url::Url, path_and_query: &str) -> String {
     format!("{}{path_and_query}", issuer.as_str().trim_end_matches('/'))
 }
+
+/// The forgot-password page in the flow's portal (`flow_query`, possibly
+/// empty): where a mail sends someone who must take their account back.
+pub fn forgot_password_link(issuer: &url::Url, flow_query: &str) -> String {
+    link(
+        issuer,
+        &format!("{}{flow_query}", crate::web::paths::FORGOT_PASSWORD),
+    )
+}

@@ -8,7 +8,7 @@ use crate::domain::Email;
 use crate::store::User;
 use crate::web::client_meta::ClientMeta;
 use crate::web::ui::Ui;
-use crate::web::{AppError, AppState, audit, paths};
+use crate::web::{AppError, AppState, audit};
 
 /// The address was just locked: audit, and mail the owner if there is one.
 pub async fn account_locked(
@@ -36,10 +36,7 @@ pub async fn account_locked(
     );
     context.insert(
         "reset_link",
-        &mailer::link(
-            &state.config.server.issuer,
-            &format!("{}{}", paths::FORGOT_PASSWORD, ui.flow_query()),
-        ),
+        &mailer::forgot_password_link(&state.config.server.issuer, &ui.flow_query()),
     );
     let mail = mailer::compose(&ui.theme, "account_locked", email, &user.name, context)
         .map_err(|e| AppError::Internal(e.to_string()))?;
@@ -62,10 +59,7 @@ pub fn password_changed(
     context.insert("when", &when);
     context.insert(
         "reset_link",
-        &mailer::link(
-            &state.config.server.issuer,
-            &format!("{}{}", paths::FORGOT_PASSWORD, ui.flow_query()),
-        ),
+        &mailer::forgot_password_link(&state.config.server.issuer, &ui.flow_query()),
     );
     mailer::compose(
         &ui.theme,

@@ -254,10 +254,7 @@ async fn request_change(
         let mut context = tera::Context::new();
         context.insert(
             "reset_link",
-            &mailer::link(
-                &state.config.server.issuer,
-                &format!("{}{flow_query}", paths::FORGOT_PASSWORD),
-            ),
+            &mailer::forgot_password_link(&state.config.server.issuer, flow_query),
         );
         let mail = mailer::compose(
             theme,
@@ -379,10 +376,7 @@ pub async fn confirm(
     context.insert("new_email", to.as_str());
     context.insert(
         "reset_link",
-        &mailer::link(
-            &state.config.server.issuer,
-            &format!("{}{}", paths::FORGOT_PASSWORD, ui.flow_query()),
-        ),
+        &mailer::forgot_password_link(&state.config.server.issuer, &ui.flow_query()),
     );
     let notice = mailer::compose(&ui.theme, "email_changed", &user.email, &user.name, context)
         .map_err(|e| AppError::Internal(e.to_string()))?;

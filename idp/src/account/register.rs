@@ -226,10 +226,7 @@ async fn tell_owner(
     let mut context = tera::Context::new();
     context.insert(
         "reset_link",
-        &mailer::link(
-            &state.config.server.issuer,
-            &format!("{}{flow_query}", paths::FORGOT_PASSWORD),
-        ),
+        &mailer::forgot_password_link(&state.config.server.issuer, flow_query),
     );
     let mail = mailer::compose(
         theme,

@@ -62,7 +62,7 @@ pub fn compose_at(
         .format(&time::format_description::well_known::Rfc2822)
         .unwrap_or_default();
     context.insert("when", &when);
-    context.insert("reset_link", &mailer::link(issuer, paths::FORGOT_PASSWORD));
+    context.insert("reset_link", &mailer::forgot_password_link(issuer, ""));
     context.insert("account_link", &mailer::link(issuer, paths::ACCOUNT_MFA));
     if let Notice::RecoveryCodeUsed { remaining } = notice {
         context.insert("remaining", &remaining);
