@@ -25,6 +25,7 @@ on_both_backends!(
     password_generator_fills_both_fields,
     browser_turns_on_two_step_sign_in_and_signs_in_with_a_code,
     administrator_runs_the_console_in_a_browser,
+    browser_keeps_the_profile_and_signs_out_a_forgotten_device,
 );
 
 const PW: &str = "Correct-Horse-Battery-9";
@@ -968,5 +969,61 @@ async fn administrator_runs_the_console_in_a_browser(backend: Backend) {
     browser.see("You are signed out").await;
     browser.open(&app.admin_url("/admin/")).await;
     browser.wait_for_path("/login").await;
+    browser.quit().await;
+}
+
+async fn browser_keeps_the_profile_and_signs_out_a_forgotten_device(backend: Backend) {
+    let app = MailApp::spawn(backend).await;
+    app.create_user("jane@example.com", PW, "Jane Doe").await;
+    // Signed in at the library too, and forgot to sign out there.
+    let library = app.browser_as(
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/142.0.0.0 Safari/537.36 Edg/142.0.0.0",
+    );
+    library.signed_in("jane@example.com", PW).await;
+    let browser = Browser::start().await;
+    browser.open(&app.url("/login")).await;
+    sign_in(&browser, "jane@example.com", PW).await;
+    browser.wait_for_path("/account").await;
+
+    // A new name.
+    browser
+        .follow_link("Change your name or email address")
+        .await;
+    browser.wait_for_path("/account/profile").await;
+    browser.type_into("name", "Jane Q. Doe").await;
+    browser.click_button("Save name").await;
+    browser.see("Your name is saved.").await;
+
+    // A new address, confirmed from the mail.
+    browser.type_into("new_email", "jane.new@example.com").await;
+    browser.type_into("password", PW).await;
+    browser.click_button("Send a confirmation link").await;
+    browser.see("We sent a link to jane.new@example.com").await;
+    let mail = app.wait_for_mail_to("jane.new@example.com", 1).await;
+    browser
+        .open(&app.url(&link_in(&mail, "/account/email/confirm")))
+        .await;
+    browser
+        .see("From now on you sign in with jane.new@example.com")
+        .await;
+    browser.follow_link("Go to your account").await;
+    browser.see("Jane Q. Doe").await;
+    browser.see("jane.new@example.com").await;
+
+    // The library computer, signed out from here.
+    browser.follow_link("Signed-in devices").await;
+    browser.wait_for_path("/account/sessions").await;
+    browser.see("This device").await;
+    save_screenshot(&browser, "account-devices").await;
+    browser.click_button("Sign out Edge on Windows").await;
+    browser.see("That device is signed out.").await;
+    assert_eq!(
+        library.page("/account").await.status,
+        reqwest::StatusCode::SEE_OTHER,
+        "the library is sent to sign in"
+    );
+    browser
+        .assert_clean_console("the profile and devices pages")
+        .await;
     browser.quit().await;
 }
