@@ -974,7 +974,21 @@ async fn administrator_runs_the_console_in_a_browser(backend: Backend) {
 
 async fn browser_keeps_the_profile_and_signs_out_a_forgotten_device(backend: Backend) {
     let app = MailApp::spawn(backend).await;
-    app.create_user("jane@example.com", PW, "Jane Doe").await;
+    let jane = app.create_user("jane@example.com", PW, "Jane Doe").await;
+    // An app Jane allowed once.
+    let mut planner = NewClient::app("planner", "Trip Planner", "https://planner.example.com/cb");
+    planner.first_party = false;
+    register_client(&app, planner).await;
+    let scopes = ["openid".to_owned(), "email".to_owned()];
+    let (client, now) = (
+        idp::domain::ClientId::parse("planner").unwrap(),
+        app.clock_now(),
+    );
+    app.state
+        .store
+        .grant_consent(&jane.id, &client, &scopes, now)
+        .await
+        .unwrap();
     // Signed in at the library too, and forgot to sign out there.
     let library = app.browser_as(
         "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/142.0.0.0 Safari/537.36 Edg/142.0.0.0",
@@ -1009,6 +1023,14 @@ async fn browser_keeps_the_profile_and_signs_out_a_forgotten_device(backend: Bac
     browser.follow_link("Go to your account").await;
     browser.see("Jane Q. Doe").await;
     browser.see("jane.new@example.com").await;
+
+    // The app's access, removed with its button (inside its card).
+    browser.follow_link("Connected apps").await;
+    browser.see("Trip Planner").await;
+    browser.click_button("Remove access for Trip Planner").await;
+    browser.see("Access removed").await;
+    assert!(app.state.store.consents(&jane.id).await.unwrap().is_empty());
+    browser.follow_link("Back to your account").await;
 
     // The library computer, signed out from here.
     browser.follow_link("Signed-in devices").await;
