@@ -29,7 +29,8 @@ use crate::web::theme::Theme;
 use crate::web::ui::{FlashKind, Page, Ui};
 use crate::web::{AppError, AppState, audit, paths};
 
-/// Change requests a user may make per hour (each sends a mail).
+/// Change requests a user may make per hour (each sends a mail or tests the
+/// password).
 const CHANGES_PER_HOUR: u64 = 5;
 
 /// A requested change of address, until its link is opened.
@@ -170,6 +171,17 @@ pub async fn change_email(
     if !ui.csrf_ok(&f.csrf_token) {
         return Ok(ui.csrf_failure());
     }
+    // Every attempt counts, a wrong password too: each sends mail or tests
+    // the password, and a stolen session must not make either cheap.
+    let counter = keys::counter("email-change", user.id.as_str());
+    let hour = std::time::Duration::from_secs(3600);
+    if state.ephemeral.increment(&counter, hour).await? > CHANGES_PER_HOUR {
+        let page = profile_page(&user).flash(
+            FlashKind::Error,
+            "You asked to change your address several times within the hour. Please wait a while, then try again.",
+        );
+        return Ok(ui.render(page.status(StatusCode::TOO_MANY_REQUESTS)));
+    }
     let mut page = profile_page(&user).value("new_email", f.new_email.trim());
     let email = match Email::parse(&f.new_email) {
         Ok(email) if email.key() == user.email.key() => {
@@ -215,15 +227,6 @@ pub async fn change_email(
             user.email.as_str()
         ),
     );
-    let counter = keys::counter("email-change", user.id.as_str());
-    let hour = std::time::Duration::from_secs(3600);
-    if state.ephemeral.increment(&counter, hour).await? > CHANGES_PER_HOUR {
-        let page = profile_page(&user).flash(
-            FlashKind::Error,
-            "You asked for several changes of address within the hour. Please wait a while, then try again.",
-        );
-        return Ok(ui.render(page.status(StatusCode::TOO_MANY_REQUESTS)));
-    }
     // Whether another account has the address decides what is mailed, never
     // what this page says, nor how long it takes to say it.
     let task = (
