@@ -6,6 +6,7 @@
 pub mod captcha;
 mod devices;
 mod forms;
+pub mod guesses;
 mod hasher;
 pub mod lockout;
 mod login;

@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::forms::{FlowQuery, form};
+use super::guesses::check_current_password;
 use super::{MAX_NAME_CHARS, mailer};
 use crate::crypto::{random_token, sha256_hex};
 use crate::domain::{Email, UserId};
@@ -199,13 +200,9 @@ pub async fn change_email(
             None
         }
     };
-    let password_ok = state
-        .hasher
-        .matches(&f.password, user.password_hash.as_deref())
-        .await
-        .map_err(|e| AppError::Internal(e.to_string()))?;
-    if !password_ok {
-        page = page.field_error("password", "That is not your current password.");
+    let password = check_current_password(&state, &user, &f.password).await?;
+    if let Some(message) = password.message() {
+        page = page.field_error("password", message);
         audit::record(
             &state,
             &meta,

@@ -12,6 +12,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::forms::{FlowQuery, form, new_password_errors};
+use super::guesses::{CurrentPassword, check_current_password};
 use super::notices;
 use crate::domain::PlainPassword;
 use crate::web::client_meta::ClientMeta;
@@ -60,14 +61,11 @@ pub async fn submit(
     if !ui.csrf_ok(&f.csrf_token) {
         return Ok(ui.csrf_failure());
     }
-    let current_ok = state
-        .hasher
-        .matches(&f.current_password, user.password_hash.as_deref())
-        .await
-        .map_err(|e| AppError::Internal(e.to_string()))?;
+    let current = check_current_password(&state, &user, &f.current_password).await?;
+    let current_ok = current == CurrentPassword::Right;
     let mut page = change_page(&state);
-    if !current_ok {
-        page = page.field_error("current_password", "That is not your current password.");
+    if let Some(message) = current.message() {
+        page = page.field_error("current_password", message);
     }
     let (pw_errors, confirm_errors) = new_password_errors(
         &state,

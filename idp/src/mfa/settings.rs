@@ -11,6 +11,7 @@ use serde_json::json;
 
 use super::notices::{self, Notice};
 use super::{Checked, Confirmed, active_secret, check_code, confirm_enrolment, enrol_page, totp};
+use crate::account::guesses::{CurrentPassword, check_current_password};
 use crate::store::User;
 use crate::web::client_meta::ClientMeta;
 use crate::web::session::CurrentUser;
@@ -171,11 +172,8 @@ pub async fn disable(
         Ok(found) => found,
         Err(response) => return Ok(response),
     };
-    let password_ok = state
-        .hasher
-        .matches(&f.password, user.password_hash.as_deref())
-        .await
-        .map_err(super::internal)?;
+    let password = check_current_password(&state, &user, &f.password).await?;
+    let password_ok = password == CurrentPassword::Right;
     // The code is only spent when the password was right.
     let checked = if password_ok {
         check_code(&state, &user, &secret, &f.code, true).await?
@@ -187,8 +185,8 @@ pub async fn disable(
             .await?
             .value("form", "disable")
             .invalid();
-        if !password_ok {
-            page = page.field_error("password", "That is not your current password.");
+        if let Some(message) = password.message() {
+            page = page.field_error("password", message);
         } else {
             page = page.field_error("code", checked.message());
         }

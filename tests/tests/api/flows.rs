@@ -20,6 +20,7 @@ on_both_backends!(
     a_reset_voids_other_links_ends_sessions_and_clears_the_lock,
     reset_requests_are_rate_limited_per_address,
     changing_the_password_needs_the_current_one_and_ends_other_sessions,
+    guessing_the_current_password_from_a_session_is_limited,
     reset_mail_survives_an_smtp_outage,
     the_owner_is_mailed_when_the_account_locks,
     each_portal_signs_in_wearing_its_own_theme,
@@ -762,4 +763,77 @@ async fn the_hosting_portal_asks_for_a_captcha(backend: Backend) {
     // Forgot-password is guarded too.
     let forgot_form = app.page("/forgot-password?client_id=hosting-portal").await;
     assert!(forgot_form.input("captcha_challenge").is_some());
+}
+
+/// Whoever holds a session (a borrowed laptop) must not be able to try
+/// passwords on the change forms at will: ten wrong ones an hour, then none
+/// is checked, the right one neither, on any form asking for it.
+async fn guessing_the_current_password_from_a_session_is_limited(backend: Backend) {
+    let app = MailApp::spawn(backend).await;
+    app.create_user("jane@example.com", PW, "Jane").await;
+    app.sign_in("jane@example.com", PW).await;
+    let change = |current: &'static str| {
+        let fields = [
+            ("current_password", current),
+            ("password", NEW_PW),
+            ("password_confirm", NEW_PW),
+        ];
+        let app = &app;
+        async move {
+            app.submit("/account/password", "/account/password", &fields)
+                .await
+        }
+    };
+    for i in 0..10 {
+        let wrong = change("Guess-Number-1234").await;
+        assert!(
+            wrong
+                .field_errors("current_password")
+                .contains("not your current password"),
+            "guess {i}: {}",
+            wrong.text()
+        );
+    }
+    let right = change(PW).await;
+    assert_eq!(right.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        right
+            .field_errors("current_password")
+            .contains("Too many wrong passwords"),
+        "{}",
+        right.text()
+    );
+    let address = app
+        .submit(
+            "/account/profile",
+            "/account/email",
+            &[("new_email", "jane.new@example.com"), ("password", PW)],
+        )
+        .await;
+    assert!(
+        address
+            .field_errors("password")
+            .contains("Too many wrong passwords"),
+        "the other forms too: {}",
+        address.text()
+    );
+    assert!(
+        app.other_browser()
+            .sign_in("jane@example.com", PW)
+            .await
+            .status
+            .is_redirection(),
+        "the password did not change, and the account is not locked"
+    );
+
+    app.clock.advance(Duration::minutes(61));
+    let later = change(PW).await;
+    assert_eq!(later.status, StatusCode::OK, "{}", later.text());
+    assert!(
+        app.other_browser()
+            .sign_in("jane@example.com", NEW_PW)
+            .await
+            .status
+            .is_redirection()
+    );
 }
