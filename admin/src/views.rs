@@ -158,7 +158,7 @@ mod tests {
             "users.html" => json!({"q": "ann", "users": [user], "next": "/admin/users?cursor=x"}),
             "user.html" => json!({"user": user, "is_self": false,
                 "actions": [{"name": "unlock", "label": "Unlock", "danger": false}],
-                "sessions": [{"id": "abcd", "created": "t", "last_seen": "t", "amr": "pwd + otp", "ip": "::1", "user_agent": "Firefox"}],
+                "sessions": [{"id": "abcd", "created": "t", "last_seen": "t", "amr": "pwd + otp", "ip": "::1", "user_agent": "Mozilla/5.0 Firefox/140.0", "browser": "Firefox <on> Linux"}],
                 "tokens": [{"id": "f1", "client_id": "shop", "scopes": "openid", "created": "t", "last_used": null, "expires": "t"}],
                 "events": [event], "more_events": true}),
             "user_new.html" => {

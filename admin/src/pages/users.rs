@@ -132,6 +132,7 @@ pub(crate) async fn show(
                 "amr": s.get("amr").and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(" + ")),
                 "ip": s.get("ip"),
                 "user_agent": s.get("user_agent"),
+                "browser": s.get("browser"),
             })
         })
         .collect();

@@ -63,7 +63,7 @@ fn when(unix: i64) -> String {
 }
 
 /// "Firefox on Linux", from a user agent; what it says when nothing is known.
-fn describe_browser(user_agent: Option<&str>) -> String {
+pub fn describe_browser(user_agent: Option<&str>) -> String {
     let Some(ua) = user_agent.filter(|u| !u.trim().is_empty()) else {
         return "Unknown browser".to_owned();
     };

@@ -19,6 +19,7 @@ mod reset;
 mod settings;
 mod users;
 
+pub use devices::describe_browser;
 pub use hasher::{HashError, PasswordHasher, Verification};
 pub use reset::mail_reset_link;
 pub use users::{CreateUserError, MAX_NAME_CHARS, NewAccount, create_user};

@@ -41,6 +41,8 @@ pub struct SessionView {
     /// Where the sign-in came from; null for sessions started before this was kept.
     pub ip: Option<String>,
     pub user_agent: Option<String>,
+    /// The user agent as people name browsers, e.g. "Firefox on Linux".
+    pub browser: String,
 }
 
 fn unix(t: i64) -> String {
@@ -58,6 +60,7 @@ impl From<UserSession> for SessionView {
             auth_time: unix(s.data.auth_time),
             amr: s.data.amr,
             ip: s.data.ip,
+            browser: crate::account::describe_browser(s.data.user_agent.as_deref()),
             user_agent: s.data.user_agent,
         }
     }

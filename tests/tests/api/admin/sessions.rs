@@ -128,6 +128,10 @@ async fn administrator_lists_and_ends_browser_sessions_one_by_one(backend: Backe
     let (_, page) = get(&app, &list, &token).await;
     assert_eq!(page["items"].as_array().unwrap().len(), 1, "{page}");
     assert_eq!(page["items"][0]["user_agent"], "Firefox/128 (laptop)");
+    assert_eq!(
+        page["items"][0]["browser"], "Firefox",
+        "named as people name it"
+    );
 
     // Unknown handles, the ended one, and another user's: 404, nothing ends.
     for handle in [
