@@ -50,7 +50,8 @@ impl DeviceView {
     }
 }
 
-fn when(unix: i64) -> String {
+/// A moment as the account pages show it: "23 November 2026, 04:54 UTC".
+pub(super) fn when(unix: i64) -> String {
     OffsetDateTime::from_unix_timestamp(unix)
         .ok()
         .and_then(|t| {

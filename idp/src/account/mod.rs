@@ -3,6 +3,7 @@
 //! account creation used by the CLI; the account's profile (name, email
 //! address) and signed-in devices.
 
+mod activity;
 pub mod captcha;
 mod devices;
 mod forms;
@@ -53,6 +54,7 @@ pub fn router() -> Router<AppState> {
         )
         .route(paths::ACCOUNT_EMAIL, post(profile::change_email))
         .route(paths::CONFIRM_EMAIL_CHANGE, get(profile::confirm))
+        .route(paths::ACCOUNT_ACTIVITY, get(activity::page))
         .route(
             paths::ACCOUNT_SESSIONS,
             get(devices::page).post(devices::end),

@@ -16,6 +16,7 @@ pub const RESET_PASSWORD: &str = "/reset-password";
 pub const ACCOUNT: &str = "/account";
 pub const CHANGE_PASSWORD: &str = "/account/password";
 pub const ACCOUNT_SESSIONS: &str = "/account/sessions";
+pub const ACCOUNT_ACTIVITY: &str = "/account/activity";
 pub const ACCOUNT_PROFILE: &str = "/account/profile";
 pub const ACCOUNT_EMAIL: &str = "/account/email";
 pub const CONFIRM_EMAIL_CHANGE: &str = "/account/email/confirm";

@@ -440,6 +440,13 @@ mod tests {
                 }
                 return out;
             }
+            "activity.html" => {
+                let entry = json!({
+                    "what": "Signed in", "when": "22 November 2026, 20:00 UTC",
+                    "ip": "203.0.113.9", "browser": "Firefox on <Linux>",
+                });
+                c.insert("entries", &if full { vec![entry] } else { vec![] });
+            }
             "sessions.html" => {
                 let device = |current: bool| {
                     json!({
@@ -551,6 +558,7 @@ mod tests {
         "sessions.html",
         "profile.html",
         "email_changed.html",
+        "activity.html",
     ];
     /// Two-step sign-in pages (docs/mfa.md): they use the field `code`.
     const MFA_PAGES: &[&str] = &[

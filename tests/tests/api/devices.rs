@@ -1,7 +1,8 @@
 //! The account's signed-in devices (`/account/sessions`): a person sees
 //! where they are signed in, signs out a device they no longer use, or
 //! every device but the one in hand; a form cannot name anyone else's
-//! session, and a forged one (no CSRF token) changes nothing.
+//! session, and a forged one (no CSRF token) changes nothing. The account's
+//! recent activity (`/account/activity`) shows what happened to it.
 
 use reqwest::StatusCode;
 use tests::browser::Page;
@@ -11,6 +12,7 @@ use crate::{Backend, TestApp};
 on_both_backends!(
     a_person_signs_out_a_device_they_no_longer_use,
     signing_out_every_other_device_keeps_this_one,
+    the_owner_sees_what_happened_to_the_account,
 );
 
 const PW: &str = "Correct-Horse-Battery-9";
@@ -166,4 +168,53 @@ async fn signing_out_every_other_device_keeps_this_one(backend: Backend) {
         .find(|e| e.event.kind == "session.others_ended")
         .expect("audited");
     assert_eq!(ended.event.detail["count"], 2);
+}
+
+async fn the_owner_sees_what_happened_to_the_account(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.create_user("jane@example.com", PW, "Jane").await;
+    app.create_user("bob@example.com", PW, "Bob").await;
+    // Someone tries Jane's password from a phone; Bob signs in.
+    let stranger = app.browser_as(CHROME_ANDROID);
+    stranger
+        .sign_in("jane@example.com", "Guess-Number-1234")
+        .await;
+    app.browser_as(EDGE_WINDOWS)
+        .signed_in("bob@example.com", PW)
+        .await;
+    let laptop = app.browser_as(FIREFOX_LINUX);
+    app.clock.advance(time::Duration::minutes(5));
+    laptop.signed_in("jane@example.com", PW).await;
+    let account = laptop.page("/account").await;
+    let link = account
+        .link("Recent activity")
+        .expect("linked from the account page");
+    let activity = laptop.page(&link).await;
+    assert_eq!(activity.status, StatusCode::OK, "{}", activity.text());
+    let entries: Vec<String> = activity
+        .html()
+        .select(&scraper::Selector::parse("#activity li").unwrap())
+        .map(|li| {
+            li.text()
+                .collect::<String>()
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect();
+    assert!(entries.len() >= 2, "{entries:#?}");
+    assert!(
+        entries[0].starts_with("Signed in") && entries[0].contains("Firefox on Linux"),
+        "newest first, with the device: {entries:#?}"
+    );
+    assert!(
+        entries[1].starts_with("Wrong password entered at sign-in")
+            && entries[1].contains("Chrome on Android")
+            && entries[1].contains("127.0.0.1"),
+        "the stranger's attempt, with where it came from: {entries:#?}"
+    );
+    assert!(
+        !entries.iter().any(|e| e.contains("Edge on Windows")),
+        "Bob's sign-in is not Jane's: {entries:#?}"
+    );
 }
