@@ -1044,8 +1044,22 @@ async fn browser_keeps_the_profile_and_signs_out_a_forgotten_device(backend: Bac
         reqwest::StatusCode::SEE_OTHER,
         "the library is sent to sign in"
     );
+
+    // All of it, in the account's recent activity.
+    browser.follow_link("Back to your account").await;
+    browser.follow_link("Recent activity").await;
+    browser.wait_for_path("/account/activity").await;
+    for what in [
+        "A device was signed out",
+        "An app's access was removed",
+        "Email address changed",
+        "Name changed",
+        "Signed in",
+    ] {
+        browser.see(what).await;
+    }
     browser
-        .assert_clean_console("the profile and devices pages")
+        .assert_clean_console("the profile, devices and activity pages")
         .await;
     browser.quit().await;
 }
