@@ -10,6 +10,27 @@ use crate::web::client_meta::ClientMeta;
 use crate::web::ui::Ui;
 use crate::web::{AppError, AppState, audit};
 
+/// Mails `owner` the theme's `template`, whose only value is where to take
+/// the account back (`reset_link`, in the flow's portal): someone tried to
+/// use their address.
+pub async fn address_in_use(
+    state: &AppState,
+    theme: &crate::web::theme::Theme,
+    template: &str,
+    owner: &User,
+    flow_query: &str,
+) -> Result<(), AppError> {
+    let mut context = tera::Context::new();
+    context.insert(
+        "reset_link",
+        &mailer::forgot_password_link(&state.config.server.issuer, flow_query),
+    );
+    let mail = mailer::compose(theme, template, &owner.email, &owner.name, context)
+        .map_err(|e| AppError::Internal(e.to_string()))?;
+    state.mail.enqueue(mail).await?;
+    Ok(())
+}
+
 /// The address was just locked: audit, and mail the owner if there is one.
 pub async fn account_locked(
     state: &AppState,

@@ -19,7 +19,7 @@ use serde_json::json;
 
 use super::forms::{FlowQuery, form};
 use super::guesses::check_current_password;
-use super::{MAX_NAME_CHARS, mailer};
+use super::{MAX_NAME_CHARS, mailer, notices};
 use crate::crypto::{random_token, sha256_hex};
 use crate::domain::{Email, UserId};
 use crate::ephemeral::{Key, keys};
@@ -251,20 +251,7 @@ async fn request_change(
     to: Email,
 ) -> Result<(), AppError> {
     if let Some(owner) = state.store.user_by_email(&to).await? {
-        let mut context = tera::Context::new();
-        context.insert(
-            "reset_link",
-            &mailer::forgot_password_link(&state.config.server.issuer, flow_query),
-        );
-        let mail = mailer::compose(
-            theme,
-            "email_change_taken",
-            &owner.email,
-            &owner.name,
-            context,
-        )
-        .map_err(|e| AppError::Internal(e.to_string()))?;
-        state.mail.enqueue(mail).await?;
+        notices::address_in_use(state, theme, "email_change_taken", &owner, flow_query).await?;
         audit::record(
             state,
             meta,

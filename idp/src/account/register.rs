@@ -223,20 +223,7 @@ async fn tell_owner(
     meta: &ClientMeta,
     owner: &crate::store::User,
 ) -> Result<(), AppError> {
-    let mut context = tera::Context::new();
-    context.insert(
-        "reset_link",
-        &mailer::forgot_password_link(&state.config.server.issuer, flow_query),
-    );
-    let mail = mailer::compose(
-        theme,
-        "registration_attempt",
-        &owner.email,
-        &owner.name,
-        context,
-    )
-    .map_err(|e| AppError::Internal(e.to_string()))?;
-    state.mail.enqueue(mail).await?;
+    super::notices::address_in_use(state, theme, "registration_attempt", owner, flow_query).await?;
     audit::record(
         state,
         meta,
