@@ -12,12 +12,15 @@ use serde::Serialize;
 
 use super::devices::{describe_browser, when};
 use super::forms::FlowQuery;
+use crate::store::{AuditQuery, RecordedAuditEvent};
 use crate::web::session::CurrentUser;
 use crate::web::ui::{Page, Ui};
 use crate::web::{AppError, AppState};
 
-/// Events read from the trail; those described are shown, newest first.
+/// Events read from the trail at a time, pages read at most, and entries
+/// shown (newest first).
 const READ: u32 = 200;
+const PAGES: usize = 10;
 const SHOWN: usize = 50;
 
 /// What an audit event means to the account's owner; `None`: not shown.
@@ -52,6 +55,19 @@ fn describe(kind: &str) -> Option<&'static str> {
     })
 }
 
+/// How an event reads on the page, if it is shown.
+fn entry(e: RecordedAuditEvent) -> Option<EntryView> {
+    let what = describe(&e.event.kind)?;
+    // An administrator acted from their own browser: not the owner's.
+    let by_owner = !e.event.kind.starts_with("admin.") && e.event.kind != "mfa.reset";
+    Some(EntryView {
+        what,
+        when: when(e.occurred_at.unix_timestamp()),
+        ip: e.event.ip.filter(|_| by_owner),
+        browser: by_owner.then(|| describe_browser(e.event.user_agent.as_deref())),
+    })
+}
+
 #[derive(Debug, Serialize)]
 struct EntryView {
     what: &'static str,
@@ -67,25 +83,25 @@ pub async fn page(
     Query(q): Query<FlowQuery>,
     current: CurrentUser,
 ) -> Result<Response, AppError> {
-    let events = state
-        .store
-        .audit_events(Some(&current.user.id), READ)
-        .await?;
-    let entries: Vec<EntryView> = events
-        .into_iter()
-        .filter_map(|e| {
-            let what = describe(&e.event.kind)?;
-            // An administrator acted from their own browser: not the owner's.
-            let by_owner = !e.event.kind.starts_with("admin.") && e.event.kind != "mfa.reset";
-            Some(EntryView {
-                what,
-                when: when(e.occurred_at.unix_timestamp()),
-                ip: e.event.ip.filter(|_| by_owner),
-                browser: by_owner.then(|| describe_browser(e.event.user_agent.as_deref())),
-            })
-        })
-        .take(SHOWN)
-        .collect();
+    // Events not shown (tokens issued to apps, anyone's registration
+    // attempts with the address) must not push the shown ones out of view:
+    // read page after page until enough are shown.
+    let mut entries: Vec<EntryView> = Vec::new();
+    let mut query = AuditQuery {
+        user: Some(current.user.id.clone()),
+        limit: READ,
+        ..AuditQuery::default()
+    };
+    for _ in 0..PAGES {
+        let events = state.store.search_audit_events(&query).await?;
+        let full = events.len() == READ as usize;
+        query.before_id = events.last().map(|e| e.id);
+        entries.extend(events.into_iter().filter_map(entry));
+        if !full || entries.len() >= SHOWN {
+            break;
+        }
+    }
+    entries.truncate(SHOWN);
     let ui = Ui::new(&state, jar, &headers, q.client_id.as_deref(), Some(current)).await?;
     Ok(ui.render(Page::new("activity.html", "Recent activity").with("entries", &entries)))
 }

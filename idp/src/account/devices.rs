@@ -7,8 +7,8 @@
 //! other sessions, bearer credentials, never reach a page.
 
 use axum::Form;
-use axum::extract::State;
 use axum::extract::rejection::FormRejection;
+use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use axum_extra::extract::cookie::CookieJar;
@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use time::OffsetDateTime;
 
+use super::forms::FlowQuery;
 use crate::web::client_meta::ClientMeta;
 use crate::web::session::{self, CurrentUser, UserSession};
 use crate::web::ui::{FlashKind, Page, Ui};
@@ -125,11 +126,12 @@ pub async fn page(
     State(state): State<AppState>,
     jar: CookieJar,
     headers: HeaderMap,
+    Query(q): Query<FlowQuery>,
     current: CurrentUser,
 ) -> Result<Response, AppError> {
     let user_id = current.user.id.clone();
     let this = session::handle(&current.session_id);
-    let ui = Ui::new(&state, jar, &headers, None, Some(current)).await?;
+    let ui = Ui::new(&state, jar, &headers, q.client_id.as_deref(), Some(current)).await?;
     devices_page(&state, ui, &user_id, &this, None).await
 }
 
@@ -139,6 +141,7 @@ pub struct EndForm {
     /// A session's handle, or `others`.
     end: String,
     csrf_token: String,
+    client_id: String,
 }
 
 pub async fn end(
@@ -152,19 +155,12 @@ pub async fn end(
     let f = body.map(|Form(f)| f).unwrap_or_default();
     let user_id = current.user.id.clone();
     let this = session::handle(&current.session_id);
-    let ui = Ui::new(&state, jar, &headers, None, Some(current)).await?;
+    let ui = Ui::new(&state, jar, &headers, Some(&f.client_id), Some(current)).await?;
     if !ui.csrf_ok(&f.csrf_token) {
         return Ok(ui.csrf_failure());
     }
     let flash = if f.end == OTHERS {
-        let mut ended = 0_u64;
-        for other in session::list(&state, &user_id).await? {
-            if other.handle != this
-                && session::end_by_handle(&state, &user_id, &other.handle).await?
-            {
-                ended += 1;
-            }
-        }
+        let ended = session::end_all_but(&state, &user_id, &this).await?;
         if ended > 0 {
             let details = json!({ "count": ended });
             audit::record(

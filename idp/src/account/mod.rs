@@ -53,7 +53,10 @@ pub fn router() -> Router<AppState> {
             get(profile::page).post(profile::save_name),
         )
         .route(paths::ACCOUNT_EMAIL, post(profile::change_email))
-        .route(paths::CONFIRM_EMAIL_CHANGE, get(profile::confirm))
+        .route(
+            paths::CONFIRM_EMAIL_CHANGE,
+            get(profile::confirm_page).post(profile::confirm),
+        )
         .route(paths::ACCOUNT_ACTIVITY, get(activity::page))
         .route(
             paths::ACCOUNT_SESSIONS,

@@ -124,8 +124,7 @@ pub async fn save_name(
     }
     let changes = UserChanges {
         name: Some(name),
-        email: None,
-        email_verified: None,
+        ..UserChanges::default()
     };
     let Some(user) = state
         .store
@@ -252,13 +251,16 @@ async fn request_change(
 ) -> Result<(), AppError> {
     if let Some(owner) = state.store.user_by_email(&to).await? {
         notices::address_in_use(state, theme, "email_change_taken", &owner, flow_query).await?;
+        // The same kind as a free address: the requester's activity page
+        // shows it and must not tell the two apart (the detail is for
+        // administrators).
         audit::record(
             state,
             meta,
-            "email_change.taken",
+            "email_change.requested",
             Some(&user.id),
             None,
-            json!({}),
+            json!({ "address_in_use": true }),
         )
         .await;
         return Ok(());
@@ -309,56 +311,81 @@ pub struct ConfirmQuery {
     client_id: Option<String>,
 }
 
-/// Opening the link: the address changes (verified), and the old one is told.
+fn result_page() -> Page {
+    Page::new("email_changed.html", "New email address")
+}
+
+fn invalid_link() -> Page {
+    result_page()
+        .with("status", "invalid")
+        .status(StatusCode::BAD_REQUEST)
+}
+
+/// Opening the link asks to confirm, and changes nothing: mail scanners
+/// that open every link must not make the change (an attacker could point
+/// their own account at an address behind such a scanner).
+pub async fn confirm_page(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    Query(q): Query<ConfirmQuery>,
+    MaybeUser(current): MaybeUser,
+) -> Result<Response, AppError> {
+    let ui = Ui::new(&state, jar, &headers, q.client_id.as_deref(), current).await?;
+    let pending = if super::reset::looks_like_token(&q.token) {
+        state.ephemeral.get(&pending_key(&q.token)).await?
+    } else {
+        None
+    };
+    let Some(change) = pending else {
+        return Ok(ui.render(invalid_link()));
+    };
+    Ok(ui.render(
+        result_page()
+            .with("status", "confirm")
+            .with("email", &change.to)
+            .with("token", &q.token),
+    ))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct ConfirmForm {
+    token: String,
+    csrf_token: String,
+    client_id: String,
+}
+
+/// The confirmation: the address changes (verified), and the old one is told.
 pub async fn confirm(
     State(state): State<AppState>,
     jar: CookieJar,
     headers: HeaderMap,
     meta: ClientMeta,
-    Query(q): Query<ConfirmQuery>,
     MaybeUser(current): MaybeUser,
+    body: Result<Form<ConfirmForm>, FormRejection>,
 ) -> Result<Response, AppError> {
-    let mut ui = Ui::new(&state, jar, &headers, q.client_id.as_deref(), current).await?;
-    let page = || Page::new("email_changed.html", "New email address");
-    let invalid = || {
-        page()
-            .with("status", "invalid")
-            .status(StatusCode::BAD_REQUEST)
-    };
-    if !super::reset::looks_like_token(&q.token) {
-        return Ok(ui.render(invalid()));
+    let f: ConfirmForm = form(body);
+    let mut ui = Ui::new(&state, jar, &headers, Some(&f.client_id), current).await?;
+    if !ui.csrf_ok(&f.csrf_token) {
+        return Ok(ui.csrf_failure());
     }
-    let Some(change) = state.ephemeral.take(&pending_key(&q.token)).await? else {
-        return Ok(ui.render(invalid()));
+    if !super::reset::looks_like_token(&f.token) {
+        return Ok(ui.render(invalid_link()));
+    }
+    let Some(change) = state.ephemeral.take(&pending_key(&f.token)).await? else {
+        return Ok(ui.render(invalid_link()));
     };
     let Some(user) = state.store.user_by_id(&change.user_id).await? else {
-        return Ok(ui.render(invalid()));
+        return Ok(ui.render(invalid_link()));
     };
-    let Ok(to) = Email::parse(&change.to) else {
-        return Ok(ui.render(invalid()));
+    let (Ok(to), Ok(from)) = (Email::parse(&change.to), Email::parse(&change.from)) else {
+        return Ok(ui.render(invalid_link()));
     };
-    if user.disabled || user.email.as_str() != change.from {
-        return Ok(ui.render(invalid()));
+    if user.disabled {
+        return Ok(ui.render(invalid_link()));
     }
-    let changes = UserChanges {
-        name: None,
-        email: Some(to.clone()),
-        email_verified: Some(true),
-    };
-    let updated = match state
-        .store
-        .update_user(&user.id, &changes, state.clock.now())
-        .await
-    {
-        Ok(Some(updated)) => updated,
-        Ok(None) => return Ok(ui.render(invalid())),
-        // Another account took the address since the link was sent.
-        Err(crate::store::Error::Conflict) => {
-            return Ok(ui.render(invalid().with("taken", &true)));
-        }
-        Err(e) => return Err(e.into()),
-    };
-    state.users.forget(&user.id);
+    // Written before the change, so that a change is never made untold.
     let mut context = tera::Context::new();
     context.insert("new_email", to.as_str());
     context.insert(
@@ -367,7 +394,31 @@ pub async fn confirm(
     );
     let notice = mailer::compose(&ui.theme, "email_changed", &user.email, &user.name, context)
         .map_err(|e| AppError::Internal(e.to_string()))?;
-    state.mail.enqueue(notice).await?;
+    let changes = UserChanges {
+        email: Some(to),
+        email_verified: Some(true),
+        // Only while the account still has the address the change was asked
+        // from: another link, or an administrator, may have moved it since.
+        expect_email: Some(from),
+        ..UserChanges::default()
+    };
+    let updated = match state
+        .store
+        .update_user(&user.id, &changes, state.clock.now())
+        .await
+    {
+        Ok(Some(updated)) => updated,
+        Ok(None) => return Ok(ui.render(invalid_link())),
+        // Another account took the address since the link was sent.
+        Err(crate::store::Error::Conflict) => {
+            return Ok(ui.render(invalid_link().with("taken", &true)));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    state.users.forget(&user.id);
+    if let Err(e) = state.mail.enqueue(notice).await {
+        tracing::error!(error = %e, "the notice of a changed address could not be queued");
+    }
     audit::record(
         &state,
         &meta,
@@ -379,7 +430,7 @@ pub async fn confirm(
     .await;
     show_user(&mut ui, &updated);
     Ok(ui.render(
-        page()
+        result_page()
             .with("status", "changed")
             .with("email", updated.email.as_str()),
     ))

@@ -76,9 +76,8 @@ fn on_behalf_of_browser(meta: &mut ClientMeta, headers: &axum::http::HeaderMap) 
     if let Some(ip) = named(admin::BROWSER_IP).and_then(|v| v.parse().ok()) {
         meta.ip = ip;
     }
-    if let Some(agent) = named(admin::BROWSER_AGENT) {
-        meta.user_agent = Some(agent.chars().take(300).collect());
-    }
+    // The console's own user agent is never the administrator's.
+    meta.user_agent = named(admin::BROWSER_AGENT).map(|agent| agent.chars().take(300).collect());
 }
 
 /// A refusal, with its `WWW-Authenticate` challenge.

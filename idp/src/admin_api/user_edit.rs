@@ -96,6 +96,7 @@ pub async fn update(
             name,
             email,
             email_verified,
+            expect_email: None,
         };
         state
             .store

@@ -137,6 +137,10 @@ pub struct UserChanges {
     /// (they were mailed to the old one).
     pub email: Option<Email>,
     pub email_verified: Option<bool>,
+    /// Apply only while the account's address is still this one (compared
+    /// by its normalised key): a change made meanwhile wins, and this one
+    /// answers `None`.
+    pub expect_email: Option<Email>,
 }
 
 /// Counts for the administrators' dashboard.

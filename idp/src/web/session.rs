@@ -243,6 +243,18 @@ pub async fn end_by_handle(
     }
 }
 
+/// Ends every live session of the user but the one named `keep`; how many ended.
+pub async fn end_all_but(state: &AppState, user_id: &UserId, keep: &str) -> Result<u64, AppError> {
+    let mut ended = 0;
+    for (id, _) in live_sessions(state, user_id).await? {
+        if handle(&id) != keep {
+            remove(state, &id).await?;
+            ended += 1;
+        }
+    }
+    Ok(ended)
+}
+
 async fn live_sessions(
     state: &AppState,
     user_id: &UserId,

@@ -432,7 +432,12 @@ mod tests {
             "error.html" => c.insert("status", &404),
             "email_changed.html" => {
                 let mut out = Vec::new();
-                for (status, taken) in [("changed", false), ("invalid", false), ("invalid", true)] {
+                for (status, taken) in [
+                    ("confirm", false),
+                    ("changed", false),
+                    ("invalid", false),
+                    ("invalid", true),
+                ] {
                     let mut v = c.clone();
                     v.insert("status", status);
                     v.insert("taken", &taken);

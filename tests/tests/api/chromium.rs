@@ -1017,6 +1017,8 @@ async fn browser_keeps_the_profile_and_signs_out_a_forgotten_device(backend: Bac
     browser
         .open(&app.url(&link_in(&mail, "/account/email/confirm")))
         .await;
+    browser.see("Confirm your new email address").await;
+    browser.click_button("Confirm new address").await;
     browser
         .see("From now on you sign in with jane.new@example.com")
         .await;

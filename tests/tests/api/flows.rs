@@ -766,7 +766,7 @@ async fn the_hosting_portal_asks_for_a_captcha(backend: Backend) {
 }
 
 /// Whoever holds a session (a borrowed laptop) must not be able to try
-/// passwords on the change forms at will: ten wrong ones an hour, then none
+/// passwords on the change forms at will: ten tries an hour, then none
 /// is checked, the right one neither, on any form asking for it.
 async fn guessing_the_current_password_from_a_session_is_limited(backend: Backend) {
     let app = MailApp::spawn(backend).await;
@@ -799,7 +799,7 @@ async fn guessing_the_current_password_from_a_session_is_limited(backend: Backen
     assert!(
         right
             .field_errors("current_password")
-            .contains("Too many wrong passwords"),
+            .contains("Too many tries"),
         "{}",
         right.text()
     );
@@ -811,9 +811,7 @@ async fn guessing_the_current_password_from_a_session_is_limited(backend: Backen
         )
         .await;
     assert!(
-        address
-            .field_errors("password")
-            .contains("Too many wrong passwords"),
+        address.field_errors("password").contains("Too many tries"),
         "the other forms too: {}",
         address.text()
     );

@@ -97,10 +97,26 @@ async fn a_new_address_takes_effect_once_its_link_is_opened(backend: Backend) {
         "nothing for the old address yet"
     );
 
+    // A second change asked meanwhile: whichever link is confirmed first wins.
+    ask_for(&app, "jane.other@example.com", PW).await;
+    let other = app.wait_for_mail_to("jane.other@example.com", 1).await;
+
     // Opened from the mail program's browser, not signed in.
     let link = link_in(&mail, "/account/email/confirm");
     let reader = app.other_browser();
-    let done = reader.page(&link).await;
+    let asked = reader.page(&link).await;
+    assert_eq!(asked.status, StatusCode::OK, "{}", asked.text());
+    assert!(
+        asked.contains("Confirm your new email address"),
+        "{}",
+        asked.text()
+    );
+    // Opening it (as a mail scanner does) changes nothing; the button does.
+    assert!(email_of(&app, "jane@example.com").await, "not by a GET");
+    let (action, fields) = asked
+        .button_form("Confirm new address")
+        .expect("a button to confirm");
+    let done = reader.post(&action, &fields).await;
     assert_eq!(done.status, StatusCode::OK, "{}", done.text());
     assert!(done.contains("Email address changed"), "{}", done.text());
     assert!(done.contains("Jane.New@example.com"), "{}", done.text());
@@ -137,6 +153,19 @@ async fn a_new_address_takes_effect_once_its_link_is_opened(backend: Backend) {
             .await
             .status
             .is_redirection()
+    );
+
+    let stale = reader
+        .page(&link_in(&other, "/account/email/confirm"))
+        .await;
+    let (action, fields) = stale
+        .button_form("Confirm new address")
+        .expect("still pending");
+    let lost = reader.post(&action, &fields).await;
+    assert_eq!(lost.status, StatusCode::BAD_REQUEST, "{}", lost.text());
+    assert!(
+        email_of(&app, "jane.new@example.com").await,
+        "the first one stays"
     );
 
     let again = reader.page(&link).await;
@@ -179,6 +208,17 @@ async fn the_answer_never_says_an_address_is_taken(backend: Backend) {
     app.wait_for_mail_to("jane.free@example.com", 1).await;
     assert!(email_of(&app, "jane@example.com").await);
     assert!(email_of(&app, "bob@example.com").await);
+    // Nor does Jane's recent activity tell the two requests apart.
+    let activity = app.page("/account/activity").await;
+    assert_eq!(
+        activity
+            .text()
+            .matches("Change of email address asked for")
+            .count(),
+        2,
+        "{}",
+        activity.text()
+    );
 }
 
 async fn a_change_link_expires_and_mistakes_change_nothing(backend: Backend) {

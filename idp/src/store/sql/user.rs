@@ -182,7 +182,7 @@ macro_rules! impl_user_store {
                     "update user_account set name = coalesce($2, name), email = coalesce($3, email),
                          email_key = coalesce($4, email_key), email_verified = coalesce($5, email_verified),
                          updated_at = $6
-                     where user_id = $1
+                     where user_id = $1 and ($7 is null or email_key = $7)
                      returning user_id, email, name, email_verified, password_hash, disabled, locked_until, is_admin, created_at, updated_at",
                 )
                 .bind(id.as_str())
@@ -191,6 +191,7 @@ macro_rules! impl_user_store {
                 .bind(changes.email.as_ref().map(|e| e.key()))
                 .bind(changes.email_verified)
                 .bind(Ts(now))
+                .bind(changes.expect_email.as_ref().map(|e| e.key()))
                 .fetch_optional(&mut *tx)
                 .await
                 .map_err(db_error)?;
