@@ -90,7 +90,7 @@ pub async fn mount(
         api: http_base(admin)?,
         client_id: CONSOLE_CLIENT_ID.to_owned(),
         client_secret: secret,
-        trusted_proxy_hops: state.config.server.trusted_proxy_hops,
+        trusted_proxy_hops: state.config.admin.trusted_proxy_hops,
     };
     let sessions = Arc::new(EphemeralSessions(state.ephemeral.clone()));
     let clock = Arc::new(ProviderClock(state.clock.clone()));

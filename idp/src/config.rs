@@ -71,6 +71,11 @@ pub struct AdminConfig {
     /// A person's admin token works only this long after the sign-in behind
     /// it (refresh tokens keep the first sign-in's time).
     pub max_sign_in_age_minutes: u64,
+    /// Reverse proxies in front of the admin listener that append to
+    /// `X-Forwarded-For` (the administrator's address in the audit trail is
+    /// read that many entries from the right). 0: the TCP peer. The public
+    /// listener's `server.trusted_proxy_hops` does not apply here.
+    pub trusted_proxy_hops: usize,
     pub console: ConsoleConfig,
 }
 
@@ -79,6 +84,7 @@ impl Default for AdminConfig {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8081)),
             max_sign_in_age_minutes: 720,
+            trusted_proxy_hops: 0,
             console: ConsoleConfig::default(),
         }
     }

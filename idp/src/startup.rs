@@ -272,7 +272,8 @@ fn router(state: AppState) -> Router {
 /// The admin listener: the admin API and, unless disabled, the console
 /// (health endpoints stay public).
 fn admin_router(state: AppState, console: Option<Router>) -> Router {
-    plumbing(crate::admin_api::router(), state, console)
+    let hops = web::client_meta::ProxyHops(state.config.admin.trusted_proxy_hops);
+    plumbing(crate::admin_api::router(), state, console).layer(axum::Extension(hops))
 }
 
 /// What every listener wraps its routes in: security headers, request ids,

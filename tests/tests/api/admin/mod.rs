@@ -29,6 +29,7 @@ on_both_backends!(
     admin_api_lives_only_on_the_admin_listener_and_describes_itself,
     refused_tokens_change_nothing,
     an_old_sign_in_does_not_administer,
+    the_admin_listener_trusts_only_its_own_proxies,
 );
 
 const PW: &str = "Correct-Horse-Battery-9";
@@ -567,4 +568,43 @@ async fn an_old_sign_in_does_not_administer(backend: Backend) {
             && challenge.contains("max_age=\"43200\""),
         "{challenge}"
     );
+}
+
+/// The admin listener has its own count of trusted proxies: a proxy in front
+/// of the public listener does not let callers of the admin API write their
+/// own address into the audit trail.
+async fn the_admin_listener_trusts_only_its_own_proxies(backend: Backend) {
+    for (admin_hops, recorded) in [(0, "127.0.0.1"), (1, "203.0.113.50")] {
+        let app = TestApp::spawn_with(backend, |c| {
+            c.server.trusted_proxy_hops = 1;
+            c.admin.trusted_proxy_hops = admin_hops;
+        })
+        .await;
+        let jane = app.create_user("jane@example.com", PW, "Jane").await;
+        let token = automation_token(&app).await;
+        let r = app
+            .http
+            .post(app.admin_url(&format!("/admin/api/users/{}/unlock", jane.id)))
+            .bearer_auth(&token)
+            .header("x-forwarded-for", "203.0.113.50")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let events = app
+            .state
+            .store
+            .audit_events(Some(&jane.id), 10)
+            .await
+            .unwrap();
+        let unlocked = events
+            .iter()
+            .find(|e| e.event.kind == "admin.user_unlocked")
+            .expect("audited");
+        assert_eq!(
+            unlocked.event.ip.as_deref(),
+            Some(recorded),
+            "admin.trusted_proxy_hops = {admin_hops}"
+        );
+    }
 }

@@ -1021,7 +1021,7 @@ async fn outbox_keys_and_audit_filters_from_the_console(backend: Backend) {
 /// the administrator's browser instead (behind one trusted proxy here), and
 /// believes nobody else who claims to speak for a browser.
 async fn console_actions_are_audited_with_the_administrators_browser(backend: Backend) {
-    let app = TestApp::spawn_with(backend, |c| c.server.trusted_proxy_hops = 1).await;
+    let app = TestApp::spawn_with(backend, |c| c.admin.trusted_proxy_hops = 1).await;
     administrator(&app, "root@example.com").await;
     let jane = app.create_user("jane@example.com", PW, "Jane").await;
     let unlocked = async |app: &TestApp| {
