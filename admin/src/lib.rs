@@ -54,6 +54,18 @@ pub fn client_ip(
         .or(peer)
 }
 
+/// A header's value as text, at most 300 characters (user agents, for
+/// sessions and the audit trail). The provider's listeners use it too.
+pub fn header_text(
+    headers: &axum::http::HeaderMap,
+    name: impl axum::http::header::AsHeaderName,
+) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(|s| s.chars().take(300).collect())
+}
+
 /// The console, ready to be served: cheap to clone (one `Arc`).
 #[derive(Clone)]
 pub struct Console(Arc<Inner>);

@@ -214,11 +214,7 @@ impl Browser {
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| c.0.ip());
         let ip = crate::client_ip(&parts.headers, peer, hops);
-        let user_agent = parts
-            .headers
-            .get(axum::http::header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(|s| s.chars().take(300).collect());
+        let user_agent = crate::header_text(&parts.headers, axum::http::header::USER_AGENT);
         Self { ip, user_agent }
     }
 }

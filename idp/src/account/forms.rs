@@ -18,6 +18,15 @@ pub struct FlowQuery {
     pub req: Option<String>,
 }
 
+/// The query of a link mailed to someone (verification, reset, change of
+/// address): its token, and the portal it was sent from.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct LinkQuery {
+    pub token: String,
+    pub client_id: Option<String>,
+}
+
 /// The form, or an empty one when the body could not be read: an empty form
 /// fails its CSRF check and gets the "form expired" page, never a bare 400.
 pub fn form<T: Default>(body: Result<Form<T>, FormRejection>) -> T {

@@ -17,7 +17,7 @@ use axum_extra::extract::cookie::CookieJar;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::forms::{FlowQuery, form};
+use super::forms::{FlowQuery, LinkQuery, form};
 use super::guesses::check_current_password;
 use super::{MAX_NAME_CHARS, mailer, notices};
 use crate::crypto::{random_token, sha256_hex};
@@ -304,13 +304,6 @@ async fn request_change(
     Ok(())
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-pub struct ConfirmQuery {
-    token: String,
-    client_id: Option<String>,
-}
-
 fn result_page() -> Page {
     Page::new("email_changed.html", "New email address")
 }
@@ -328,7 +321,7 @@ pub async fn confirm_page(
     State(state): State<AppState>,
     jar: CookieJar,
     headers: HeaderMap,
-    Query(q): Query<ConfirmQuery>,
+    Query(q): Query<LinkQuery>,
     MaybeUser(current): MaybeUser,
 ) -> Result<Response, AppError> {
     let ui = Ui::new(&state, jar, &headers, q.client_id.as_deref(), current).await?;

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::MAX_NAME_CHARS;
-use super::forms::{FlowQuery, form, new_password_errors};
+use super::forms::{FlowQuery, LinkQuery, form, new_password_errors};
 use super::mailer;
 use crate::crypto::{random_token, sha256_hex};
 use crate::domain::{Email, PlainPassword};
@@ -236,19 +236,12 @@ async fn tell_owner(
     Ok(())
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-pub struct VerifyQuery {
-    token: String,
-    client_id: Option<String>,
-}
-
 pub async fn verify(
     State(state): State<AppState>,
     jar: CookieJar,
     headers: HeaderMap,
     meta: ClientMeta,
-    Query(q): Query<VerifyQuery>,
+    Query(q): Query<LinkQuery>,
     MaybeUser(user): MaybeUser,
 ) -> Result<Response, AppError> {
     let ui = Ui::new(&state, jar, &headers, q.client_id.as_deref(), user).await?;

@@ -15,7 +15,9 @@ use axum_extra::extract::cookie::CookieJar;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::forms::{FlowQuery, captcha_message, form, new_password_errors, render_captcha};
+use super::forms::{
+    FlowQuery, LinkQuery, captcha_message, form, new_password_errors, render_captcha,
+};
 use super::{captcha, lockout, mailer, notices};
 use crate::crypto::{random_token, sha256_hex};
 use crate::domain::{Email, PlainPassword};
@@ -211,13 +213,6 @@ pub async fn mail_reset_link(
     Ok(())
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-pub struct ResetQuery {
-    token: String,
-    client_id: Option<String>,
-}
-
 fn invalid_link(ui: Ui) -> Response {
     ui.render(Page::new("reset_invalid.html", "This link has expired").status(StatusCode::GONE))
 }
@@ -233,7 +228,7 @@ pub async fn reset_page(
     State(state): State<AppState>,
     jar: CookieJar,
     headers: HeaderMap,
-    Query(q): Query<ResetQuery>,
+    Query(q): Query<LinkQuery>,
     MaybeUser(user): MaybeUser,
 ) -> Result<Response, AppError> {
     let ui = Ui::new(&state, jar, &headers, q.client_id.as_deref(), user).await?;

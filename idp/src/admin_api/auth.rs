@@ -72,12 +72,11 @@ impl Admin {
 /// the console holds such tokens, so only it can name them; a client's
 /// client_credentials call is recorded as it comes.)
 fn on_behalf_of_browser(meta: &mut ClientMeta, headers: &axum::http::HeaderMap) {
-    let named = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    if let Some(ip) = named(admin::BROWSER_IP).and_then(|v| v.parse().ok()) {
+    if let Some(ip) = admin::header_text(headers, admin::BROWSER_IP).and_then(|v| v.parse().ok()) {
         meta.ip = ip;
     }
     // The console's own user agent is never the administrator's.
-    meta.user_agent = named(admin::BROWSER_AGENT).map(|agent| agent.chars().take(300).collect());
+    meta.user_agent = admin::header_text(headers, admin::BROWSER_AGENT);
 }
 
 /// A refusal, with its `WWW-Authenticate` challenge.

@@ -39,11 +39,7 @@ impl FromRequestParts<AppState> for ClientMeta {
             .get::<ProxyHops>()
             .map_or(state.config.server.trusted_proxy_hops, |h| h.0);
         let ip = admin::client_ip(&parts.headers, Some(peer), hops).unwrap_or(peer);
-        let user_agent = parts
-            .headers
-            .get(header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(|s| s.chars().take(300).collect());
+        let user_agent = admin::header_text(&parts.headers, header::USER_AGENT);
         Ok(Self { ip, user_agent })
     }
 }

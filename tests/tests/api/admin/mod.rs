@@ -169,6 +169,20 @@ async fn post(app: &TestApp, path: &str, token: &str) -> (StatusCode, Value) {
     (status, r.json().await.unwrap_or(Value::Null))
 }
 
+/// The user's most recent audit event of `kind`.
+async fn latest_event(
+    app: &TestApp,
+    user: &idp::domain::UserId,
+    kind: &str,
+) -> idp::store::AuditEvent {
+    let events = app.state.store.audit_events(Some(user), 100).await.unwrap();
+    events
+        .into_iter()
+        .find(|e| e.event.kind == kind)
+        .unwrap_or_else(|| panic!("no {kind} recorded"))
+        .event
+}
+
 /// `(type, actor, user_id)` of every admin event, oldest first.
 async fn admin_events(app: &TestApp) -> Vec<(String, Option<String>, Option<String>)> {
     let mut events: Vec<_> = app
@@ -591,18 +605,9 @@ async fn the_admin_listener_trusts_only_its_own_proxies(backend: Backend) {
             .await
             .unwrap();
         assert_eq!(r.status(), StatusCode::OK);
-        let events = app
-            .state
-            .store
-            .audit_events(Some(&jane.id), 10)
-            .await
-            .unwrap();
-        let unlocked = events
-            .iter()
-            .find(|e| e.event.kind == "admin.user_unlocked")
-            .expect("audited");
+        let unlocked = latest_event(&app, &jane.id, "admin.user_unlocked").await;
         assert_eq!(
-            unlocked.event.ip.as_deref(),
+            unlocked.ip.as_deref(),
             Some(recorded),
             "admin.trusted_proxy_hops = {admin_hops}"
         );

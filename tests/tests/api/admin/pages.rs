@@ -1025,11 +1025,8 @@ async fn console_actions_are_audited_with_the_administrators_browser(backend: Ba
     administrator(&app, "root@example.com").await;
     let jane = app.create_user("jane@example.com", PW, "Jane").await;
     let unlocked = async |app: &TestApp| {
-        let events = app.state.store.audit_events(Some(&jane.id), 50).await;
-        let events = events.unwrap().into_iter();
-        let mut unlocks = events.filter(|e| e.event.kind == "admin.user_unlocked");
-        let last = unlocks.next().expect("an unlock recorded");
-        (last.event.ip, last.event.user_agent)
+        let last = latest_event(app, &jane.id, "admin.user_unlocked").await;
+        (last.ip, last.user_agent)
     };
 
     // The proxy in front of the console appends the address it saw.

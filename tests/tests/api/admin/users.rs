@@ -246,18 +246,9 @@ async fn administrator_disables_enables_and_unlocks_users(backend: Backend) {
     // taken for the administrator's (pages.rs
     // `console_actions_are_audited_with_the_administrators_browser` checks
     // the headers).
-    let recorded = app
-        .state
-        .store
-        .audit_events(Some(&jane.id), 50)
-        .await
-        .unwrap();
-    let disabled = recorded
-        .iter()
-        .find(|e| e.event.kind == "admin.user_disabled")
-        .unwrap();
-    assert_eq!(disabled.event.ip.as_deref(), Some("127.0.0.1"));
-    assert_eq!(disabled.event.user_agent, None);
+    let disabled = latest_event(&app, &jane.id, "admin.user_disabled").await;
+    assert_eq!(disabled.ip.as_deref(), Some("127.0.0.1"));
+    assert_eq!(disabled.user_agent, None);
 }
 
 async fn admin_role_is_granted_and_revoked(backend: Backend) {
