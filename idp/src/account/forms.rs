@@ -33,6 +33,26 @@ pub fn form<T: Default>(body: Result<Form<T>, FormRejection>) -> T {
     body.map(|Form(f)| f).unwrap_or_default()
 }
 
+/// Whether the proof-of-work captcha guards a door (sign-in or
+/// forgot-password; `wants` reads the theme's switch for it). Never chosen by
+/// the request: a pending flow's client (the server's record of the flow)
+/// decides; without one, any registered portal whose theme asks for it makes
+/// the shared door ask too, since the accounts behind every door are the same.
+pub async fn captcha_required(
+    state: &AppState,
+    flow_theme: Option<&crate::web::theme::Theme>,
+    wants: fn(&crate::web::theme::ThemeMeta) -> bool,
+) -> Result<bool, AppError> {
+    if let Some(theme) = flow_theme {
+        return Ok(wants(&theme.meta));
+    }
+    let clients = state.store.list_clients().await?;
+    Ok(clients
+        .iter()
+        .any(|c| wants(&state.themes.get(c.theme.as_deref()).meta))
+        || wants(&state.themes.get(None).meta))
+}
+
 /// Adds a fresh captcha challenge to the page when `on`.
 pub async fn render_captcha(state: &AppState, on: bool, page: Page) -> Result<Page, AppError> {
     if !on {

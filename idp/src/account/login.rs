@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::captcha;
-use super::forms::{FlowQuery, captcha_message, form, render_captcha};
+use super::forms::{FlowQuery, captcha_message, captcha_required, form, render_captcha};
 use super::hasher::Verification;
 use super::lockout::{self, Gate};
 use crate::domain::{Email, PlainPassword};
@@ -42,9 +42,10 @@ pub async fn page(
     Query(q): Query<FlowQuery>,
     MaybeUser(user): MaybeUser,
 ) -> Result<Response, AppError> {
-    // Sent here by /authorize: the request names the client (theme) and may hint the email.
+    // Sent here by /authorize: the request names the client (theme) and may
+    // hint the email; it counts only in the browser that started it.
     let pending = match q.req.as_deref() {
-        Some(id) => crate::oidc::authorize::load(&state, id)
+        Some(id) => crate::oidc::authorize::load(&state, &jar, id)
             .await?
             .map(|r| (id.to_owned(), r)),
         None => None,
@@ -55,19 +56,35 @@ pub async fn page(
         .or(q.client_id.clone());
     let mut ui = Ui::new(&state, jar, &headers, client_id.as_deref(), user).await?;
     let hint = pending.as_ref().and_then(|(_, r)| r.login_hint.clone());
+    if let Some((_, request)) = &pending {
+        ui.allow_form_to(&request.redirect_uri);
+    }
+    let in_flow = pending.is_some();
     ui.set_request(pending.map(|(id, _)| id));
     let email = hint.or(q.login_hint.clone()).unwrap_or_default();
     login_form(
         &state,
         ui,
+        in_flow,
         Page::new("login.html", "Sign in").value("email", email),
     )
     .await
 }
 
-/// Renders the sign-in form, with a fresh captcha when the theme wants one.
-async fn login_form(state: &AppState, ui: Ui, page: Page) -> Result<Response, AppError> {
-    let page = render_captcha(state, ui.theme.meta.captcha_login, page).await?;
+/// Whether the sign-in form asks for the captcha: see [`captcha_required`].
+async fn captcha_on(state: &AppState, ui: &Ui, in_flow: bool) -> Result<bool, AppError> {
+    captcha_required(state, in_flow.then_some(&*ui.theme), |m| m.captcha_login).await
+}
+
+/// Renders the sign-in form, with a fresh captcha when the door asks for one.
+async fn login_form(
+    state: &AppState,
+    ui: Ui,
+    in_flow: bool,
+    page: Page,
+) -> Result<Response, AppError> {
+    let on = captcha_on(state, &ui, in_flow).await?;
+    let page = render_captcha(state, on, page).await?;
     Ok(ui.render(page))
 }
 
@@ -82,37 +99,43 @@ pub async fn submit(
     let pending = if f.req.is_empty() {
         None
     } else {
-        crate::oidc::authorize::load(&state, &f.req).await?
+        crate::oidc::authorize::load(&state, &jar, &f.req).await?
     };
+    // The form's client_id chooses only the look; the pending request (the
+    // server's record of the flow) chooses the rules.
     let client_id = pending
         .as_ref()
         .map(|r| r.client_id.to_string())
         .unwrap_or(f.client_id.clone());
     let mut ui = Ui::new(&state, jar, &headers, Some(&client_id), None).await?;
+    if let Some(request) = &pending {
+        ui.allow_form_to(&request.redirect_uri);
+    }
+    let in_flow = pending.is_some();
     ui.set_request(pending.as_ref().map(|_| f.req.clone()));
     if !ui.csrf_ok(&f.csrf_token) {
         return Ok(ui.csrf_failure());
     }
     let retry = |page: Page| page.value("email", f.email.trim()).invalid();
-    if ui.theme.meta.captcha_login
+    if captcha_on(&state, &ui, in_flow).await?
         && let Err(e) =
             captcha::verify(&state.ephemeral, &f.captcha_challenge, &f.captcha_nonce).await
     {
         let page =
             retry(Page::new("login.html", "Sign in")).field_error("captcha", captcha_message(&e));
-        return login_form(&state, ui, page).await;
+        return login_form(&state, ui, in_flow, page).await;
     }
     let email = match Email::parse(&f.email) {
         Ok(e) => e,
         Err(e) => {
             let page = retry(Page::new("login.html", "Sign in")).field_error("email", e.0);
-            return login_form(&state, ui, page).await;
+            return login_form(&state, ui, in_flow, page).await;
         }
     };
     let Ok(password) = PlainPassword::parse(&f.password) else {
         let page = retry(Page::new("login.html", "Sign in"))
             .field_error("password", "Enter your password.");
-        return login_form(&state, ui, page).await;
+        return login_form(&state, ui, in_flow, page).await;
     };
     let user = state.store.user_by_email(&email).await?;
     match lockout::gate(&state, &email, user.as_ref(), meta.ip).await? {
@@ -174,12 +197,12 @@ pub async fn submit(
                 return Ok(lockout::locked_page(&state, ui, until));
             }
             let page = retry(Page::new("login.html", "Sign in")).form_error(BAD_CREDENTIALS);
-            return login_form(&state, ui, page).await;
+            return login_form(&state, ui, in_flow, page).await;
         }
     };
     // A second step may follow: the failure count starts again only once
     // every step passed, so wrong codes keep adding up across password retries.
-    let required = ui.client.as_ref().is_some_and(|c| c.require_mfa)
+    let required = (in_flow && ui.client.as_ref().is_some_and(|c| c.require_mfa))
         || pending.as_ref().is_some_and(|r| r.acr_mfa);
     if let Some(step) = crate::mfa::second_step(&state, &user, required).await? {
         audit::record(
@@ -191,9 +214,12 @@ pub async fn submit(
             json!({ "next": if step == crate::mfa::SecondStep::Verify { "otp" } else { "mfa_setup" } }),
         )
         .await;
-        let req = ui.request().map(str::to_owned);
-        let client_id = ui.client_id().map(str::to_owned);
-        return crate::mfa::begin(&state, ui.take_jar(), &user, step, req, client_id).await;
+        let flow = crate::mfa::Flow {
+            req: ui.request().map(str::to_owned),
+            client_id: ui.client_id().map(str::to_owned),
+            return_to: pending.as_ref().map(|r| r.redirect_uri.clone()),
+        };
+        return crate::mfa::begin(&state, ui.take_jar(), &user, step, flow).await;
     }
     lockout::record_success(&state, &email).await?;
     let jar = session::start(&state, ui.take_jar(), &user.id, vec!["pwd".into()], &meta).await?;

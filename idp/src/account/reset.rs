@@ -16,7 +16,8 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::forms::{
-    FlowQuery, LinkQuery, captcha_message, form, new_password_errors, render_captcha,
+    FlowQuery, LinkQuery, captcha_message, captcha_required, form, new_password_errors,
+    render_captcha,
 };
 use super::{captcha, lockout, mailer, notices};
 use crate::crypto::{random_token, sha256_hex};
@@ -52,7 +53,9 @@ pub async fn forgot_page(
 ) -> Result<Response, AppError> {
     let ui = Ui::new(&state, jar, &headers, q.client_id.as_deref(), user).await?;
     let page = Page::new("forgot_password.html", "Reset your password");
-    let page = render_captcha(&state, ui.theme.meta.captcha_forgot, page).await?;
+    // The forgot-password door has no flow of its own: see `captcha_required`.
+    let captcha = captcha_required(&state, None, |m| m.captcha_forgot).await?;
+    let page = render_captcha(&state, captcha, page).await?;
     Ok(ui.render(page))
 }
 
@@ -83,7 +86,8 @@ pub async fn forgot_submit(
             .value("email", f.email.trim())
             .invalid()
     };
-    if ui.theme.meta.captcha_forgot
+    let captcha = captcha_required(&state, None, |m| m.captcha_forgot).await?;
+    if captcha
         && let Err(e) =
             captcha::verify(&state.ephemeral, &f.captcha_challenge, &f.captcha_nonce).await
     {
@@ -98,12 +102,7 @@ pub async fn forgot_submit(
     let email = match Email::parse(&f.email) {
         Ok(email) => email,
         Err(e) => {
-            let page = render_captcha(
-                &state,
-                ui.theme.meta.captcha_forgot,
-                retry().field_error("email", e.0),
-            )
-            .await?;
+            let page = render_captcha(&state, captcha, retry().field_error("email", e.0)).await?;
             return Ok(ui.render(page));
         }
     };

@@ -68,15 +68,24 @@ pub async fn second_step(
     })
 }
 
+/// The flow a second step belongs to.
+#[derive(Debug, Default)]
+pub struct Flow {
+    /// The pending authorization request to resume afterwards.
+    pub req: Option<String>,
+    /// The portal whose theme the pages wear.
+    pub client_id: Option<String>,
+    /// The request's redirect URI, where the code pages' forms may end.
+    pub return_to: Option<String>,
+}
+
 /// Starts the second step for this browser and sends it to the right page.
-/// `req` is the pending authorization request to resume afterwards.
 pub async fn begin(
     state: &AppState,
     jar: CookieJar,
     user: &User,
     step: SecondStep,
-    req: Option<String>,
-    client_id: Option<String>,
+    flow: Flow,
 ) -> Result<Response, AppError> {
     let jar = pending::begin(
         state,
@@ -84,8 +93,9 @@ pub async fn begin(
         pending::Pending {
             user_id: user.id.clone(),
             email: user.email.as_str().to_owned(),
-            req,
-            client_id,
+            req: flow.req,
+            client_id: flow.client_id,
+            return_to: flow.return_to,
             enrol: step == SecondStep::Enrol,
             failure_mailed: false,
             expires_at: 0,

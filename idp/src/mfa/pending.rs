@@ -21,6 +21,10 @@ pub struct Pending {
     pub req: Option<String>,
     /// Whose theme the pages wear.
     pub client_id: Option<String>,
+    /// Where the request ends (its client's redirect URI): the code pages'
+    /// forms may end there (CSP `form-action`).
+    #[serde(default)]
+    pub return_to: Option<String>,
     /// The user has no authenticator yet and must set one up.
     pub enrol: bool,
     /// The owner was already told about a failed code of this sign-in.

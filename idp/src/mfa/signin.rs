@@ -42,6 +42,9 @@ async fn ui_for(
 ) -> Result<Ui, AppError> {
     let mut ui = Ui::new(state, jar, headers, p.client_id.as_deref(), None).await?;
     ui.set_request(p.req.clone());
+    if let Some(to) = &p.return_to {
+        ui.allow_form_to(to);
+    }
     Ok(ui)
 }
 

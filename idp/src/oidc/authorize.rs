@@ -20,7 +20,7 @@ use crate::domain::{ClientId, ClientKind, GrantType};
 use crate::store::Client;
 use crate::web::session::{CurrentUser, MaybeUser};
 use crate::web::ui::{Page, Ui, urlencode};
-use crate::web::{AppError, AppState, paths};
+use crate::web::{AppError, AppState, browser, paths};
 
 /// Authentication context class references this provider uses: the
 /// password alone, or the password and a second step (TOTP).
@@ -92,6 +92,34 @@ async fn bad_client_page(
     )))
 }
 
+/// Exact string comparison, except that a registered loopback IP literal
+/// (`http://127.0.0.1/…`, `http://[::1]/…`) accepts any port: a native app
+/// listens on whatever port the system gives it (RFC 8252 7.3). `localhost`
+/// is compared exactly (RFC 8252 8.3 advises against it; a name may resolve
+/// elsewhere), as are scheme, path and query.
+pub fn redirect_matches(registered: &str, requested: &str) -> bool {
+    if registered == requested {
+        return true;
+    }
+    let (Ok(reg), Ok(req)) = (url::Url::parse(registered), url::Url::parse(requested)) else {
+        return false;
+    };
+    let loopback_ip = |u: &url::Url| match u.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        _ => false,
+    };
+    reg.scheme() == "http"
+        && req.scheme() == "http"
+        && loopback_ip(&reg)
+        && reg.host() == req.host()
+        && reg.path() == req.path()
+        && reg.query() == req.query()
+        && req.fragment().is_none()
+        && req.username().is_empty()
+        && req.password().is_none()
+}
+
 fn too_long(value: &Option<String>, max: usize) -> bool {
     value.as_ref().is_some_and(|v| v.len() > max)
 }
@@ -120,7 +148,12 @@ async fn start(
     let Some(redirect_uri) = p
         .redirect_uri
         .as_deref()
-        .filter(|r| client.redirect_uris.iter().any(|u| u.as_str() == *r))
+        .filter(|r| {
+            client
+                .redirect_uris
+                .iter()
+                .any(|u| redirect_matches(u.as_str(), r))
+        })
         .map(str::to_owned)
     else {
         return bad_client_page(&state, jar, &headers, "The application sent you here with an address that is not registered for it, so you are not sent back. Contact the application's support.").await;
@@ -134,6 +167,8 @@ async fn start(
         redirect_uri: &redirect_uri,
         mode: mode.unwrap_or(ResponseMode::Query),
         state: p.state.as_deref().filter(|s| s.len() <= 2048),
+        theme: client.theme.as_deref(),
+        after_form: false,
     };
     // 2. Everything else goes back to the client as an error.
     let invalid = |description: &str| back.error(&state, "invalid_request", description);
@@ -266,11 +301,17 @@ async fn start(
         max_age,
         login_hint: p.login_hint.clone(),
         created_at: state.clock.now().unix_timestamp(),
-        consented: false,
+        consented_by: None,
+        browser: String::new(),
         acr_mfa: p
             .acr_values
             .as_deref()
             .is_some_and(|v| v.split_whitespace().any(|a| a == ACR_MFA)),
+    };
+    let (binding, jar) = browser::ensure(jar, state.config.server.dev_mode);
+    let request = AuthRequest {
+        browser: binding,
+        ..request
     };
     let id = random_token();
     let ttl = std::time::Duration::from_secs(state.config.tokens.auth_request_ttl_secs);
@@ -278,7 +319,8 @@ async fn start(
         .ephemeral
         .put(&request_key(&id), &request, ttl)
         .await?;
-    proceed(&state, &id, request, &client, user).await
+    let response = proceed(&state, &id, request, &client, user, false).await?;
+    Ok((jar, response).into_response())
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -295,21 +337,28 @@ pub async fn resume(
     MaybeUser(user): MaybeUser,
     Query(q): Query<ContinueQuery>,
 ) -> Result<Response, AppError> {
-    let Some(request) = load(&state, &q.req).await? else {
+    let Some(request) = load(&state, &jar, &q.req).await? else {
         return expired_page(&state, jar, &headers).await;
     };
     let Some(client) = state.clients.get(&request.client_id).await? else {
         return expired_page(&state, jar, &headers).await;
     };
-    proceed(&state, &q.req, request, &client, user).await
+    // Reached from our own forms and links (sign-in, code, consent).
+    proceed(&state, &q.req, request, &client, user, true).await
 }
 
-/// A pending request by id (`None` when unknown or expired).
-pub async fn load(state: &AppState, id: &str) -> Result<Option<AuthRequest>, AppError> {
+/// A pending request by id, for the browser that started it (`None` when
+/// unknown, expired, or started in another browser).
+pub async fn load(
+    state: &AppState,
+    jar: &CookieJar,
+    id: &str,
+) -> Result<Option<AuthRequest>, AppError> {
     if id.len() != 43 {
         return Ok(None);
     }
-    Ok(state.ephemeral.get(&request_key(id)).await?)
+    let request: Option<AuthRequest> = state.ephemeral.get(&request_key(id)).await?;
+    Ok(request.filter(|r| browser::matches(jar, state.config.server.dev_mode, &r.browser)))
 }
 
 pub async fn expired_page(
@@ -332,11 +381,14 @@ pub async fn proceed(
     request: AuthRequest,
     client: &Client,
     user: Option<CurrentUser>,
+    after_form: bool,
 ) -> Result<Response, AppError> {
     let back = Return {
         redirect_uri: &request.redirect_uri,
         mode: request.response_mode,
         state: request.state.as_deref(),
+        theme: client.theme.as_deref(),
+        after_form,
     };
     let now = state.clock.now().unix_timestamp();
     let needs_login = match &user {
@@ -374,17 +426,15 @@ pub async fn proceed(
         let step = crate::mfa::second_step(state, &user.user, true)
             .await?
             .unwrap_or(crate::mfa::SecondStep::Enrol);
-        return crate::mfa::begin(
-            state,
-            CookieJar::new(),
-            &user.user,
-            step,
-            Some(id.to_owned()),
-            Some(client.id.to_string()),
-        )
-        .await;
+        let flow = crate::mfa::Flow {
+            req: Some(id.to_owned()),
+            client_id: Some(client.id.to_string()),
+            return_to: Some(request.redirect_uri.clone()),
+        };
+        return crate::mfa::begin(state, CookieJar::new(), &user.user, step, flow).await;
     }
-    if !client.first_party && !request.consented {
+    let consented = request.consented_by.as_ref() == Some(&user.user.id);
+    if !client.first_party && !consented {
         let remembered = state.store.consent(&user.user.id, &client.id).await?;
         let covered =
             remembered.is_some_and(|c| request.scopes.iter().all(|s| c.scopes.contains(s)));
@@ -428,4 +478,54 @@ pub async fn proceed(
         .put(&code_key(&sha256_hex(&code)), &grant, ttl)
         .await?;
     Ok(back.send(state, vec![("code", code)]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redirect_matches;
+
+    #[test]
+    fn loopback_ip_redirects_accept_any_port_and_nothing_else_moves() {
+        assert!(redirect_matches(
+            "https://a.example/cb",
+            "https://a.example/cb"
+        ));
+        assert!(!redirect_matches(
+            "https://a.example/cb",
+            "https://a.example:444/cb"
+        ));
+        assert!(redirect_matches(
+            "http://127.0.0.1/cb",
+            "http://127.0.0.1:51234/cb"
+        ));
+        assert!(redirect_matches(
+            "http://127.0.0.1:8000/cb",
+            "http://127.0.0.1:9/cb"
+        ));
+        assert!(redirect_matches("http://[::1]/cb", "http://[::1]:6000/cb"));
+        assert!(!redirect_matches(
+            "http://127.0.0.1/cb",
+            "http://127.0.0.1:5/cb2"
+        ));
+        assert!(!redirect_matches(
+            "http://127.0.0.1/cb",
+            "http://127.0.0.1:5/cb?x=1"
+        ));
+        assert!(!redirect_matches(
+            "http://127.0.0.1/cb",
+            "http://[::1]:5/cb"
+        ));
+        assert!(!redirect_matches(
+            "http://127.0.0.1/cb",
+            "http://u@127.0.0.1:5/cb"
+        ));
+        assert!(!redirect_matches(
+            "http://localhost/cb",
+            "http://localhost:5/cb"
+        ));
+        assert!(!redirect_matches(
+            "https://127.0.0.1/cb",
+            "https://127.0.0.1:5/cb"
+        ));
+    }
 }

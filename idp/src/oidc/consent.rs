@@ -40,7 +40,7 @@ pub async fn page(
     Query(q): Query<ContinueQuery>,
 ) -> Result<Response, AppError> {
     let req_id = q.req.clone();
-    let Some(request) = authorize::load(&state, &req_id).await? else {
+    let Some(request) = authorize::load(&state, &jar, &req_id).await? else {
         return expired_page(&state, jar, &headers).await;
     };
     let Some(client) = state.clients.get(&request.client_id).await? else {
@@ -55,6 +55,7 @@ pub async fn page(
     )
     .await?;
     ui.set_request(Some(req_id));
+    ui.allow_form_to(&request.redirect_uri);
     let scopes: Vec<&str> = request.scopes.iter().map(|s| describe(s)).collect();
     Ok(ui.render(
         Page::new("consent.html", format!("Allow {}?", client.name))
@@ -80,10 +81,10 @@ pub async fn decide(
     body: Result<Form<ConsentForm>, FormRejection>,
 ) -> Result<Response, AppError> {
     let f = body.map(|Form(f)| f).unwrap_or_default();
-    let Some(mut request) = authorize::load(&state, &f.req).await? else {
+    let Some(mut request) = authorize::load(&state, &jar, &f.req).await? else {
         return expired_page(&state, jar, &headers).await;
     };
-    let ui = Ui::new(
+    let mut ui = Ui::new(
         &state,
         jar,
         &headers,
@@ -91,6 +92,8 @@ pub async fn decide(
         Some(current.clone()),
     )
     .await?;
+    // A CSRF failure re-renders this request's page: its forms may still end the flow.
+    ui.allow_form_to(&request.redirect_uri);
     if !ui.csrf_ok(&f.csrf_token) {
         return Ok(ui.csrf_failure());
     }
@@ -110,6 +113,8 @@ pub async fn decide(
             redirect_uri: &request.redirect_uri,
             mode: request.response_mode,
             state: request.state.as_deref(),
+            theme: ui.theme_name(),
+            after_form: true,
         };
         return Ok(back.error(
             &state,
@@ -135,7 +140,7 @@ pub async fn decide(
         json!({ "scopes": request.scopes }),
     )
     .await;
-    request.consented = true;
+    request.consented_by = Some(user.id.clone());
     let ttl = std::time::Duration::from_secs(state.config.tokens.auth_request_ttl_secs);
     state
         .ephemeral

@@ -18,6 +18,7 @@ use crate::domain::ClientId;
 use crate::oidc::keys::VerifyOptions;
 use crate::store::Client;
 use crate::web::client_meta::ClientMeta;
+use crate::web::headers::form_action_source;
 use crate::web::session::{self, CurrentUser, MaybeUser};
 use crate::web::ui::{Page, Ui, urlencode};
 use crate::web::{AppError, AppState, audit, paths};
@@ -143,8 +144,20 @@ async fn end(
     Ok(jar)
 }
 
-fn done(ui: Ui, jar: CookieJar, redirect: Option<String>) -> Response {
+/// Signed out: back to the client's page, or our own. After our
+/// confirmation form, a client address CSP cannot name (see
+/// `web::headers::form_action_source`) gets a link, not a redirect.
+fn done(ui: Ui, jar: CookieJar, redirect: Option<String>, after_form: bool) -> Response {
     match redirect {
+        Some(to) if after_form && form_action_source(&to).is_none() => {
+            let mut ui = ui;
+            ui.set_jar(jar);
+            ui.render(
+                Page::new("continue.html", "Signed out")
+                    .with("message", "You are signed out.")
+                    .with("continue_url", &to),
+            )
+        }
         Some(to) => (jar, Redirect::to(&to)).into_response(),
         None => {
             let mut ui = ui;
@@ -206,7 +219,7 @@ pub async fn post(
             .is_none()
             .then(|| format!("{}{}", paths::LOGIN, ui.flow_query()))
     });
-    Ok(done(ui, jar, redirect))
+    Ok(done(ui, jar, redirect, true))
 }
 
 async fn rp_initiated(
@@ -240,7 +253,11 @@ async fn rp_initiated(
     };
     if hint_matches {
         let jar = end(&state, ui.take_jar(), &meta, user).await?;
-        return Ok(done(ui, jar, target.redirect));
+        return Ok(done(ui, jar, target.redirect, false));
+    }
+    // The confirmation's form ends at the client's page.
+    if let Some(to) = &target.redirect {
+        ui.allow_form_to(to);
     }
     let app_name = target
         .client

@@ -31,8 +31,14 @@ pub struct AuthRequest {
     pub login_hint: Option<String>,
     /// Unix seconds: a sign-in at or after this satisfies `prompt=login`.
     pub created_at: i64,
-    /// The person approved the scopes on the consent page for this request.
-    pub consented: bool,
+    /// Who approved the scopes on the consent page for this request: the
+    /// approval counts for that user alone.
+    #[serde(default)]
+    pub consented_by: Option<UserId>,
+    /// SHA-256 of the browser binding of the browser that started the
+    /// request (`web::browser`): no other browser can continue it.
+    #[serde(default)]
+    pub browser: String,
     /// `acr_values` asked for the second step (`2`).
     #[serde(default)]
     pub acr_mfa: bool,

@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use super::request::ResponseMode;
 use crate::web::AppState;
+use crate::web::headers::form_action_source;
 use crate::web::ui::urlencode;
 
 /// Where and how to answer.
@@ -14,6 +15,12 @@ pub struct Return<'a> {
     pub redirect_uri: &'a str,
     pub mode: ResponseMode,
     pub state: Option<&'a str>,
+    /// The client's theme, for the pages shown on the way back.
+    pub theme: Option<&'a str>,
+    /// The answer ends the redirects that follow one of our forms, which
+    /// Chromium checks against that form's `form-action`: a destination CSP
+    /// cannot name gets a page with a link instead of a redirect.
+    pub after_form: bool,
 }
 
 #[derive(Serialize)]
@@ -38,6 +45,7 @@ impl Return<'_> {
             params.push(("state", state.to_owned()));
         }
         params.push(("iss", issuer(app)));
+        let nameable = form_action_source(self.redirect_uri);
         match self.mode {
             ResponseMode::Query => {
                 let query: Vec<String> = params
@@ -49,8 +57,11 @@ impl Return<'_> {
                 } else {
                     '?'
                 };
-                Redirect::to(&format!("{}{sep}{}", self.redirect_uri, query.join("&")))
-                    .into_response()
+                let location = format!("{}{sep}{}", self.redirect_uri, query.join("&"));
+                if self.after_form && nameable.is_none() {
+                    return continue_page(app, self.theme, &location);
+                }
+                Redirect::to(&location).into_response()
             }
             ResponseMode::FormPost => {
                 let mut context = tera::Context::new();
@@ -62,12 +73,14 @@ impl Return<'_> {
                 context.insert("params", &list);
                 match app.themes.get(None).render("form_post.html", &context) {
                     Ok(html) => {
-                        // The page posts to the client: widen form-action to it alone.
-                        let origin = url::Url::parse(self.redirect_uri)
-                            .map(|u| u.origin().ascii_serialization())
+                        // The page posts to the client: form-action names it
+                        // alone, or (an origin CSP cannot name) is left out:
+                        // the page holds nothing but this one form of ours.
+                        let form_action = nameable
+                            .map(|source| format!("form-action {source}; "))
                             .unwrap_or_default();
                         let csp = format!(
-                            "default-src 'none'; script-src 'self'; form-action {origin}; frame-ancestors 'none'; base-uri 'none'"
+                            "default-src 'none'; script-src 'self'; {form_action}frame-ancestors 'none'; base-uri 'none'"
                         );
                         (
                             StatusCode::OK,
@@ -83,6 +96,27 @@ impl Return<'_> {
                 }
             }
         }
+    }
+}
+
+/// "Continue to the application": a link to `location`, in the client's theme.
+fn continue_page(app: &AppState, theme: Option<&str>, location: &str) -> Response {
+    let mut context = tera::Context::new();
+    context.insert("continue_url", location);
+    let theme = app.themes.get(theme);
+    match crate::web::ui::render_bare(
+        &theme,
+        "continue.html",
+        "Continue to the application",
+        context,
+    ) {
+        Ok(html) => (
+            StatusCode::OK,
+            [(header::CACHE_CONTROL, "no-store")],
+            Html(html),
+        )
+            .into_response(),
+        Err(e) => crate::web::AppError::Internal(e.to_string()).into_response(),
     }
 }
 

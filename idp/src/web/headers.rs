@@ -7,6 +7,47 @@ use axum::response::Response;
 /// injected `<script>` does not run even if escaping ever failed.
 pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'";
 
+/// The CSP source that lets a form of ours end at `uri` (a client's
+/// `redirect_uri` or `post_logout_redirect_uri`). Chromium checks
+/// `form-action` of the page holding the form against every hop of the
+/// redirects that follow its POST, so a page whose form can end a flow must
+/// allow that flow's destination, and only that one: its origin for http(s),
+/// its scheme for a native app's private-use scheme (`com.example.app:`).
+/// `None` when CSP cannot express the origin (an IPv6 literal such as
+/// `http://[::1]:port`, a host with characters outside CSP's grammar): such
+/// flows end on a page with a link to the application instead.
+pub fn form_action_source(uri: &str) -> Option<String> {
+    let url = url::Url::parse(uri).ok()?;
+    match url.scheme() {
+        "http" | "https" => {
+            let host = match url.host()? {
+                url::Host::Domain(d) => d.to_owned(),
+                url::Host::Ipv4(ip) => ip.to_string(),
+                url::Host::Ipv6(_) => return None,
+            };
+            let host_ok = !host.is_empty()
+                && host.split('.').all(|label| {
+                    !label.is_empty()
+                        && label
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                });
+            host_ok.then(|| url.origin().ascii_serialization())
+        }
+        // A private-use scheme (RFC 8252 7.1): the scheme is all CSP can name.
+        scheme => Some(format!("{scheme}:")),
+    }
+}
+
+/// The page CSP with `form-action` widened to one more source.
+pub fn csp_with_form_target(source: &str) -> String {
+    CSP.replacen(
+        "form-action 'self'",
+        &format!("form-action 'self' {source}"),
+        1,
+    )
+}
+
 /// Whether HSTS is sent: outside dev mode only (dev runs on plain http).
 #[derive(Debug, Clone, Copy)]
 pub struct Hsts(pub bool);

@@ -3,6 +3,7 @@
 
 mod assets;
 pub mod audit;
+pub mod browser;
 pub mod client_meta;
 mod error;
 pub mod headers;

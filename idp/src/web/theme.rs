@@ -501,6 +501,13 @@ mod tests {
                     c.insert("req", "REQ-ID");
                 }
             }
+            "continue.html" => {
+                c.insert("continue_url", "http://[::1]:49152/cb?code=abc&state=<x>");
+                if full {
+                    c.insert("message", "You are signed out.");
+                    c.insert("app_name", "Desktop <App>");
+                }
+            }
             "mfa_recovery_codes.html" => {
                 c.insert("codes", &sample_codes());
                 c.insert("continue_url", "/account/mfa");
@@ -564,6 +571,7 @@ mod tests {
         "profile.html",
         "email_changed.html",
         "activity.html",
+        "continue.html",
     ];
     /// Two-step sign-in pages (docs/mfa.md): they use the field `code`.
     const MFA_PAGES: &[&str] = &[

@@ -161,6 +161,8 @@ pub struct Ui {
     user: Option<CurrentUser>,
     /// The pending authorization request this page belongs to, if any.
     request: Option<String>,
+    /// Where this page's forms may end besides here (CSP `form-action`).
+    form_target: Option<String>,
 }
 
 impl Ui {
@@ -198,6 +200,7 @@ impl Ui {
             csrf,
             user,
             request: None,
+            form_target: None,
         })
     }
 
@@ -212,6 +215,11 @@ impl Ui {
 
     pub fn take_jar(&mut self) -> CookieJar {
         std::mem::take(&mut self.jar)
+    }
+
+    /// The theme's name when it is a client's own (not the default).
+    pub fn theme_name(&self) -> Option<&str> {
+        self.client.as_ref().and_then(|c| c.theme.as_deref())
     }
 
     pub fn client_id(&self) -> Option<&str> {
@@ -230,6 +238,14 @@ impl Ui {
     /// carry the request id, so signing in continues the relying party's flow.
     pub fn set_request(&mut self, request: Option<String>) {
         self.request = request;
+    }
+
+    /// Lets this page's forms end at `uri`, the flow's destination (a
+    /// client's redirect URI): see [`super::headers::form_action_source`].
+    /// A destination CSP cannot name widens nothing; that flow ends on a
+    /// page with a link instead.
+    pub fn allow_form_to(&mut self, uri: &str) {
+        self.form_target = super::headers::form_action_source(uri);
     }
 
     pub fn request(&self) -> Option<&str> {
@@ -312,19 +328,7 @@ impl Ui {
     pub fn render(self, page: Page) -> Response {
         let theme = &self.theme;
         let mut context = page.context;
-        context.insert("page_title", &page.title);
-        context.insert(
-            "theme",
-            &ThemeView {
-                name: &theme.name,
-                display_name: &theme.meta.display_name,
-                logo: &theme.meta.logo,
-                support_text: &theme.meta.support_text,
-                captcha_login: theme.meta.captcha_login,
-                captcha_forgot: theme.meta.captcha_forgot,
-            },
-        );
-        context.insert("static", &theme.static_prefix());
+        insert_theme(&mut context, theme, &page.title);
         context.insert("csrf_token", &self.csrf);
         context.insert("client_id", self.client_id().unwrap_or(""));
         context.insert("flow_query", &self.flow_query());
@@ -347,10 +351,55 @@ impl Ui {
             );
         }
         match theme.render(page.template, &context) {
-            Ok(html) => (page.status, self.jar, Html(html)).into_response(),
+            Ok(html) => match &self.form_target {
+                Some(source) => (
+                    page.status,
+                    self.jar,
+                    [(
+                        header::CONTENT_SECURITY_POLICY,
+                        super::headers::csp_with_form_target(source),
+                    )],
+                    Html(html),
+                )
+                    .into_response(),
+                None => (page.status, self.jar, Html(html)).into_response(),
+            },
             Err(e) => AppError::Internal(e.to_string()).into_response(),
         }
     }
+}
+
+/// What every page of a theme reads: its title, the theme, its static files.
+fn insert_theme(context: &mut tera::Context, theme: &Theme, title: &str) {
+    context.insert("page_title", title);
+    context.insert(
+        "theme",
+        &ThemeView {
+            name: &theme.name,
+            display_name: &theme.meta.display_name,
+            logo: &theme.meta.logo,
+            support_text: &theme.meta.support_text,
+            captcha_login: theme.meta.captcha_login,
+            captcha_forgot: theme.meta.captcha_forgot,
+        },
+    );
+    context.insert("static", &theme.static_prefix());
+}
+
+/// A page outside any form flow (no CSRF token, no user): the protocol's
+/// own pages on the way back to a client.
+pub fn render_bare(
+    theme: &Theme,
+    template: &str,
+    title: &str,
+    mut context: tera::Context,
+) -> Result<String, super::theme::ThemeError> {
+    insert_theme(&mut context, theme, title);
+    context.insert("csrf_token", "");
+    context.insert("flow_query", "");
+    context.insert("client_id", "");
+    context.insert("req", "");
+    theme.render(template, &context)
 }
 
 pub fn urlencode(s: &str) -> String {

@@ -21,6 +21,7 @@ macro_rules! on_both_backends {
 }
 
 mod admin;
+mod binding;
 mod chromium;
 mod devices;
 mod ephemeral;
