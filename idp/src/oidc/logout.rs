@@ -149,7 +149,10 @@ async fn end(
 /// `web::headers::form_action_source`) gets a link, not a redirect.
 fn done(ui: Ui, jar: CookieJar, redirect: Option<String>, after_form: bool) -> Response {
     match redirect {
-        Some(to) if after_form && form_action_source(&to).is_none() => {
+        // Our own sign-in page is relative, and always allowed.
+        Some(to)
+            if after_form && url::Url::parse(&to).is_ok() && form_action_source(&to).is_none() =>
+        {
             let mut ui = ui;
             ui.set_jar(jar);
             ui.render(

@@ -314,7 +314,14 @@ async fn an_address_csp_cannot_name_ends_on_a_page_with_a_link(backend: Backend)
     let browser = app.other_browser();
     app.create_user("jane@example.com", PW, "Jane").await;
     let cb = "http://[::1]:49152/cb";
-    register_client(&app, NewClient::app("desktop", "Desktop App", cb)).await;
+    register_client(
+        &app,
+        NewClient {
+            post_logout_redirect_uri: Some("http://[::1]:49152/bye"),
+            ..NewClient::app("desktop", "Desktop App", cb)
+        },
+    )
+    .await;
     let login = follow(&browser, &authorize("desktop", cb, "")).await;
     assert!(login.url.contains("/login?req="), "{}", login.url);
     assert_eq!(form_action(&login), "form-action 'self'");
@@ -337,6 +344,27 @@ async fn an_address_csp_cannot_name_ends_on_a_page_with_a_link(backend: Backend)
     let again = browser.page(&authorize("desktop", cb, "")).await;
     assert_eq!(again.status, StatusCode::SEE_OTHER);
     assert!(again.location.unwrap().starts_with(cb));
+    // Signing out after the confirmation form ends on a link as well.
+    let confirm = browser
+        .page("/logout?client_id=desktop&post_logout_redirect_uri=http%3A%2F%2F%5B%3A%3A1%5D%3A49152%2Fbye")
+        .await;
+    assert_eq!(confirm.status, StatusCode::OK, "{}", confirm.text());
+    // The confirmation's own form (the header has a sign-out form too).
+    let values: Vec<(String, String)> = vec![
+        ("csrf_token".into(), confirm.input("csrf_token").unwrap()),
+        ("client_id".into(), "desktop".into()),
+        (
+            "post_logout_redirect_uri".into(),
+            confirm.input("post_logout_redirect_uri").unwrap(),
+        ),
+    ];
+    let out = browser.post("/logout", &values).await;
+    assert_eq!(out.status, StatusCode::OK, "{}", out.text());
+    assert_eq!(
+        out.link("Continue to the application").as_deref(),
+        Some("http://[::1]:49152/bye")
+    );
+    assert_eq!(browser.page("/account").await.status, StatusCode::SEE_OTHER);
 }
 
 /// Hole 5: the proof-of-work requirement came from the `client_id` the POST
