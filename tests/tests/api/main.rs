@@ -31,6 +31,7 @@ mod mail;
 mod mfa;
 mod oidc;
 mod profile;
+mod security;
 mod server;
 mod signin;
 mod store;
