@@ -169,6 +169,15 @@ pub struct AccountConfig {
     /// Reset mails sent per address, and requests accepted per client IP, per hour.
     pub reset_requests_per_email_per_hour: u64,
     pub reset_requests_per_ip_per_hour: u64,
+    /// Registration and change-of-address mails sent to one address per
+    /// hour (a verification link or "someone tried to use your address").
+    pub mails_per_address_per_hour: u64,
+    /// Registrations and change-of-address requests accepted per client IP per hour.
+    pub mail_requests_per_ip_per_hour: u64,
+    /// How old the sign-in of a session may be for it to change how the
+    /// account signs in (two-step sign-in on or off, new recovery codes);
+    /// older, the person proves it is them again.
+    pub reauth_max_age_minutes: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -242,6 +251,9 @@ impl Default for AccountConfig {
             email_change_link_ttl_minutes: 60,
             reset_requests_per_email_per_hour: 5,
             reset_requests_per_ip_per_hour: 30,
+            mails_per_address_per_hour: 3,
+            mail_requests_per_ip_per_hour: 20,
+            reauth_max_age_minutes: 5,
         }
     }
 }
@@ -758,6 +770,24 @@ impl Config {
             return Err(invalid(
                 "account.email_change_link_ttl_minutes",
                 "must be between 5 and 10080",
+            ));
+        }
+        if !(1..=100).contains(&a.mails_per_address_per_hour) {
+            return Err(invalid(
+                "account.mails_per_address_per_hour",
+                "must be between 1 and 100",
+            ));
+        }
+        if !(1..=100_000).contains(&a.mail_requests_per_ip_per_hour) {
+            return Err(invalid(
+                "account.mail_requests_per_ip_per_hour",
+                "must be between 1 and 100000",
+            ));
+        }
+        if !(1..=24 * 60).contains(&a.reauth_max_age_minutes) {
+            return Err(invalid(
+                "account.reauth_max_age_minutes",
+                "must be between 1 and 1440",
             ));
         }
         if a.blocked_email_domains

@@ -4,6 +4,9 @@
 //! per account: after `TRIES_PER_HOUR` within an hour the password is not
 //! even checked until the hour has passed. They do not lock the account
 //! (its owner is the one signed in; see docs/decisions.md).
+//!
+//! Also the other allowances counted before the check: codes typed outside
+//! the sign-in's second step, and requests that send mail.
 
 use crate::ephemeral::keys;
 use crate::store::User;
@@ -58,4 +61,46 @@ pub async fn check_current_password(
     } else {
         CurrentPassword::Wrong
     })
+}
+
+/// One-time and recovery codes an account may have checked per hour outside
+/// the sign-in's second step (which the lockout counts): confirming an
+/// authenticator, new recovery codes, turning two-step sign-in off.
+pub const CODE_TRIES_PER_HOUR: u64 = 10;
+
+/// Counts one code typed for `user` and says whether it may be checked
+/// (counted first, so parallel requests get no more than the allowance).
+pub async fn code_try_allowed(state: &AppState, user: &User) -> Result<bool, AppError> {
+    let key = keys::counter("code-tries", user.id.as_str());
+    let hour = std::time::Duration::from_secs(3600);
+    Ok(state.ephemeral.increment(&key, hour).await? <= CODE_TRIES_PER_HOUR)
+}
+
+/// The message for a code box when the allowance is spent.
+pub const CODE_TRIES_SPENT: &str =
+    "Too many codes were tried in the last hour. Please wait a while, then try again.";
+
+/// Counts one mail-sending request (registration, change of address) to
+/// `to` from `ip` and says whether its mail may go: at most
+/// `account.mails_per_address_per_hour` to one address and
+/// `account.mail_requests_per_ip_per_hour` from one IP. Both counts come
+/// first, so a burst gets no more than the limits; the caller answers the
+/// same either way (an answer must not tell whether an address has an account).
+pub async fn mail_allowed(
+    state: &AppState,
+    to: &crate::domain::Email,
+    ip: std::net::IpAddr,
+) -> Result<bool, AppError> {
+    let hour = std::time::Duration::from_secs(3600);
+    let config = &state.config.account;
+    let from_ip = state
+        .ephemeral
+        .increment(&keys::counter("mail-ip", &ip.to_string()), hour)
+        .await?;
+    let to_address = state
+        .ephemeral
+        .increment(&keys::counter("mail-address", &to.key()), hour)
+        .await?;
+    Ok(from_ip <= config.mail_requests_per_ip_per_hour
+        && to_address <= config.mails_per_address_per_hour)
 }

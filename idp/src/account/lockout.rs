@@ -2,7 +2,8 @@
 //! normalised email, whether or not an account has it, and per client IP, in
 //! the ephemeral store so every node shares them. Enough failures lock the
 //! address until the start of the next day in the configured zone (or for a
-//! fixed duration). The lock of an existing account is also written to the
+//! fixed duration). Every attempt is counted before its password or code is
+//! checked, and a right one gives its count back; see docs/security.md. The lock of an existing account is also written to the
 //! durable store, so administrators see it and it survives a Redis restart.
 
 use std::net::IpAddr;
@@ -23,31 +24,51 @@ use crate::web::{AppError, AppState};
 /// Whether a sign-in attempt may proceed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Gate {
-    Open,
+    /// Counted: check the secret, then settle with [`succeeded`] or [`failed`].
+    Open(Attempt),
     /// Locked until then, for existing and unknown addresses alike.
-    Locked(OffsetDateTime),
+    Locked(Lock),
     /// Too many failures from this IP: wait for the window to pass.
     IpThrottled,
+}
+
+/// A lock of an address, as one attempt met it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lock {
+    pub until: OffsetDateTime,
+    /// This attempt took the lock: it alone audits and mails the owner, so a
+    /// burst of attempts sends one "sign-in paused" mail per lock.
+    pub newly: bool,
+}
+
+/// An attempt already counted against the address and the IP, whose
+/// password or code is about to be checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attempt {
+    email_key: String,
+    ip: IpAddr,
+    /// The address's count including this attempt.
+    count: u64,
 }
 
 fn window(config: &LockoutConfig) -> Duration {
     Duration::from_secs(config.window_minutes * 60)
 }
 
-fn email_counter(email: &Email) -> crate::ephemeral::Key<u64> {
-    keys::counter("login-email", &email.key())
+fn email_counter(email_key: &str) -> crate::ephemeral::Key<u64> {
+    keys::counter("login-email", email_key)
 }
 
 fn ip_counter(ip: IpAddr) -> crate::ephemeral::Key<u64> {
     keys::counter("login-ip", &ip.to_string())
 }
 
-pub async fn gate(
+/// The lock in force on the address, if any (ephemeral or durable).
+pub async fn current_lock(
     state: &AppState,
     email: &Email,
     user: Option<&User>,
-    ip: IpAddr,
-) -> Result<Gate, AppError> {
+) -> Result<Option<OffsetDateTime>, AppError> {
     let now = state.clock.now();
     let ephemeral_lock = state
         .ephemeral
@@ -55,40 +76,94 @@ pub async fn gate(
         .await?
         .and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok());
     let durable_lock = user.and_then(|u| u.locked_until);
-    if let Some(until) = [ephemeral_lock, durable_lock]
+    Ok([ephemeral_lock, durable_lock]
         .into_iter()
         .flatten()
         .filter(|t| *t > now)
-        .max()
-    {
-        return Ok(Gate::Locked(until));
-    }
-    let ip_failures = state.ephemeral.get(&ip_counter(ip)).await?.unwrap_or(0);
-    if ip_failures >= state.config.lockout.ip_max_failures {
-        return Ok(Gate::IpThrottled);
-    }
-    Ok(Gate::Open)
+        .max())
 }
 
-/// Counts a failure; returns the lock's end when this failure locked the address.
-pub async fn record_failure(
+/// Counts a sign-in attempt (a password, or a code of the second step)
+/// before anything secret is checked, so a burst of parallel attempts gets
+/// no more checks than the limit: each one's place in the count decides.
+pub async fn attempt(
     state: &AppState,
     email: &Email,
     user: Option<&User>,
     ip: IpAddr,
-) -> Result<Option<OffsetDateTime>, AppError> {
+) -> Result<Gate, AppError> {
     let config = &state.config.lockout;
-    state
+    if let Some(until) = current_lock(state, email, user).await? {
+        return Ok(Gate::Locked(Lock {
+            until,
+            newly: false,
+        }));
+    }
+    let from_ip = state
         .ephemeral
         .increment(&ip_counter(ip), window(config))
         .await?;
-    let failures = state
+    if from_ip > config.ip_max_failures {
+        return Ok(Gate::IpThrottled);
+    }
+    let count = state
         .ephemeral
-        .increment(&email_counter(email), window(config))
+        .increment(&email_counter(&email.key()), window(config))
         .await?;
-    if failures < config.max_failures {
+    // A lock taken between the first look and the count (its taker cleared
+    // the count after writing the lock) holds all the same.
+    if let Some(until) = current_lock(state, email, user).await? {
+        return Ok(Gate::Locked(Lock {
+            until,
+            newly: false,
+        }));
+    }
+    if count > config.max_failures {
+        // Beyond the limit while the last allowed attempts are still being
+        // checked: a burst, refused unchecked, and the address locks.
+        return Ok(Gate::Locked(take_lock(state, email, user).await?));
+    }
+    Ok(Gate::Open(Attempt {
+        email_key: email.key(),
+        ip,
+        count,
+    }))
+}
+
+/// The attempt was right: its count is given back (failures alone count).
+/// A lock taken meanwhile by a parallel attempt still holds: `Some` then,
+/// and the attempt must be refused.
+pub async fn succeeded(
+    state: &AppState,
+    attempt: Attempt,
+    email: &Email,
+) -> Result<Option<OffsetDateTime>, AppError> {
+    state
+        .ephemeral
+        .decrement(&email_counter(&attempt.email_key))
+        .await?;
+    state.ephemeral.decrement(&ip_counter(attempt.ip)).await?;
+    current_lock(state, email, None).await
+}
+
+/// The attempt was wrong: it stays counted; the last one the limit allows
+/// locks the address. `Some` when the address is locked now.
+pub async fn failed(
+    state: &AppState,
+    attempt: Attempt,
+    email: &Email,
+    user: Option<&User>,
+) -> Result<Option<Lock>, AppError> {
+    if attempt.count < state.config.lockout.max_failures {
         return Ok(None);
     }
+    Ok(Some(take_lock(state, email, user).await?))
+}
+
+/// Locks the address unless it is already: of parallel callers exactly one
+/// gets `newly` (an atomic put-if-absent decides).
+async fn take_lock(state: &AppState, email: &Email, user: Option<&User>) -> Result<Lock, AppError> {
+    let config = &state.config.lockout;
     let now = state.clock.now();
     let until = lock_until(config, now);
     let ttl = Duration::from_secs(
@@ -96,30 +171,38 @@ pub async fn record_failure(
             .unwrap_or(60)
             .max(1),
     );
-    state
+    let lock_key = keys::lock(&email.key());
+    if !state
         .ephemeral
-        .put(&keys::lock(&email.key()), &until.unix_timestamp(), ttl)
-        .await?;
-    state.ephemeral.delete(&email_counter(email)).await?;
+        .put_if_absent(&lock_key, &until.unix_timestamp(), ttl)
+        .await?
+    {
+        let held = state
+            .ephemeral
+            .get(&lock_key)
+            .await?
+            .and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok())
+            .unwrap_or(until);
+        return Ok(Lock {
+            until: held,
+            newly: false,
+        });
+    }
+    // After the lock is written: an attempt counted from zero again sees it.
+    state.ephemeral.delete(&email_counter(&email.key())).await?;
     if let Some(user) = user {
         state
             .store
             .set_locked_until(&user.id, Some(until), now)
             .await?;
     }
-    Ok(Some(until))
-}
-
-/// A successful sign-in starts the count again.
-pub async fn record_success(state: &AppState, email: &Email) -> Result<(), AppError> {
-    state.ephemeral.delete(&email_counter(email)).await?;
-    Ok(())
+    Ok(Lock { until, newly: true })
 }
 
 /// Lifts a lock (a completed reset, an administrator).
 pub async fn clear(state: &AppState, email: &Email, user: Option<&User>) -> Result<(), AppError> {
     state.ephemeral.delete(&keys::lock(&email.key())).await?;
-    state.ephemeral.delete(&email_counter(email)).await?;
+    state.ephemeral.delete(&email_counter(&email.key())).await?;
     if let Some(user) = user.filter(|u| u.locked_until.is_some()) {
         state
             .store

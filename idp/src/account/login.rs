@@ -138,9 +138,20 @@ pub async fn submit(
         return login_form(&state, ui, in_flow, page).await;
     };
     let user = state.store.user_by_email(&email).await?;
-    match lockout::gate(&state, &email, user.as_ref(), meta.ip).await? {
-        Gate::Open => {}
-        Gate::Locked(until) => {
+    let attempt = match lockout::attempt(&state, &email, user.as_ref(), meta.ip).await? {
+        Gate::Open(attempt) => attempt,
+        Gate::Locked(lock) => {
+            if lock.newly {
+                super::notices::account_locked(
+                    &state,
+                    &ui,
+                    &meta,
+                    &email,
+                    user.as_ref(),
+                    lock.until,
+                )
+                .await?;
+            }
             audit::record(
                 &state,
                 &meta,
@@ -150,7 +161,7 @@ pub async fn submit(
                 json!({}),
             )
             .await;
-            return Ok(lockout::locked_page(&state, ui, until));
+            return Ok(lockout::locked_page(&state, ui, lock.until));
         }
         Gate::IpThrottled => {
             audit::record(
@@ -164,7 +175,7 @@ pub async fn submit(
             .await;
             return Ok(lockout::throttled_page(ui));
         }
-    }
+    };
     let usable = user.as_ref().filter(|u| !u.disabled);
     let verification = state
         .hasher
@@ -181,7 +192,7 @@ pub async fn submit(
             u.clone()
         }
         _ => {
-            let locked = lockout::record_failure(&state, &email, user.as_ref(), meta.ip).await?;
+            let locked = lockout::failed(&state, attempt, &email, user.as_ref()).await?;
             audit::record(
                 &state,
                 &meta,
@@ -191,17 +202,40 @@ pub async fn submit(
                 json!({}),
             )
             .await;
-            if let Some(until) = locked {
-                super::notices::account_locked(&state, &ui, &meta, &email, user.as_ref(), until)
+            if let Some(lock) = locked {
+                if lock.newly {
+                    super::notices::account_locked(
+                        &state,
+                        &ui,
+                        &meta,
+                        &email,
+                        user.as_ref(),
+                        lock.until,
+                    )
                     .await?;
-                return Ok(lockout::locked_page(&state, ui, until));
+                }
+                return Ok(lockout::locked_page(&state, ui, lock.until));
             }
             let page = retry(Page::new("login.html", "Sign in")).form_error(BAD_CREDENTIALS);
             return login_form(&state, ui, in_flow, page).await;
         }
     };
-    // A second step may follow: the failure count starts again only once
-    // every step passed, so wrong codes keep adding up across password retries.
+    // Right, but a parallel attempt locked the address meanwhile: a burst
+    // past the limit lets nobody in.
+    if let Some(until) = lockout::succeeded(&state, attempt, &email).await? {
+        audit::record(
+            &state,
+            &meta,
+            "login.refused_locked",
+            Some(&user.id),
+            None,
+            json!({}),
+        )
+        .await;
+        return Ok(lockout::locked_page(&state, ui, until));
+    }
+    // A second step may follow: its wrong codes count against the same
+    // address, and nothing but the window's end forgets a failure.
     let required = (in_flow && ui.client.as_ref().is_some_and(|c| c.require_mfa))
         || pending.as_ref().is_some_and(|r| r.acr_mfa);
     if let Some(step) = crate::mfa::second_step(&state, &user, required).await? {
@@ -221,7 +255,6 @@ pub async fn submit(
         };
         return crate::mfa::begin(&state, ui.take_jar(), &user, step, flow).await;
     }
-    lockout::record_success(&state, &email).await?;
     let jar = session::start(&state, ui.take_jar(), &user.id, vec!["pwd".into()], &meta).await?;
     audit::record(
         &state,

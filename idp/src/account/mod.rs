@@ -35,7 +35,10 @@ pub fn router() -> Router<AppState> {
         .route(paths::LOGIN, get(login::page).post(login::submit))
         .route(paths::ACCOUNT, get(login::account))
         .route(paths::REGISTER, get(register::page).post(register::submit))
-        .route(paths::VERIFY_EMAIL, get(register::verify))
+        .route(
+            paths::VERIFY_EMAIL,
+            get(register::verify_page).post(register::verify),
+        )
         .route(
             paths::FORGOT_PASSWORD,
             get(reset::forgot_page).post(reset::forgot_submit),

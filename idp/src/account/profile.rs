@@ -223,6 +223,20 @@ pub async fn change_email(
             user.email.as_str()
         ),
     );
+    if !super::guesses::mail_allowed(&state, &email, meta.ip).await? {
+        // The same answer as a sent link: a limit reached by mail to an
+        // address with an account must not tell that it has one.
+        audit::record(
+            &state,
+            &meta,
+            "email_change.throttled",
+            Some(&user.id),
+            None,
+            json!({}),
+        )
+        .await;
+        return Ok(ui.render(sent));
+    }
     // Whether another account has the address decides what is mailed, never
     // what this page says, nor how long it takes to say it.
     let task = (

@@ -120,6 +120,21 @@ pub async fn submit(
         return Ok(ui.render(page.invalid()));
     };
     let password = PlainPassword::parse(&f.password).map_err(|e| AppError::Internal(e.0))?;
+    let sent = Page::new("register_sent.html", "Check your email").with("email", email.as_str());
+    if !super::guesses::mail_allowed(&state, &email, meta.ip).await? {
+        // The same answer: whether mail went (or the address has an
+        // account) is not the requester's to know.
+        audit::record(
+            &state,
+            &meta,
+            "registration.throttled",
+            None,
+            None,
+            json!({}),
+        )
+        .await;
+        return Ok(ui.render(sent));
+    }
 
     let task_state = state.clone();
     let theme = ui.theme.clone();
@@ -142,11 +157,7 @@ pub async fn submit(
             tracing::error!(error = %e, "registration failed after the answer was sent");
         }
     });
-    Ok(
-        ui.render(
-            Page::new("register_sent.html", "Check your email").with("email", email.as_str()),
-        ),
-    )
+    Ok(ui.render(sent))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -236,11 +247,13 @@ async fn tell_owner(
     Ok(())
 }
 
-pub async fn verify(
+/// Opening the mailed link asks to confirm and changes nothing: mail
+/// gateways open every link, and one that did would verify an address for
+/// whoever registered it (an attacker registering a victim's address).
+pub async fn verify_page(
     State(state): State<AppState>,
     jar: CookieJar,
     headers: HeaderMap,
-    meta: ClientMeta,
     Query(q): Query<LinkQuery>,
     MaybeUser(user): MaybeUser,
 ) -> Result<Response, AppError> {
@@ -248,7 +261,52 @@ pub async fn verify(
     let outcome = if super::reset::looks_like_token(&q.token) {
         state
             .store
-            .verify_email(&sha256_hex(&q.token), state.clock.now())
+            .peek_email_verification(&sha256_hex(&q.token), state.clock.now())
+            .await?
+    } else {
+        EmailVerification::Invalid
+    };
+    let page = Page::new("verify_email.html", "Email confirmation");
+    Ok(match outcome {
+        EmailVerification::Verified(user) => ui.render(
+            page.with("status", "confirm")
+                .with("email", user.email.as_str())
+                .with("token", &q.token),
+        ),
+        EmailVerification::AlreadyVerified => ui.render(page.with("status", "verified")),
+        EmailVerification::Invalid => ui.render(
+            page.with("status", "invalid")
+                .status(StatusCode::BAD_REQUEST),
+        ),
+    })
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct VerifyForm {
+    token: String,
+    csrf_token: String,
+    client_id: String,
+}
+
+/// The button on that page: the token is used and the address verified.
+pub async fn verify(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    meta: ClientMeta,
+    MaybeUser(user): MaybeUser,
+    body: Result<Form<VerifyForm>, FormRejection>,
+) -> Result<Response, AppError> {
+    let f: VerifyForm = form(body);
+    let ui = Ui::new(&state, jar, &headers, Some(&f.client_id), user).await?;
+    if !ui.csrf_ok(&f.csrf_token) {
+        return Ok(ui.csrf_failure());
+    }
+    let outcome = if super::reset::looks_like_token(&f.token) {
+        state
+            .store
+            .verify_email(&sha256_hex(&f.token), state.clock.now())
             .await?
     } else {
         EmailVerification::Invalid

@@ -223,6 +223,17 @@ impl EphemeralStore for MemoryStore {
         Ok(1)
     }
 
+    async fn decrement(&self, key: &str) -> Result<()> {
+        let now = self.now();
+        let mut inner = self.lock();
+        if let Some(entry) = inner.live(key, now)
+            && let Some(count) = parse_count(&entry.value)
+        {
+            entry.value = count.saturating_sub(1).to_string().into_bytes();
+        }
+        Ok(())
+    }
+
     async fn delete(&self, key: &str) -> Result<()> {
         self.lock().map.remove(key);
         Ok(())

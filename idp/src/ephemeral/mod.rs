@@ -50,6 +50,10 @@ pub trait EphemeralStore: Send + Sync + std::fmt::Debug {
     /// Adds one to a counter and returns the new count. A counter that does not
     /// exist (or has expired) starts at 1 and lives for `window` from then.
     async fn increment(&self, key: &str, window: Duration) -> Result<u64>;
+    /// Takes one back from a live counter (never below zero), keeping its
+    /// expiry: an attempt counted before its check gives its count back
+    /// when it turns out to be no failure. An absent counter stays absent.
+    async fn decrement(&self, key: &str) -> Result<()>;
     async fn delete(&self, key: &str) -> Result<()>;
     /// Adds `member` to the set under `key`, live for `ttl` from now (adding
     /// it again restarts its ttl). Each member expires on its own, by the app
@@ -185,6 +189,10 @@ impl Ephemeral {
 
     pub async fn increment(&self, key: &Key<u64>, window: Duration) -> Result<u64> {
         self.0.increment(key.as_str(), window).await
+    }
+
+    pub async fn decrement(&self, key: &Key<u64>) -> Result<()> {
+        self.0.decrement(key.as_str()).await
     }
 
     pub async fn delete<T>(&self, key: &Key<T>) -> Result<()> {

@@ -94,6 +94,30 @@ return 1
     )
 });
 
+/// Takes one from the live counter at `KEYS[1]` (never below zero), keeping
+/// its envelope expiry and Redis ttl; `ARGV[1]` is now (ms). An absent,
+/// clock-expired or unreadable counter is left alone.
+static DECREMENT: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local v = redis.call('GET', KEYS[1])
+if v then
+  local sep = string.find(v, '|', 1, true)
+  if sep then
+    local exp_text = string.sub(v, 1, sep - 1)
+    local exp = tonumber(exp_text)
+    local n = tonumber(string.sub(v, sep + 1))
+    if exp and n and exp > tonumber(ARGV[1]) and n > 0 then
+      redis.call('SET', KEYS[1], exp_text .. '|' .. string.format('%d', n - 1), 'KEEPTTL')
+      return n - 1
+    end
+  end
+end
+return 0
+",
+    )
+});
+
 /// Adds member `ARGV[3]` with expiry `ARGV[2]` (ms) to the sorted set at
 /// `KEYS[1]` after removing members expired at `ARGV[1]` (now, ms), and
 /// extends the key's real ttl to `ARGV[4]` ms if it was shorter.
@@ -298,6 +322,14 @@ impl EphemeralStore for RedisStore {
             .arg(ttl_ms(window));
         let mut conn = self.conn.clone();
         bounded("increment", invocation.invoke_async(&mut conn)).await
+    }
+
+    async fn decrement(&self, key: &str) -> Result<()> {
+        let mut invocation = DECREMENT.prepare_invoke();
+        invocation.key(self.key(key)).arg(self.now_ms());
+        let mut conn = self.conn.clone();
+        bounded::<i64>("decrement", invocation.invoke_async(&mut conn)).await?;
+        Ok(())
     }
 
     async fn delete(&self, key: &str) -> Result<()> {

@@ -5,6 +5,7 @@
 
 mod notices;
 mod pending;
+mod reauth;
 mod settings;
 mod signin;
 pub mod totp;
@@ -34,6 +35,10 @@ pub fn router() -> Router<AppState> {
         .route(
             paths::ACCOUNT_MFA_RECOVERY_CODES,
             post(settings::regenerate),
+        )
+        .route(
+            paths::ACCOUNT_REAUTH,
+            get(reauth::page).post(reauth::submit),
         )
 }
 
@@ -244,10 +249,14 @@ fn enrol_page(
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Checked {
     Totp,
-    Recovery { remaining: u32 },
+    Recovery {
+        remaining: u32,
+    },
     Wrong,
     Replayed,
     Malformed,
+    /// Not checked: the account's allowance of codes is spent.
+    Limited,
 }
 
 impl Checked {
@@ -260,6 +269,7 @@ impl Checked {
         match self {
             Self::Replayed => "replayed",
             Self::Malformed => "malformed",
+            Self::Limited => "limited",
             _ => "wrong",
         }
     }
@@ -273,6 +283,7 @@ impl Checked {
             Self::Malformed => {
                 "Enter the 6-digit code from your authenticator app, or one of your recovery codes."
             }
+            Self::Limited => crate::account::guesses::CODE_TRIES_SPENT,
             _ => "That code is not right. Check the time on your phone and try the current code.",
         }
     }
@@ -326,7 +337,9 @@ enum Confirmed {
 }
 
 /// Turns TOTP on when `input` is right for the unconfirmed `secret` now:
-/// recovery codes made, audited (`during`: where), the owner mailed.
+/// recovery codes made, audited (`during`: where), the owner mailed. Each
+/// code is counted against the account's allowance before it is checked,
+/// and a refused one is audited too.
 async fn confirm_enrolment(
     state: &AppState,
     ui: &crate::web::ui::Ui,
@@ -337,12 +350,27 @@ async fn confirm_enrolment(
     during: &str,
 ) -> Result<Confirmed, AppError> {
     let now = state.clock.now();
+    let refused = |checked: Checked| async move {
+        crate::web::audit::record(
+            state,
+            meta,
+            "mfa.enrol_failed",
+            Some(&user.id),
+            ui.client.as_ref().map(|c| &c.id),
+            serde_json::json!({ "during": during, "reason": checked.reason() }),
+        )
+        .await;
+        Ok(Confirmed::Refused(checked))
+    };
+    if !crate::account::guesses::code_try_allowed(state, user).await? {
+        return refused(Checked::Limited).await;
+    }
     let step = match totp::parse_code(input) {
         totp::CodeInput::Totp(code) => totp::matching_step(secret, &code, now.unix_timestamp()),
-        _ => return Ok(Confirmed::Refused(Checked::Malformed)),
+        _ => return refused(Checked::Malformed).await,
     };
     let Some(step) = step else {
-        return Ok(Confirmed::Refused(Checked::Wrong));
+        return refused(Checked::Wrong).await;
     };
     let (codes, hashes) = totp::new_recovery_codes();
     if !state

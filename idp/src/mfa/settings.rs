@@ -1,4 +1,6 @@
 //! `/account/mfa`: turning two-step sign-in on and off, new recovery codes.
+//! Each change needs a recent sign-in (see `reauth`), and every code typed
+//! here is counted against the account's allowance before it is checked.
 
 use axum::Form;
 use axum::extract::rejection::FormRejection;
@@ -11,7 +13,7 @@ use serde_json::json;
 
 use super::notices::{self, Notice};
 use super::{Checked, Confirmed, active_secret, check_code, confirm_enrolment, enrol_page, totp};
-use crate::account::guesses::{CurrentPassword, check_current_password};
+use crate::account::guesses::{CurrentPassword, check_current_password, code_try_allowed};
 use crate::store::User;
 use crate::web::client_meta::ClientMeta;
 use crate::web::session::CurrentUser;
@@ -92,6 +94,14 @@ pub async fn setup_page(
     Query(q): Query<ThemeQuery>,
     current: CurrentUser,
 ) -> Result<Response, AppError> {
+    if let Some(confirm) = super::reauth::required(
+        &state,
+        &current,
+        paths::ACCOUNT_MFA_SETUP,
+        q.client_id.as_deref(),
+    ) {
+        return Ok(confirm);
+    }
     let user = current.user.clone();
     let Some(secret) = super::enrolment_secret(&state, &user).await? else {
         return Ok(Redirect::to(paths::ACCOUNT_MFA).into_response());
@@ -110,9 +120,18 @@ pub async fn setup_submit(
 ) -> Result<Response, AppError> {
     let f = form(body);
     let user = current.user.clone();
+    let confirm = super::reauth::required(
+        &state,
+        &current,
+        paths::ACCOUNT_MFA_SETUP,
+        Some(&f.client_id),
+    );
     let ui = Ui::new(&state, jar, &headers, Some(&f.client_id), Some(current)).await?;
     if !ui.csrf_ok(&f.csrf_token) {
         return Ok(ui.csrf_failure());
+    }
+    if let Some(confirm) = confirm {
+        return Ok(confirm);
     }
     let Some(secret) = super::unconfirmed_secret(&state, &user).await? else {
         // Already on (another tab), or never started: the status page says which.
@@ -133,7 +152,8 @@ pub async fn setup_submit(
 }
 
 /// What turning off and new recovery codes start with: the page, a valid
-/// form, and TOTP being on (else back to the status page).
+/// form, a recent sign-in (else "confirm it's you"), and TOTP being on (else
+/// back to the status page).
 async fn while_on(
     state: &AppState,
     jar: CookieJar,
@@ -142,9 +162,14 @@ async fn while_on(
     f: &MfaForm,
 ) -> Result<Result<(Ui, User, String), Response>, AppError> {
     let user = current.user.clone();
+    let confirm = super::reauth::required(state, &current, paths::ACCOUNT_MFA, Some(&f.client_id));
     let ui = Ui::new(state, jar, headers, Some(&f.client_id), Some(current)).await?;
     if !ui.csrf_ok(&f.csrf_token) {
         return Ok(Err(ui.csrf_failure()));
+    }
+    // A stolen session alone must not change how the account signs in.
+    if let Some(confirm) = confirm {
+        return Ok(Err(confirm));
     }
     match active_secret(state, &user).await? {
         Some(secret) => Ok(Ok((ui, user, secret))),
@@ -174,11 +199,13 @@ pub async fn disable(
     };
     let password = check_current_password(&state, &user, &f.password).await?;
     let password_ok = password == CurrentPassword::Right;
-    // The code is only spent when the password was right.
-    let checked = if password_ok {
-        check_code(&state, &user, &secret, &f.code, true).await?
-    } else {
+    // The code is only spent (and counted) when the password was right.
+    let checked = if !password_ok {
         Checked::Wrong
+    } else if !code_try_allowed(&state, &user).await? {
+        Checked::Limited
+    } else {
+        check_code(&state, &user, &secret, &f.code, true).await?
     };
     if !password_ok || !checked.passed() {
         let mut page = status_page(&state, &user)
@@ -196,7 +223,7 @@ pub async fn disable(
             "mfa.disable_failed",
             Some(&user.id),
             None,
-            json!({}),
+            json!({ "reason": if password_ok { checked.reason() } else { "password" } }),
         )
         .await;
         return Ok(ui.render(page));
@@ -232,9 +259,23 @@ pub async fn regenerate(
         Ok(found) => found,
         Err(response) => return Ok(response),
     };
-    // A code from the app: a recovery code cannot mint new ones.
-    let checked = check_code(&state, &user, &secret, &f.code, false).await?;
+    // A code from the app: a recovery code cannot mint new ones. Counted
+    // before it is checked: a stolen session must not try them all.
+    let checked = if code_try_allowed(&state, &user).await? {
+        check_code(&state, &user, &secret, &f.code, false).await?
+    } else {
+        Checked::Limited
+    };
     if !checked.passed() {
+        audit::record(
+            &state,
+            &meta,
+            "mfa.recovery_codes_failed",
+            Some(&user.id),
+            None,
+            json!({ "reason": checked.reason() }),
+        )
+        .await;
         let page = status_page(&state, &user)
             .await?
             .value("form", "regenerate")

@@ -71,31 +71,52 @@ async fn pending_user(state: &AppState, p: &Pending) -> Result<Option<User>, App
     Ok(user.filter(|u| !u.disabled))
 }
 
-/// The lockout gate for a second step: `Some(page)` when it is closed.
-async fn gate(
+/// Ends the pending sign-in and shows the locked page (audited).
+async fn refuse_locked(
+    state: &AppState,
+    mut ui: Ui,
+    meta: &ClientMeta,
+    pid: &str,
+    user: &User,
+    lock: lockout::Lock,
+) -> Result<Response, AppError> {
+    let jar = pending::finish(state, ui.take_jar(), pid).await?;
+    ui.set_jar(jar);
+    if lock.newly {
+        crate::account::notices::account_locked(
+            state,
+            &ui,
+            meta,
+            &user.email,
+            Some(user),
+            lock.until,
+        )
+        .await?;
+    }
+    audit::record(
+        state,
+        meta,
+        "mfa.refused_locked",
+        Some(&user.id),
+        None,
+        json!({}),
+    )
+    .await;
+    Ok(lockout::locked_page(state, ui, lock.until))
+}
+
+/// Counts a code of the second step against the address and the IP before
+/// it is checked: `Err(page)` when the lockout refuses it unchecked.
+async fn count_attempt(
     state: &AppState,
     ui: Ui,
     meta: &ClientMeta,
     pid: &str,
     user: &User,
-) -> Result<Result<Ui, Response>, AppError> {
-    match lockout::gate(state, &user.email, Some(user), meta.ip).await? {
-        Gate::Open => Ok(Ok(ui)),
-        Gate::Locked(until) => {
-            let mut ui = ui;
-            let jar = pending::finish(state, ui.take_jar(), pid).await?;
-            ui.set_jar(jar);
-            audit::record(
-                state,
-                meta,
-                "mfa.refused_locked",
-                Some(&user.id),
-                None,
-                json!({}),
-            )
-            .await;
-            Ok(Err(lockout::locked_page(state, ui, until)))
-        }
+) -> Result<Result<(Ui, lockout::Attempt), Response>, AppError> {
+    match lockout::attempt(state, &user.email, Some(user), meta.ip).await? {
+        Gate::Open(attempt) => Ok(Ok((ui, attempt))),
+        Gate::Locked(lock) => Ok(Err(refuse_locked(state, ui, meta, pid, user, lock).await?)),
         Gate::IpThrottled => Ok(Err(lockout::throttled_page(ui))),
     }
 }
@@ -110,7 +131,6 @@ async fn complete(
     user: &User,
 ) -> Result<String, AppError> {
     let jar = pending::finish(state, ui.take_jar(), pid).await?;
-    lockout::record_success(state, &user.email).await?;
     let amr = vec!["pwd".to_owned(), "otp".to_owned()];
     let jar = session::start(state, jar, &user.id, amr.clone(), meta).await?;
     ui.set_jar(jar);
@@ -165,17 +185,17 @@ pub async fn submit(
     let Some(user) = pending_user(&state, &p).await? else {
         return expired(&state, ui.jar().clone(), &headers).await;
     };
-    let mut ui = match gate(&state, ui, &meta, &pid, &user).await? {
-        Ok(ui) => ui,
-        Err(page) => return Ok(page),
-    };
     // Turned off meanwhile (an administrator's reset): start again.
     let Some(secret) = active_secret(&state, &user).await? else {
-        return expired(&state, ui.take_jar(), &headers).await;
+        return expired(&state, ui.jar().clone(), &headers).await;
+    };
+    let (mut ui, attempt) = match count_attempt(&state, ui, &meta, &pid, &user).await? {
+        Ok(counted) => counted,
+        Err(page) => return Ok(page),
     };
     let checked = check_code(&state, &user, &secret, &f.code, true).await?;
     if !checked.passed() {
-        let locked = lockout::record_failure(&state, &user.email, Some(&user), meta.ip).await?;
+        let locked = lockout::failed(&state, attempt, &user.email, Some(&user)).await?;
         audit::record(
             &state,
             &meta,
@@ -190,25 +210,22 @@ pub async fn submit(
             p.failure_mailed = true;
             pending::save(&state, &pid, &p).await?;
         }
-        if let Some(until) = locked {
-            let jar = pending::finish(&state, ui.take_jar(), &pid).await?;
-            ui.set_jar(jar);
-            crate::account::notices::account_locked(
-                &state,
-                &ui,
-                &meta,
-                &user.email,
-                Some(&user),
-                until,
-            )
-            .await?;
-            return Ok(lockout::locked_page(&state, ui, until));
+        if let Some(lock) = locked {
+            return refuse_locked(&state, ui, &meta, &pid, &user, lock).await;
         }
         return Ok(ui.render(
             otp_page(&p)
                 .field_error("code", checked.message())
                 .invalid(),
         ));
+    }
+    // Right, but a parallel wrong code locked the address meanwhile.
+    if let Some(until) = lockout::succeeded(&state, attempt, &user.email).await? {
+        let lock = lockout::Lock {
+            until,
+            newly: false,
+        };
+        return refuse_locked(&state, ui, &meta, &pid, &user, lock).await;
     }
     let target = complete(&state, &mut ui, &meta, &pid, &user).await?;
     match checked {
@@ -295,15 +312,20 @@ pub async fn setup_submit(
     let Some(user) = pending_user(&state, &p).await? else {
         return expired(&state, ui.jar().clone(), &headers).await;
     };
-    let mut ui = match gate(&state, ui, &meta, &pid, &user).await? {
-        Ok(ui) => ui,
-        Err(page) => return Ok(page),
-    };
+    if let Some(until) = lockout::current_lock(&state, &user.email, Some(&user)).await? {
+        let lock = lockout::Lock {
+            until,
+            newly: false,
+        };
+        return refuse_locked(&state, ui, &meta, &pid, &user, lock).await;
+    }
+    let mut ui = ui;
     let Some(secret) = super::unconfirmed_secret(&state, &user).await? else {
         return Ok(Redirect::to(paths::LOGIN_MFA_SETUP).into_response());
     };
-    // A wrong code here guesses nothing (the secret is new and shown on the
-    // page), so it does not count toward the lockout.
+    // A wrong code here guesses nothing of the account (the secret is new
+    // and shown on the page), so it does not count toward the lockout; it
+    // has the per-account allowance of codes and is audited.
     let codes =
         match confirm_enrolment(&state, &ui, &meta, &user, &secret, &f.code, "sign-in").await? {
             Confirmed::On(codes) => codes,

@@ -40,6 +40,15 @@ pub trait AccountStore {
         now: OffsetDateTime,
     ) -> Result<EmailVerification>;
 
+    /// What [`verify_email`](Self::verify_email) would do with this token,
+    /// changing nothing: `Verified(user)` means the link is live and would
+    /// verify `user`'s address (opening a link must not change state).
+    async fn peek_email_verification(
+        &self,
+        token_hash: &str,
+        now: OffsetDateTime,
+    ) -> Result<EmailVerification>;
+
     async fn create_password_reset(
         &self,
         user: &UserId,

@@ -27,6 +27,8 @@ pub const ACCOUNT_MFA: &str = "/account/mfa";
 pub const ACCOUNT_MFA_SETUP: &str = "/account/mfa/setup";
 pub const ACCOUNT_MFA_DISABLE: &str = "/account/mfa/disable";
 pub const ACCOUNT_MFA_RECOVERY_CODES: &str = "/account/mfa/recovery-codes";
+/// "Confirm it's you": a fresh proof before changing how the account signs in.
+pub const ACCOUNT_REAUTH: &str = "/account/reauth";
 
 pub const DISCOVERY: &str = "/.well-known/openid-configuration";
 pub const AUTHORIZE: &str = "/authorize";

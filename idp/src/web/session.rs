@@ -170,6 +170,30 @@ pub async fn load(
     Ok(Some((id, data)))
 }
 
+/// The person behind session `id` proved again who they are: its
+/// `auth_time` (OIDC, and how recent its sign-in is) moves to now. False when
+/// the session ended meanwhile (it is not brought back).
+pub async fn reauthenticated(state: &AppState, id: &str) -> Result<bool, AppError> {
+    let key = keys::session(id);
+    let Some(mut data) = state.ephemeral.get(&key).await? else {
+        return Ok(false);
+    };
+    let now = state.clock.now().unix_timestamp();
+    data.auth_time = now;
+    data.last_seen = now;
+    Ok(state
+        .ephemeral
+        .put_if_present(&key, &data, idle(state))
+        .await?)
+}
+
+/// Whether the session's sign-in is at most `account.reauth_max_age_minutes`
+/// old, by the app clock.
+pub fn signed_in_recently(state: &AppState, session: &SessionData) -> bool {
+    let max_age = i64::try_from(state.config.account.reauth_max_age_minutes * 60).unwrap_or(300);
+    state.clock.now().unix_timestamp() - session.auth_time <= max_age
+}
+
 /// Within its absolute lifetime and not voided by "end every session".
 async fn is_live(state: &AppState, data: &SessionData) -> Result<bool, AppError> {
     let now = state.clock.now();

@@ -469,7 +469,32 @@ mod tests {
                 c.insert("devices", &devices);
                 c.insert("others", &(devices.len() - 1));
             }
-            "verify_email.html" => c.insert("status", if full { "verified" } else { "invalid" }),
+            "verify_email.html" => {
+                let mut out = Vec::new();
+                for status in ["confirm", "verified", "invalid"] {
+                    let mut v = c.clone();
+                    v.insert("status", status);
+                    v.insert("email", "jane@example.com");
+                    v.insert("token", "TOKEN");
+                    out.push(v);
+                }
+                return out;
+            }
+            "reauth.html" => {
+                let mut out = Vec::new();
+                for (password, code) in [(true, false), (false, true), (true, true), (false, false)]
+                {
+                    let mut v = c.clone();
+                    v.insert("has_password", &password);
+                    v.insert("has_code", &code);
+                    v.insert("return_to", "/account/mfa/setup");
+                    if full {
+                        v.insert("errors", &json!({ "password": ["Wrong <password>"] }));
+                    }
+                    out.push(v);
+                }
+                return out;
+            }
             "login_recovery_used.html" => {
                 c.insert("continue_url", "/authorize/continue?req=abc");
                 let mut out = Vec::new();
@@ -572,6 +597,7 @@ mod tests {
         "email_changed.html",
         "activity.html",
         "continue.html",
+        "reauth.html",
     ];
     /// Two-step sign-in pages (docs/mfa.md): they use the field `code`.
     const MFA_PAGES: &[&str] = &[

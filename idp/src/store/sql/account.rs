@@ -93,6 +93,40 @@ macro_rules! impl_account_store {
                 Ok($crate::store::EmailVerification::Verified(row.into()))
             }
 
+            async fn peek_email_verification(
+                &self,
+                token_hash: &str,
+                now: time::OffsetDateTime,
+            ) -> $crate::store::Result<$crate::store::EmailVerification> {
+                use $crate::store::sql::{Ts, db_error};
+                let live = sqlx::query_as::<_, $crate::store::sql::user::UserRow>(
+                    "select u.user_id, u.email, u.name, u.email_verified, u.password_hash, u.disabled, u.locked_until, u.is_admin, u.created_at, u.updated_at
+                     from email_verification_token t join user_account u on u.user_id = t.user_id
+                     where t.token_hash = $1 and t.used_at is null and t.expires_at > $2",
+                )
+                .bind(token_hash)
+                .bind(Ts(now))
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_error)?;
+                if let Some(row) = live {
+                    return Ok($crate::store::EmailVerification::Verified(row.into()));
+                }
+                let verified: Option<(bool,)> = sqlx::query_as(
+                    "select u.email_verified from email_verification_token t
+                     join user_account u on u.user_id = t.user_id
+                     where t.token_hash = $1 and t.used_at is not null",
+                )
+                .bind(token_hash)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_error)?;
+                Ok(match verified {
+                    Some((true,)) => $crate::store::EmailVerification::AlreadyVerified,
+                    _ => $crate::store::EmailVerification::Invalid,
+                })
+            }
+
             async fn create_password_reset(
                 &self,
                 user: &$crate::domain::UserId,
