@@ -55,6 +55,10 @@ pub struct CodeGrant {
 /// What the first redemption of a code issued, so a replay can revoke it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RedeemedCode {
+    /// The client the code was issued to: only its own replay revokes.
+    /// (Absent in records written before it was kept: any replay revokes.)
+    #[serde(default)]
+    pub client_id: Option<ClientId>,
     pub access_jti: String,
     pub access_exp: i64,
     pub refresh_family: Option<String>,

@@ -52,6 +52,7 @@ on_both_backends!(
     an_expired_code_is_invalid_grant,
     a_wrong_code_verifier_is_invalid_grant,
     a_code_of_another_client_is_invalid_grant,
+    another_clients_code_neither_burns_nor_revokes,
     client_credentials_only_for_clients_registered_for_it,
     userinfo_refuses_an_expired_access_token,
     introspection_tells_live_tokens_from_dead_ones,
@@ -1104,6 +1105,53 @@ async fn a_code_of_another_client_is_invalid_grant(backend: Backend) {
     )
     .await;
     assert_oauth_error(response, StatusCode::BAD_REQUEST, "invalid_grant").await;
+}
+
+/// A public client (no secret to steal) presents a code it saw for another
+/// client: used, it must not revoke the tokens its rightful client got for
+/// it; live, it must not burn it. Both answers are a plain `invalid_grant`.
+async fn another_clients_code_neither_burns_nor_revokes(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let shop_rp = shop(&app).await;
+    register(&app, "spa", Reg::public()).await;
+    let steal = |code: String, verifier: String| {
+        let app = app.clone();
+        async move {
+            let form = [
+                ("grant_type", "authorization_code"),
+                ("code", code.as_str()),
+                ("redirect_uri", CALLBACK),
+                ("code_verifier", verifier.as_str()),
+                ("client_id", "spa"),
+            ];
+            post_form(&app, "/token", None, &form).await
+        }
+    };
+
+    // A used code.
+    let auth = start(&shop_rp, &["offline_access"], &[]);
+    let trip = browse(&app, &auth.url, Some(PW), None).await;
+    let tokens = redeem(&shop_rp, trip.code(), &auth.verifier).await.unwrap();
+    let answer = steal(trip.code().to_owned(), auth.verifier.clone()).await;
+    assert_oauth_error(answer, StatusCode::BAD_REQUEST, "invalid_grant").await;
+    assert_eq!(
+        userinfo_status(&app, tokens.access_token()).await,
+        StatusCode::OK,
+        "another client's replay revoked the access token"
+    );
+    assert!(is_active(&shop_rp, tokens.access_token(), None).await);
+    refresh(&shop_rp, tokens.refresh_token().unwrap())
+        .await
+        .expect("another client's replay revoked the refresh family");
+
+    // A live code.
+    let auth = start(&shop_rp, &[], &[]);
+    let trip = browse(&app, &auth.url, Some(PW), None).await;
+    let answer = steal(trip.code().to_owned(), auth.verifier.clone()).await;
+    assert_oauth_error(answer, StatusCode::BAD_REQUEST, "invalid_grant").await;
+    redeem(&shop_rp, trip.code(), &auth.verifier)
+        .await
+        .expect("the live code still works for its own client");
 }
 
 async fn client_credentials_only_for_clients_registered_for_it(backend: Backend) {
