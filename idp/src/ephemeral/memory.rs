@@ -255,6 +255,17 @@ impl EphemeralStore for MemoryStore {
     async fn ping(&self) -> Result<()> {
         Ok(())
     }
+
+    async fn entries(&self) -> Result<Vec<(String, Vec<u8>)>> {
+        let now = self.now();
+        let inner = self.lock();
+        Ok(inner
+            .map
+            .iter()
+            .filter(|(_, e)| e.is_live(now))
+            .map(|(k, e)| (k.clone(), e.value.clone()))
+            .collect())
+    }
 }
 
 #[cfg(test)]

@@ -8,6 +8,13 @@
 //!
 //! Callers do not use raw strings: each use has a typed [`Key`] built by a
 //! function in [`keys`], and [`Ephemeral`] stores its value as JSON.
+//!
+//! State found by a bearer secret (a session cookie, a pending sign-in's
+//! cookie, an authorization request id, a code, a captcha challenge) is
+//! stored under the SHA-256 of that secret, never the secret itself: a copy
+//! of the store (a dump, a replica, a backup) opens nothing. The key
+//! builders take the raw secret and hash inside ([`keys::secret`]), so call
+//! sites cannot forget.
 
 mod memory;
 mod redis;
@@ -60,6 +67,10 @@ pub trait EphemeralStore: Send + Sync + std::fmt::Debug {
     async fn set_members(&self, key: &str) -> Result<Vec<String>>;
     /// Round trip to the backing service, for `/readyz`.
     async fn ping(&self) -> Result<()>;
+    /// Every live key of this store (without the prefix) with its value (a
+    /// set's members, one per line), for tests and diagnostics: it walks the
+    /// whole store, so no request path may call it.
+    async fn entries(&self) -> Result<Vec<(String, Vec<u8>)>>;
 }
 
 /// A key of the ephemeral store with the type of value it holds.
@@ -85,15 +96,28 @@ impl<T> Key<T> {
 /// Key builders, one per use, so the layout of the store is visible in one place.
 pub mod keys {
     use super::Key;
+    use crate::crypto::sha256_hex;
+
+    /// A key for state found by a bearer secret: stored under the secret's
+    /// SHA-256, so the store never holds the secret itself.
+    pub fn secret<T>(kind: &str, raw_secret: &str) -> Key<T> {
+        Key::new(kind, &sha256_hex(raw_secret))
+    }
 
     /// A value kept only for tests of the store itself and for `/readyz`-like probes.
     pub fn probe(id: &str) -> Key<String> {
         Key::new("probe", id)
     }
 
-    /// A browser session (see `web::session`).
+    /// A browser session (see `web::session`), under the SHA-256 of the
+    /// cookie's id.
     pub fn session(id: &str) -> Key<crate::web::session::SessionData> {
-        Key::new("session", id)
+        secret("session", id)
+    }
+
+    /// The same key from the id's SHA-256 (what the per-user index holds).
+    pub fn session_by_hash(id_hash: &str) -> Key<crate::web::session::SessionData> {
+        Key::new("session", id_hash)
     }
 
     /// The user's session epoch: sessions of older epochs are void.
@@ -101,7 +125,8 @@ pub mod keys {
         Key::new("session-epoch", user_id)
     }
 
-    /// The ids of the user's browser sessions (a set; see `web::session`).
+    /// The SHA-256 of the ids of the user's browser sessions (a set; see
+    /// `web::session`): never the ids themselves.
     pub fn user_sessions(user_id: &str) -> Key<super::Set> {
         Key::new("user-sessions", user_id)
     }
@@ -121,9 +146,10 @@ pub mod keys {
         Key::new(&format!("count:{scope}"), id)
     }
 
-    /// An outstanding proof-of-work captcha challenge; the value is its difficulty.
+    /// An outstanding proof-of-work captcha challenge; the value is its
+    /// difficulty. Under its SHA-256, like every value a browser holds.
     pub fn captcha(challenge: &str) -> Key<u8> {
-        Key::new("captcha", challenge)
+        secret("captcha", challenge)
     }
 }
 

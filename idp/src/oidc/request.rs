@@ -64,8 +64,10 @@ pub struct RedeemedCode {
     pub refresh_family: Option<String>,
 }
 
+/// Under the SHA-256 of the request id (the browser carries the id in its
+/// URLs): a copy of the store cannot resume anyone's request.
 pub fn request_key(id: &str) -> Key<AuthRequest> {
-    crate::ephemeral::keys::typed("authreq", id)
+    crate::ephemeral::keys::secret("authreq", id)
 }
 
 /// Codes are stored under their SHA-256: a leaked store does not leak codes.

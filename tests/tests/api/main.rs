@@ -21,6 +21,7 @@ macro_rules! on_both_backends {
 }
 
 mod admin;
+mod at_rest;
 mod chromium;
 mod devices;
 mod ephemeral;
