@@ -254,6 +254,7 @@ pub async fn connect(config: Config, clock: SharedClock) -> Result<AppState, Sta
         keys,
         kek,
         metrics: metrics::Metrics::default(),
+        revocation_reload: Default::default(),
     }))
 }
 

@@ -199,6 +199,15 @@ impl EphemeralStore for MemoryStore {
         Ok(self.lock().live(key, now).map(|e| e.value.clone()))
     }
 
+    async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Vec<u8>>>> {
+        let now = self.now();
+        let mut inner = self.lock();
+        Ok(keys
+            .iter()
+            .map(|key| inner.live(key, now).map(|e| e.value.clone()))
+            .collect())
+    }
+
     async fn take(&self, key: &str) -> Result<Option<Vec<u8>>> {
         let now = self.now();
         let entry = self.lock().map.remove(key);

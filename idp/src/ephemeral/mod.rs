@@ -51,6 +51,8 @@ pub trait EphemeralStore: Send + Sync + std::fmt::Debug {
     /// deleted meanwhile (an ended session) is not brought back.
     async fn put_if_present(&self, key: &str, value: &[u8], ttl: Duration) -> Result<bool>;
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>>;
+    /// Several values in one round trip, in the order of `keys`.
+    async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Vec<u8>>>>;
     /// Returns and removes the value in one atomic step: of two concurrent
     /// callers at most one gets it (single-use codes and tokens).
     async fn take(&self, key: &str) -> Result<Option<Vec<u8>>>;
@@ -151,6 +153,13 @@ pub mod keys {
     pub fn captcha(challenge: &str) -> Key<u8> {
         secret("captcha", challenge)
     }
+
+    /// Present while the revoked access tokens of the durable store are in
+    /// this ephemeral store; its absence means the store lost its data (see
+    /// `oidc::revocation`).
+    pub fn revocations_loaded() -> Key<i64> {
+        Key::new("revocations-loaded", "v1")
+    }
 }
 
 /// The cheap, cloneable handle kept in the app state: typed JSON values on top
@@ -199,6 +208,22 @@ impl Ephemeral {
             .await?
             .map(|v| decode(&v))
             .transpose()
+    }
+
+    /// Two values in one round trip.
+    pub async fn get_pair<A: DeserializeOwned, B: DeserializeOwned>(
+        &self,
+        a: &Key<A>,
+        b: &Key<B>,
+    ) -> Result<(Option<A>, Option<B>)> {
+        let mut values = self
+            .0
+            .get_many(&[a.as_str(), b.as_str()])
+            .await?
+            .into_iter();
+        let a = values.next().flatten().map(|v| decode(&v)).transpose()?;
+        let b = values.next().flatten().map(|v| decode(&v)).transpose()?;
+        Ok((a, b))
     }
 
     pub async fn take<T: DeserializeOwned>(&self, key: &Key<T>) -> Result<Option<T>> {

@@ -278,6 +278,25 @@ impl EphemeralStore for RedisStore {
         }
     }
 
+    async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Vec<u8>>>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut cmd = redis::cmd("MGET");
+        for key in keys {
+            cmd.arg(self.key(key));
+        }
+        let stored: Vec<Option<Vec<u8>>> = self.query("get_many", &cmd).await?;
+        let now = self.now_ms();
+        stored
+            .into_iter()
+            .map(|v| match v {
+                Some(v) => open_envelope(v, now),
+                None => Ok(None),
+            })
+            .collect()
+    }
+
     async fn take(&self, key: &str) -> Result<Option<Vec<u8>>> {
         let mut cmd = redis::cmd("GETDEL");
         cmd.arg(self.key(key));

@@ -32,6 +32,7 @@ mod mail;
 mod mfa;
 mod oidc;
 mod profile;
+mod revocation;
 mod server;
 mod signin;
 mod store;

@@ -325,7 +325,7 @@ pub(crate) fn query_of(url: &str) -> HashMap<String, String> {
 
 /// What happened between the authorize URL and the client's redirect URI.
 #[derive(Debug)]
-struct Trip {
+pub(crate) struct Trip {
     /// The parameters of the redirect to [`CALLBACK`].
     answer: HashMap<String, String>,
     asked_password: bool,
@@ -334,7 +334,7 @@ struct Trip {
 }
 
 impl Trip {
-    fn code(&self) -> &str {
+    pub(crate) fn code(&self) -> &str {
         self.answer
             .get("code")
             .unwrap_or_else(|| panic!("no code: {:?}", self.answer))
@@ -357,7 +357,7 @@ impl Trip {
 /// Follows the 303s from `url` to [`CALLBACK`] like a browser: signs in with
 /// `password` when the sign-in page comes (panics if it comes without one),
 /// answers the consent page with `decision`.
-async fn browse(
+pub(crate) async fn browse(
     browser: &TestApp,
     url: &str,
     password: Option<&str>,
@@ -376,7 +376,11 @@ async fn browse(
 
 /// Signs in through `rp` in the kit's browser (password if needed, no consent
 /// page expected) and redeems the code.
-async fn tokens_for(app: &TestApp, rp: &Rp, scopes: &[&str]) -> (CoreTokenResponse, AuthStart) {
+pub(crate) async fn tokens_for(
+    app: &TestApp,
+    rp: &Rp,
+    scopes: &[&str],
+) -> (CoreTokenResponse, AuthStart) {
     let auth = start(rp, scopes, &[]);
     let trip = browse(app, &auth.url, Some(PW), None).await;
     trip.assert_answers(rp, &auth);
@@ -385,7 +389,7 @@ async fn tokens_for(app: &TestApp, rp: &Rp, scopes: &[&str]) -> (CoreTokenRespon
 }
 
 /// A first-party confidential client `shop` with its RP, and Jane.
-async fn shop(app: &TestApp) -> Rp {
+pub(crate) async fn shop(app: &TestApp) -> Rp {
     app.create_user(EMAIL, PW, "Jane Doe").await;
     let secret = register(app, "shop", Reg::first_party()).await;
     rp(app, "shop", secret).await
@@ -425,7 +429,7 @@ async fn assert_oauth_error(
     headers
 }
 
-async fn userinfo_status(app: &TestApp, access_token: &AccessToken) -> StatusCode {
+pub(crate) async fn userinfo_status(app: &TestApp, access_token: &AccessToken) -> StatusCode {
     rp_http()
         .get(app.url("/userinfo"))
         .bearer_auth(access_token.secret())
@@ -435,7 +439,7 @@ async fn userinfo_status(app: &TestApp, access_token: &AccessToken) -> StatusCod
         .status()
 }
 
-async fn is_active(rp: &Rp, token: &AccessToken, hint: Option<&str>) -> bool {
+pub(crate) async fn is_active(rp: &Rp, token: &AccessToken, hint: Option<&str>) -> bool {
     let mut request = rp.client.introspect(token);
     if let Some(hint) = hint {
         request = request.set_token_type_hint(hint);
@@ -446,7 +450,7 @@ async fn is_active(rp: &Rp, token: &AccessToken, hint: Option<&str>) -> bool {
 /// RFC 7009 revocation at the discovered endpoint, as the library would send
 /// it (Basic auth, `token`, `token_type_hint`). The library itself refuses a
 /// revocation URL that is not https, and the test server speaks plain HTTP.
-async fn revoke(rp: &Rp, token: CoreRevocableToken) {
+pub(crate) async fn revoke(rp: &Rp, token: CoreRevocableToken) {
     let endpoint = rp.meta.additional_metadata().revocation_endpoint.url();
     let mut form = vec![("token", token.secret())];
     form.extend(token.type_hint().map(|hint| ("token_type_hint", hint)));
@@ -1079,6 +1083,10 @@ async fn a_wrong_code_verifier_is_invalid_grant(backend: Backend) {
         error_code(redeem(&rp, trip.code(), &auth.verifier).await),
         CoreErrorResponseType::InvalidGrant
     );
+}
+
+pub(crate) fn rp_secret(rp: &Rp) -> Option<String> {
+    rp.secret.clone()
 }
 
 fn shop_secret(rp: &Rp) -> &str {

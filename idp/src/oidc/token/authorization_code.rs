@@ -13,7 +13,7 @@ use crate::crypto::{constant_time_eq, sha256_hex};
 use crate::oidc::client_auth::AuthenticatedClient;
 use crate::oidc::error::{OAuthCode, OAuthError, oauth};
 use crate::oidc::issue::{self, Authentication, TokenResponse};
-use crate::oidc::request::{RedeemedCode, code_key, redeemed_key, revoked_access_key};
+use crate::oidc::request::{RedeemedCode, code_key, redeemed_key};
 use crate::web::client_meta::ClientMeta;
 use crate::web::{AppState, audit};
 
@@ -170,15 +170,7 @@ async fn revoke_first_use(
     first: &RedeemedCode,
 ) -> Result<(), OAuthError> {
     let now = state.clock.now();
-    let left = (first.access_exp - now.unix_timestamp()).max(1) as u64;
-    state
-        .ephemeral
-        .put(
-            &revoked_access_key(&first.access_jti),
-            &now.unix_timestamp(),
-            std::time::Duration::from_secs(left),
-        )
-        .await?;
+    crate::oidc::revocation::revoke(state, &first.access_jti, first.access_exp).await?;
     if let Some(family) = &first.refresh_family {
         state.store.revoke_refresh_family(family, now).await?;
     }
