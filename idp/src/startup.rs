@@ -254,6 +254,7 @@ pub async fn connect(config: Config, clock: SharedClock) -> Result<AppState, Sta
         keys,
         kek,
         metrics: metrics::Metrics::default(),
+        revocation_reload: Default::default(),
     }))
 }
 
@@ -269,11 +270,15 @@ fn router(state: AppState) -> Router {
     plumbing(routes, state, None)
 }
 
-/// The admin listener: the admin API and, unless disabled, the console
-/// (health endpoints stay public).
+/// The admin listener: the admin API, `/metrics` and, unless disabled, the
+/// console (health endpoints stay public). `/metrics` is here, unauthenticated
+/// like a scrape target, because per-route and per-status counts tell an
+/// outsider what the deployment is doing; the admin address is not public.
 fn admin_router(state: AppState, console: Option<Router>) -> Router {
     let hops = web::client_meta::ProxyHops(state.config.admin.trusted_proxy_hops);
-    plumbing(crate::admin_api::router(), state, console).layer(axum::Extension(hops))
+    let routes =
+        crate::admin_api::router().route(web::paths::METRICS, axum::routing::get(metrics::render));
+    plumbing(routes, state, console).layer(axum::Extension(hops))
 }
 
 /// What every listener wraps its routes in: security headers, request ids,

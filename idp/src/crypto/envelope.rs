@@ -51,6 +51,21 @@ impl Kek {
         Ok(Self(LessSafeKey::new(key)))
     }
 
+    /// A key only the holder of `secret` can make again: the SHA-256 of
+    /// `purpose`, a zero byte and `secret`. For values stored beside a
+    /// bearer secret's hash (the ephemeral store), so that the store alone
+    /// cannot open them; `secret` must be a 256-bit random value.
+    pub fn derived(purpose: &str, secret: &str) -> Result<Self, EnvelopeError> {
+        use sha2::{Digest, Sha256};
+        let mut hasher = Sha256::new();
+        hasher.update(purpose.as_bytes());
+        hasher.update([0u8]);
+        hasher.update(secret.as_bytes());
+        let bytes = hasher.finalize();
+        let key = UnboundKey::new(&AES_256_GCM, &bytes).map_err(|_| EnvelopeError::BadKey)?;
+        Ok(Self(LessSafeKey::new(key)))
+    }
+
     pub fn seal(&self, context: &str, plaintext: &[u8]) -> Result<String, EnvelopeError> {
         let mut nonce = [0u8; NONCE_LEN];
         aws_lc_rs::rand::fill(&mut nonce).map_err(|_| EnvelopeError::Seal)?;

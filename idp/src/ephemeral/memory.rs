@@ -199,6 +199,15 @@ impl EphemeralStore for MemoryStore {
         Ok(self.lock().live(key, now).map(|e| e.value.clone()))
     }
 
+    async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Vec<u8>>>> {
+        let now = self.now();
+        let mut inner = self.lock();
+        Ok(keys
+            .iter()
+            .map(|key| inner.live(key, now).map(|e| e.value.clone()))
+            .collect())
+    }
+
     async fn take(&self, key: &str) -> Result<Option<Vec<u8>>> {
         let now = self.now();
         let entry = self.lock().map.remove(key);
@@ -265,6 +274,17 @@ impl EphemeralStore for MemoryStore {
 
     async fn ping(&self) -> Result<()> {
         Ok(())
+    }
+
+    async fn entries(&self) -> Result<Vec<(String, Vec<u8>)>> {
+        let now = self.now();
+        let inner = self.lock();
+        Ok(inner
+            .map
+            .iter()
+            .filter(|(_, e)| e.is_live(now))
+            .map(|(k, e)| (k.clone(), e.value.clone()))
+            .collect())
     }
 }
 

@@ -8,6 +8,13 @@
 //!
 //! Callers do not use raw strings: each use has a typed [`Key`] built by a
 //! function in [`keys`], and [`Ephemeral`] stores its value as JSON.
+//!
+//! State found by a bearer secret (a session cookie, a pending sign-in's
+//! cookie, an authorization request id, a code, a captcha challenge) is
+//! stored under the SHA-256 of that secret, never the secret itself: a copy
+//! of the store (a dump, a replica, a backup) opens nothing. The key
+//! builders take the raw secret and hash inside ([`keys::secret`]), so call
+//! sites cannot forget.
 
 mod memory;
 mod redis;
@@ -44,6 +51,8 @@ pub trait EphemeralStore: Send + Sync + std::fmt::Debug {
     /// deleted meanwhile (an ended session) is not brought back.
     async fn put_if_present(&self, key: &str, value: &[u8], ttl: Duration) -> Result<bool>;
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>>;
+    /// Several values in one round trip, in the order of `keys`.
+    async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Vec<u8>>>>;
     /// Returns and removes the value in one atomic step: of two concurrent
     /// callers at most one gets it (single-use codes and tokens).
     async fn take(&self, key: &str) -> Result<Option<Vec<u8>>>;
@@ -64,6 +73,10 @@ pub trait EphemeralStore: Send + Sync + std::fmt::Debug {
     async fn set_members(&self, key: &str) -> Result<Vec<String>>;
     /// Round trip to the backing service, for `/readyz`.
     async fn ping(&self) -> Result<()>;
+    /// Every live key of this store (without the prefix) with its value (a
+    /// set's members, one per line), for tests and diagnostics: it walks the
+    /// whole store, so no request path may call it.
+    async fn entries(&self) -> Result<Vec<(String, Vec<u8>)>>;
 }
 
 /// A key of the ephemeral store with the type of value it holds.
@@ -89,15 +102,28 @@ impl<T> Key<T> {
 /// Key builders, one per use, so the layout of the store is visible in one place.
 pub mod keys {
     use super::Key;
+    use crate::crypto::sha256_hex;
+
+    /// A key for state found by a bearer secret: stored under the secret's
+    /// SHA-256, so the store never holds the secret itself.
+    pub fn secret<T>(kind: &str, raw_secret: &str) -> Key<T> {
+        Key::new(kind, &sha256_hex(raw_secret))
+    }
 
     /// A value kept only for tests of the store itself and for `/readyz`-like probes.
     pub fn probe(id: &str) -> Key<String> {
         Key::new("probe", id)
     }
 
-    /// A browser session (see `web::session`).
+    /// A browser session (see `web::session`), under the SHA-256 of the
+    /// cookie's id.
     pub fn session(id: &str) -> Key<crate::web::session::SessionData> {
-        Key::new("session", id)
+        secret("session", id)
+    }
+
+    /// The same key from the id's SHA-256 (what the per-user index holds).
+    pub fn session_by_hash(id_hash: &str) -> Key<crate::web::session::SessionData> {
+        Key::new("session", id_hash)
     }
 
     /// The user's session epoch: sessions of older epochs are void.
@@ -105,7 +131,8 @@ pub mod keys {
         Key::new("session-epoch", user_id)
     }
 
-    /// The ids of the user's browser sessions (a set; see `web::session`).
+    /// The SHA-256 of the ids of the user's browser sessions (a set; see
+    /// `web::session`): never the ids themselves.
     pub fn user_sessions(user_id: &str) -> Key<super::Set> {
         Key::new("user-sessions", user_id)
     }
@@ -125,9 +152,17 @@ pub mod keys {
         Key::new(&format!("count:{scope}"), id)
     }
 
-    /// An outstanding proof-of-work captcha challenge; the value is its difficulty.
+    /// An outstanding proof-of-work captcha challenge; the value is its
+    /// difficulty. Under its SHA-256, like every value a browser holds.
     pub fn captcha(challenge: &str) -> Key<u8> {
-        Key::new("captcha", challenge)
+        secret("captcha", challenge)
+    }
+
+    /// Present while the revoked access tokens of the durable store are in
+    /// this ephemeral store; its absence means the store lost its data (see
+    /// `oidc::revocation`).
+    pub fn revocations_loaded() -> Key<i64> {
+        Key::new("revocations-loaded", "v1")
     }
 }
 
@@ -177,6 +212,22 @@ impl Ephemeral {
             .await?
             .map(|v| decode(&v))
             .transpose()
+    }
+
+    /// Two values in one round trip.
+    pub async fn get_pair<A: DeserializeOwned, B: DeserializeOwned>(
+        &self,
+        a: &Key<A>,
+        b: &Key<B>,
+    ) -> Result<(Option<A>, Option<B>)> {
+        let mut values = self
+            .0
+            .get_many(&[a.as_str(), b.as_str()])
+            .await?
+            .into_iter();
+        let a = values.next().flatten().map(|v| decode(&v)).transpose()?;
+        let b = values.next().flatten().map(|v| decode(&v)).transpose()?;
+        Ok((a, b))
     }
 
     pub async fn take<T: DeserializeOwned>(&self, key: &Key<T>) -> Result<Option<T>> {

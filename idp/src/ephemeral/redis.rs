@@ -302,6 +302,25 @@ impl EphemeralStore for RedisStore {
         }
     }
 
+    async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Vec<u8>>>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut cmd = redis::cmd("MGET");
+        for key in keys {
+            cmd.arg(self.key(key));
+        }
+        let stored: Vec<Option<Vec<u8>>> = self.query("get_many", &cmd).await?;
+        let now = self.now_ms();
+        stored
+            .into_iter()
+            .map(|v| match v {
+                Some(v) => open_envelope(v, now),
+                None => Ok(None),
+            })
+            .collect()
+    }
+
     async fn take(&self, key: &str) -> Result<Option<Vec<u8>>> {
         let mut cmd = redis::cmd("GETDEL");
         cmd.arg(self.key(key));
@@ -369,6 +388,64 @@ impl EphemeralStore for RedisStore {
     async fn ping(&self) -> Result<()> {
         self.query::<()>("ping", &redis::cmd("PING")).await
     }
+
+    async fn entries(&self) -> Result<Vec<(String, Vec<u8>)>> {
+        let pattern = format!("{}*", redis_glob_escape(&self.prefix));
+        let mut names = Vec::new();
+        let mut cursor: u64 = 0;
+        loop {
+            let mut cmd = redis::cmd("SCAN");
+            cmd.arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(1000);
+            let (next, batch): (u64, Vec<String>) = self.query("entries", &cmd).await?;
+            names.extend(batch);
+            cursor = next;
+            if cursor == 0 {
+                break;
+            }
+        }
+        let mut out = Vec::new();
+        for name in names {
+            let Some(key) = name.strip_prefix(&*self.prefix) else {
+                continue;
+            };
+            let mut kind = redis::cmd("TYPE");
+            kind.arg(&name);
+            let kind: String = self.query("entries", &kind).await?;
+            let value = if kind == "zset" {
+                self.set_members(key).await?.join("\n").into_bytes()
+            } else {
+                match self.get(key).await {
+                    Ok(Some(v)) => v,
+                    Ok(None) => continue,
+                    // Shown as stored: a value outside the envelope format.
+                    Err(_) => {
+                        let mut raw = redis::cmd("GET");
+                        raw.arg(&name);
+                        let raw: Option<Vec<u8>> = self.query("entries", &raw).await?;
+                        raw.unwrap_or_default()
+                    }
+                }
+            };
+            out.push((key.to_owned(), value));
+        }
+        Ok(out)
+    }
+}
+
+/// `text` as a literal inside a Redis glob pattern.
+fn redis_glob_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }
 
 #[cfg(test)]

@@ -1,12 +1,13 @@
 //! The half-done sign-in: the password was right (or a password-only session
 //! needs stepping up), the second step is not done yet. It lives in the
-//! ephemeral store (`mfa-pending:{id}`, `mfa.pending_ttl_secs`) under a random
+//! ephemeral store (`mfa-pending:{sha256(id)}`, `mfa.pending_ttl_secs`) under a random
 //! id kept only in an HttpOnly cookie, so it belongs to that browser: no
 //! session exists until the second step passes.
 
 use axum_extra::extract::cookie::CookieJar;
 use serde::{Deserialize, Serialize};
 
+use crate::crypto::envelope::Kek;
 use crate::crypto::random_token;
 use crate::domain::UserId;
 use crate::ephemeral::{Key, keys};
@@ -33,8 +34,10 @@ pub struct Pending {
     pub expires_at: i64,
 }
 
+/// Under the SHA-256 of the cookie's id: a copy of the store resumes no
+/// half-done sign-in.
 fn key(id: &str) -> Key<Pending> {
-    keys::typed("mfa-pending", id)
+    keys::secret("mfa-pending", id)
 }
 
 fn cookie_name(dev_mode: bool) -> &'static str {
@@ -43,6 +46,34 @@ fn cookie_name(dev_mode: bool) -> &'static str {
     } else {
         "__Host-idp_mfa"
     }
+}
+
+/// The authorization request id inside a stored half-done sign-in is a
+/// bearer secret of the browser too: it is sealed with a key derived from
+/// the pending id, which only the browser's cookie holds.
+fn sealed(id: &str, pending: &Pending) -> Result<Pending, AppError> {
+    let mut stored = pending.clone();
+    if let Some(req) = &pending.req {
+        let kek = Kek::derived(SEAL_PURPOSE, id).map_err(seal_error)?;
+        stored.req = Some(kek.seal(SEAL_PURPOSE, req.as_bytes()).map_err(seal_error)?);
+    }
+    Ok(stored)
+}
+
+/// The stored form opened again; `None` if it does not open (altered).
+fn opened(id: &str, mut stored: Pending) -> Option<Pending> {
+    if let Some(req) = &stored.req {
+        let kek = Kek::derived(SEAL_PURPOSE, id).ok()?;
+        let plain = kek.open(SEAL_PURPOSE, req).ok()?;
+        stored.req = Some(String::from_utf8(plain).ok()?);
+    }
+    Some(stored)
+}
+
+const SEAL_PURPOSE: &str = "mfa-pending req";
+
+fn seal_error(e: crate::crypto::envelope::EnvelopeError) -> AppError {
+    AppError::Internal(format!("sealing a pending sign-in: {e}"))
 }
 
 /// Stores a new half-done sign-in and returns the jar carrying its cookie.
@@ -60,7 +91,11 @@ pub async fn begin(
     let id = random_token();
     state
         .ephemeral
-        .put(&key(&id), &pending, std::time::Duration::from_secs(ttl))
+        .put(
+            &key(&id),
+            &sealed(&id, &pending)?,
+            std::time::Duration::from_secs(ttl),
+        )
         .await?;
     Ok(jar.add(session::cookie(cookie_name(dev), id, dev)))
 }
@@ -79,6 +114,7 @@ pub async fn load(
     };
     let pending = state.ephemeral.get(&key(&id)).await?;
     Ok(pending
+        .and_then(|p| opened(&id, p))
         .filter(|p| p.expires_at > state.clock.now().unix_timestamp())
         .map(|p| (id, p)))
 }
@@ -91,7 +127,11 @@ pub async fn save(state: &AppState, id: &str, pending: &Pending) -> Result<(), A
     {
         state
             .ephemeral
-            .put(&key(id), pending, std::time::Duration::from_secs(secs))
+            .put(
+                &key(id),
+                &sealed(id, pending)?,
+                std::time::Duration::from_secs(secs),
+            )
             .await?;
     }
     Ok(())

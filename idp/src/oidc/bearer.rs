@@ -6,7 +6,6 @@ use axum::http::{HeaderMap, header};
 
 use super::error::{OAuthCode, OAuthError, oauth};
 use super::issue::AccessClaims;
-use super::request::revoked_access_key;
 use super::response::issuer;
 use crate::oidc::keys::VerifyOptions;
 use crate::web::AppState;
@@ -57,12 +56,7 @@ pub async fn active_access_token(
             claims
         }
     };
-    if state
-        .ephemeral
-        .get(&revoked_access_key(&claims.jti))
-        .await?
-        .is_some()
-    {
+    if super::revocation::is_revoked(state, &claims.jti).await? {
         return Ok(None);
     }
     Ok(Some(claims))

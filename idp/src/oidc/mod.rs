@@ -17,6 +17,7 @@ pub mod keys;
 mod logout;
 pub mod request;
 mod response;
+pub mod revocation;
 mod revoke;
 mod token;
 mod userinfo;

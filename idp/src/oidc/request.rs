@@ -61,13 +61,19 @@ pub struct CodeGrant {
 /// What the first redemption of a code issued, so a replay can revoke it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RedeemedCode {
+    /// The client the code was issued to: only its own replay revokes.
+    /// (Absent in records written before it was kept: any replay revokes.)
+    #[serde(default)]
+    pub client_id: Option<ClientId>,
     pub access_jti: String,
     pub access_exp: i64,
     pub refresh_family: Option<String>,
 }
 
+/// Under the SHA-256 of the request id (the browser carries the id in its
+/// URLs): a copy of the store cannot resume anyone's request.
 pub fn request_key(id: &str) -> Key<AuthRequest> {
-    crate::ephemeral::keys::typed("authreq", id)
+    crate::ephemeral::keys::secret("authreq", id)
 }
 
 /// Codes are stored under their SHA-256: a leaked store does not leak codes.

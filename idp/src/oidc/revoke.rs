@@ -12,7 +12,6 @@ use serde::Deserialize;
 use super::bearer::active_access_token;
 use super::client_auth::authenticate;
 use super::error::{OAuthCode, OAuthError, oauth};
-use super::request::revoked_access_key;
 use crate::crypto::sha256_hex;
 use crate::web::AppState;
 
@@ -70,15 +69,7 @@ async fn handle(
         if let Some(claims) = active_access_token(state, token).await?
             && claims.client_id == client.client.id.as_str()
         {
-            let left = (claims.exp - now.unix_timestamp()).max(1) as u64;
-            state
-                .ephemeral
-                .put(
-                    &revoked_access_key(&claims.jti),
-                    &now.unix_timestamp(),
-                    std::time::Duration::from_secs(left),
-                )
-                .await?;
+            super::revocation::revoke(state, &claims.jti, claims.exp).await?;
         }
         return Ok(());
     }

@@ -12,6 +12,7 @@ mod mail;
 mod mfa;
 mod oauth;
 mod postgres;
+mod revocation;
 mod setting;
 mod sql;
 mod sqlite;
@@ -22,6 +23,7 @@ pub use mail::*;
 pub use mfa::{MfaStore, NewTotp, TotpCredential};
 pub use oauth::{Consent, NewRefreshToken, OAuthStore, RefreshFamily, RefreshToken};
 pub use postgres::PostgresStore;
+pub use revocation::{RevocationStore, RevokedToken};
 pub use setting::{Setting, SettingStore};
 pub use sqlite::SqliteStore;
 
@@ -263,6 +265,7 @@ pub trait Store:
     + MailStore
     + KeyStore
     + SettingStore
+    + RevocationStore
     + StatsStore
     + Send
     + Sync

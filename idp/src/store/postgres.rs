@@ -39,6 +39,7 @@ impl_account_store!(PostgresStore);
 super::sql::mfa::impl_mfa_store!(PostgresStore);
 super::sql::oauth::impl_oauth_store!(PostgresStore);
 super::sql::setting::impl_setting_store!(PostgresStore);
+super::sql::revocation::impl_revocation_store!(PostgresStore);
 super::sql::stats::impl_stats_store!(PostgresStore);
 super::sql::keys::impl_key_store!(
     PostgresStore,

@@ -53,6 +53,7 @@ impl_account_store!(SqliteStore);
 super::sql::mfa::impl_mfa_store!(SqliteStore);
 super::sql::oauth::impl_oauth_store!(SqliteStore);
 super::sql::setting::impl_setting_store!(SqliteStore);
+super::sql::revocation::impl_revocation_store!(SqliteStore);
 super::sql::stats::impl_stats_store!(SqliteStore);
 super::sql::keys::impl_key_store!(
     SqliteStore,

@@ -18,7 +18,6 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route(paths::HEALTHZ, get(healthz))
         .route(paths::READYZ, get(readyz))
-        .route(paths::METRICS, get(super::metrics::render))
 }
 
 /// The process is up and answering.

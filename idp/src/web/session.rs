@@ -1,16 +1,18 @@
 //! Browser sessions: a random id in an HttpOnly cookie, the state in the
-//! ephemeral store (`session:{id}`), so any node serves any request.
+//! ephemeral store (`session:{sha256(id)}`), so any node serves any request
+//! and a copy of the store opens no session.
 //!
 //! "End every session of this user" (reset, password change, admin) is one
 //! write: each user has a session epoch; a session remembers the epoch it was
 //! created in and is void once the epoch moved on.
 //!
-//! Each user also has an index of their session ids (`user-sessions:{user}`,
-//! a set whose members expire with the sessions' absolute lifetime), so an
-//! administrator can list them and end one. The index may hold ids of
-//! sessions already gone: readers check each session and prune the dead.
-//! Session ids are bearer credentials and never leave the server: outside it
-//! a session is named by its [`handle`].
+//! Each user also has an index of their sessions (`user-sessions:{user}`, a
+//! set of the SHA-256 of each id, whose members expire with the sessions'
+//! absolute lifetime), so an administrator can list them and end one. The
+//! index may name sessions already gone: readers check each session and
+//! prune the dead. Session ids are bearer credentials and never leave the
+//! browser and this process: outside it a session is named by its [`handle`],
+//! a prefix of the same hash (stable, and useless to open a session).
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -67,9 +69,11 @@ pub struct SessionData {
 /// The public name of a session: 16 hex digits of the SHA-256 of its id,
 /// enough to tell one user's sessions apart, useless to open one.
 pub fn handle(session_id: &str) -> String {
-    let mut hash = sha256_hex(session_id);
-    hash.truncate(16);
-    hash
+    handle_of_hash(&sha256_hex(session_id))
+}
+
+fn handle_of_hash(id_hash: &str) -> String {
+    id_hash.chars().take(16).collect()
 }
 
 fn idle(state: &AppState) -> std::time::Duration {
@@ -112,7 +116,11 @@ pub async fn start(
     let lifetime = std::time::Duration::from_secs(state.config.session.absolute_hours * 3600);
     state
         .ephemeral
-        .set_add(&keys::user_sessions(user_id.as_str()), &id, lifetime)
+        .set_add(
+            &keys::user_sessions(user_id.as_str()),
+            &sha256_hex(&id),
+            lifetime,
+        )
         .await?;
     state
         .ephemeral
@@ -123,10 +131,19 @@ pub async fn start(
 
 /// Removes a session and its entry in its user's index.
 async fn remove(state: &AppState, id: &str) -> Result<(), AppError> {
-    if let Some(data) = state.ephemeral.take(&keys::session(id)).await? {
+    remove_by_hash(state, &sha256_hex(id)).await
+}
+
+/// The same, from the SHA-256 of the id (what the index holds).
+async fn remove_by_hash(state: &AppState, id_hash: &str) -> Result<(), AppError> {
+    if let Some(data) = state
+        .ephemeral
+        .take(&keys::session_by_hash(id_hash))
+        .await?
+    {
         state
             .ephemeral
-            .set_remove(&keys::user_sessions(data.user_id.as_str()), id)
+            .set_remove(&keys::user_sessions(data.user_id.as_str()), id_hash)
             .await?;
     }
     Ok(())
@@ -241,8 +258,8 @@ pub async fn list(state: &AppState, user_id: &UserId) -> Result<Vec<UserSession>
     Ok(live_sessions(state, user_id)
         .await?
         .into_iter()
-        .map(|(id, data)| UserSession {
-            handle: handle(&id),
+        .map(|(id_hash, data)| UserSession {
+            handle: handle_of_hash(&id_hash),
             data,
         })
         .collect())
@@ -257,10 +274,10 @@ pub async fn end_by_handle(
     let found = live_sessions(state, user_id)
         .await?
         .into_iter()
-        .find(|(id, _)| handle(id) == wanted);
+        .find(|(id_hash, _)| handle_of_hash(id_hash) == wanted);
     match found {
-        Some((id, _)) => {
-            remove(state, &id).await?;
+        Some((id_hash, _)) => {
+            remove_by_hash(state, &id_hash).await?;
             Ok(true)
         }
         None => Ok(false),
@@ -270,32 +287,36 @@ pub async fn end_by_handle(
 /// Ends every live session of the user but the one named `keep`; how many ended.
 pub async fn end_all_but(state: &AppState, user_id: &UserId, keep: &str) -> Result<u64, AppError> {
     let mut ended = 0;
-    for (id, _) in live_sessions(state, user_id).await? {
-        if handle(&id) != keep {
-            remove(state, &id).await?;
+    for (id_hash, _) in live_sessions(state, user_id).await? {
+        if handle_of_hash(&id_hash) != keep {
+            remove_by_hash(state, &id_hash).await?;
             ended += 1;
         }
     }
     Ok(ended)
 }
 
+/// The user's live sessions, each with the SHA-256 of its id.
 async fn live_sessions(
     state: &AppState,
     user_id: &UserId,
 ) -> Result<Vec<(String, SessionData)>, AppError> {
     let index = keys::user_sessions(user_id.as_str());
     let mut live = Vec::new();
-    for id in state.ephemeral.set_members(&index).await? {
-        let data = state.ephemeral.get(&keys::session(&id)).await?;
+    for id_hash in state.ephemeral.set_members(&index).await? {
+        let data = state
+            .ephemeral
+            .get(&keys::session_by_hash(&id_hash))
+            .await?;
         match data {
             Some(data) if data.user_id == *user_id => {
                 if is_live(state, &data).await? {
-                    live.push((id, data));
+                    live.push((id_hash, data));
                 } else {
-                    remove(state, &id).await?;
+                    remove_by_hash(state, &id_hash).await?;
                 }
             }
-            _ => state.ephemeral.set_remove(&index, &id).await?,
+            _ => state.ephemeral.set_remove(&index, &id_hash).await?,
         }
     }
     live.sort_by_key(|(_, s)| std::cmp::Reverse((s.created, s.last_seen)));

@@ -54,6 +54,8 @@ pub struct Shared {
     /// Access tokens whose signature was checked lately (see `oidc::bearer`).
     pub verified_tokens: crate::store::cache::TtlCache<String, crate::oidc::issue::AccessClaims>,
     pub metrics: Metrics,
+    /// One reload of revoked access tokens at a time (see `oidc::revocation`).
+    pub revocation_reload: crate::oidc::revocation::ReloadGate,
     /// The discovery document, rendered once.
     pub discovery: axum::body::Bytes,
 }

@@ -18,13 +18,14 @@
 //!    report (and writes it to `--out`) with the figures, where the CPU went
 //!    during each load (the server, PostgreSQL, Redis, the load tool,
 //!    anything else on the machine), the server's own status counts from
-//!    `/metrics`, and the machine.
+//!    `/metrics` (on the admin listener, `--admin-url`), and the machine.
 //!
 //! ```text
 //! bench --url http://127.0.0.1:PORT --pid PID --idp target/release/idp
 //!       [--pg-pid POSTMASTER_PID] [--redis-pid PID] [--workdir DIR]
 //!       [--out target/bench/latest.md]
 //!       [--duration 10] [--connections 16] [--threads 2] [--rounds 3]
+//!       [--admin-url http://127.0.0.1:ADMIN_PORT]
 //! ```
 //! Each endpoint is loaded `--rounds` times in a row; the report gives the
 //! median round (this VM's neighbours move single runs by ±20%) and every
@@ -74,6 +75,9 @@ struct Args {
     rounds: usize,
     /// The yardstick (`tests/src/bin/bare.rs`), loaded like the endpoints.
     bare_url: Option<Url>,
+    /// The admin listener, where `/metrics` is served (the cross-check is
+    /// skipped without it).
+    admin_url: Option<Url>,
 }
 
 fn parse_args() -> Result<Args> {
@@ -89,6 +93,7 @@ fn parse_args() -> Result<Args> {
     let mut threads = 2;
     let mut rounds = 3;
     let mut bare_url = None;
+    let mut admin_url = None;
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut value = || it.next().ok_or_else(|| anyhow!("{flag} needs a value"));
@@ -105,11 +110,13 @@ fn parse_args() -> Result<Args> {
             "--threads" => threads = value()?.parse().context("--threads")?,
             "--rounds" => rounds = value()?.parse().context("--rounds")?,
             "--bare-url" => bare_url = Some(Url::parse(&value()?).context("--bare-url")?),
+            "--admin-url" => admin_url = Some(Url::parse(&value()?).context("--admin-url")?),
             "-h" | "--help" => {
                 println!(
                     "bench --url URL --pid PID --idp PATH [--pg-pid PID] [--redis-pid PID] \
                      [--workdir DIR] [--out FILE] \
-                     [--duration SECS] [--connections N] [--threads N] [--rounds N] [--bare-url URL]"
+                     [--duration SECS] [--connections N] [--threads N] [--rounds N] [--bare-url URL] \
+                     [--admin-url URL]"
                 );
                 std::process::exit(0);
             }
@@ -129,6 +136,7 @@ fn parse_args() -> Result<Args> {
         threads,
         rounds: rounds.max(1),
         bare_url,
+        admin_url,
     })
 }
 
@@ -771,7 +779,8 @@ fn machine() -> Vec<(&'static str, String)> {
     ]
 }
 
-/// Requests per route and status, from the server's own `/metrics`.
+/// Requests per route and status, from the server's own `/metrics` (on the
+/// admin listener).
 async fn server_counts(
     http: &reqwest::Client,
     base: &Url,
@@ -1206,7 +1215,10 @@ async fn main() -> Result<()> {
         "RSS 15 s after the load: {:.1} MiB",
         mib(rss_settled.rss)
     ));
-    let counts = server_counts(&http, &base).await.unwrap_or_default();
+    let counts = match &args.admin_url {
+        Some(admin) => server_counts(&http, admin).await.unwrap_or_default(),
+        None => BTreeMap::new(),
+    };
 
     // The report.
     let mut md = String::new();

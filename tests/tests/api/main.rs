@@ -21,6 +21,7 @@ macro_rules! on_both_backends {
 }
 
 mod admin;
+mod at_rest;
 mod binding;
 mod chromium;
 mod devices;
@@ -32,6 +33,7 @@ mod mail;
 mod mfa;
 mod oidc;
 mod profile;
+mod revocation;
 mod security;
 mod server;
 mod signin;

@@ -52,6 +52,7 @@ on_both_backends!(
     an_expired_code_is_invalid_grant,
     a_wrong_code_verifier_is_invalid_grant,
     a_code_of_another_client_is_invalid_grant,
+    another_clients_code_neither_burns_nor_revokes,
     client_credentials_only_for_clients_registered_for_it,
     userinfo_refuses_an_expired_access_token,
     introspection_tells_live_tokens_from_dead_ones,
@@ -324,7 +325,7 @@ pub(crate) fn query_of(url: &str) -> HashMap<String, String> {
 
 /// What happened between the authorize URL and the client's redirect URI.
 #[derive(Debug)]
-struct Trip {
+pub(crate) struct Trip {
     /// The parameters of the redirect to [`CALLBACK`].
     answer: HashMap<String, String>,
     asked_password: bool,
@@ -333,7 +334,7 @@ struct Trip {
 }
 
 impl Trip {
-    fn code(&self) -> &str {
+    pub(crate) fn code(&self) -> &str {
         self.answer
             .get("code")
             .unwrap_or_else(|| panic!("no code: {:?}", self.answer))
@@ -356,7 +357,7 @@ impl Trip {
 /// Follows the 303s from `url` to [`CALLBACK`] like a browser: signs in with
 /// `password` when the sign-in page comes (panics if it comes without one),
 /// answers the consent page with `decision`.
-async fn browse(
+pub(crate) async fn browse(
     browser: &TestApp,
     url: &str,
     password: Option<&str>,
@@ -375,7 +376,11 @@ async fn browse(
 
 /// Signs in through `rp` in the kit's browser (password if needed, no consent
 /// page expected) and redeems the code.
-async fn tokens_for(app: &TestApp, rp: &Rp, scopes: &[&str]) -> (CoreTokenResponse, AuthStart) {
+pub(crate) async fn tokens_for(
+    app: &TestApp,
+    rp: &Rp,
+    scopes: &[&str],
+) -> (CoreTokenResponse, AuthStart) {
     let auth = start(rp, scopes, &[]);
     let trip = browse(app, &auth.url, Some(PW), None).await;
     trip.assert_answers(rp, &auth);
@@ -384,7 +389,7 @@ async fn tokens_for(app: &TestApp, rp: &Rp, scopes: &[&str]) -> (CoreTokenRespon
 }
 
 /// A first-party confidential client `shop` with its RP, and Jane.
-async fn shop(app: &TestApp) -> Rp {
+pub(crate) async fn shop(app: &TestApp) -> Rp {
     app.create_user(EMAIL, PW, "Jane Doe").await;
     let secret = register(app, "shop", Reg::first_party()).await;
     rp(app, "shop", secret).await
@@ -424,7 +429,7 @@ async fn assert_oauth_error(
     headers
 }
 
-async fn userinfo_status(app: &TestApp, access_token: &AccessToken) -> StatusCode {
+pub(crate) async fn userinfo_status(app: &TestApp, access_token: &AccessToken) -> StatusCode {
     rp_http()
         .get(app.url("/userinfo"))
         .bearer_auth(access_token.secret())
@@ -434,7 +439,7 @@ async fn userinfo_status(app: &TestApp, access_token: &AccessToken) -> StatusCod
         .status()
 }
 
-async fn is_active(rp: &Rp, token: &AccessToken, hint: Option<&str>) -> bool {
+pub(crate) async fn is_active(rp: &Rp, token: &AccessToken, hint: Option<&str>) -> bool {
     let mut request = rp.client.introspect(token);
     if let Some(hint) = hint {
         request = request.set_token_type_hint(hint);
@@ -445,7 +450,7 @@ async fn is_active(rp: &Rp, token: &AccessToken, hint: Option<&str>) -> bool {
 /// RFC 7009 revocation at the discovered endpoint, as the library would send
 /// it (Basic auth, `token`, `token_type_hint`). The library itself refuses a
 /// revocation URL that is not https, and the test server speaks plain HTTP.
-async fn revoke(rp: &Rp, token: CoreRevocableToken) {
+pub(crate) async fn revoke(rp: &Rp, token: CoreRevocableToken) {
     let endpoint = rp.meta.additional_metadata().revocation_endpoint.url();
     let mut form = vec![("token", token.secret())];
     form.extend(token.type_hint().map(|hint| ("token_type_hint", hint)));
@@ -1080,6 +1085,10 @@ async fn a_wrong_code_verifier_is_invalid_grant(backend: Backend) {
     );
 }
 
+pub(crate) fn rp_secret(rp: &Rp) -> Option<String> {
+    rp.secret.clone()
+}
+
 fn shop_secret(rp: &Rp) -> &str {
     rp.secret.as_deref().unwrap_or("")
 }
@@ -1104,6 +1113,53 @@ async fn a_code_of_another_client_is_invalid_grant(backend: Backend) {
     )
     .await;
     assert_oauth_error(response, StatusCode::BAD_REQUEST, "invalid_grant").await;
+}
+
+/// A public client (no secret to steal) presents a code it saw for another
+/// client: used, it must not revoke the tokens its rightful client got for
+/// it; live, it must not burn it. Both answers are a plain `invalid_grant`.
+async fn another_clients_code_neither_burns_nor_revokes(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let shop_rp = shop(&app).await;
+    register(&app, "spa", Reg::public()).await;
+    let steal = |code: String, verifier: String| {
+        let app = app.clone();
+        async move {
+            let form = [
+                ("grant_type", "authorization_code"),
+                ("code", code.as_str()),
+                ("redirect_uri", CALLBACK),
+                ("code_verifier", verifier.as_str()),
+                ("client_id", "spa"),
+            ];
+            post_form(&app, "/token", None, &form).await
+        }
+    };
+
+    // A used code.
+    let auth = start(&shop_rp, &["offline_access"], &[]);
+    let trip = browse(&app, &auth.url, Some(PW), None).await;
+    let tokens = redeem(&shop_rp, trip.code(), &auth.verifier).await.unwrap();
+    let answer = steal(trip.code().to_owned(), auth.verifier.clone()).await;
+    assert_oauth_error(answer, StatusCode::BAD_REQUEST, "invalid_grant").await;
+    assert_eq!(
+        userinfo_status(&app, tokens.access_token()).await,
+        StatusCode::OK,
+        "another client's replay revoked the access token"
+    );
+    assert!(is_active(&shop_rp, tokens.access_token(), None).await);
+    refresh(&shop_rp, tokens.refresh_token().unwrap())
+        .await
+        .expect("another client's replay revoked the refresh family");
+
+    // A live code.
+    let auth = start(&shop_rp, &[], &[]);
+    let trip = browse(&app, &auth.url, Some(PW), None).await;
+    let answer = steal(trip.code().to_owned(), auth.verifier.clone()).await;
+    assert_oauth_error(answer, StatusCode::BAD_REQUEST, "invalid_grant").await;
+    redeem(&shop_rp, trip.code(), &auth.verifier)
+        .await
+        .expect("the live code still works for its own client");
 }
 
 async fn client_credentials_only_for_clients_registered_for_it(backend: Backend) {

@@ -12,6 +12,7 @@ on_both_backends!(
     health_and_readiness_answer,
     every_response_has_a_request_id,
     metrics_count_requests_per_route,
+    metrics_are_served_on_the_admin_listener_only,
     oversized_bodies_are_refused,
     unknown_paths_are_404,
 );
@@ -52,7 +53,15 @@ async fn metrics_count_requests_per_route(backend: Backend) {
         app.get("/healthz").await;
     }
     app.get("/does-not-exist/123").await;
-    let metrics = app.get("/metrics").await;
+    // Served on the admin listener only: the public one does not tell
+    // outsiders its per-route and per-status counts.
+    assert_eq!(app.get("/metrics").await.status(), StatusCode::NOT_FOUND);
+    let metrics = app
+        .http
+        .get(app.admin_url("/metrics"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(metrics.status(), StatusCode::OK);
     let text = metrics.text().await.unwrap();
     let line = text
@@ -67,6 +76,27 @@ async fn metrics_count_requests_per_route(backend: Backend) {
     // Unknown paths are folded into one series, not one per path.
     assert!(text.contains("route=\"unmatched\""), "{text}");
     assert!(!text.contains("/does-not-exist/123"), "{text}");
+}
+
+/// The public listener does not serve `/metrics` (an outsider would learn
+/// per-route and per-status counts); the admin listener does, without
+/// authentication, like a scrape target.
+async fn metrics_are_served_on_the_admin_listener_only(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.get("/healthz").await;
+    let public = app.get("/metrics").await;
+    assert_eq!(public.status(), StatusCode::NOT_FOUND);
+    let text = public.text().await.unwrap();
+    assert!(!text.contains("idp_http_requests_total"), "{text}");
+    let admin = reqwest::get(app.admin_url("/metrics")).await.unwrap();
+    assert_eq!(admin.status(), StatusCode::OK);
+    assert!(
+        admin
+            .text()
+            .await
+            .unwrap()
+            .contains("idp_http_requests_total")
+    );
 }
 
 async fn oversized_bodies_are_refused(backend: Backend) {

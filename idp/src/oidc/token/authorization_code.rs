@@ -13,7 +13,7 @@ use crate::crypto::{constant_time_eq, sha256_hex};
 use crate::oidc::client_auth::AuthenticatedClient;
 use crate::oidc::error::{OAuthCode, OAuthError, oauth};
 use crate::oidc::issue::{self, Authentication, TokenResponse};
-use crate::oidc::request::{RedeemedCode, code_key, redeemed_key, revoked_access_key};
+use crate::oidc::request::{RedeemedCode, code_key, redeemed_key};
 use crate::web::client_meta::ClientMeta;
 use crate::web::{AppState, audit};
 
@@ -32,20 +32,23 @@ pub async fn exchange(
         .as_deref()
         .ok_or_else(|| oauth(OAuthCode::InvalidRequest, "code is required"))?;
     let code_hash = sha256_hex(code);
-    let Some(grant) = state.ephemeral.take(&code_key(&code_hash)).await? else {
-        if let Some(first) = state.ephemeral.take(&redeemed_key(&code_hash)).await? {
-            revoke_first_use(state, meta, &first).await?;
-            return Err(bad_grant(
-                "the authorization code was already used; the tokens issued for it are revoked",
-            ));
-        }
-        return Err(bad_grant("the authorization code is invalid or expired"));
-    };
     let c = &client.client;
+    // Whose code it is comes first: another client presenting a code (live
+    // or used) learns nothing and changes nothing, so it can neither burn
+    // the code nor revoke what its rightful client was issued. The get is
+    // only a filter; the take below is what makes the code single use.
+    let Some(peek) = state.ephemeral.get(&code_key(&code_hash)).await? else {
+        return replayed(state, meta, c, &code_hash).await;
+    };
+    if peek.client_id != c.id {
+        return Err(bad_grant("the authorization code is invalid or expired"));
+    }
+    let Some(grant) = state.ephemeral.take(&code_key(&code_hash)).await? else {
+        // Redeemed by a concurrent request of the same client meanwhile.
+        return replayed(state, meta, c, &code_hash).await;
+    };
     if grant.client_id != c.id {
-        return Err(bad_grant(
-            "the authorization code was issued to another client",
-        ));
+        return Err(bad_grant("the authorization code is invalid or expired"));
     }
     if form.redirect_uri.as_deref() != Some(grant.redirect_uri.as_str()) {
         return Err(bad_grant(
@@ -110,6 +113,7 @@ pub async fn exchange(
         refresh = Some(token);
     }
     let redeemed = RedeemedCode {
+        client_id: Some(c.id.clone()),
         access_jti: access.jti.clone(),
         access_exp: access.exp,
         refresh_family: family,
@@ -138,21 +142,35 @@ pub async fn exchange(
     })
 }
 
+/// A code that is not (or no longer) live: if its own client used it
+/// before, this second use revokes what the first one issued.
+async fn replayed(
+    state: &AppState,
+    meta: &ClientMeta,
+    client: &crate::store::Client,
+    code_hash: &str,
+) -> Result<TokenResponse, OAuthError> {
+    let key = redeemed_key(code_hash);
+    let mine = |first: &RedeemedCode| first.client_id.as_ref().is_none_or(|id| *id == client.id);
+    if let Some(first) = state.ephemeral.get(&key).await?
+        && mine(&first)
+        && let Some(first) = state.ephemeral.take(&key).await?
+    {
+        revoke_first_use(state, meta, &first).await?;
+        return Err(bad_grant(
+            "the authorization code was already used; the tokens issued for it are revoked",
+        ));
+    }
+    Err(bad_grant("the authorization code is invalid or expired"))
+}
+
 async fn revoke_first_use(
     state: &AppState,
     meta: &ClientMeta,
     first: &RedeemedCode,
 ) -> Result<(), OAuthError> {
     let now = state.clock.now();
-    let left = (first.access_exp - now.unix_timestamp()).max(1) as u64;
-    state
-        .ephemeral
-        .put(
-            &revoked_access_key(&first.access_jti),
-            &now.unix_timestamp(),
-            std::time::Duration::from_secs(left),
-        )
-        .await?;
+    crate::oidc::revocation::revoke(state, &first.access_jti, first.access_exp).await?;
     if let Some(family) = &first.refresh_family {
         state.store.revoke_refresh_family(family, now).await?;
     }
