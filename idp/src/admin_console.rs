@@ -163,6 +163,8 @@ async fn register(state: &AppState, consoles: &[Url], secret: &str) -> Result<()
             .to_vec(),
         id_token_alg: current.map(|c| c.id_token_alg).unwrap_or_default(),
         require_mfa: true,
+        // The console always sends PKCE: a code stolen on its way is useless.
+        require_pkce: true,
     };
     let now = state.clock.now();
     match existing {
@@ -181,7 +183,8 @@ async fn register(state: &AppState, consoles: &[Url], secret: &str) -> Result<()
                 && current.first_party
                 && current.grant_types == desired.grant_types
                 && current.scopes == desired.scopes
-                && current.require_mfa;
+                && current.require_mfa
+                && current.require_pkce;
             if !same {
                 // `None`: another node changed it meanwhile, to the same.
                 state

@@ -124,6 +124,9 @@ pub struct ClientCreate {
     /// Users of this client must sign in with a second factor
     #[arg(long)]
     pub require_mfa: bool,
+    /// A confidential client must use PKCE too (public clients always do)
+    #[arg(long)]
+    pub require_pkce: bool,
     /// Scope the client may be granted (repeatable) [default: openid, profile, email, offline_access].
     /// `admin` lets a client_credentials client call the admin API.
     #[arg(long = "scope", value_name = "SCOPE")]
@@ -381,6 +384,7 @@ async fn client(config: Config, cmd: ClientCommand) -> Result<(), CliError> {
                         "grant_types": c.grant_types.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
                         "id_token_alg": c.id_token_alg.as_str(),
                         "require_mfa": c.require_mfa,
+                        "require_pkce": c.require_pkce,
                         "scopes": c.scopes,
                     })
                 );
@@ -490,5 +494,6 @@ fn parse_client(args: ClientCreate) -> Result<ClientRegistration, CliError> {
             .parse::<IdTokenAlg>()
             .map_err(|e| input(format!("--id-token-alg: {e}")))?,
         require_mfa: args.require_mfa,
+        require_pkce: args.require_pkce,
     })
 }

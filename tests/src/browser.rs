@@ -416,6 +416,8 @@ pub struct NewClient<'a> {
     pub theme: Option<&'a str>,
     /// Every sign-in for it needs the second step (`--require-mfa`).
     pub require_mfa: bool,
+    /// PKCE required of it even when confidential.
+    pub require_pkce: bool,
 }
 
 impl<'a> NewClient<'a> {
@@ -431,6 +433,7 @@ impl<'a> NewClient<'a> {
             first_party: true,
             theme: Some(theme),
             require_mfa: false,
+            require_pkce: false,
         }
     }
 
@@ -469,6 +472,7 @@ pub async fn register_client(app: &TestApp, client: NewClient<'_>) -> Option<Str
             grant_types: vec![],
             id_token_alg: idp::domain::IdTokenAlg::RS256,
             require_mfa: client.require_mfa,
+            require_pkce: client.require_pkce,
         },
     )
     .await

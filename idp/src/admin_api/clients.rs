@@ -39,6 +39,8 @@ pub struct ClientView {
     pub scopes: Vec<String>,
     pub id_token_alg: String,
     pub require_mfa: bool,
+    /// PKCE (S256) required even though the client is confidential (public clients always need it).
+    pub require_pkce: bool,
     #[schema(format = DateTime)]
     pub created_at: String,
     #[schema(format = DateTime)]
@@ -71,6 +73,7 @@ impl From<&Client> for ClientView {
             scopes: c.scopes.clone(),
             id_token_alg: c.id_token_alg.as_str().to_owned(),
             require_mfa: c.require_mfa,
+            require_pkce: c.require_pkce,
             created_at: rfc3339(c.created_at),
             updated_at: rfc3339(c.updated_at),
         }
@@ -108,6 +111,9 @@ pub struct NewClientBody {
     pub id_token_alg: Option<String>,
     #[serde(default)]
     pub require_mfa: bool,
+    /// Require PKCE of a confidential client too (RFC 9700); public clients always need it.
+    #[serde(default)]
+    pub require_pkce: bool,
     /// Default: openid, profile, email, offline_access. `admin` opens this API to the client.
     #[serde(default)]
     pub scopes: Vec<String>,
@@ -129,6 +135,7 @@ pub struct ClientPatch {
     pub scopes: Option<Vec<String>>,
     pub id_token_alg: Option<String>,
     pub require_mfa: Option<bool>,
+    pub require_pkce: Option<bool>,
 }
 
 /// A member present in the body, even as `null`.
@@ -304,6 +311,7 @@ pub async fn create(
             .transpose()?
             .unwrap_or(IdTokenAlg::RS256),
         require_mfa: b.require_mfa,
+        require_pkce: b.require_pkce,
     };
     let registered = register_client_with_scopes(
         state.store.as_ref(),
@@ -377,6 +385,7 @@ pub async fn update(
     note("scopes", p.scopes.is_some());
     note("id_token_alg", p.id_token_alg.is_some());
     note("require_mfa", p.require_mfa.is_some());
+    note("require_pkce", p.require_pkce.is_some());
     let changes = ClientChanges {
         name: p.name,
         redirect_uris: p
@@ -395,6 +404,7 @@ pub async fn update(
         scopes: p.scopes,
         id_token_alg: p.id_token_alg.as_deref().map(alg).transpose()?,
         require_mfa: p.require_mfa,
+        require_pkce: p.require_pkce,
     };
     let client = update_client(state.store.as_ref(), state.clock.as_ref(), &id, changes)
         .await

@@ -244,6 +244,11 @@ async fn start(
                 "PKCE is required for public clients: send code_challenge with code_challenge_method=S256",
             ));
         }
+        (None, None) if client.require_pkce => {
+            return Ok(invalid(
+                "PKCE is required for this client: send code_challenge with code_challenge_method=S256",
+            ));
+        }
         (None, None) => None,
         (Some(c), Some("S256")) if is_pkce_value(c) => Some(c.to_owned()),
         (Some(_), Some("S256")) => {

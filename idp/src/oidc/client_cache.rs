@@ -75,6 +75,7 @@ mod tests {
             scopes: vec![],
             id_token_alg: IdTokenAlg::RS256,
             require_mfa: false,
+            require_pkce: false,
         };
         store.create_client(new, clock.now()).await.unwrap();
         // Still the remembered absence...

@@ -22,6 +22,8 @@ pub struct ClientRegistration {
     pub grant_types: Vec<GrantType>,
     pub id_token_alg: IdTokenAlg,
     pub require_mfa: bool,
+    /// Confidential clients too must use PKCE (public ones always do).
+    pub require_pkce: bool,
 }
 
 #[derive(Debug)]
@@ -84,6 +86,7 @@ pub async fn register_client_with_scopes(
         scopes,
         id_token_alg: reg.id_token_alg,
         require_mfa: reg.require_mfa,
+        require_pkce: reg.require_pkce,
     })
     .map_err(RegisterClientError::Invalid)?;
     let client = store
@@ -158,6 +161,7 @@ pub struct ClientChanges {
     pub scopes: Option<Vec<String>>,
     pub id_token_alg: Option<IdTokenAlg>,
     pub require_mfa: Option<bool>,
+    pub require_pkce: Option<bool>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -199,6 +203,7 @@ pub async fn update_client(
         scopes: changes.scopes.unwrap_or(c.scopes),
         id_token_alg: changes.id_token_alg.unwrap_or(c.id_token_alg),
         require_mfa: changes.require_mfa.unwrap_or(c.require_mfa),
+        require_pkce: changes.require_pkce.unwrap_or(c.require_pkce),
         ..c
     })
     .map_err(UpdateClientError::Invalid)?;
@@ -243,6 +248,7 @@ fn as_stored(c: Client) -> NewClient {
         scopes: c.scopes,
         id_token_alg: c.id_token_alg,
         require_mfa: c.require_mfa,
+        require_pkce: c.require_pkce,
     }
 }
 

@@ -88,6 +88,9 @@ pub struct Client {
     pub scopes: Vec<String>,
     pub id_token_alg: IdTokenAlg,
     pub require_mfa: bool,
+    /// PKCE (S256) required of this confidential client too; public
+    /// clients always need it.
+    pub require_pkce: bool,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
 }
@@ -106,6 +109,7 @@ pub struct NewClient {
     pub scopes: Vec<String>,
     pub id_token_alg: IdTokenAlg,
     pub require_mfa: bool,
+    pub require_pkce: bool,
 }
 
 /// One line of the audit trail.

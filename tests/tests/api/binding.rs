@@ -19,6 +19,7 @@ on_both_backends!(
     an_address_csp_cannot_name_ends_on_a_page_with_a_link,
     the_captcha_is_not_chosen_by_the_form,
     a_native_app_is_sent_back_to_the_loopback_port_it_listens_on,
+    a_confidential_client_can_be_made_to_require_pkce,
 );
 
 const PW: &str = "Correct-Horse-Battery-9";
@@ -462,4 +463,61 @@ async fn a_native_app_is_sent_back_to_the_loopback_port_it_listens_on(backend: B
         assert_eq!(page.status, StatusCode::BAD_REQUEST, "{wrong}");
         assert!(page.location.is_none(), "{wrong}: never redirected");
     }
+}
+
+/// RFC 9700 recommends PKCE for every client; widely deployed confidential
+/// relying parties send none, so it is a per-client switch (off by default
+/// for confidential clients, always on for public ones).
+async fn a_confidential_client_can_be_made_to_require_pkce(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let browser = app.other_browser();
+    let cb = "https://strict.example/cb";
+    register_client(
+        &app,
+        NewClient {
+            require_pkce: true,
+            ..NewClient::app("strict", "Strict App", cb)
+        },
+    )
+    .await;
+    register_client(
+        &app,
+        NewClient::app("relaxed", "Relaxed App", "https://relaxed.example/cb"),
+    )
+    .await;
+    let refused = browser.page(&authorize("strict", cb, "")).await;
+    let to = refused.location.expect("back to the client with an error");
+    assert!(to.starts_with(cb), "{to}");
+    assert!(to.contains("error=invalid_request"), "{to}");
+    let challenge =
+        "&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256";
+    let accepted = browser.page(&authorize("strict", cb, challenge)).await;
+    assert!(
+        accepted
+            .location
+            .as_deref()
+            .is_some_and(|l| l.starts_with("/login?req=")),
+        "{:?}",
+        accepted.location
+    );
+    // The default for a confidential client: PKCE optional.
+    let relaxed = browser
+        .page(&authorize("relaxed", "https://relaxed.example/cb", ""))
+        .await;
+    assert!(
+        relaxed
+            .location
+            .as_deref()
+            .is_some_and(|l| l.starts_with("/login?req=")),
+        "{:?}",
+        relaxed.location
+    );
+    let stored = app
+        .state
+        .store
+        .client_by_id(&idp::domain::ClientId::parse("strict").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(stored.require_pkce);
 }

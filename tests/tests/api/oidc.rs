@@ -126,6 +126,7 @@ async fn register(app: &TestApp, id: &str, reg: Reg) -> Option<String> {
             grant_types: reg.grants,
             id_token_alg: reg.alg,
             require_mfa: false,
+            require_pkce: false,
         },
     )
     .await

@@ -99,6 +99,7 @@ fn new_client(id: &str) -> NewClient {
         scopes: vec!["openid".into(), "email".into()],
         id_token_alg: IdTokenAlg::ES256,
         require_mfa: true,
+        require_pkce: true,
     }
 }
 
@@ -117,7 +118,7 @@ async fn clients_round_trip_every_field(backend: Backend) {
     assert_eq!(read.scopes, input.scopes);
     assert_eq!(read.theme.as_deref(), Some("helix"));
     assert_eq!(read.id_token_alg, IdTokenAlg::ES256);
-    assert!(read.first_party && read.require_mfa);
+    assert!(read.first_party && read.require_mfa && read.require_pkce);
     assert_eq!(read.kind, ClientKind::Confidential);
     assert_eq!(store.list_clients().await.unwrap().len(), 1);
     let missing = ClientId::parse("nobody").unwrap();

@@ -159,6 +159,7 @@ async fn an_administrator_signs_in_to_the_console_with_a_one_time_code(backend: 
             grant_types: vec![GrantType::AuthorizationCode],
             id_token_alg: IdTokenAlg::RS256,
             require_mfa: true,
+            require_pkce: false,
         },
         &["openid".to_owned(), "admin".to_owned()],
     )

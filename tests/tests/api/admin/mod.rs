@@ -62,6 +62,7 @@ async fn register(
             grant_types: vec![grant],
             id_token_alg: IdTokenAlg::RS256,
             require_mfa: false,
+            require_pkce: false,
         },
         &scopes,
     )

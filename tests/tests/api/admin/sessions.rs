@@ -245,6 +245,7 @@ async fn administrator_lists_and_revokes_refresh_tokens_one_by_one(backend: Back
             grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
             id_token_alg: IdTokenAlg::RS256,
             require_mfa: false,
+            require_pkce: false,
         },
     )
     .await
