@@ -150,6 +150,14 @@ async fn consent_deny_and_allow_land_on_the_relying_party(backend: Backend) {
     assert_signed_in_at(&browser, &rp, &jane, "pwd").await;
     browser.assert_clean_console("Allow").await;
     save_screenshot(&browser, "rp-consent-allowed").await;
+
+    // Granted now, yet prompt=consent asks once more; Allow lands there again.
+    browser.open(&rp.url("/login?prompt=consent")).await;
+    browser.wait_for_path("/consent").await;
+    browser.click_button("Allow").await;
+    assert_signed_in_at(&browser, &rp, &jane, "pwd").await;
+    assert_eq!(rp.sign_ins().len(), 2);
+    browser.assert_clean_console("prompt=consent").await;
     browser.quit().await;
 }
 
