@@ -16,6 +16,8 @@ use idp::web::AppState;
 use sqlx::Connection;
 
 pub mod browser;
+pub mod chromium;
+pub mod rp;
 pub mod signin;
 pub mod smtp;
 pub mod totp;

@@ -20,6 +20,21 @@ macro_rules! on_both_backends {
     )+};
 }
 
+/// Runs `async fn $name(backend: Backend)` once, on PostgreSQL + Redis: the
+/// tests in headless Chromium, which take turns with one chromedriver per
+/// test binary (see `tests::chromium`). The browser sees the same pages on
+/// either pair; the backends themselves are covered by the HTTP tests.
+macro_rules! in_chromium {
+    ($($name:ident),+ $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres_redis() {
+                super::$name(crate::Backend::Postgres).await
+            }
+        }
+    )+};
+}
+
 mod admin;
 mod at_rest;
 mod binding;
@@ -32,6 +47,7 @@ mod keys;
 mod mail;
 mod mfa;
 mod oidc;
+mod portal_browser;
 mod profile;
 mod revocation;
 mod security;
