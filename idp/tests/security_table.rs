@@ -86,7 +86,7 @@ fn declared_routes() -> BTreeSet<String> {
         for arg in route_arguments(&source) {
             let path = if let Some(literal) = arg.strip_prefix('"') {
                 literal.trim_end_matches('"').to_owned()
-            } else if let Some(name) = arg.strip_prefix("paths::") {
+            } else if let Some((_, name)) = arg.rsplit_once("paths::") {
                 paths.get(name).cloned().unwrap_or_default()
             } else {
                 local.get(&arg).cloned().unwrap_or_default()
