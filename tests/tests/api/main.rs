@@ -32,6 +32,7 @@ mod keys;
 mod mail;
 mod mfa;
 mod oidc;
+mod portal_rules;
 mod profile;
 mod revocation;
 mod security;
