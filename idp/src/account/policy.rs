@@ -76,13 +76,19 @@ impl PasswordPolicyConfig {
         Ok(())
     }
 
-    /// True when a composition rule asks for a character class, in which case
-    /// zxcvbn's advice that symbols and digits are not needed would contradict us.
-    fn requires_classes(&self) -> bool {
-        self.require_uppercase
-            || self.require_lowercase
-            || self.require_digit
-            || self.require_symbol
+    /// The stricter of two policies, rule by rule: what a password must
+    /// satisfy to meet both.
+    pub fn strictest(&self, other: &Self) -> Self {
+        Self {
+            min_length: self.min_length.max(other.min_length),
+            require_uppercase: self.require_uppercase || other.require_uppercase,
+            require_lowercase: self.require_lowercase || other.require_lowercase,
+            require_digit: self.require_digit || other.require_digit,
+            require_symbol: self.require_symbol || other.require_symbol,
+            reject_common: self.reject_common || other.reject_common,
+            reject_personal: self.reject_personal || other.reject_personal,
+            min_strength: self.min_strength.max(other.min_strength),
+        }
     }
 }
 
@@ -114,6 +120,15 @@ impl PasswordPolicy {
         Self {
             config,
             common: Arc::new(common),
+        }
+    }
+
+    /// Another policy sharing this one's common-password set (a portal's own
+    /// policy costs no second copy of the list).
+    pub fn with_config(&self, config: PasswordPolicyConfig) -> Self {
+        Self {
+            config,
+            common: self.common.clone(),
         }
     }
 
@@ -213,6 +228,9 @@ impl PasswordPolicy {
         self.common.contains(lowered) || (!stem.is_empty() && self.common.contains(stem))
     }
 
+    /// One line, whatever zxcvbn thinks: its warnings and suggestions are
+    /// long English paragraphs that fill a phone screen, and the rules above
+    /// the field already say what works.
     fn strength_failure(
         &self,
         password: &str,
@@ -231,28 +249,11 @@ impl PasswordPolicy {
         if u8::from(estimate.score()) >= self.config.min_strength {
             return None;
         }
-        let mut message =
-            "This password is too easy to guess: add more words or characters.".to_owned();
-        if let Some(feedback) = estimate.feedback() {
-            if let Some(warning) = feedback.warning() {
-                message.push(' ');
-                message.push_str(&warning.to_string());
-            }
-            let requires_classes = self.config.requires_classes();
-            for suggestion in feedback.suggestions() {
-                if requires_classes
-                    && *suggestion
-                        == zxcvbn::feedback::Suggestion::NoNeedForSymbolsDigitsOrUppercaseLetters
-                {
-                    continue;
-                }
-                message.push(' ');
-                message.push_str(&suggestion.to_string());
-            }
-        }
-        Some(message)
+        Some(STRENGTH_FAILURE.to_owned())
     }
 }
+
+const STRENGTH_FAILURE: &str = "This password is too easy to guess: add more words or characters.";
 
 fn characters(n: usize) -> String {
     match n {
@@ -457,22 +458,13 @@ mod tests {
     }
 
     #[test]
-    fn weak_password_fails_strength_alone_with_advice() {
+    fn weak_password_fails_strength_alone_in_one_line() {
         let config = PasswordPolicyConfig {
             min_strength: 3,
             ..nothing()
         };
-        let failures = only("abcdefgh", config);
-        assert_eq!(failures.len(), 1);
-        assert!(
-            failures[0]
-                .starts_with("This password is too easy to guess: add more words or characters."),
-            "{failures:?}"
-        );
-        assert!(
-            failures[0].len() > 70,
-            "zxcvbn advice appended: {failures:?}"
-        );
+        // zxcvbn's warnings and suggestions are not appended: one line each.
+        assert_eq!(only("abcdefgh", config), [STRENGTH_FAILURE]);
     }
 
     #[test]
@@ -487,7 +479,7 @@ mod tests {
     }
 
     #[test]
-    fn symbol_advice_is_dropped_when_symbols_are_required() {
+    fn no_zxcvbn_advice_contradicts_a_required_class() {
         let config = PasswordPolicyConfig {
             require_symbol: true,
             min_strength: 3,
@@ -496,6 +488,23 @@ mod tests {
         let failures = only("abcdefgh", config);
         assert_eq!(failures.len(), 2);
         assert!(!failures[1].contains("No need for symbols"), "{failures:?}");
+    }
+
+    #[test]
+    fn strictest_takes_each_rule_from_the_stricter_side() {
+        let merged = PasswordPolicyConfig::default().strictest(&PasswordPolicyConfig {
+            min_length: 12,
+            min_strength: 0,
+            ..seed_002()
+        });
+        assert_eq!(
+            merged,
+            PasswordPolicyConfig {
+                min_length: 12,
+                min_strength: 3,
+                ..seed_002()
+            }
+        );
     }
 
     #[test]

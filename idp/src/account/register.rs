@@ -13,8 +13,12 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::MAX_NAME_CHARS;
-use super::forms::{FlowQuery, LinkQuery, form, new_password_errors};
+use super::forms::{
+    FlowQuery, LinkQuery, form, keep_new_password, new_password_errors, pending_client,
+    portal_rules,
+};
 use super::mailer;
+use super::policy::PasswordPolicy;
 use crate::crypto::{random_token, sha256_hex};
 use crate::domain::{Email, PlainPassword};
 use crate::store::{EmailVerification, NewToken, NewUser};
@@ -32,11 +36,12 @@ pub struct RegisterForm {
     password_confirm: String,
     csrf_token: String,
     client_id: String,
+    req: String,
 }
 
-fn registration_page(state: &AppState) -> Page {
+fn registration_page(state: &AppState, policy: &PasswordPolicy) -> Page {
     Page::new("register.html", "Create an account")
-        .with("policy", &state.policy.describe())
+        .with("policy", &policy.describe())
         .with(
             "blocked_domains",
             &state.config.account.blocked_email_domains,
@@ -58,11 +63,20 @@ pub async fn page(
     Query(q): Query<FlowQuery>,
     MaybeUser(user): MaybeUser,
 ) -> Result<Response, AppError> {
-    let ui = Ui::new(&state, jar, &headers, q.client_id.as_deref(), user).await?;
+    // The pending flow's client (the server's record) sets the rules and the
+    // look; the link's client_id only the look.
+    let pending = pending_client(&state, &jar, q.req.as_deref()).await?;
+    let look = pending
+        .as_ref()
+        .map(|(_, c)| c.id.to_string())
+        .or(q.client_id.clone());
+    let rules = portal_rules(&state, pending.as_ref().map(|(_, c)| c), user.as_ref()).await?;
+    let mut ui = Ui::new(&state, jar, &headers, look.as_deref(), user).await?;
+    ui.set_request(pending.map(|(req, _)| req));
     if !state.config.account.registration_enabled {
         return Ok(closed(ui));
     }
-    Ok(ui.render(registration_page(&state)))
+    Ok(ui.render(registration_page(&state, &rules.policy)))
 }
 
 pub async fn submit(
@@ -73,7 +87,14 @@ pub async fn submit(
     body: Result<Form<RegisterForm>, FormRejection>,
 ) -> Result<Response, AppError> {
     let f: RegisterForm = form(body);
-    let ui = Ui::new(&state, jar, &headers, Some(&f.client_id), None).await?;
+    let pending = pending_client(&state, &jar, Some(&f.req)).await?;
+    let look = pending
+        .as_ref()
+        .map(|(_, c)| c.id.to_string())
+        .unwrap_or(f.client_id.clone());
+    let rules = portal_rules(&state, pending.as_ref().map(|(_, c)| c), None).await?;
+    let mut ui = Ui::new(&state, jar, &headers, Some(&look), None).await?;
+    ui.set_request(pending.map(|(req, _)| req));
     if !ui.csrf_ok(&f.csrf_token) {
         return Ok(ui.csrf_failure());
     }
@@ -81,7 +102,7 @@ pub async fn submit(
         return Ok(closed(ui));
     }
     let name = f.name.trim().to_owned();
-    let mut page = registration_page(&state)
+    let mut page = registration_page(&state, &rules.policy)
         .value("name", &name)
         .value("email", f.email.trim());
     if name.is_empty() {
@@ -112,10 +133,16 @@ pub async fn submit(
     .filter(|s| !s.is_empty())
     .collect();
     let (pw_errors, confirm_errors) =
-        new_password_errors(&state, &f.password, &f.password_confirm, &personal);
-    page = page
-        .field_errors("password", pw_errors)
-        .field_errors("password_confirm", confirm_errors);
+        new_password_errors(&rules.policy, &f.password, &f.password_confirm, &personal);
+    page = keep_new_password(
+        page,
+        &f.password,
+        &f.password_confirm,
+        pw_errors.is_empty(),
+        confirm_errors.is_empty(),
+    )
+    .field_errors("password", pw_errors)
+    .field_errors("password_confirm", confirm_errors);
     let (Some(email), false) = (email, page.has_errors()) else {
         return Ok(ui.render(page.invalid()));
     };

@@ -16,14 +16,16 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::forms::{
-    FlowQuery, LinkQuery, captcha_message, captcha_required, form, new_password_errors,
-    render_captcha,
+    FlowQuery, LinkQuery, captcha_message, captcha_required, form, keep_new_password,
+    new_password_errors, pending_client, portal_rules, render_captcha,
 };
+use super::policy::PasswordPolicy;
 use super::{captcha, lockout, mailer, notices};
 use crate::crypto::{random_token, sha256_hex};
+use crate::domain::ClientId;
 use crate::domain::{Email, PlainPassword};
 use crate::ephemeral::keys;
-use crate::store::NewToken;
+use crate::store::{Client, NewToken};
 use crate::web::client_meta::ClientMeta;
 use crate::web::session::{self, MaybeUser};
 use crate::web::ui::{Page, Ui};
@@ -37,11 +39,20 @@ pub fn looks_like_token(token: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-fn ttl_minutes(state: &AppState, ui: &Ui) -> u64 {
-    ui.theme
-        .meta
-        .reset_link_ttl_minutes
-        .unwrap_or(state.config.account.reset_link_ttl_minutes)
+/// The forgot-password page and its answer list the email providers the
+/// deployment cannot deliver to (seed 000, step 4), when it names any.
+fn with_blocked_domains(state: &AppState, page: Page) -> Page {
+    page.with(
+        "blocked_domains",
+        &state.config.account.blocked_email_domains,
+    )
+}
+
+/// The look of a page: the flow's client (the server's record) when there
+/// is one, else the portal the link or form names.
+fn look(flow: Option<&Client>, named: Option<&str>) -> Option<String> {
+    flow.map(|c| c.id.to_string())
+        .or_else(|| named.map(str::to_owned))
 }
 
 pub async fn forgot_page(
@@ -51,10 +62,19 @@ pub async fn forgot_page(
     Query(q): Query<FlowQuery>,
     MaybeUser(user): MaybeUser,
 ) -> Result<Response, AppError> {
-    let ui = Ui::new(&state, jar, &headers, q.client_id.as_deref(), user).await?;
-    let page = Page::new("forgot_password.html", "Reset your password");
-    // The forgot-password door has no flow of its own: see `captcha_required`.
-    let captcha = captcha_required(&state, None, |m| m.captcha_forgot).await?;
+    let pending = pending_client(&state, &jar, q.req.as_deref()).await?;
+    let flow = pending.as_ref().map(|(_, c)| c);
+    let look = look(flow, q.client_id.as_deref());
+    let mut ui = Ui::new(&state, jar, &headers, look.as_deref(), user).await?;
+    let in_flow = pending.is_some();
+    ui.set_request(pending.map(|(req, _)| req));
+    let page = with_blocked_domains(
+        &state,
+        Page::new("forgot_password.html", "Reset your password"),
+    );
+    // Without a pending flow the door is shared: see `captcha_required`.
+    let captcha =
+        captcha_required(&state, in_flow.then_some(&*ui.theme), |m| m.captcha_forgot).await?;
     let page = render_captcha(&state, captcha, page).await?;
     Ok(ui.render(page))
 }
@@ -67,6 +87,7 @@ pub struct ForgotForm {
     client_id: String,
     captcha_challenge: String,
     captcha_nonce: String,
+    req: String,
 }
 
 pub async fn forgot_submit(
@@ -77,16 +98,27 @@ pub async fn forgot_submit(
     body: Result<Form<ForgotForm>, FormRejection>,
 ) -> Result<Response, AppError> {
     let f: ForgotForm = form(body);
-    let ui = Ui::new(&state, jar, &headers, Some(&f.client_id), None).await?;
+    // The pending flow (the server's record), never the form's client_id,
+    // decides the captcha and the link's lifetime.
+    let pending = pending_client(&state, &jar, Some(&f.req)).await?;
+    let portal = pending.as_ref().map(|(_, c)| c.clone());
+    let look = look(portal.as_ref(), Some(&f.client_id));
+    let mut ui = Ui::new(&state, jar, &headers, look.as_deref(), None).await?;
+    let in_flow = pending.is_some();
+    ui.set_request(pending.map(|(req, _)| req));
     if !ui.csrf_ok(&f.csrf_token) {
         return Ok(ui.csrf_failure());
     }
     let retry = || {
-        Page::new("forgot_password.html", "Reset your password")
-            .value("email", f.email.trim())
-            .invalid()
+        with_blocked_domains(
+            &state,
+            Page::new("forgot_password.html", "Reset your password"),
+        )
+        .value("email", f.email.trim())
+        .invalid()
     };
-    let captcha = captcha_required(&state, None, |m| m.captcha_forgot).await?;
+    let captcha =
+        captcha_required(&state, in_flow.then_some(&*ui.theme), |m| m.captcha_forgot).await?;
     if captcha
         && let Err(e) =
             captcha::verify(&state.ephemeral, &f.captcha_challenge, &f.captcha_nonce).await
@@ -106,25 +138,42 @@ pub async fn forgot_submit(
             return Ok(ui.render(page));
         }
     };
-    let ttl = ttl_minutes(&state, &ui);
+    let ttl = portal_rules(&state, portal.as_ref(), None)
+        .await?
+        .reset_link_ttl_minutes;
     let task_state = state.clone();
     let theme = ui.theme.clone();
     let flow_query = ui.flow_query();
+    let portal = portal.map(|c| c.id);
     tokio::spawn(async move {
-        if let Err(e) = send_link(&task_state, &theme, &flow_query, &meta, &email, ttl).await {
+        let link = ResetLink {
+            theme: &theme,
+            flow_query: &flow_query,
+            ttl_minutes: ttl,
+            portal: portal.as_ref(),
+        };
+        if let Err(e) = send_link(&task_state, &link, &meta, &email).await {
             tracing::error!(error = %e, "password reset request failed after the answer was sent");
         }
     });
-    Ok(ui.render(Page::new("forgot_sent.html", "Check your email").with("ttl_minutes", &ttl)))
+    let sent = Page::new("forgot_sent.html", "Check your email").with("ttl_minutes", &ttl);
+    Ok(ui.render(with_blocked_domains(&state, sent)))
+}
+
+/// How a reset link is mailed: in which theme, keeping which flow, valid
+/// how long, and for which portal's rules.
+struct ResetLink<'a> {
+    theme: &'a crate::web::theme::Theme,
+    flow_query: &'a str,
+    ttl_minutes: u64,
+    portal: Option<&'a ClientId>,
 }
 
 async fn send_link(
     state: &AppState,
-    theme: &crate::web::theme::Theme,
-    flow_query: &str,
+    link: &ResetLink<'_>,
     meta: &ClientMeta,
     email: &Email,
-    ttl_minutes: u64,
 ) -> Result<(), AppError> {
     let hour = Duration::from_secs(3600);
     let per_ip = state
@@ -163,14 +212,14 @@ async fn send_link(
         .await;
         return Ok(());
     };
-    mail_reset_link(state, theme, flow_query, &user, ttl_minutes).await?;
+    create_link(state, link, &user).await?;
     audit::record(
         state,
         meta,
         "password_reset.requested",
         Some(&user.id),
-        None,
-        json!({ "ttl_minutes": ttl_minutes }),
+        link.portal,
+        json!({ "ttl_minutes": link.ttl_minutes }),
     )
     .await;
     Ok(())
@@ -186,6 +235,26 @@ pub async fn mail_reset_link(
     user: &crate::store::User,
     ttl_minutes: u64,
 ) -> Result<(), AppError> {
+    let link = ResetLink {
+        theme,
+        flow_query,
+        ttl_minutes,
+        portal: None,
+    };
+    create_link(state, &link, user).await
+}
+
+async fn create_link(
+    state: &AppState,
+    link: &ResetLink<'_>,
+    user: &crate::store::User,
+) -> Result<(), AppError> {
+    let ResetLink {
+        theme,
+        flow_query,
+        ttl_minutes,
+        portal,
+    } = *link;
     let now = state.clock.now();
     let token = random_token();
     let sep = if flow_query.is_empty() { "?" } else { "&" };
@@ -206,7 +275,7 @@ pub async fn mail_reset_link(
     };
     state
         .store
-        .create_password_reset(&user.id, token, mail, now)
+        .create_password_reset(&user.id, token, portal, mail, now)
         .await?;
     state.mail.notify();
     Ok(())
@@ -216,10 +285,23 @@ fn invalid_link(ui: Ui) -> Response {
     ui.render(Page::new("reset_invalid.html", "This link has expired").status(StatusCode::GONE))
 }
 
-fn reset_form(state: &AppState, token: &str) -> Page {
+fn reset_form(token: &str, policy: &PasswordPolicy) -> Page {
     Page::new("reset_password.html", "Choose a new password")
         .with("token", token)
-        .with("policy", &state.policy.describe())
+        .with("policy", &policy.describe())
+}
+
+/// The portal recorded with a live token (the server's record of the flow
+/// that asked for it), when that client still exists.
+async fn token_portal(state: &AppState, token_hash: &str) -> Result<Option<Client>, AppError> {
+    let Some(id) = state
+        .store
+        .password_reset_portal(token_hash, state.clock.now())
+        .await?
+    else {
+        return Ok(None);
+    };
+    Ok(state.clients.get(&id).await?)
 }
 
 /// Shows the form; does not use the token.
@@ -230,17 +312,25 @@ pub async fn reset_page(
     Query(q): Query<LinkQuery>,
     MaybeUser(user): MaybeUser,
 ) -> Result<Response, AppError> {
-    let ui = Ui::new(&state, jar, &headers, q.client_id.as_deref(), user).await?;
-    if !looks_like_token(&q.token)
-        || state
+    let token_hash = sha256_hex(&q.token);
+    let live = looks_like_token(&q.token)
+        && state
             .store
-            .password_reset_user(&sha256_hex(&q.token), state.clock.now())
+            .password_reset_user(&token_hash, state.clock.now())
             .await?
-            .is_none()
-    {
+            .is_some();
+    let portal = if live {
+        token_portal(&state, &token_hash).await?
+    } else {
+        None
+    };
+    let look = look(portal.as_ref(), q.client_id.as_deref());
+    let ui = Ui::new(&state, jar, &headers, look.as_deref(), user).await?;
+    if !live {
         return Ok(invalid_link(ui));
     }
-    Ok(ui.render(reset_form(&state, &q.token)))
+    let rules = portal_rules(&state, portal.as_ref(), None).await?;
+    Ok(ui.render(reset_form(&q.token, &rules.policy)))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -261,10 +351,6 @@ pub async fn reset_submit(
     body: Result<Form<ResetForm>, FormRejection>,
 ) -> Result<Response, AppError> {
     let f: ResetForm = form(body);
-    let mut ui = Ui::new(&state, jar, &headers, Some(&f.client_id), None).await?;
-    if !ui.csrf_ok(&f.csrf_token) {
-        return Ok(ui.csrf_failure());
-    }
     let now = state.clock.now();
     let token_hash = sha256_hex(&f.token);
     let user = if looks_like_token(&f.token) {
@@ -272,6 +358,17 @@ pub async fn reset_submit(
     } else {
         None
     };
+    // The token's record, not the form's client_id, names the portal.
+    let portal = if user.is_some() {
+        token_portal(&state, &token_hash).await?
+    } else {
+        None
+    };
+    let look = look(portal.as_ref(), Some(&f.client_id));
+    let mut ui = Ui::new(&state, jar, &headers, look.as_deref(), None).await?;
+    if !ui.csrf_ok(&f.csrf_token) {
+        return Ok(ui.csrf_failure());
+    }
     let Some(user) = user.filter(|u| !u.disabled) else {
         audit::record(
             &state,
@@ -284,17 +381,25 @@ pub async fn reset_submit(
         .await;
         return Ok(invalid_link(ui));
     };
+    let rules = portal_rules(&state, portal.as_ref(), None).await?;
     let (pw_errors, confirm_errors) = new_password_errors(
-        &state,
+        &rules.policy,
         &f.password,
         &f.password_confirm,
         &[&user.name, user.email.as_str()],
     );
     if !pw_errors.is_empty() || !confirm_errors.is_empty() {
-        let page = reset_form(&state, &f.token)
-            .field_errors("password", pw_errors)
-            .field_errors("password_confirm", confirm_errors)
-            .invalid();
+        let page = reset_form(&f.token, &rules.policy);
+        let page = keep_new_password(
+            page,
+            &f.password,
+            &f.password_confirm,
+            pw_errors.is_empty(),
+            confirm_errors.is_empty(),
+        )
+        .field_errors("password", pw_errors)
+        .field_errors("password_confirm", confirm_errors)
+        .invalid();
         return Ok(ui.render(page));
     }
     let password = PlainPassword::parse(&f.password).map_err(|e| AppError::Internal(e.0))?;

@@ -11,17 +11,18 @@ use axum_extra::extract::cookie::CookieJar;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::forms::{FlowQuery, form, new_password_errors};
+use super::forms::{FlowQuery, form, keep_new_password, new_password_errors, portal_rules};
 use super::guesses::{CurrentPassword, check_current_password};
 use super::notices;
+use super::policy::PasswordPolicy;
 use crate::domain::PlainPassword;
 use crate::web::client_meta::ClientMeta;
 use crate::web::session::{self, CurrentUser};
 use crate::web::ui::{FlashKind, Page, Ui};
 use crate::web::{AppError, AppState, audit};
 
-fn change_page(state: &AppState) -> Page {
-    Page::new("change_password.html", "Change password").with("policy", &state.policy.describe())
+fn change_page(policy: &PasswordPolicy) -> Page {
+    Page::new("change_password.html", "Change password").with("policy", &policy.describe())
 }
 
 pub async fn page(
@@ -31,8 +32,10 @@ pub async fn page(
     Query(q): Query<FlowQuery>,
     current: CurrentUser,
 ) -> Result<Response, AppError> {
+    // No pending flow here: the session decides (see `portal_rules`).
+    let rules = portal_rules(&state, None, Some(&current)).await?;
     let ui = Ui::new(&state, jar, &headers, q.client_id.as_deref(), Some(current)).await?;
-    Ok(ui.render(change_page(&state)))
+    Ok(ui.render(change_page(&rules.policy)))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -57,25 +60,32 @@ pub async fn submit(
     let user = current.user.clone();
     let session_id = current.session_id.clone();
     let amr = current.session.amr.clone();
+    let rules = portal_rules(&state, None, Some(&current)).await?;
     let mut ui = Ui::new(&state, jar, &headers, Some(&f.client_id), Some(current)).await?;
     if !ui.csrf_ok(&f.csrf_token) {
         return Ok(ui.csrf_failure());
     }
     let current = check_current_password(&state, &user, &f.current_password).await?;
     let current_ok = current == CurrentPassword::Right;
-    let mut page = change_page(&state);
+    let mut page = change_page(&rules.policy);
     if let Some(message) = current.message() {
         page = page.field_error("current_password", message);
     }
     let (pw_errors, confirm_errors) = new_password_errors(
-        &state,
+        &rules.policy,
         &f.password,
         &f.password_confirm,
         &[&user.name, user.email.as_str()],
     );
-    page = page
-        .field_errors("password", pw_errors)
-        .field_errors("password_confirm", confirm_errors);
+    page = keep_new_password(
+        page,
+        &f.password,
+        &f.password_confirm,
+        pw_errors.is_empty(),
+        confirm_errors.is_empty(),
+    )
+    .field_errors("password", pw_errors)
+    .field_errors("password_confirm", confirm_errors);
     if page.has_errors() {
         if !current_ok {
             audit::record(
@@ -116,7 +126,7 @@ pub async fn submit(
         json!({}),
     )
     .await;
-    Ok(ui.render(change_page(&state).flash(
+    Ok(ui.render(change_page(&rules.policy).flash(
         FlashKind::Success,
         "Your password was changed. Use it the next time you sign in.",
     )))

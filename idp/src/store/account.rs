@@ -5,7 +5,7 @@
 use time::OffsetDateTime;
 
 use super::{NewUser, OutgoingMail, Result, User};
-use crate::domain::UserId;
+use crate::domain::{ClientId, UserId};
 
 /// A single-use token: only its SHA-256 is stored.
 #[derive(Debug, Clone)]
@@ -49,13 +49,24 @@ pub trait AccountStore {
         now: OffsetDateTime,
     ) -> Result<EmailVerification>;
 
+    /// `portal`: the client whose pending flow asked for the link, recorded
+    /// with it (see [`password_reset_portal`](Self::password_reset_portal)).
     async fn create_password_reset(
         &self,
         user: &UserId,
         token: NewToken,
+        portal: Option<&ClientId>,
         mail: OutgoingMail,
         now: OffsetDateTime,
     ) -> Result<()>;
+
+    /// The portal recorded with a live reset token (`None` when there is
+    /// none, or the token is not live).
+    async fn password_reset_portal(
+        &self,
+        token_hash: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<ClientId>>;
 
     /// The user whose live (unused, unexpired) reset token this is.
     async fn password_reset_user(

@@ -4,7 +4,7 @@
 //! `default`. Everything is loaded once at start-up; a broken theme stops the
 //! server from starting rather than failing one page later.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 
@@ -12,6 +12,21 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 pub const DEFAULT: &str = "default";
+
+/// The words on buttons and links that a portal's help page tells its
+/// customers to look for (`[labels]` in `theme.toml`). `default` sets every
+/// one; a theme sets those its help page names and inherits the rest.
+pub const LABELS: &[&str] = &[
+    "sign_in_button",
+    "forgot_password_link",
+    "register_link",
+    "register_button",
+    "forgot_button",
+    "reset_button",
+    "change_password_title",
+    "change_password_button",
+    "blocked_domains_link",
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum ThemeError {
@@ -45,7 +60,41 @@ pub struct ThemeMeta {
     /// This portal's promise for reset links, overriding the deployment's.
     #[serde(default)]
     pub reset_link_ttl_minutes: Option<u64>,
+    /// This portal's password policy: replaces the deployment's
+    /// `[password_policy]` (every key of it, the strength minimum included)
+    /// on the pages of this portal's flows. Keys left out take the built-in
+    /// defaults, not the deployment's values.
+    #[serde(default)]
+    pub password_policy: Option<crate::account::policy::PasswordPolicyConfig>,
+    /// Button and link words, by [`LABELS`] key; see [`Theme::labels`].
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
     pub colors: Colors,
+}
+
+impl ThemeMeta {
+    /// Everything but the colours (checked by [`Colors::validate`]);
+    /// the message names the key.
+    fn validate(&self) -> Result<(), String> {
+        if self.reset_link_ttl_minutes == Some(0) {
+            return Err("reset_link_ttl_minutes: must be at least 1".to_owned());
+        }
+        if let Some(policy) = &self.password_policy {
+            policy.validate()?;
+        }
+        for (key, text) in &self.labels {
+            if !LABELS.contains(&key.as_str()) {
+                return Err(format!(
+                    "labels.{key}: unknown label (known: {})",
+                    LABELS.join(", ")
+                ));
+            }
+            if text.trim().is_empty() {
+                return Err(format!("labels.{key}: must not be empty"));
+            }
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -103,6 +152,9 @@ impl Colors {
 pub struct Theme {
     pub name: String,
     pub meta: ThemeMeta,
+    /// Every [`LABELS`] key with its words: the theme's own, else its
+    /// nearest ancestor's, else `default`'s.
+    pub labels: BTreeMap<String, String>,
     tera: tera::Tera,
     /// Its own static folder first, then its ancestors'.
     static_dirs: Vec<PathBuf>,
@@ -214,6 +266,7 @@ impl Themes {
             let text = std::fs::read_to_string(&toml_path).map_err(|e| load_error(&name, e))?;
             let meta: ThemeMeta = toml::from_str(&text).map_err(|e| load_error(&name, e))?;
             meta.colors.validate().map_err(|e| load_error(&name, e))?;
+            meta.validate().map_err(|e| load_error(&name, e))?;
             metas.insert(name, meta);
         }
         if !metas.contains_key(DEFAULT) {
@@ -323,9 +376,23 @@ fn build(
         .map_err(|e| load_error(name, error_chain(&e)))?;
     let version = hex::encode(&hasher.finalize()[..5]);
     let vars_css = meta.colors.css();
+    let mut labels = BTreeMap::new();
+    for key in LABELS {
+        let text = chain
+            .iter()
+            .find_map(|theme| metas.get(theme).and_then(|m| m.labels.get(*key)))
+            .ok_or_else(|| {
+                load_error(
+                    name,
+                    format!("labels.{key}: missing (set it in the default theme's theme.toml)"),
+                )
+            })?;
+        labels.insert((*key).to_owned(), text.clone());
+    }
     Ok(Theme {
         name: name.to_owned(),
         meta,
+        labels,
         tera,
         static_dirs,
         version,
@@ -370,7 +437,8 @@ mod tests {
         c.insert(
             "theme",
             &json!({ "name": theme.name, "display_name": theme.meta.display_name, "logo": theme.meta.logo,
-                     "support_text": theme.meta.support_text, "captcha_login": true, "captcha_forgot": true }),
+                     "support_text": theme.meta.support_text, "captcha_login": true, "captcha_forgot": true,
+                     "labels": theme.labels }),
         );
         c.insert("static", &theme.static_prefix());
         c.insert("csrf_token", "CSRF-TOKEN-VALUE");
@@ -667,6 +735,10 @@ mod tests {
                         if MFA_PAGES.contains(page) {
                             check_mfa_page(name, page, &c, &html);
                         }
+                        check_labels(&theme, page, &html);
+                        if full {
+                            check_errors_once(name, page, &html);
+                        }
                     }
                 }
                 for mail in MAILS {
@@ -687,6 +759,125 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// The help pages' words, where customers look for them.
+    fn check_labels(theme: &Theme, page: &str, html: &str) {
+        let label = |key: &str| theme.labels[key].clone();
+        let button = |key: &str| format!(">{}</button>", label(key));
+        let link = |key: &str| format!(">{}</a>", label(key));
+        let expected: Vec<String> = match page {
+            "login.html" => vec![
+                button("sign_in_button"),
+                link("forgot_password_link"),
+                link("register_link"),
+            ],
+            "register.html" => vec![button("register_button")],
+            "forgot_password.html" => vec![
+                button("forgot_button"),
+                format!("<summary>{}</summary>", label("blocked_domains_link")),
+            ],
+            "reset_password.html" => vec![button("reset_button")],
+            "change_password.html" => vec![
+                format!(">{}</h1>", label("change_password_title")),
+                button("change_password_button"),
+            ],
+            _ => vec![],
+        };
+        for needle in expected {
+            assert!(html.contains(&needle), "{}/{page}: {needle}", theme.name);
+        }
+    }
+
+    /// A field's messages appear at the field, not again in the summary.
+    fn check_errors_once(theme: &str, page: &str, html: &str) {
+        for message in ["Too short", "No match", "Missing", "Failed"] {
+            assert!(
+                html.matches(message).count() <= 1,
+                "{theme}/{page}: {message:?} shown more than once"
+            );
+        }
+    }
+
+    #[test]
+    fn each_portal_has_its_help_pages_words() {
+        let themes = shipped();
+        let label = |theme: &str, key: &str| themes.get(Some(theme)).labels[key].clone();
+        assert_eq!(
+            label("helix", "forgot_password_link"),
+            "RESET YOUR PASSWORD HERE"
+        );
+        assert_eq!(label("helix", "forgot_button"), "SEND EMAIL");
+        assert_eq!(label("helix", "reset_button"), "UPDATE");
+        assert_eq!(label("helix", "sign_in_button"), "SIGN IN");
+        assert_eq!(label("hosting", "sign_in_button"), "Login");
+        assert_eq!(label("hosting", "forgot_password_link"), "Forgot?");
+        assert_eq!(label("hosting", "change_password_button"), "Save Changes");
+        assert_eq!(label("hosting", "change_password_title"), "Change Password");
+        assert_eq!(label("customer", "forgot_password_link"), "Forgot Password");
+        // Not set by the customer theme: inherited from default.
+        assert_eq!(label("customer", "sign_in_button"), "Sign in");
+        let customer = themes.get(Some("customer"));
+        let policy = customer.meta.password_policy.as_ref().unwrap();
+        assert!(policy.require_uppercase && policy.require_digit && policy.require_symbol);
+        assert_eq!((policy.min_length, policy.min_strength), (8, 0));
+    }
+
+    #[test]
+    fn bad_policy_or_labels_fail_start_up_naming_theme_and_key() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("default/templates")).unwrap();
+        let labels: String = LABELS.iter().map(|k| format!("{k} = \"x\"\n")).collect();
+        let colors = "[colors]\nprimary = \"#000\"\nprimary_text = \"#fff\"\nbackground = \"#fff\"\nsurface = \"#fff\"\ntext = \"#000\"\nmuted = \"#555\"\nsuccess = \"#0a0\"\nerror = \"#a00\"\n";
+        let head = "display_name = \"D\"\nlogo = \"l.svg\"\n";
+        std::fs::write(
+            dir.path().join("default/theme.toml"),
+            format!("{head}{colors}[labels]\n{labels}"),
+        )
+        .unwrap();
+        assert!(Themes::load(dir.path()).is_ok());
+        std::fs::create_dir_all(dir.path().join("acme")).unwrap();
+        for (extra, key) in [
+            (
+                "[password_policy]\nmin_strength = 7\n",
+                "password_policy.min_strength",
+            ),
+            ("[password_policy]\nmin_lenght = 9\n", "min_lenght"),
+            ("[labels]\nsign_in = \"Go\"\n", "labels.sign_in"),
+            (
+                "[labels]\nsign_in_button = \" \"\n",
+                "labels.sign_in_button",
+            ),
+            ("reset_link_ttl_minutes = 0\n", "reset_link_ttl_minutes"),
+        ] {
+            let (top, tables) = if extra.starts_with('[') {
+                ("", extra)
+            } else {
+                (extra, "")
+            };
+            std::fs::write(
+                dir.path().join("acme/theme.toml"),
+                format!("{top}parent = \"default\"\n{head}{colors}{tables}"),
+            )
+            .unwrap();
+            let err = Themes::load(dir.path()).unwrap_err().to_string();
+            assert!(
+                err.starts_with("theme acme:") && err.contains(key),
+                "{key}: {err}"
+            );
+        }
+        // A label missing everywhere names the theme and the key.
+        std::fs::remove_dir_all(dir.path().join("acme")).unwrap();
+        std::fs::write(
+            dir.path().join("default/theme.toml"),
+            format!("{head}{colors}"),
+        )
+        .unwrap();
+        let err = Themes::load(dir.path()).unwrap_err().to_string();
+        assert!(
+            err.starts_with("theme default:") && err.contains("labels.sign_in_button"),
+            "{err}"
+        );
     }
 
     /// What the black-box tests and assistive technology rely on in the
@@ -897,6 +1088,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("default/templates")).unwrap();
         let toml = "display_name = \"D\"\nlogo = \"l.svg\"\n[colors]\nprimary = \"#000\"\nprimary_text = \"#fff\"\nbackground = \"#fff\"\nsurface = \"#fff\"\ntext = \"#000\"\nmuted = \"#555\"\nsuccess = \"#0a0\"\nerror = \"#a00\"\n";
+        let labels: String = LABELS.iter().map(|k| format!("{k} = \"x\"\n")).collect();
+        let toml = format!("{toml}[labels]\n{labels}");
+        let toml = toml.as_str();
         std::fs::write(dir.path().join("default/theme.toml"), toml).unwrap();
         std::fs::write(dir.path().join("default/templates/x.html"), "{% if %}").unwrap();
         let err = Themes::load(dir.path()).unwrap_err().to_string();

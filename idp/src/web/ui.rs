@@ -142,6 +142,7 @@ struct ThemeView<'a> {
     support_text: &'a str,
     captcha_login: bool,
     captcha_forgot: bool,
+    labels: &'a BTreeMap<String, String>,
 }
 
 #[derive(Serialize)]
@@ -381,6 +382,7 @@ fn insert_theme(context: &mut tera::Context, theme: &Theme, title: &str) {
             support_text: &theme.meta.support_text,
             captcha_login: theme.meta.captcha_login,
             captcha_forgot: theme.meta.captcha_forgot,
+            labels: &theme.labels,
         },
     );
     context.insert("static", &theme.static_prefix());

@@ -48,6 +48,7 @@ mod mail;
 mod mfa;
 mod oidc;
 mod portal_browser;
+mod portal_rules;
 mod profile;
 mod revocation;
 mod security;

@@ -131,23 +131,45 @@ macro_rules! impl_account_store {
                 &self,
                 user: &$crate::domain::UserId,
                 token: $crate::store::NewToken,
+                portal: Option<&$crate::domain::ClientId>,
                 mail: $crate::store::OutgoingMail,
                 now: time::OffsetDateTime,
             ) -> $crate::store::Result<()> {
                 use $crate::store::sql::{Ts, db_error};
                 let mut tx = self.pool.begin().await.map_err(db_error)?;
                 sqlx::query(
-                    "insert into password_reset_token (token_hash, user_id, created_at, expires_at) values ($1, $2, $3, $4)",
+                    "insert into password_reset_token (token_hash, user_id, created_at, expires_at, client_id) values ($1, $2, $3, $4, $5)",
                 )
                 .bind(&token.hash)
                 .bind(user.as_str())
                 .bind(Ts(now))
                 .bind(Ts(token.expires_at))
+                .bind(portal.map(|p| p.as_str()))
                 .execute(&mut *tx)
                 .await
                 .map_err(db_error)?;
                 $crate::store::sql::mail::insert_outbox!(&mut *tx, &mail, now)?;
                 tx.commit().await.map_err(db_error)
+            }
+
+            async fn password_reset_portal(
+                &self,
+                token_hash: &str,
+                now: time::OffsetDateTime,
+            ) -> $crate::store::Result<Option<$crate::domain::ClientId>> {
+                use $crate::store::sql::{Ts, db_error};
+                let row: Option<(Option<String>,)> = sqlx::query_as(
+                    "select client_id from password_reset_token
+                     where token_hash = $1 and used_at is null and expires_at > $2",
+                )
+                .bind(token_hash)
+                .bind(Ts(now))
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_error)?;
+                Ok(row
+                    .and_then(|(id,)| id)
+                    .and_then(|id| $crate::domain::ClientId::parse(&id).ok()))
             }
 
             async fn password_reset_user(
