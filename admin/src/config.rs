@@ -56,6 +56,10 @@ pub struct ConsoleConfig {
     /// API for its audit trail, is taken that many entries from the right.
     /// 0: the TCP peer.
     pub trusted_proxy_hops: usize,
+    /// The IANA time zone (`Europe/Paris`, `UTC`) the pages show times in
+    /// and read their date filters in: the console has no script, so the
+    /// browser's own zone is unknown; a deployment's administrators share one.
+    pub time_zone: String,
 }
 
 impl ConsoleConfig {
@@ -95,6 +99,7 @@ mod tests {
             client_id: "admin-console".into(),
             client_secret: "s".into(),
             trusted_proxy_hops: 0,
+            time_zone: "UTC".into(),
         };
         assert_eq!(
             console.redirect_uri().as_str(),

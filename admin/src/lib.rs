@@ -76,6 +76,8 @@ struct Inner {
     sessions: Arc<dyn SessionStore>,
     clock: Arc<dyn Clock>,
     views: views::Views,
+    /// `config.time_zone`, resolved once.
+    tz: jiff::tz::TimeZone,
     /// Content-Security-Policy of every console response.
     csp: axum::http::HeaderValue,
 }
@@ -86,6 +88,8 @@ pub enum BuildError {
     Templates(String),
     #[error("admin console HTTP client: {0}")]
     Http(#[from] reqwest::Error),
+    #[error("admin console: {0} is not an IANA time zone such as Europe/Paris")]
+    TimeZone(String),
 }
 
 impl Console {
@@ -103,8 +107,11 @@ impl Console {
             .redirect(reqwest::redirect::Policy::none())
             .timeout(std::time::Duration::from_secs(15))
             .build()?;
+        let tz = jiff::tz::TimeZone::get(&config.time_zone)
+            .map_err(|_| BuildError::TimeZone(config.time_zone.clone()))?;
         Ok(Self(Arc::new(Inner {
             views: views::Views::load()?,
+            tz,
             csp: pages::content_security_policy(&config.endpoints.end_session),
             config,
             http,
@@ -115,6 +122,11 @@ impl Console {
 
     pub(crate) fn now(&self) -> i64 {
         self.0.clock.unix_now()
+    }
+
+    /// The time zone pages show times in.
+    pub(crate) fn tz(&self) -> &jiff::tz::TimeZone {
+        &self.0.tz
     }
 
     fn config(&self) -> &ConsoleConfig {

@@ -45,6 +45,9 @@ struct Args {
     /// (the administrator's address in the audit trail is read from it); 0: none.
     #[arg(long, env = "IDP_CONSOLE_TRUSTED_PROXY_HOPS", default_value_t = 0)]
     trusted_proxy_hops: usize,
+    /// The IANA time zone pages show times in (and date filters are read in), e.g. Europe/Paris.
+    #[arg(long, env = "IDP_CONSOLE_TIME_ZONE", default_value = "UTC")]
+    time_zone: String,
 }
 
 #[tokio::main]
@@ -86,6 +89,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         client_id: args.client_id,
         client_secret,
         trusted_proxy_hops: args.trusted_proxy_hops,
+        time_zone: args.time_zone,
     };
     let console = Console::new(config, Arc::new(MemorySessions::default()))?;
     let listener = tokio::net::TcpListener::bind(args.listen)

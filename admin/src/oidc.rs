@@ -20,8 +20,8 @@ use sha2::{Digest, Sha256};
 use crate::Console;
 use crate::pages::PageError;
 use crate::session::{
-    self, SESSION_COOKIE, SessionData, Signed, cookie, cookie_name, hashed, random_token,
-    safe_return, same,
+    self, SESSION_COOKIE, SessionData, Signed, cookie, cookie_name, hashed, open, random_token,
+    safe_return, same, seal,
 };
 use crate::views;
 
@@ -58,10 +58,12 @@ pub(crate) async fn login(
         return_to: safe_return(q.return_to.as_deref()),
     };
     let bytes = serde_json::to_vec(&pending).map_err(|e| PageError::internal(e.to_string()))?;
+    // Sealed with the state too: the store alone does not give the verifier.
+    let sealed = seal("login", &state, &bytes)?;
     console
         .0
         .sessions
-        .put(&hashed("login", &state), bytes, LOGIN_TTL)
+        .put(&hashed("login", &state), sealed, LOGIN_TTL)
         .await?;
     let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(pending.verifier.as_bytes()));
     let config = console.config();
@@ -151,7 +153,8 @@ pub(crate) async fn callback(
     let Some(bytes) = console.0.sessions.take(&hashed("login", state)).await? else {
         return Err(expired());
     };
-    let pending: PendingLogin = serde_json::from_slice(&bytes).map_err(|_| expired())?;
+    let plain = open("login", state, &bytes).ok_or_else(expired)?;
+    let pending: PendingLogin = serde_json::from_slice(&plain).map_err(|_| expired())?;
     let config = console.config();
     // RFC 9207: the answer must come from our provider.
     if let Some(iss) = &q.iss

@@ -1,6 +1,9 @@
 //! Console sessions: the browser holds a random id in an HttpOnly cookie;
 //! the tokens stay on the server, in a [`SessionStore`] under the id's
-//! SHA-256 (a copy of the store does not open sessions).
+//! SHA-256 (a copy of the store does not open sessions), sealed with
+//! AES-256-GCM under a key derived from the id (HKDF-SHA-256), so a copy of
+//! the store does not yield the administrator's tokens either: only the
+//! browser holds what opens them.
 //!
 //! `idp serve` keeps them in its ephemeral store (Redis in production), so
 //! any node serves any console request; the standalone console keeps them
@@ -99,6 +102,57 @@ pub(crate) fn hashed(kind: &str, token: &str) -> String {
     )
 }
 
+/// Seals a value kept under `hashed(kind, token)` with a key only the
+/// holder of `token` can derive: HKDF-SHA-256 of the token, salted and
+/// labelled by the kind, then AES-256-GCM with a random nonce; the store
+/// key is the associated data (the value does not open under another key).
+/// Stored as nonce (12 bytes) || ciphertext || tag.
+pub(crate) fn seal(kind: &str, token: &str, plain: &[u8]) -> Result<Vec<u8>, StoreError> {
+    use aws_lc_rs::aead::{Aad, LessSafeKey, NONCE_LEN, Nonce};
+    let key = LessSafeKey::new(value_key(kind, token)?);
+    let mut nonce = [0u8; NONCE_LEN];
+    aws_lc_rs::rand::fill(&mut nonce).map_err(|_| StoreError("no random nonce".into()))?;
+    let mut sealed = plain.to_vec();
+    key.seal_in_place_append_tag(
+        Nonce::assume_unique_for_key(nonce),
+        Aad::from(hashed(kind, token).as_bytes()),
+        &mut sealed,
+    )
+    .map_err(|_| StoreError("cannot seal a console value".into()))?;
+    let mut out = nonce.to_vec();
+    out.append(&mut sealed);
+    Ok(out)
+}
+
+/// Opens what [`seal`] made with the same kind and token; `None` for
+/// anything else (another token, an altered or older value).
+pub(crate) fn open(kind: &str, token: &str, stored: &[u8]) -> Option<Vec<u8>> {
+    use aws_lc_rs::aead::{Aad, LessSafeKey, NONCE_LEN, Nonce};
+    let key = LessSafeKey::new(value_key(kind, token).ok()?);
+    let (nonce, sealed) = stored.split_at_checked(NONCE_LEN)?;
+    let nonce = Nonce::try_assume_unique_for_key(nonce).ok()?;
+    let mut buffer = sealed.to_vec();
+    let plain = key
+        .open_in_place(
+            nonce,
+            Aad::from(hashed(kind, token).as_bytes()),
+            &mut buffer,
+        )
+        .ok()?;
+    Some(plain.to_vec())
+}
+
+fn value_key(kind: &str, token: &str) -> Result<aws_lc_rs::aead::UnboundKey, StoreError> {
+    use aws_lc_rs::{aead, hkdf};
+    let salt = hkdf::Salt::new(hkdf::HKDF_SHA256, b"idp admin console value");
+    let info = [kind.as_bytes()];
+    let prk = salt.extract(token.as_bytes());
+    let okm = prk
+        .expand(&info, &aead::AES_256_GCM)
+        .map_err(|_| StoreError("cannot derive a console value key".into()))?;
+    Ok(aead::UnboundKey::from(okm))
+}
+
 pub(crate) fn same(a: &str, b: &str) -> bool {
     a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
 }
@@ -169,9 +223,10 @@ impl Clock for SystemClock {
 impl Console {
     pub(crate) async fn save(&self, id: &str, data: &SessionData) -> Result<(), PageError> {
         let bytes = serde_json::to_vec(data).map_err(|e| PageError::internal(e.to_string()))?;
+        let sealed = seal("session", id, &bytes)?;
         self.0
             .sessions
-            .put(&hashed("session", id), bytes, IDLE)
+            .put(&hashed("session", id), sealed, IDLE)
             .await?;
         Ok(())
     }
@@ -180,8 +235,8 @@ impl Console {
         let Some(bytes) = self.0.sessions.get(&hashed("session", id)).await? else {
             return Ok(None);
         };
-        // An undecodable session (an older format) is no session.
-        Ok(serde_json::from_slice(&bytes).ok())
+        // A value that does not open or decode (an older format) is no session.
+        Ok(open("session", id, &bytes).and_then(|plain| serde_json::from_slice(&plain).ok()))
     }
 
     pub(crate) async fn forget(&self, id: &str) -> Result<(), PageError> {
@@ -338,6 +393,25 @@ mod tests {
         assert_eq!(safe_return(Some("//evil.example/admin/")), "/admin/");
         assert_eq!(safe_return(Some("/admin/\\evil")), "/admin/");
         assert_eq!(safe_return(None), "/admin/");
+    }
+
+    #[test]
+    fn values_open_only_with_the_cookie_they_were_sealed_for() {
+        let sealed = seal("session", "cookie-1", b"access-token-xyz").unwrap();
+        assert!(!sealed.windows(6).any(|w| w == b"access"), "not in clear");
+        assert_eq!(
+            open("session", "cookie-1", &sealed).as_deref(),
+            Some(&b"access-token-xyz"[..])
+        );
+        assert_eq!(open("session", "cookie-2", &sealed), None, "another cookie");
+        assert_eq!(open("login", "cookie-1", &sealed), None, "another kind");
+        let mut altered = sealed.clone();
+        let last = altered.len() - 1;
+        altered[last] ^= 1;
+        assert_eq!(open("session", "cookie-1", &altered), None, "altered");
+        assert_eq!(open("session", "cookie-1", b"short"), None);
+        let again = seal("session", "cookie-1", b"access-token-xyz").unwrap();
+        assert_ne!(sealed, again, "a fresh nonce each time");
     }
 
     #[test]

@@ -21,6 +21,7 @@ pub(crate) const TEMPLATES: &[(&str, &str)] = templates!(
     "partials/audit_table.html",
     "partials/pager.html",
     "partials/client_fields.html",
+    "partials/form_errors.html",
     "dashboard.html",
     "users.html",
     "user.html",
@@ -108,22 +109,28 @@ pub(crate) async fn favicon() -> Response {
         .into_response()
 }
 
-/// `2026-11-23T01:50:55.123Z` → `2026-11-23 01:50 UTC`: readable, sortable.
-pub(crate) fn when(rfc3339: &str) -> String {
-    match time::OffsetDateTime::parse(rfc3339, &time::format_description::well_known::Rfc3339) {
-        Ok(t) => {
-            let t = t.to_offset(time::UtcOffset::UTC);
-            format!(
-                "{:04}-{:02}-{:02} {:02}:{:02} UTC",
-                t.year(),
-                u8::from(t.month()),
-                t.day(),
-                t.hour(),
-                t.minute()
-            )
-        }
+/// `2026-11-23T01:50:55.123Z` → `2026-11-23 02:50 CET` in the console's
+/// time zone: a date an administrator reads at a glance, with the zone
+/// named (never an epoch number, never a bare UTC instant).
+pub(crate) fn when(rfc3339: &str, tz: &jiff::tz::TimeZone) -> String {
+    match rfc3339.parse::<jiff::Timestamp>() {
+        Ok(t) => local(t, tz),
         Err(_) => rfc3339.to_owned(),
     }
+}
+
+/// An instant as [`when`] shows it.
+pub(crate) fn local(t: jiff::Timestamp, tz: &jiff::tz::TimeZone) -> String {
+    t.to_zoned(tz.clone())
+        .strftime("%Y-%m-%d %H:%M %Z")
+        .to_string()
+}
+
+/// Unix seconds (as some audit details carry them) as [`when`] shows them.
+pub(crate) fn unix(seconds: i64, tz: &jiff::tz::TimeZone) -> Option<String> {
+    jiff::Timestamp::from_second(seconds)
+        .ok()
+        .map(|t| local(t, tz))
 }
 
 #[cfg(test)]
@@ -135,7 +142,7 @@ mod tests {
     fn sample(name: &str) -> serde_json::Value {
         let event = json!({"when": "2026-11-23 01:50 UTC", "type": "admin.user_unlocked",
             "user_id": "u-1", "actor": "user:a-1", "actor_user": "a-1", "client_id": null,
-            "ip": "127.0.0.1", "detail": "{\"changed\":[\"name\"]}"});
+            "ip": "127.0.0.1", "fields": [{"label": "Changed", "value": "name, <email>"}]});
         let user = json!({"id": "u-1", "email": "ann@example.com", "name": "<Ann>",
             "email_verified": false, "disabled": false, "locked_until": "2026-11-23 02:05 UTC",
             "is_admin": false, "mfa_enabled": true, "created_at": "2026-11-22 10:00 UTC",
@@ -146,7 +153,8 @@ mod tests {
             "grant_types": ["authorization_code"], "scopes_text": "openid", "id_token_alg": "ES256",
             "require_mfa": false, "created_at": "x", "updated_at": "y"});
         let choices = json!({"grants": ["authorization_code", "refresh_token", "client_credentials"],
-            "algs": ["RS256", "ES256", "EdDSA"]});
+            "algs": ["RS256", "ES256", "EdDSA"],
+            "themes": [{"name": "default", "display_name": "Default"}, {"name": "helix", "display_name": "<Helix>"}]});
         let mail = json!({"id": "m1", "recipient": "a@b", "subject": "Reset", "status": "failed",
             "attempts": 3, "last_error": "refused", "created": "t", "next_attempt": "t", "sent": null});
         match name {
@@ -166,15 +174,17 @@ mod tests {
             }
             "clients.html" => json!({"clients": [client]}),
             "client.html" => {
-                json!({"client": client, "values": client, "choices": choices, "builtin": false, "error": "bad"})
+                json!({"client": client, "values": client, "choices": choices, "builtin": false,
+                    "errors": [{"field": "name", "label": "Name", "message": "<Enter> a name."}],
+                    "field_errors": {"name": "<Enter> a name."}})
             }
             "client_new.html" => {
                 json!({"values": {"grant_types": ["refresh_token"]}, "choices": choices})
             }
             "secret.html" => json!({"client": client, "secret": "s3cr3t", "created": true}),
             "audit.html" => {
-                json!({"filter": {"user_id": "", "type": "login.failed", "since": "", "until": "", "cursor": ""},
-                "events": [event], "next": null, "error": null})
+                json!({"filter": {"user_id": "", "email": "", "type": "login.failed", "since": "", "until": "", "cursor": ""},
+                "events": [event], "next": null, "error": null, "time_zone": "Europe/Paris"})
             }
             "mail.html" => json!({"status": "failed", "messages": [mail]}),
             "keys.html" => {
@@ -218,7 +228,10 @@ mod tests {
             assert!(
                 !html.contains("<Admin>")
                     && !html.contains("<Ann>")
-                    && !html.contains("\"><script>"),
+                    && !html.contains("\"><script>")
+                    && !html.contains("<Helix>")
+                    && !html.contains("<Enter>")
+                    && !html.contains("<email>"),
                 "{name}: not escaped"
             );
             // Every form that changes something carries the CSRF token.
@@ -233,9 +246,26 @@ mod tests {
     }
 
     #[test]
-    fn times_read_as_minutes_in_utc() {
-        assert_eq!(when("2026-11-23T01:50:55.123Z"), "2026-11-23 01:50 UTC");
-        assert_eq!(when("2026-11-23T03:50:55+02:00"), "2026-11-23 01:50 UTC");
-        assert_eq!(when("not a time"), "not a time");
+    fn times_read_as_minutes_in_the_console_time_zone() {
+        let utc = jiff::tz::TimeZone::UTC;
+        assert_eq!(
+            when("2026-11-23T01:50:55.123Z", &utc),
+            "2026-11-23 01:50 UTC"
+        );
+        assert_eq!(
+            when("2026-11-23T03:50:55+02:00", &utc),
+            "2026-11-23 01:50 UTC"
+        );
+        assert_eq!(when("not a time", &utc), "not a time");
+        let paris = jiff::tz::TimeZone::get("Europe/Paris").unwrap();
+        assert_eq!(when("2026-11-23T01:50:55Z", &paris), "2026-11-23 02:50 CET");
+        assert_eq!(
+            when("2026-07-01T10:00:00Z", &paris),
+            "2026-07-01 12:00 CEST"
+        );
+        assert_eq!(
+            unix(1_795_398_655, &utc).as_deref(),
+            Some("2026-11-23 01:50 UTC")
+        );
     }
 }

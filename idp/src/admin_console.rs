@@ -91,6 +91,7 @@ pub async fn mount(
         client_id: CONSOLE_CLIENT_ID.to_owned(),
         client_secret: secret,
         trusted_proxy_hops: state.config.admin.trusted_proxy_hops,
+        time_zone: state.config.console_time_zone().to_owned(),
     };
     let sessions = Arc::new(EphemeralSessions(state.ephemeral.clone()));
     let clock = Arc::new(ProviderClock(state.clock.clone()));

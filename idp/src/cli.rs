@@ -71,11 +71,20 @@ pub enum UserCommand {
 }
 
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("secret").required(true).args(["password", "password_file", "password_stdin"])))]
 pub struct UserCreate {
     #[arg(long)]
     pub email: String,
+    /// The password (visible to other users of this machine in the process
+    /// list and in shell history: prefer --password-file or --password-stdin)
     #[arg(long)]
-    pub password: String,
+    pub password: Option<String>,
+    /// Read the password from the first line of FILE (`-`: standard input)
+    #[arg(long, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
+    /// Read the password from the first line of standard input
+    #[arg(long)]
+    pub password_stdin: bool,
     #[arg(long, default_value = "")]
     pub name: String,
     /// Mark the email address as already verified
@@ -152,8 +161,13 @@ fn input(e: impl std::fmt::Display) -> CliError {
 
 pub async fn run(cli: Cli) -> Result<(), CliError> {
     let config = Config::load(cli.config.as_deref())?;
+    if !matches!(cli.command, Command::CheckConfig) {
+        embedded_notice(cli.config.is_none(), &config);
+    }
     match cli.command {
         Command::CheckConfig => {
+            // As `serve` would: a deployment without its themes cannot start.
+            load_themes(&config)?;
             print!("{}", config.to_redacted_toml());
             Ok(())
         }
@@ -174,6 +188,85 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::User(cmd) => user(config, cmd).await,
         Command::Client(cmd) => client(config, cmd).await,
         Command::Keys(cmd) => keys(config, cmd).await,
+    }
+}
+
+/// Run outside a deployment folder (no configuration file found, no
+/// database configured), a command would silently open or create an empty
+/// embedded database in the current directory: it says which, on stderr.
+fn embedded_notice(no_config_flag: bool, config: &Config) {
+    let found_file = std::path::Path::new(config::DEFAULT_PATH).exists();
+    let default_db = config.database.url == config::DatabaseConfig::default().url;
+    if !no_config_flag || found_file || !default_db {
+        return;
+    }
+    let Some(path) = config
+        .database
+        .url
+        .expose()
+        .strip_prefix("sqlite://")
+        .map(|p| p.split('?').next().unwrap_or(p).to_owned())
+    else {
+        return;
+    };
+    let state = if std::path::Path::new(&path).exists() {
+        "existing"
+    } else {
+        "created"
+    };
+    eprintln!(
+        "note: no {} here and no database configured: using the embedded database at {path} ({state})",
+        config::DEFAULT_PATH
+    );
+}
+
+/// The installed themes, as `serve` loads them; a missing folder is named.
+fn load_themes(config: &Config) -> Result<crate::web::theme::Themes, CliError> {
+    if !config.themes.dir.is_dir() {
+        return Err(input(format!(
+            "themes.dir: there is no themes folder at {} (run from the deployment's folder, or set themes.dir or IDP__THEMES__DIR)",
+            config.themes.dir.display()
+        )));
+    }
+    crate::web::theme::Themes::load(&config.themes.dir)
+        .map_err(|e| CliError::Start(startup::StartError::from(e)))
+}
+
+/// The password of `user create`, from exactly one of its three sources.
+fn read_password(args: &UserCreate) -> Result<String, CliError> {
+    use std::io::BufRead;
+    let first_line = |text: &str| -> String {
+        text.lines()
+            .next()
+            .unwrap_or_default()
+            .trim_end_matches('\r')
+            .to_owned()
+    };
+    if let Some(p) = &args.password {
+        return Ok(p.clone());
+    }
+    let from_stdin =
+        args.password_stdin || args.password_file.as_deref() == Some(std::path::Path::new("-"));
+    if from_stdin {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .map_err(|e| input(format!("cannot read the password from standard input: {e}")))?;
+        return Ok(first_line(&line));
+    }
+    match &args.password_file {
+        Some(path) => std::fs::read_to_string(path)
+            .map(|t| first_line(&t))
+            .map_err(|e| {
+                input(format!(
+                    "--password-file: cannot read {}: {e}",
+                    path.display()
+                ))
+            }),
+        None => Err(input(
+            "give --password-file FILE, --password-stdin or --password",
+        )),
     }
 }
 
@@ -206,8 +299,22 @@ async fn user(config: Config, cmd: UserCommand) -> Result<(), CliError> {
     match cmd {
         UserCommand::Create(args) => {
             let email = Email::parse(&args.email).map_err(|e| input(format!("--email: {e}")))?;
-            let password = PlainPassword::parse(&args.password)
-                .map_err(|e| input(format!("--password: {e}")))?;
+            let raw = read_password(&args)?;
+            if raw.is_empty() {
+                return Err(input("the password is empty"));
+            }
+            // The deployment's policy, as the admin API and the sign-up page apply it.
+            let policy =
+                crate::account::policy::PasswordPolicy::new(config.password_policy.clone());
+            let refused = policy.check(&raw, &[args.name.as_str(), email.as_str()]);
+            if !refused.is_empty() {
+                return Err(input(format!(
+                    "the password does not meet the password policy: {}",
+                    refused.join(" ")
+                )));
+            }
+            let password =
+                PlainPassword::parse(&raw).map_err(|e| input(format!("password: {e}")))?;
             let state = open(config).await?;
             let user = account::create_user(
                 state.store.as_ref(),
@@ -341,6 +448,18 @@ async fn client(config: Config, cmd: ClientCommand) -> Result<(), CliError> {
     match cmd {
         ClientCommand::Create(args) => {
             let scopes = args.scopes.clone();
+            if let Some(theme) = &args.theme {
+                let themes = load_themes(&config)?;
+                if !themes.exists(theme) {
+                    let mut names: Vec<&str> = themes.names().collect();
+                    names.sort_unstable();
+                    return Err(input(format!(
+                        "--theme: no theme named {theme} is installed in {}; installed: {}",
+                        config.themes.dir.display(),
+                        names.join(", ")
+                    )));
+                }
+            }
             let registration = parse_client(args)?;
             let state = open(config).await?;
             let registered = oidc::register_client_with_scopes(
@@ -485,8 +604,13 @@ fn parse_client(args: ClientCreate) -> Result<ClientRegistration, CliError> {
             .grants
             .iter()
             .map(|g| {
-                g.parse::<GrantType>()
-                    .map_err(|e| input(format!("--grant: {e}")))
+                g.parse::<GrantType>().map_err(|_| {
+                    let valid: Vec<&str> = GrantType::ALL.iter().map(|g| g.as_str()).collect();
+                    input(format!(
+                        "--grant: unknown grant type {g}; valid: {}",
+                        valid.join(", ")
+                    ))
+                })
             })
             .collect::<Result<_, _>>()?,
         id_token_alg: args

@@ -27,8 +27,16 @@ pub enum ConfigError {
     Unreadable { path: String, reason: String },
     #[error("invalid configuration: {0}")]
     Parse(String),
+    /// A TOML syntax error: several lines, the last ones pointing at the
+    /// mistake with a caret (`^`), kept as they are.
+    #[error("invalid configuration: {0}")]
+    Syntax(String),
     #[error("invalid configuration: {key}: {reason}")]
     Invalid { key: &'static str, reason: String },
+    /// A section's own check, whose message already names the key
+    /// (`password_policy.min_strength: must be between 0 and 4`).
+    #[error("invalid configuration: {0}")]
+    Rule(String),
 }
 
 fn invalid(key: &'static str, reason: impl Into<String>) -> ConfigError {
@@ -106,6 +114,9 @@ pub struct ConsoleConfig {
     /// Consoles run on their own with `idp-console` (each URL ending in
     /// `/admin/`): their sign-in and sign-out pages are registered too.
     pub standalone_urls: Vec<Url>,
+    /// The IANA time zone the console shows times in and reads its date
+    /// filters in (e.g. `Europe/Paris`). Default: `lockout.time_zone`.
+    pub time_zone: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -476,6 +487,15 @@ impl Default for LogConfig {
 }
 
 impl Config {
+    /// The time zone the admin console shows times in.
+    pub fn console_time_zone(&self) -> &str {
+        self.admin
+            .console
+            .time_zone
+            .as_deref()
+            .unwrap_or(&self.lockout.time_zone)
+    }
+
     /// Reads the file (the explicit one must exist; the default path may be
     /// absent), applies the environment, and validates.
     pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
@@ -496,6 +516,8 @@ impl Config {
             }
             None => {}
         }
+        // Which variable set which key, to name it in an error.
+        let mut from_env: Vec<(String, String)> = Vec::new();
         for (name, raw) in env.into_iter().filter(|(k, _)| k.starts_with(ENV_PREFIX)) {
             let (path, from_file) = match name.strip_suffix(FILE_SUFFIX) {
                 Some(stem) => (stem, true),
@@ -506,6 +528,7 @@ impl Config {
                 .map(str::to_ascii_lowercase)
                 .collect::<Vec<_>>()
                 .join(".");
+            from_env.push((key.clone(), name.clone()));
             if from_file {
                 let value = std::fs::read_to_string(&raw).map_err(|e| ConfigError::Unreadable {
                     path: format!("{raw} (from {name})"),
@@ -520,9 +543,7 @@ impl Config {
                 figment = figment.merge((key, value));
             }
         }
-        let config: Config = figment
-            .extract()
-            .map_err(|e| ConfigError::Parse(one_line(&e)))?;
+        let config: Config = figment.extract().map_err(|e| explain(e, &from_env))?;
         config.validate()?;
         Ok(config)
     }
@@ -699,10 +720,8 @@ impl Config {
                 "must be between 0 and 10",
             ));
         }
-        self.password_policy
-            .validate()
-            .map_err(|e| invalid("password_policy", e))?;
-        self.captcha.validate().map_err(|e| invalid("captcha", e))?;
+        self.password_policy.validate().map_err(ConfigError::Rule)?;
+        self.captcha.validate().map_err(ConfigError::Rule)?;
         let se = &self.session;
         if !(1..=60 * 24 * 30).contains(&se.idle_minutes) {
             return Err(invalid(
@@ -824,6 +843,14 @@ impl Config {
                 "is not an IANA time zone such as Europe/Paris",
             ));
         }
+        if let Some(tz) = &self.admin.console.time_zone
+            && jiff::tz::TimeZone::get(tz).is_err()
+        {
+            return Err(invalid(
+                "admin.console.time_zone",
+                "is not an IANA time zone such as Europe/Paris",
+            ));
+        }
         if l.ip_max_failures < l.max_failures {
             return Err(invalid(
                 "lockout.ip_max_failures",
@@ -922,8 +949,120 @@ impl KeysConfig {
     }
 }
 
-fn one_line(e: &figment::Error) -> String {
-    e.to_string().replace('\n', " ")
+/// A figment error as an operator reads it: the key, what was expected in
+/// words (never a Rust type name), what was found, and where it came from
+/// (the file, or the environment variable). A TOML syntax error keeps its
+/// lines, caret included.
+fn explain(error: figment::Error, from_env: &[(String, String)]) -> ConfigError {
+    use figment::error::Kind;
+    let mut lines = Vec::new();
+    for e in error {
+        let key = e.path.join(".");
+        let origin = match e.metadata.as_ref().and_then(|m| m.source.as_ref()) {
+            Some(figment::Source::File(path)) => format!(" (in {})", path.display()),
+            _ => from_env
+                .iter()
+                .rev()
+                .find(|(k, _)| *k == key || key.starts_with(&format!("{k}.")))
+                .map(|(_, var)| format!(" (from {var})"))
+                .unwrap_or_default(),
+        };
+        if let Kind::Message(message) = &e.kind
+            && message.contains("TOML parse error")
+        {
+            let file = match e.metadata.as_ref().and_then(|m| m.source.as_ref()) {
+                Some(figment::Source::File(path)) => format!("{}: ", path.display()),
+                _ => String::new(),
+            };
+            let text = message
+                .trim_end()
+                .replacen("TOML parse error", "TOML syntax error", 1);
+            return ConfigError::Syntax(format!("{file}{text}"));
+        }
+        let at = if key.is_empty() {
+            String::new()
+        } else {
+            format!("{key}: ")
+        };
+        let what = match &e.kind {
+            Kind::InvalidType(actual, expected) | Kind::InvalidValue(actual, expected) => {
+                format!(
+                    "expected {}, found {}",
+                    expected_text(expected),
+                    found(actual)
+                )
+            }
+            Kind::UnknownField(field, known) => {
+                let place = if key.len() > field.len() {
+                    format!("{}: ", &key[..key.len() - field.len() - 1])
+                } else {
+                    String::new()
+                };
+                lines.push(format!(
+                    "{place}unknown key {field}{origin}; known keys: {}",
+                    known.join(", ")
+                ));
+                continue;
+            }
+            Kind::UnknownVariant(value, known) => {
+                format!(
+                    "unknown value {value:?}; expected one of {}",
+                    known.join(", ")
+                )
+            }
+            Kind::MissingField(field) => format!("{field} is missing"),
+            Kind::DuplicateField(field) => format!("{field} is given twice"),
+            Kind::InvalidLength(n, expected) => {
+                format!("{n} entries, expected {}", expected_text(expected))
+            }
+            Kind::ISizeOutOfRange(_) | Kind::USizeOutOfRange(_) => {
+                "the number is out of range".to_owned()
+            }
+            Kind::Message(m) => m.replace('\n', " "),
+            Kind::Unsupported(actual) | Kind::UnsupportedKey(actual, _) => {
+                format!("{} cannot be used here", found(actual))
+            }
+        };
+        lines.push(format!("{at}{what}{origin}"));
+    }
+    ConfigError::Parse(lines.join("; "))
+}
+
+/// What serde expected, in words.
+fn expected_text(expected: &str) -> String {
+    let e = expected.trim_matches('`');
+    match e {
+        "u8" | "u16" | "u32" | "u64" | "u128" | "usize" => "a whole number (0 or more)".into(),
+        "i8" | "i16" | "i32" | "i64" | "i128" | "isize" => "a whole number".into(),
+        "f32" | "f64" => "a number".into(),
+        "a boolean" | "bool" => "true or false".into(),
+        "a string" | "string" => "a string (in quotes)".into(),
+        "a sequence" => "a list".into(),
+        "socket address" => "an address and port such as \"127.0.0.1:8080\"".into(),
+        "option" => "a value".into(),
+        _ if e.starts_with("struct ") || e.starts_with("a map") => {
+            "a table of settings ([section])".into()
+        }
+        _ if e.contains("::") || e.starts_with("enum ") => "another kind of value".into(),
+        _ => e.to_owned(),
+    }
+}
+
+/// What was found, in words.
+fn found(actual: &figment::error::Actual) -> String {
+    use figment::error::Actual;
+    match actual {
+        Actual::Bool(b) => b.to_string(),
+        Actual::Unsigned(n) => n.to_string(),
+        Actual::Signed(n) => n.to_string(),
+        Actual::Float(n) => n.to_string(),
+        Actual::Char(c) => format!("{:?}", c.to_string()),
+        Actual::Str(s) => format!("{s:?}"),
+        Actual::Seq => "a list".into(),
+        Actual::Map => "a table".into(),
+        Actual::Unit => "nothing".into(),
+        _ => "another kind of value".into(),
+    }
 }
 
 /// A secret value: never printed by `Debug`, serialised as `"[redacted]"`.

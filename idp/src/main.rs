@@ -28,7 +28,13 @@ fn main() -> ExitCode {
     match runtime.block_on(idp::cli::run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {}", e.to_string().replace('\n', " "));
+            // One line, but for a TOML syntax error, whose caret line points
+            // at the mistake.
+            let text = match &e {
+                idp::cli::CliError::Config(idp::config::ConfigError::Syntax(_)) => e.to_string(),
+                _ => e.to_string().replace('\n', " "),
+            };
+            eprintln!("error: {text}");
             ExitCode::FAILURE
         }
     }

@@ -394,6 +394,11 @@ fn check_config_prints_effective_config_with_secrets_redacted() {
             "IDP__DATABASE__URL",
             "postgres://idp:hunter2@db.internal/idp",
         )
+        // check-config loads the themes, as serve does.
+        .env(
+            "IDP__THEMES__DIR",
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../themes"),
+        )
         .env("IDP__SERVER__LISTEN", "0.0.0.0:9999")
         .output()
         .unwrap();
@@ -698,4 +703,245 @@ async fn administration_is_bootstrapped_from_the_cli(backend: Backend) {
         .collect();
     let granted = ("admin.admin_granted".to_string(), Some("cli".to_string()));
     assert_eq!(events, [granted.clone(), granted], "jane, then root");
+}
+
+/// `idp` with a configuration file written for the test, in `dir`.
+fn with_config(dir: &Path, toml: &str, args: &[&str]) -> Output {
+    let file = dir.join("idp.toml");
+    std::fs::write(&file, toml).unwrap();
+    Command::new(env!("CARGO_BIN_EXE_idp"))
+        .current_dir(dir)
+        .arg("--config")
+        .arg(&file)
+        .args(args)
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap()
+}
+
+/// No Rust type name, no figment profile, in anything an operator reads.
+fn assert_no_type_names(o: &Output) {
+    let err = stderr(o);
+    for leak in [
+        "alloc::",
+        "figment::",
+        "::",
+        "struct ",
+        "u64",
+        "default.",
+        "global.",
+        "TOML file",
+    ] {
+        assert!(!err.contains(leak), "{leak:?} shown: {err:?}");
+    }
+}
+
+#[test]
+fn configuration_errors_read_as_words_with_the_key_and_where_it_came_from() {
+    let dir = tempfile::tempdir().unwrap();
+    let wrong_type = with_config(
+        dir.path(),
+        "[server]\nrequest_timeout_secs = \"abc\"\n",
+        &["check-config"],
+    );
+    assert_clean_failure(
+        &wrong_type,
+        "server.request_timeout_secs: expected a whole number",
+    );
+    assert!(
+        stderr(&wrong_type).contains("found \"abc\" (in "),
+        "{}",
+        stderr(&wrong_type)
+    );
+    assert_no_type_names(&wrong_type);
+
+    let section = with_config(dir.path(), "server = 3\n", &["check-config"]);
+    assert_clean_failure(&section, "server: expected a table of settings");
+    assert_no_type_names(&section);
+
+    let unknown = with_config(dir.path(), "[server]\nbogus = 1\n", &["check-config"]);
+    assert_clean_failure(&unknown, "server: unknown key bogus");
+    assert!(stderr(&unknown).contains("known keys: listen, issuer"));
+    assert_no_type_names(&unknown);
+
+    // From the environment: the variable is named, not a Rust tuple type.
+    let env = Command::new(env!("CARGO_BIN_EXE_idp"))
+        .current_dir(dir.path())
+        .arg("--config")
+        .arg(shipped_config())
+        .arg("check-config")
+        .env("IDP__SERVER__LISTEN", "[1]")
+        .output()
+        .unwrap();
+    assert_clean_failure(&env, "server.listen: expected an address and port");
+    assert!(
+        stderr(&env).contains("(from IDP__SERVER__LISTEN)"),
+        "{}",
+        stderr(&env)
+    );
+    assert_no_type_names(&env);
+
+    // A section's own rule: its key once, not "password_policy: password_policy...".
+    let rule = with_config(
+        dir.path(),
+        "[password_policy]\nmin_strength = 9\n",
+        &["check-config"],
+    );
+    assert_clean_failure(
+        &rule,
+        "error: invalid configuration: password_policy.min_strength: must be between 0 and 4",
+    );
+    assert!(!stderr(&rule).contains("password_policy: password_policy"));
+}
+
+#[test]
+fn a_toml_syntax_error_keeps_its_caret_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = with_config(dir.path(), "[server]\nlisten = \"x\n", &["check-config"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    let lines: Vec<&str> = err.trim_end().lines().collect();
+    assert!(
+        lines[0].starts_with("error: invalid configuration: ")
+            && lines[0].ends_with("TOML syntax error at line 2, column 12"),
+        "{err}"
+    );
+    assert!(lines.contains(&"2 | listen = \"x"), "{err}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.trim_start_matches([' ', '|']).starts_with('^')),
+        "the caret line: {err}"
+    );
+    assert!(
+        !err.contains("TOML file") && !err.contains("default."),
+        "{err}"
+    );
+}
+
+#[test]
+fn check_config_fails_without_the_themes_folder_as_serve_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_idp"))
+        .current_dir(dir.path())
+        .arg("--config")
+        .arg(shipped_config())
+        .arg("check-config")
+        .output()
+        .unwrap();
+    assert_clean_failure(&out, "themes.dir: there is no themes folder at themes");
+}
+
+#[tokio::test]
+async fn client_create_refuses_an_unknown_theme_and_an_unknown_grant_naming_the_valid_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = fresh(Backend::Sqlite, dir.path()).await;
+    let base = [
+        "client",
+        "create",
+        "--client-id",
+        "p",
+        "--name",
+        "P",
+        "--redirect-uri",
+        "https://p.example.com/cb",
+    ];
+    let with = |extra: &[&str]| {
+        let mut args: Vec<&str> = base.to_vec();
+        args.extend_from_slice(extra);
+        idp(dir.path(), &db, &args)
+    };
+    let theme = with(&["--theme", "nope"]);
+    assert_clean_failure(&theme, "--theme: no theme named nope is installed");
+    assert!(
+        stderr(&theme).contains("; installed: ") && stderr(&theme).contains("default, "),
+        "{}",
+        stderr(&theme)
+    );
+    assert!(stderr(&theme).contains("helix"), "{}", stderr(&theme));
+    let grant = with(&["--grant", "password"]);
+    assert_clean_failure(
+        &grant,
+        "--grant: unknown grant type password; valid: authorization_code, refresh_token, client_credentials",
+    );
+    let listed = idp(dir.path(), &db, &["client", "list"]);
+    assert_eq!(stdout(&listed).lines().count(), 0, "nothing registered");
+}
+
+#[tokio::test]
+async fn user_create_applies_the_password_policy_and_reads_the_password_from_a_file_or_stdin() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let db = fresh(Backend::Sqlite, dir.path()).await;
+    let weak = user_create(dir.path(), &db, "weak@example.com", "password1", &[]);
+    assert_clean_failure(&weak, "the password does not meet the password policy");
+
+    let file = dir.path().join("pw");
+    std::fs::write(&file, "Tr0ub4dor-horse-staple-93\n").unwrap();
+    let from_file = idp(
+        dir.path(),
+        &db,
+        &[
+            "user",
+            "create",
+            "--email",
+            "file@example.com",
+            "--password-file",
+            file.to_str().unwrap(),
+        ],
+    );
+    assert!(from_file.status.success(), "{}", stderr(&from_file));
+
+    for flags in [&["--password-stdin"][..], &["--password-file", "-"][..]] {
+        let email = format!("stdin{}@example.com", flags.len());
+        let mut args = vec!["user", "create", "--email", email.as_str()];
+        args.extend_from_slice(flags);
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_idp"));
+        cmd.current_dir(dir.path())
+            .arg("--config")
+            .arg(shipped_config())
+            .args(&args)
+            .env("IDP__DATABASE__URL", &db.url)
+            .env("IDP__PASSWORD_HASHING__MEMORY_KIB", "8192")
+            .env("IDP__PASSWORD_HASHING__ITERATIONS", "1")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"Quartz-lantern-Orbit-57\n")
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{flags:?}: {}", stderr(&out));
+    }
+    let listed = idp(dir.path(), &db, &["user", "list"]);
+    assert_eq!(stdout(&listed).lines().count(), 3, "{}", stdout(&listed));
+}
+
+#[test]
+fn a_command_outside_a_deployment_says_which_database_it_opened() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = || {
+        Command::new(env!("CARGO_BIN_EXE_idp"))
+            .current_dir(dir.path())
+            .args(["user", "list"])
+            .env_remove("IDP__DATABASE__URL")
+            .output()
+            .unwrap()
+    };
+    let first = run();
+    assert!(first.status.success(), "{}", stderr(&first));
+    assert_eq!(
+        stderr(&first),
+        "note: no config/idp.toml here and no database configured: using the embedded database at data/idp.db (created)\n"
+    );
+    let second = run();
+    assert!(
+        stderr(&second).ends_with("data/idp.db (existing)\n"),
+        "{}",
+        stderr(&second)
+    );
 }

@@ -13,20 +13,218 @@ use crate::form::Fields;
 use crate::session::Signed;
 use crate::views::when;
 
-/// The choices the forms offer.
-fn choices() -> Value {
+/// The grant types the forms offer.
+const GRANTS: [&str; 3] = ["authorization_code", "refresh_token", "client_credentials"];
+
+/// A theme installed on the provider, as the admin API lists it.
+#[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
+pub(crate) struct Theme {
+    name: String,
+    display_name: String,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct ThemeList {
+    items: Vec<Theme>,
+}
+
+/// The choices the forms offer: grants, algorithms, and the themes
+/// installed on the provider (a select, not a free text box).
+fn choices(themes: &[Theme]) -> Value {
     json!({
-        "grants": ["authorization_code", "refresh_token", "client_credentials"],
+        "grants": GRANTS,
         "algs": ["RS256", "ES256", "EdDSA"],
+        "themes": themes,
     })
 }
 
-fn client_row(c: &Value) -> Value {
+async fn themes(console: &Console, who: &Signed) -> Result<Vec<Theme>, ApiError> {
+    let list: ThemeList = console.api_get(who, "/admin/api/themes").await?;
+    Ok(list.items)
+}
+
+/// The forms' fields as administrators name them (the admin API names
+/// them by member: `client_id`, `redirect_uris`, ...).
+const FIELDS: [(&str, &str); 9] = [
+    ("client_id", "Client ID"),
+    ("name", "Name"),
+    ("redirect_uris", "Redirect URIs"),
+    ("post_logout_redirect_uris", "Post-logout redirect URIs"),
+    ("grant_types", "Grant types"),
+    ("scopes", "Scopes"),
+    ("theme", "Theme"),
+    ("id_token_alg", "ID token algorithm"),
+    ("public", "Public client"),
+];
+
+fn field_error(field: &str, message: impl Into<String>) -> Value {
+    let label = FIELDS
+        .iter()
+        .find(|(f, _)| *f == field)
+        .map_or(field, |(_, l)| l);
+    json!({"field": field, "label": label, "message": message.into()})
+}
+
+/// A refusal of the admin API as a form error: its member name
+/// (`client_id: ...`, `a public client cannot use client_credentials`)
+/// becomes the field's human name.
+fn api_error(message: &str) -> Value {
+    if let Some((member, rest)) = message.split_once(": ")
+        && FIELDS.iter().any(|(f, _)| *f == member)
+    {
+        return field_error(member, rest);
+    }
+    let lower = message.to_ascii_lowercase();
+    let field = FIELDS
+        .iter()
+        .map(|(f, _)| *f)
+        .find(|f| lower.starts_with(&format!("{f} ")))
+        .or_else(|| {
+            [
+                ("client id", "client_id"),
+                ("redirect uri", "redirect_uris"),
+                ("grant type", "grant_types"),
+                ("client_credentials", "grant_types"),
+                ("scope", "scopes"),
+                ("theme", "theme"),
+                ("client name", "name"),
+            ]
+            .into_iter()
+            .find(|(word, _)| lower.contains(word))
+            .map(|(_, f)| f)
+        });
+    match field {
+        Some(f) => field_error(f, message),
+        None => json!({"field": "", "label": "", "message": message}),
+    }
+}
+
+/// Every problem the console can see in a client form, at once (the API
+/// stops at the first and stays the judge: these mirror its rules so an
+/// administrator fixes the whole form in one go).
+fn check(fields: &Fields, creating: bool, themes: &[Theme]) -> Vec<Value> {
+    let mut errors = Vec::new();
+    if creating {
+        let id = fields.text("client_id");
+        let ok = (1..=64).contains(&id.len())
+            && id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '~' | '-'));
+        if id.is_empty() {
+            errors.push(field_error("client_id", "Enter a client ID."));
+        } else if !ok {
+            errors.push(field_error(
+                "client_id",
+                "Use 1 to 64 letters, digits, “.”, “_”, “~” or “-”.",
+            ));
+        }
+    }
+    let name = fields.text("name");
+    if name.is_empty() {
+        errors.push(field_error("name", "Enter a name."));
+    } else if name.chars().count() > 200 {
+        errors.push(field_error("name", "Use at most 200 characters."));
+    }
+    let grants = fields.all("grant_types");
+    let redirects = fields.words("redirect_uris");
+    for (field, list) in [
+        ("redirect_uris", &redirects),
+        (
+            "post_logout_redirect_uris",
+            &fields.words("post_logout_redirect_uris"),
+        ),
+    ] {
+        let bad: Vec<&str> = list
+            .iter()
+            .map(String::as_str)
+            .filter(|u| !redirect_uri_ok(u))
+            .collect();
+        if !bad.is_empty() {
+            errors.push(field_error(
+                field,
+                format!(
+                    "{} must be absolute, without a fragment, and use https (http only on localhost or 127.0.0.1, or an app's own scheme such as com.example.app:/cb).",
+                    bad.join(", ")
+                ),
+            ));
+        }
+    }
+    if grants.is_empty() {
+        errors.push(field_error(
+            "grant_types",
+            "Choose at least one grant type.",
+        ));
+    } else if let Some(g) = grants.iter().find(|g| !GRANTS.contains(&g.as_str())) {
+        errors.push(field_error(
+            "grant_types",
+            format!("{g} is not a grant type."),
+        ));
+    } else if creating
+        && fields.checked("public")
+        && grants.iter().any(|g| g == "client_credentials")
+    {
+        errors.push(field_error(
+            "grant_types",
+            "A public client cannot use client_credentials: it has no secret.",
+        ));
+    }
+    if grants.iter().any(|g| g == "authorization_code") && redirects.is_empty() {
+        errors.push(field_error(
+            "redirect_uris",
+            "A client using authorization_code needs at least one redirect URI.",
+        ));
+    }
+    if let Some(theme) = fields.get("theme")
+        && !themes.iter().any(|t| t.name == theme)
+    {
+        errors.push(field_error(
+            "theme",
+            format!("No theme named {theme} is installed."),
+        ));
+    }
+    errors
+}
+
+/// The admin API's rule for redirect URIs (RFC 6749 3.1.2, RFC 8252 7.1).
+fn redirect_uri_ok(raw: &str) -> bool {
+    let Ok(url) = url::Url::parse(raw) else {
+        return false;
+    };
+    if url.fragment().is_some() {
+        return false;
+    }
+    match url.scheme() {
+        "https" => url.host().is_some(),
+        "http" => match url.host() {
+            Some(url::Host::Domain(d)) => d == "localhost",
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            None => false,
+        },
+        scheme => scheme.contains('.'),
+    }
+}
+
+/// The page data of a form shown again with its errors.
+fn with_errors(mut data: Value, errors: Vec<Value>) -> Value {
+    let by_field: serde_json::Map<String, Value> = errors
+        .iter()
+        .filter_map(|e| {
+            let field = e.get("field")?.as_str()?;
+            (!field.is_empty()).then(|| (field.to_owned(), e["message"].clone()))
+        })
+        .collect();
+    data["errors"] = Value::Array(errors);
+    data["field_errors"] = Value::Object(by_field);
+    data
+}
+
+fn client_row(c: &Value, tz: &jiff::tz::TimeZone) -> Value {
     let mut row = c.clone();
     if let Some(obj) = row.as_object_mut() {
         for key in ["created_at", "updated_at"] {
             if let Some(t) = c.get(key).and_then(Value::as_str) {
-                obj.insert(key.to_owned(), Value::String(when(t)));
+                obj.insert(key.to_owned(), Value::String(when(t, tz)));
             }
         }
         // What the form's text areas show: one entry per line.
@@ -91,7 +289,8 @@ fn page_path(id: &str) -> String {
 
 pub(crate) async fn list(State(console): State<Console>, mut who: Signed) -> PageResult {
     let page: ListPage = console.api_get(&who, "/admin/api/clients").await?;
-    let clients: Vec<Value> = page.items.iter().map(client_row).collect();
+    let tz = console.tz();
+    let clients: Vec<Value> = page.items.iter().map(|c| client_row(c, tz)).collect();
     console
         .page(
             &mut who,
@@ -108,7 +307,8 @@ pub(crate) async fn new_form(State(console): State<Console>, mut who: Signed) ->
         "scopes_text": "openid profile email offline_access",
         "id_token_alg": "RS256",
     });
-    let data = json!({"values": values, "choices": choices()});
+    let themes = themes(&console, &who).await?;
+    let data = json!({"values": values, "choices": choices(&themes)});
     console
         .page(&mut who, "client_new.html", "clients", data)
         .await
@@ -120,6 +320,20 @@ pub(crate) async fn create(
     fields: Fields,
 ) -> PageResult {
     who.check_csrf(&fields.text("csrf"))?;
+    let themes = themes(&console, &who).await?;
+    let form_again = |errors: Vec<Value>| {
+        with_errors(
+            json!({"values": values(&fields), "choices": choices(&themes)}),
+            errors,
+        )
+    };
+    let errors = check(&fields, true, &themes);
+    if !errors.is_empty() {
+        let data = form_again(errors);
+        return console
+            .page(&mut who, "client_new.html", "clients", data)
+            .await;
+    }
     let mut body = settings(&fields);
     body["client_id"] = json!(fields.text("client_id"));
     body["public"] = json!(fields.checked("public"));
@@ -129,7 +343,7 @@ pub(crate) async fn create(
     {
         Ok(answer) => secret_page(&console, &mut who, &answer, true).await,
         Err(ApiError::Refused { message, .. }) => {
-            let data = json!({"values": values(&fields), "choices": choices(), "error": message});
+            let data = form_again(vec![api_error(&message)]);
             console
                 .page(&mut who, "client_new.html", "clients", data)
                 .await
@@ -147,7 +361,7 @@ async fn secret_page(
 ) -> PageResult {
     let client = answer.get("client").cloned().unwrap_or(Value::Null);
     let data = json!({
-        "client": client_row(&client),
+        "client": client_row(&client, console.tz()),
         "secret": answer.get("client_secret"),
         "created": created,
     });
@@ -159,11 +373,16 @@ pub(crate) async fn show(
     mut who: Signed,
     Path(id): Path<String>,
 ) -> PageResult {
-    let client: Value = console.api_get(&who, &api_path(&id)).await?;
+    let path = api_path(&id);
+    let (client, themes) = tokio::try_join!(
+        console.api_get::<Value>(&who, &path),
+        themes(&console, &who),
+    )?;
+    let tz = console.tz();
     let data = json!({
-        "client": client_row(&client),
-        "values": client_row(&client),
-        "choices": choices(),
+        "client": client_row(&client, tz),
+        "values": client_row(&client, tz),
+        "choices": choices(&kept_theme(themes, &client)),
         "builtin": id == console.config().client_id,
     });
     console.page(&mut who, "client.html", "clients", data).await
@@ -177,6 +396,29 @@ pub(crate) async fn update(
 ) -> PageResult {
     who.check_csrf(&fields.text("csrf"))?;
     let back = page_path(&id);
+    let path = api_path(&id);
+    let (client, themes) = tokio::try_join!(
+        console.api_get::<Value>(&who, &path),
+        themes(&console, &who),
+    )?;
+    let themes = kept_theme(themes, &client);
+    let tz = console.tz();
+    let form_again = |errors: Vec<Value>| {
+        with_errors(
+            json!({
+                "client": client_row(&client, tz),
+                "values": values(&fields),
+                "choices": choices(&themes),
+                "builtin": id == console.config().client_id,
+            }),
+            errors,
+        )
+    };
+    let errors = check(&fields, false, &themes);
+    if !errors.is_empty() {
+        let data = form_again(errors);
+        return console.page(&mut who, "client.html", "clients", data).await;
+    }
     match console
         .api_send(
             &who,
@@ -188,17 +430,25 @@ pub(crate) async fn update(
     {
         Ok(_) => console.done(&mut who, "Saved.".into(), &back).await,
         Err(ApiError::Refused { status, message }) if status != 404 => {
-            let client: Value = console.api_get(&who, &api_path(&id)).await?;
-            let data = json!({
-                "client": client_row(&client),
-                "values": values(&fields),
-                "choices": choices(),
-                "error": message,
-            });
+            let data = form_again(vec![api_error(&message)]);
             console.page(&mut who, "client.html", "clients", data).await
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// A client's theme removed from the disk since stays a choice (marked),
+/// so that saving other settings does not change it.
+fn kept_theme(mut themes: Vec<Theme>, client: &Value) -> Vec<Theme> {
+    if let Some(current) = client.get("theme").and_then(Value::as_str)
+        && !themes.iter().any(|t| t.name == current)
+    {
+        themes.push(Theme {
+            name: current.to_owned(),
+            display_name: format!("{current} (not installed)"),
+        });
+    }
+    themes
 }
 
 pub(crate) async fn rotate(

@@ -27,11 +27,12 @@ pub(crate) async fn show(State(console): State<Console>, mut who: Signed) -> Pag
         console.api_get::<ListPage>(&who, "/admin/api/audit-events?type=account.locked&limit=8"),
         console.api_get::<ListPage>(&who, "/admin/api/mail?status=failed&limit=8"),
     )?;
+    let tz = console.tz();
     let data = json!({
         "summary": summary,
-        "failures": audit_rows(&failures.items),
-        "locks": audit_rows(&locks.items),
-        "failed_mail": mail_rows(&mail.items),
+        "failures": audit_rows(&failures.items, tz),
+        "locks": audit_rows(&locks.items, tz),
+        "failed_mail": mail_rows(&mail.items, tz),
     });
     console
         .page(&mut who, "dashboard.html", "dashboard", data)

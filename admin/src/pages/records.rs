@@ -11,7 +11,9 @@ use crate::Console;
 use crate::api::{ApiError, enc};
 use crate::form::Fields;
 use crate::session::Signed;
-use crate::views::when;
+use crate::views::{unix, when};
+
+type Tz = jiff::tz::TimeZone;
 
 /// A page of an admin API list.
 #[derive(Debug, Deserialize)]
@@ -25,27 +27,107 @@ fn text(v: &Value, key: &str) -> Value {
     v.get(key).cloned().unwrap_or(Value::Null)
 }
 
-fn time(v: &Value, key: &str) -> Value {
+fn time(v: &Value, key: &str, tz: &Tz) -> Value {
     match v.get(key).and_then(Value::as_str) {
-        Some(t) => Value::String(when(t)),
+        Some(t) => Value::String(when(t, tz)),
         None => Value::Null,
     }
 }
 
-/// Audit events as the tables show them: times in minutes, the acting
-/// administrator's id apart (for a link), the detail as compact JSON.
-pub(crate) fn audit_rows(items: &[Value]) -> Vec<Value> {
+/// A detail member's name as a label: `client_id` → "Client ID",
+/// `changed` → "Changed".
+fn label(key: &str) -> String {
+    let known = match key {
+        "changed" => Some("Changed"),
+        "client_id" => Some("Client ID"),
+        "until" => Some("Until"),
+        "session" => Some("Session"),
+        "family" => Some("Refresh-token family"),
+        "scopes" => Some("Scopes"),
+        "grant_types" => Some("Grant types"),
+        "kids" => Some("Key IDs"),
+        "ip" => Some("IP address"),
+        "reason" => Some("Reason"),
+        "email" => Some("Email"),
+        "method" => Some("Method"),
+        _ => None,
+    };
+    if let Some(l) = known {
+        return l.to_owned();
+    }
+    let words: Vec<String> = key
+        .split('_')
+        .filter(|w| !w.is_empty())
+        .map(|w| match w {
+            "id" => "ID".to_owned(),
+            "ip" => "IP".to_owned(),
+            "mfa" => "MFA".to_owned(),
+            other => other.to_owned(),
+        })
+        .collect();
+    let mut text = words.join(" ");
+    if let Some(first) = text.get(0..1) {
+        text = format!("{}{}", first.to_uppercase(), &text[1..]);
+    }
+    text
+}
+
+/// Members that hold an instant: shown as dates, never as epoch numbers.
+fn is_time(key: &str) -> bool {
+    matches!(key, "until" | "since" | "expires" | "at" | "time")
+        || key.ends_with("_at")
+        || key.ends_with("_until")
+}
+
+/// A detail value as text: lists joined, instants as dates, yes/no.
+fn shown(key: &str, v: &Value, tz: &Tz) -> String {
+    match v {
+        Value::String(t) if is_time(key) => when(t, tz),
+        Value::String(t) => t.clone(),
+        Value::Number(n) if is_time(key) => n
+            .as_i64()
+            .and_then(|s| unix(s, tz))
+            .unwrap_or_else(|| n.to_string()),
+        Value::Number(n) => n.to_string(),
+        Value::Bool(true) => "yes".into(),
+        Value::Bool(false) => "no".into(),
+        Value::Null => "—".into(),
+        Value::Array(items) => items
+            .iter()
+            .map(|i| shown(key, i, tz))
+            .collect::<Vec<_>>()
+            .join(", "),
+        Value::Object(m) => m
+            .iter()
+            .map(|(k, v)| format!("{}: {}", label(k), shown(k, v, tz)))
+            .collect::<Vec<_>>()
+            .join("; "),
+    }
+}
+
+/// An event's detail as labelled fields (`[{label, value}]`), in the order
+/// recorded; a value that is not an object is one field, "Detail".
+pub(crate) fn detail_fields(detail: Option<&Value>, tz: &Tz) -> Vec<Value> {
+    match detail {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Object(m)) => m
+            .iter()
+            .map(|(k, v)| json!({"label": label(k), "value": shown(k, v, tz)}))
+            .collect(),
+        Some(other) => vec![json!({"label": "Detail", "value": shown("", other, tz)})],
+    }
+}
+
+/// Audit events as the tables show them: times in the console's time
+/// zone, the acting administrator's id apart (for a link), the detail as
+/// labelled fields.
+pub(crate) fn audit_rows(items: &[Value], tz: &Tz) -> Vec<Value> {
     items
         .iter()
         .map(|e| {
             let actor = e.get("actor").and_then(Value::as_str);
-            let detail = match e.get("detail") {
-                Some(Value::Object(m)) if m.is_empty() => String::new(),
-                Some(Value::Null) | None => String::new(),
-                Some(d) => d.to_string(),
-            };
             json!({
-                "when": time(e, "occurred_at"),
+                "when": time(e, "occurred_at", tz),
                 "type": text(e, "type"),
                 "user_id": text(e, "user_id"),
                 "user_email": text(e, "user_email"),
@@ -54,13 +136,13 @@ pub(crate) fn audit_rows(items: &[Value]) -> Vec<Value> {
                 "actor_user": actor.and_then(|a| a.strip_prefix("user:")),
                 "client_id": text(e, "client_id"),
                 "ip": text(e, "ip"),
-                "detail": detail,
+                "fields": detail_fields(e.get("detail"), tz),
             })
         })
         .collect()
 }
 
-pub(crate) fn mail_rows(items: &[Value]) -> Vec<Value> {
+pub(crate) fn mail_rows(items: &[Value], tz: &Tz) -> Vec<Value> {
     items
         .iter()
         .map(|m| {
@@ -71,9 +153,9 @@ pub(crate) fn mail_rows(items: &[Value]) -> Vec<Value> {
                 "status": text(m, "status"),
                 "attempts": text(m, "attempts"),
                 "last_error": text(m, "last_error"),
-                "created": time(m, "created_at"),
-                "next_attempt": time(m, "next_attempt_at"),
-                "sent": time(m, "sent_at"),
+                "created": time(m, "created_at", tz),
+                "next_attempt": time(m, "next_attempt_at", tz),
+                "sent": time(m, "sent_at", tz),
             })
         })
         .collect()
@@ -83,9 +165,13 @@ pub(crate) fn mail_rows(items: &[Value]) -> Vec<Value> {
 pub(crate) struct AuditFilter {
     #[serde(default)]
     user_id: String,
+    /// The account's current email address.
+    #[serde(default)]
+    email: String,
     #[serde(default, rename = "type")]
     kind: String,
-    /// `YYYY-MM-DDTHH:MM` (a `datetime-local` box), read as UTC.
+    /// `YYYY-MM-DDTHH:MM` (a `datetime-local` box), read in the console's
+    /// time zone.
     #[serde(default)]
     since: String,
     #[serde(default)]
@@ -94,24 +180,28 @@ pub(crate) struct AuditFilter {
     cursor: String,
 }
 
-/// `2026-11-23T01:50` (what a datetime-local box sends) → RFC 3339 in UTC;
-/// anything else is passed on for the API to judge.
-fn instant(s: &str) -> String {
-    if s.len() == 16 && s.as_bytes().get(10) == Some(&b'T') {
-        format!("{s}:00Z")
-    } else {
-        s.to_owned()
+/// `2026-11-23T01:50` (what a datetime-local box sends), read in the
+/// console's time zone → RFC 3339 (UTC); anything else is passed on for
+/// the API to judge.
+fn instant(s: &str, tz: &Tz) -> String {
+    match s.parse::<jiff::civil::DateTime>() {
+        Ok(civil) => match civil.to_zoned(tz.clone()) {
+            Ok(z) => z.timestamp().to_string(),
+            Err(_) => s.to_owned(),
+        },
+        Err(_) => s.to_owned(),
     }
 }
 
 impl AuditFilter {
-    fn query(&self) -> String {
+    fn query(&self, tz: &Tz) -> String {
         let mut q = vec!["limit=50".to_owned()];
         for (key, value) in [
             ("user_id", self.user_id.trim().to_owned()),
+            ("email", self.email.trim().to_owned()),
             ("type", self.kind.trim().to_owned()),
-            ("since", instant(self.since.trim())),
-            ("until", instant(self.until.trim())),
+            ("since", instant(self.since.trim(), tz)),
+            ("until", instant(self.until.trim(), tz)),
             ("cursor", self.cursor.clone()),
         ] {
             if !value.is_empty() {
@@ -126,6 +216,7 @@ impl AuditFilter {
         let mut q = Vec::new();
         for (key, value) in [
             ("user_id", &self.user_id),
+            ("email", &self.email),
             ("type", &self.kind),
             ("since", &self.since),
             ("until", &self.until),
@@ -144,17 +235,19 @@ pub(crate) async fn audit(
     mut who: Signed,
     Query(filter): Query<AuditFilter>,
 ) -> PageResult {
-    let path = format!("/admin/api/audit-events?{}", filter.query());
+    let tz = console.tz();
+    let path = format!("/admin/api/audit-events?{}", filter.query(tz));
     let (rows, next, error) = match console.api_get::<ListPage>(&who, &path).await {
         Ok(page) => (
-            audit_rows(&page.items),
+            audit_rows(&page.items, tz),
             page.next_cursor.map(|c| filter.next(&c)),
             None,
         ),
         Err(ApiError::Refused { message, .. }) => (Vec::new(), None, Some(message)),
         Err(e) => return Err(e.into()),
     };
-    let data = json!({"filter": filter, "events": rows, "next": next, "error": error});
+    let data = json!({"filter": filter, "events": rows, "next": next, "error": error,
+        "time_zone": console.config().time_zone});
     console.page(&mut who, "audit.html", "audit", data).await
 }
 
@@ -179,7 +272,7 @@ pub(crate) async fn mail(
         format!("/admin/api/mail?status={status}&limit=100")
     };
     let page: ListPage = console.api_get(&who, &path).await?;
-    let data = json!({"status": status, "messages": mail_rows(&page.items)});
+    let data = json!({"status": status, "messages": mail_rows(&page.items, console.tz())});
     console.page(&mut who, "mail.html", "mail", data).await
 }
 
@@ -200,6 +293,7 @@ pub(crate) async fn retry_mail(
 
 pub(crate) async fn keys(State(console): State<Console>, mut who: Signed) -> PageResult {
     let page: ListPage = console.api_get(&who, "/admin/api/keys").await?;
+    let tz = console.tz();
     let keys: Vec<Value> = page
         .items
         .iter()
@@ -208,10 +302,10 @@ pub(crate) async fn keys(State(console): State<Console>, mut who: Signed) -> Pag
                 "kid": text(k, "kid"),
                 "alg": text(k, "alg"),
                 "state": text(k, "state"),
-                "created": time(k, "created_at"),
-                "activates": time(k, "activates_at"),
-                "retires": time(k, "retires_at"),
-                "expires": time(k, "expires_at"),
+                "created": time(k, "created_at", tz),
+                "activates": time(k, "activates_at", tz),
+                "retires": time(k, "retires_at", tz),
+                "expires": time(k, "expires_at", tz),
             })
         })
         .collect();
@@ -257,29 +351,69 @@ mod tests {
     fn the_filter_becomes_an_api_query() {
         let f = AuditFilter {
             user_id: " 0193 ".into(),
+            email: String::new(),
             kind: "login.failed".into(),
             since: "2026-11-23T01:50".into(),
             until: String::new(),
             cursor: String::new(),
         };
         assert_eq!(
-            f.query(),
+            f.query(&Tz::UTC),
             "limit=50&user_id=0193&type=login.failed&since=2026-11-23T01%3A50%3A00Z"
         );
         assert_eq!(
             f.next("abc"),
             "/admin/audit?user_id=0193&type=login.failed&since=2026-11-23T01%3A50&cursor=abc"
         );
+        // Read in the console's time zone: 02:50 in Paris is 01:50 UTC.
+        let paris = Tz::get("Europe/Paris").unwrap();
+        let f = AuditFilter {
+            email: " Ann@Example.com ".into(),
+            since: "2026-11-23T02:50".into(),
+            ..AuditFilter::default()
+        };
+        assert_eq!(
+            f.query(&paris),
+            "limit=50&email=Ann%40Example.com&since=2026-11-23T01%3A50%3A00Z"
+        );
     }
 
     #[test]
     fn audit_rows_link_administrators_and_keep_empty_detail_out() {
-        let rows = audit_rows(&[json!({
-            "occurred_at": "2026-11-23T01:50:55Z", "type": "admin.user_unlocked",
-            "user_id": "u1", "actor": "user:a1", "detail": {}
-        })]);
+        let rows = audit_rows(
+            &[json!({
+                "occurred_at": "2026-11-23T01:50:55Z", "type": "admin.user_unlocked",
+                "user_id": "u1", "actor": "user:a1", "detail": {}
+            })],
+            &Tz::UTC,
+        );
         assert_eq!(rows[0]["actor_user"], "a1");
         assert_eq!(rows[0]["when"], "2026-11-23 01:50 UTC");
-        assert_eq!(rows[0]["detail"], "");
+        assert_eq!(rows[0]["fields"], json!([]));
+    }
+
+    #[test]
+    fn details_are_labelled_fields_with_dates_not_epochs() {
+        let fields = detail_fields(
+            Some(
+                &json!({"until": 1_795_398_655, "changed": ["name", "email"],
+                "client_id": "shop", "first_party": true}),
+            ),
+            &Tz::UTC,
+        );
+        let pairs: Vec<(String, String)> = fields
+            .iter()
+            .map(|f| {
+                (
+                    f["label"].as_str().unwrap().into(),
+                    f["value"].as_str().unwrap().into(),
+                )
+            })
+            .collect();
+        let has = |l: &str, v: &str| pairs.contains(&(l.to_owned(), v.to_owned()));
+        assert!(has("Until", "2026-11-23 01:50 UTC"), "{pairs:?}");
+        assert!(has("Changed", "name, email"), "{pairs:?}");
+        assert!(has("Client ID", "shop"), "{pairs:?}");
+        assert!(has("First party", "yes"), "{pairs:?}");
     }
 }

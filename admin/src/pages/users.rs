@@ -22,12 +22,12 @@ pub(crate) struct Search {
     cursor: String,
 }
 
-fn user_row(u: &Value) -> Value {
+fn user_row(u: &Value, tz: &jiff::tz::TimeZone) -> Value {
     let mut row = u.clone();
     if let Some(obj) = row.as_object_mut() {
         for key in ["created_at", "updated_at", "locked_until"] {
             if let Some(t) = u.get(key).and_then(Value::as_str) {
-                obj.insert(key.to_owned(), Value::String(when(t)));
+                obj.insert(key.to_owned(), Value::String(when(t, tz)));
             }
         }
     }
@@ -48,7 +48,11 @@ pub(crate) async fn list(
     let next = page
         .next_cursor
         .map(|c| format!("/admin/users?q={}&cursor={}", enc(q), enc(&c)));
-    let users: Vec<Value> = page.items.iter().map(user_row).collect();
+    let users: Vec<Value> = page
+        .items
+        .iter()
+        .map(|u| user_row(u, console.tz()))
+        .collect();
     let data = json!({"q": q, "users": users, "next": next});
     console.page(&mut who, "users.html", "users", data).await
 }
@@ -121,14 +125,15 @@ pub(crate) async fn show(
         console.api_get::<ListPage>(&who, &sessions_path),
         console.api_get::<ListPage>(&who, &tokens_path),
     )?;
+    let tz = console.tz();
     let sessions: Vec<Value> = sessions
         .items
         .iter()
         .map(|s| {
             json!({
                 "id": s.get("id"),
-                "created": s.get("created_at").and_then(Value::as_str).map(when),
-                "last_seen": s.get("last_seen_at").and_then(Value::as_str).map(when),
+                "created": s.get("created_at").and_then(Value::as_str).map(|t| when(t, tz)),
+                "last_seen": s.get("last_seen_at").and_then(Value::as_str).map(|t| when(t, tz)),
                 "amr": s.get("amr").and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(" + ")),
                 "ip": s.get("ip"),
                 "user_agent": s.get("user_agent"),
@@ -144,20 +149,20 @@ pub(crate) async fn show(
                 "id": t.get("id"),
                 "client_id": t.get("client_id"),
                 "scopes": t.get("scopes").and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(" ")),
-                "created": t.get("created_at").and_then(Value::as_str).map(when),
-                "last_used": t.get("last_used_at").and_then(Value::as_str).map(when),
-                "expires": t.get("expires_at").and_then(Value::as_str).map(when),
+                "created": t.get("created_at").and_then(Value::as_str).map(|t| when(t, tz)),
+                "last_used": t.get("last_used_at").and_then(Value::as_str).map(|t| when(t, tz)),
+                "expires": t.get("expires_at").and_then(Value::as_str).map(|t| when(t, tz)),
             })
         })
         .collect();
     let is_self = user.get("id").and_then(Value::as_str) == Some(who.data.sub.as_str());
     let data = json!({
-        "user": user_row(&user),
+        "user": user_row(&user, tz),
         "is_self": is_self,
         "actions": actions_for(&user, is_self),
         "sessions": sessions,
         "tokens": tokens,
-        "events": audit_rows(&events.items),
+        "events": audit_rows(&events.items, tz),
         "more_events": events.next_cursor.is_some(),
     });
     console.page(&mut who, "user.html", "users", data).await

@@ -1,5 +1,6 @@
 //! `/admin/api/audit-events`: the audit trail, most recent first, filtered
-//! by user, event type and time range, paged by a cursor.
+//! by user (id or current email address), event type and time range,
+//! paged by a cursor.
 
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
@@ -12,7 +13,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::auth::Admin;
 use super::error::{ApiError, ErrorBody, bad_request};
 use super::{end_page, page_limit, rfc3339};
-use crate::domain::UserId;
+use crate::domain::{Email, UserId};
 use crate::store::{AuditQuery, RecordedAuditEvent};
 use crate::web::AppState;
 
@@ -71,6 +72,11 @@ pub struct AuditEventPage {
 pub struct AuditSearch {
     /// Only events about this user.
     pub user_id: Option<String>,
+    /// Only events about the account that has this email address now
+    /// (case-insensitive, exact); no such account: no events. With
+    /// `user_id`, both must name the same account.
+    #[param(format = Email)]
+    pub email: Option<String>,
     /// Only events of this type, e.g. `login.failed`.
     #[serde(rename = "type")]
     pub kind: Option<String>,
@@ -84,6 +90,13 @@ pub struct AuditSearch {
     pub limit: Option<u32>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
+}
+
+fn empty_page() -> AuditEventPage {
+    AuditEventPage {
+        items: Vec::new(),
+        next_cursor: None,
+    }
 }
 
 fn instant(name: &str, raw: Option<&str>) -> Result<Option<OffsetDateTime>, ApiError> {
@@ -123,6 +136,19 @@ pub async fn search(
         .filter(|s| !s.is_empty())
         .map(|s| UserId::parse(s).map_err(|_| bad_request("user_id is not a user id")))
         .transpose()?;
+    let user = match q.email.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        None => user,
+        Some(raw) => {
+            let email =
+                Email::parse(raw).map_err(|_| bad_request("email is not an email address"))?;
+            let owner = state.store.user_by_email(&email).await?.map(|u| u.id);
+            match (owner, user) {
+                (Some(owner), Some(id)) if owner != id => return Ok(Json(empty_page())),
+                (Some(owner), _) => Some(owner),
+                (None, _) => return Ok(Json(empty_page())),
+            }
+        }
+    };
     let before_id = q
         .cursor
         .as_deref()

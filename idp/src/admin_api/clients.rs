@@ -291,6 +291,7 @@ pub async fn create(
     payload: Result<Json<NewClientBody>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let b = body(payload)?;
+    super::themes::check_theme(&state.themes, b.theme.as_deref())?;
     let registration = ClientRegistration {
         id: ClientId::parse(&b.client_id).map_err(|e| bad_request(format!("client_id: {e}")))?,
         name: b.name,
@@ -386,6 +387,15 @@ pub async fn update(
     note("id_token_alg", p.id_token_alg.is_some());
     note("require_mfa", p.require_mfa.is_some());
     note("require_pkce", p.require_pkce.is_some());
+    if let Some(Some(theme)) = &p.theme
+        && !state.themes.exists(theme)
+    {
+        // A theme removed from the disk since may stay as it is.
+        let current = state.store.client_by_id(&id).await?;
+        if current.and_then(|c| c.theme).as_deref() != Some(theme.as_str()) {
+            super::themes::check_theme(&state.themes, Some(theme))?;
+        }
+    }
     let changes = ClientChanges {
         name: p.name,
         redirect_uris: p

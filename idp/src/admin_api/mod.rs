@@ -10,6 +10,7 @@ mod error;
 mod keys;
 mod outbox;
 mod summary;
+mod themes;
 mod user_actions;
 mod user_edit;
 mod user_sessions;
@@ -96,6 +97,7 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(clients::list, clients::create))
         .routes(routes!(clients::show, clients::update, clients::delete))
         .routes(routes!(clients::rotate_secret))
+        .routes(routes!(themes::list))
         .routes(routes!(outbox::list))
         .routes(routes!(outbox::retry))
         .routes(routes!(keys::list))

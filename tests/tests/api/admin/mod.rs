@@ -9,6 +9,7 @@
 mod clients;
 mod console;
 mod pages;
+mod pages_readable;
 mod profile;
 mod records;
 mod sessions;

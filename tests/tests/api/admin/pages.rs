@@ -27,15 +27,15 @@ on_both_backends!(
 
 /// A browser using the console: its own cookies, and the person at the
 /// provider's pages (the authenticator key they set up, the pages shown).
-struct Admin {
-    browser: TestApp,
-    person: Person,
+pub(super) struct Admin {
+    pub(super) browser: TestApp,
+    pub(super) person: Person,
     /// Every `Set-Cookie` the console sent during the sign-in.
     console_cookies: Vec<String>,
 }
 
 impl Admin {
-    fn new(app: &TestApp) -> Self {
+    pub(super) fn new(app: &TestApp) -> Self {
         Self {
             browser: app.other_browser(),
             person: Person::new("").password(PW),
@@ -45,13 +45,13 @@ impl Admin {
 
     /// Opens a console page; when sent to sign in, goes through the
     /// provider's pages as `email`; returns the console page reached.
-    async fn open(&mut self, app: &TestApp, path: &str, email: &str) -> Page {
+    pub(super) async fn open(&mut self, app: &TestApp, path: &str, email: &str) -> Page {
         let base = app.admin_base_url.clone();
         self.open_at(&base, path, email).await
     }
 
     /// As [`Admin::open`], for a console served at `base`.
-    async fn open_at(&mut self, base: &str, path: &str, email: &str) -> Page {
+    pub(super) async fn open_at(&mut self, base: &str, path: &str, email: &str) -> Page {
         self.person.email = email.to_owned();
         let mut next = format!("{base}{path}");
         for _ in 0..8 {
@@ -73,7 +73,7 @@ impl Admin {
     }
 
     /// Submits a console form: the page's CSRF token plus `fields`.
-    async fn post(
+    pub(super) async fn post(
         &self,
         app: &TestApp,
         form: &Page,
@@ -89,7 +89,12 @@ impl Admin {
         self.post_raw(app, action, &values).await
     }
 
-    async fn post_raw(&self, app: &TestApp, action: &str, values: &[(String, String)]) -> Page {
+    pub(super) async fn post_raw(
+        &self,
+        app: &TestApp,
+        action: &str,
+        values: &[(String, String)],
+    ) -> Page {
         let r = self
             .browser
             .http
@@ -102,7 +107,7 @@ impl Admin {
     }
 
     /// Follows a console redirect (after an action) to its page.
-    async fn follow(&self, app: &TestApp, answer: &Page) -> Page {
+    pub(super) async fn follow(&self, app: &TestApp, answer: &Page) -> Page {
         assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.text());
         let to = resolve(
             &app.admin_url("/admin/"),
@@ -112,7 +117,7 @@ impl Admin {
     }
 }
 
-async fn administrator(app: &TestApp, email: &str) -> User {
+pub(super) async fn administrator(app: &TestApp, email: &str) -> User {
     let user = app.create_user(email, PW, "Root Admin").await;
     app.state
         .store
@@ -123,7 +128,7 @@ async fn administrator(app: &TestApp, email: &str) -> User {
 }
 
 /// An administrator signed in to the console (setting up their code).
-async fn signed_in(app: &TestApp) -> (Admin, User, Page) {
+pub(super) async fn signed_in(app: &TestApp) -> (Admin, User, Page) {
     let user = administrator(app, "root@example.com").await;
     let mut admin = Admin::new(app);
     let dashboard = admin.open(app, "/admin/", "root@example.com").await;
@@ -140,7 +145,7 @@ fn shown_secret(page: &Page) -> String {
         .unwrap_or_else(|| panic!("no secret shown: {}", page.text()))
 }
 
-fn flash(page: &Page) -> String {
+pub(super) fn flash(page: &Page) -> String {
     page.html()
         .select(&scraper::Selector::parse("#flash").unwrap())
         .next()
@@ -734,6 +739,7 @@ async fn the_console_runs_on_its_own_in_front_of_a_remote_provider(backend: Back
                 client_id: idp::admin_api::CONSOLE_CLIENT_ID.into(),
                 client_secret: secret.into(),
                 trusted_proxy_hops: 0,
+                time_zone: "UTC".into(),
             },
             std::sync::Arc::new(admin::MemorySessions::default()),
         )
