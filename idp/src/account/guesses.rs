@@ -99,7 +99,7 @@ pub async fn mail_allowed(
         .await?;
     let to_address = state
         .ephemeral
-        .increment(&keys::counter("mail-address", &to.key()), hour)
+        .increment(&keys::counter("mail-address", &to.mailbox_key()), hour)
         .await?;
     Ok(from_ip <= config.mail_requests_per_ip_per_hour
         && to_address <= config.mails_per_address_per_hour)

@@ -59,6 +59,25 @@ impl Email {
         self.0.to_lowercase()
     }
 
+    /// The mailbox that receives it, as far as limits are concerned: the
+    /// key without a `+tag` in the local part (`jane+1@x` and `jane+2@x`
+    /// reach the same inbox at most providers), so a flood cannot spread
+    /// itself over tags. Not an identity: accounts stay distinct by `key`.
+    pub fn mailbox_key(&self) -> String {
+        let key = self.key();
+        match key.rsplit_once('@') {
+            Some((local, domain)) => {
+                let base = local.split_once('+').map_or(local, |(b, _)| b);
+                if base.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{base}@{domain}")
+                }
+            }
+            None => key.clone(),
+        }
+    }
+
     pub fn domain(&self) -> &str {
         self.0.rsplit_once('@').map(|(_, d)| d).unwrap_or_default()
     }
@@ -79,6 +98,20 @@ impl fmt::Debug for Email {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tags_share_their_mailbox_for_limits() {
+        let key = |s: &str| Email::parse(s).unwrap().mailbox_key();
+        assert_eq!(key("Jane+1@Example.com"), "jane@example.com");
+        assert_eq!(key("jane+a+b@example.com"), "jane@example.com");
+        assert_eq!(key("jane@example.com"), "jane@example.com");
+        assert_eq!(key("+x@example.com"), "+x@example.com");
+        assert_ne!(
+            Email::parse("jane+1@example.com").unwrap().key(),
+            Email::parse("jane+2@example.com").unwrap().key(),
+            "accounts stay distinct"
+        );
+    }
 
     #[test]
     fn normalises_what_people_type() {

@@ -109,7 +109,10 @@ pub fn redirect_matches(registered: &str, requested: &str) -> bool {
         Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
         _ => false,
     };
-    reg.scheme() == "http"
+    // Only the canonical form: the parser drops tabs and line breaks that
+    // the raw value (which becomes the Location header) would still carry.
+    requested == req.as_str()
+        && reg.scheme() == "http"
         && req.scheme() == "http"
         && loopback_ip(&reg)
         && reg.host() == req.host()
@@ -431,6 +434,16 @@ pub async fn proceed(
         let step = crate::mfa::second_step(state, &user.user, true)
             .await?
             .unwrap_or(crate::mfa::SecondStep::Enrol);
+        // Setting up an authenticator changes how the account signs in: a
+        // session alone (perhaps a stolen one) is not enough unless its
+        // sign-in is recent; otherwise the password is asked first.
+        if step == crate::mfa::SecondStep::Enrol
+            && !crate::web::session::signed_in_recently(state, &user.session)
+        {
+            return Ok(
+                Redirect::to(&format!("{}?req={}", paths::LOGIN, urlencode(id))).into_response(),
+            );
+        }
         let flow = crate::mfa::Flow {
             req: Some(id.to_owned()),
             client_id: Some(client.id.to_string()),

@@ -488,14 +488,56 @@ async fn a_stolen_session_cannot_change_how_the_account_signs_in(backend: Backen
     assert_eq!(asked.status, StatusCode::OK);
     assert!(asked.contains("Confirm it's you"), "{}", asked.text());
     assert!(asked.body.contains("/static/helix/"), "the portal's theme");
-    // Posting the set-up form directly does not help either.
+    // Posting the set-up form directly, with a valid CSRF token the thief's
+    // own page view gave them, does not help either.
+    let csrf_cookie = asked
+        .headers
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.contains("csrf"))
+        .and_then(|c| c.split(';').next())
+        .expect("the page sets a CSRF cookie")
+        .to_owned();
+    let session_cookie = format!(
+        "{}={session}",
+        idp::web::session::cookie_name(app.state.config.server.dev_mode)
+    );
     let direct = thief
         .post(app.url("/account/mfa/setup"))
-        .form(&[("code", "123456")])
+        .header(
+            reqwest::header::COOKIE,
+            format!("{session_cookie}; {csrf_cookie}"),
+        )
+        .form(&[
+            ("code", "123456"),
+            ("csrf_token", asked.input("csrf_token").unwrap().as_str()),
+        ])
         .send()
         .await
         .unwrap();
-    assert_ne!(direct.status(), StatusCode::OK);
+    assert_eq!(direct.status(), StatusCode::SEE_OTHER);
+    assert!(
+        direct.headers()["location"]
+            .to_str()
+            .unwrap()
+            .starts_with("/account/reauth"),
+        "a stale session is sent to confirm first"
+    );
+    // Nor does a relying party's step-up (`acr_values=2`), which would set
+    // up an authenticator during sign-in: the password is asked first.
+    let step_up = thief
+        .get(app.url(
+            "/authorize?response_type=code&client_id=helix-portal&redirect_uri=https%3A%2F%2Fportal.example.com%2Fcb&scope=openid&acr_values=2",
+        ))
+        .send()
+        .await
+        .unwrap();
+    let to_login = step_up.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        to_login.starts_with("/login?req="),
+        "a stale session went to {to_login}"
+    );
     assert_eq!(count(&kinds(&app).await, "mfa.enrolled"), 0);
 
     // The owner, who knows the password, confirms and is back on the set-up page.
