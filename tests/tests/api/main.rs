@@ -36,6 +36,7 @@ macro_rules! in_chromium {
 }
 
 mod admin;
+mod apache;
 mod at_rest;
 mod binding;
 mod chromium;
