@@ -106,6 +106,13 @@ pub struct ConsoleConfig {
     /// Consoles run on their own with `idp-console` (each URL ending in
     /// `/admin/`): their sign-in and sign-out pages are registered too.
     pub standalone_urls: Vec<Url>,
+    /// Every console URL of the deployment (each ending in `/admin/`), for
+    /// nodes with consoles of their own addresses. Empty (the default): each
+    /// node adds its console's pages to the client and keeps the ones other
+    /// nodes added. Set: the client's console pages are exactly these, plus
+    /// this node's `url` and `standalone_urls`; addresses no longer listed
+    /// are dropped at start-up (a retired node's).
+    pub all_urls: Vec<Url>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -568,7 +575,13 @@ impl Config {
             console
                 .standalone_urls
                 .iter()
-                .map(|u| ("admin.console.standalone_urls", u)),
+                .map(|u| ("admin.console.standalone_urls", u))
+                .chain(
+                    console
+                        .all_urls
+                        .iter()
+                        .map(|u| ("admin.console.all_urls", u)),
+                ),
         ) {
             if !url.path().ends_with("/admin/") || url.query().is_some() {
                 return Err(invalid(
@@ -1143,6 +1156,13 @@ mod tests {
                     "[\"http://admin.example.com/admin/\"]",
                 )],
                 "admin.console.standalone_urls",
+            ),
+            (
+                &[(
+                    "IDP__ADMIN__CONSOLE__ALL_URLS",
+                    "[\"https://admin.example.com/console/\"]",
+                )],
+                "admin.console.all_urls",
             ),
             (
                 &[("IDP__ADMIN__CONSOLE__CLIENT_SECRET", "short")],
