@@ -47,6 +47,7 @@ mod keys;
 mod mail;
 mod mfa;
 mod oidc;
+mod outage;
 mod portal_browser;
 mod profile;
 mod revocation;
