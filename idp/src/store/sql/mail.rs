@@ -83,7 +83,7 @@ pub(in crate::store) const CLAIM_SQLITE: &str = "update mail_outbox set claimed_
                next_attempt_at, last_error, created_at, sent_at";
 
 /// Inserts one message into the outbox, due at once, through `$executor`
-/// (`&self.pool`, or `&mut *tx` to commit it with the caller's own writes).
+/// (a connection, `&mut *self.pool.conn().await?`, or `&mut *tx` to commit it with the caller's own writes).
 /// Evaluates to `store::Result<String>`: the new message's id.
 ///
 /// ```text
