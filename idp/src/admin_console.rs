@@ -136,72 +136,140 @@ fn uri(url: &Url, page: &str) -> Result<RedirectUri, ConsoleError> {
     RedirectUri::parse(full.as_str()).map_err(|e| ConsoleError::Url(e.to_string()))
 }
 
+/// How many times a start-up merge is tried again after another node
+/// changed the client between its read and its write.
+const REGISTER_ATTEMPTS: usize = 5;
+
 /// Creates `admin-console`, or brings what matters for security back to
-/// what this configuration says (its secret, redirect URIs, grants, scopes,
-/// two-step sign-in). Its name, theme and signing algorithm stay as an
-/// administrator set them.
+/// what this configuration says (its secret, grants, scopes, two-step
+/// sign-in). Its name, theme and signing algorithm stay as an administrator
+/// set them. Redirect URIs: this node's consoles are added to those other
+/// nodes registered, never replacing them, unless `admin.console.all_urls`
+/// names the full set (see docs/decisions.md "The console on several nodes").
 async fn register(state: &AppState, consoles: &[Url], secret: &str) -> Result<(), ConsoleError> {
     let id = ClientId::parse(CONSOLE_CLIENT_ID).map_err(|e| ConsoleError::Url(e.to_string()))?;
-    let mut redirect_uris = Vec::new();
-    let mut post_logout = Vec::new();
+    let mut own = Pages::default();
     for console in consoles {
-        redirect_uris.push(uri(console, "callback")?);
-        post_logout.push(uri(console, "signed-out")?);
+        own.add(console)?;
     }
-    let existing = state.store.client_by_id(&id).await?;
-    let wanted = |current: Option<&Client>| NewClient {
-        id: id.clone(),
-        name: current.map_or_else(|| "Admin console".to_owned(), |c| c.name.clone()),
-        secret_hash: Some(sha256_hex(secret)),
-        kind: ClientKind::Confidential,
-        redirect_uris: redirect_uris.clone(),
-        post_logout_redirect_uris: post_logout.clone(),
-        first_party: true,
-        theme: current.and_then(|c| c.theme.clone()),
-        grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
-        scopes: ["openid", "profile", "email", "offline_access", ADMIN_SCOPE]
-            .map(str::to_owned)
-            .to_vec(),
-        id_token_alg: current.map(|c| c.id_token_alg).unwrap_or_default(),
-        require_mfa: true,
-        // The console always sends PKCE: a code stolen on its way is useless.
-        require_pkce: true,
-    };
-    let now = state.clock.now();
-    match existing {
-        None => create(state, wanted(None)).await,
-        // Registered by hand as a public client (before the console existed):
-        // the kind cannot change in place.
-        Some(current) if current.kind != ClientKind::Confidential => {
-            state.store.delete_client(&id).await?;
-            create(state, wanted(None)).await
-        }
-        Some(current) => {
-            let desired = wanted(Some(&current));
-            let same = current.secret_hash == desired.secret_hash
-                && current.redirect_uris == desired.redirect_uris
-                && current.post_logout_redirect_uris == desired.post_logout_redirect_uris
-                && current.first_party
-                && current.grant_types == desired.grant_types
-                && current.scopes == desired.scopes
-                && current.require_mfa
-                && current.require_pkce;
-            if !same {
-                // `None`: another node changed it meanwhile, to the same.
-                state
+    let full_set = &state.config.admin.console.all_urls;
+    let mut listed = own.clone();
+    for console in full_set {
+        listed.add(console)?;
+    }
+    for _ in 0..REGISTER_ATTEMPTS {
+        let existing = state.store.client_by_id(&id).await?;
+        let pages = match (&existing, full_set.is_empty()) {
+            (Some(current), true) => {
+                let mut kept = Pages {
+                    redirect: current.redirect_uris.clone(),
+                    signed_out: current.post_logout_redirect_uris.clone(),
+                };
+                kept.extend(&own);
+                kept
+            }
+            _ => listed.clone(),
+        };
+        let wanted = |current: Option<&Client>| NewClient {
+            id: id.clone(),
+            name: current.map_or_else(|| "Admin console".to_owned(), |c| c.name.clone()),
+            secret_hash: Some(sha256_hex(secret)),
+            kind: ClientKind::Confidential,
+            redirect_uris: pages.redirect.clone(),
+            post_logout_redirect_uris: pages.signed_out.clone(),
+            first_party: true,
+            theme: current.and_then(|c| c.theme.clone()),
+            grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
+            scopes: ["openid", "profile", "email", "offline_access", ADMIN_SCOPE]
+                .map(str::to_owned)
+                .to_vec(),
+            id_token_alg: current.map(|c| c.id_token_alg).unwrap_or_default(),
+            require_mfa: true,
+            // The console always sends PKCE: a code stolen on its way is useless.
+            require_pkce: true,
+        };
+        let now = state.clock.now();
+        match existing {
+            None => {
+                if create(state, wanted(None)).await? {
+                    return Ok(());
+                }
+            }
+            // Registered by hand as a public client (before the console existed):
+            // the kind cannot change in place.
+            Some(current) if current.kind != ClientKind::Confidential => {
+                state.store.delete_client(&id).await?;
+                if create(state, wanted(None)).await? {
+                    return Ok(());
+                }
+            }
+            Some(current) => {
+                let desired = wanted(Some(&current));
+                let same = current.secret_hash == desired.secret_hash
+                    && current.redirect_uris == desired.redirect_uris
+                    && current.post_logout_redirect_uris == desired.post_logout_redirect_uris
+                    && current.first_party
+                    && current.grant_types == desired.grant_types
+                    && current.scopes == desired.scopes
+                    && current.require_mfa
+                    && current.require_pkce;
+                if same {
+                    return Ok(());
+                }
+                // `None`: another node changed it between our read and this
+                // write; read again and merge with what it wrote.
+                if state
                     .store
                     .update_client(desired, current.updated_at, now)
-                    .await?;
+                    .await?
+                    .is_some()
+                {
+                    return Ok(());
+                }
             }
-            Ok(())
+        }
+    }
+    Err(ConsoleError::Url(
+        "the admin-console client kept changing during start-up; start again".into(),
+    ))
+}
+
+/// The console pages registered with the client, in order, without repeats.
+#[derive(Debug, Clone, Default)]
+struct Pages {
+    redirect: Vec<RedirectUri>,
+    signed_out: Vec<RedirectUri>,
+}
+
+impl Pages {
+    fn add(&mut self, console: &Url) -> Result<(), ConsoleError> {
+        push_new(&mut self.redirect, uri(console, "callback")?);
+        push_new(&mut self.signed_out, uri(console, "signed-out")?);
+        Ok(())
+    }
+
+    fn extend(&mut self, other: &Pages) {
+        for u in &other.redirect {
+            push_new(&mut self.redirect, u.clone());
+        }
+        for u in &other.signed_out {
+            push_new(&mut self.signed_out, u.clone());
         }
     }
 }
 
-async fn create(state: &AppState, client: NewClient) -> Result<(), ConsoleError> {
+fn push_new(list: &mut Vec<RedirectUri>, uri: RedirectUri) {
+    if !list.contains(&uri) {
+        list.push(uri);
+    }
+}
+
+/// True when created; false when another node created it meanwhile (the
+/// caller reads it again and merges).
+async fn create(state: &AppState, client: NewClient) -> Result<bool, ConsoleError> {
     match state.store.create_client(client, state.clock.now()).await {
-        // Another node registered it meanwhile, with the same settings.
-        Ok(_) | Err(store::Error::Conflict) => Ok(()),
+        Ok(_) => Ok(true),
+        Err(store::Error::Conflict) => Ok(false),
         Err(e) => Err(e.into()),
     }
 }

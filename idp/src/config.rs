@@ -117,6 +117,13 @@ pub struct ConsoleConfig {
     /// The IANA time zone the console shows times in and reads its date
     /// filters in (e.g. `Europe/Paris`). Default: `lockout.time_zone`.
     pub time_zone: Option<String>,
+    /// Every console URL of the deployment (each ending in `/admin/`), for
+    /// nodes with consoles of their own addresses. Empty (the default): each
+    /// node adds its console's pages to the client and keeps the ones other
+    /// nodes added. Set: the client's console pages are exactly these, plus
+    /// this node's `url` and `standalone_urls`; addresses no longer listed
+    /// are dropped at start-up (a retired node's).
+    pub all_urls: Vec<Url>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -589,7 +596,13 @@ impl Config {
             console
                 .standalone_urls
                 .iter()
-                .map(|u| ("admin.console.standalone_urls", u)),
+                .map(|u| ("admin.console.standalone_urls", u))
+                .chain(
+                    console
+                        .all_urls
+                        .iter()
+                        .map(|u| ("admin.console.all_urls", u)),
+                ),
         ) {
             if !url.path().ends_with("/admin/") || url.query().is_some() {
                 return Err(invalid(
@@ -1282,6 +1295,13 @@ mod tests {
                     "[\"http://admin.example.com/admin/\"]",
                 )],
                 "admin.console.standalone_urls",
+            ),
+            (
+                &[(
+                    "IDP__ADMIN__CONSOLE__ALL_URLS",
+                    "[\"https://admin.example.com/console/\"]",
+                )],
+                "admin.console.all_urls",
             ),
             (
                 &[("IDP__ADMIN__CONSOLE__CLIENT_SECRET", "short")],

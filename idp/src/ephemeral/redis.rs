@@ -20,13 +20,18 @@
 //!   The key's real ttl only grows, to the longest member's, for garbage.
 //! - Errors never carry the URL (it may hold a password): every Redis error
 //!   becomes `Error::Unavailable` with the operation and the client's message.
+//! - A Redis restart must not fail the first request on each node. The
+//!   client speaks RESP3, so the connection tells the manager the moment
+//!   Redis closes it and the manager reconnects in the background; and a
+//!   call that still meets a lost connection is sent once more on a fresh
+//!   one when that is safe ([`Replay`]; docs/decisions.md "Redis restarts").
 
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{RedisError, Script};
+use redis::{IntoConnectionInfo, ProtocolVersion, RedisError, Script};
 
 use super::{EphemeralStore, Error, Result};
 use crate::clock::SharedClock;
@@ -158,7 +163,18 @@ impl RedisStore {
     /// once a first connection is established, so that a wrong address or
     /// password is reported at startup. Keys are stored as `{prefix}{key}`.
     pub async fn connect(url: &str, prefix: String, clock: SharedClock) -> Result<Self> {
-        let client = redis::Client::open(url).map_err(|e| unavailable("invalid url", &e))?;
+        let info = url
+            .into_connection_info()
+            .map_err(|e| unavailable("invalid url", &e))?;
+        // RESP3: a closed connection is reported to the manager at once (a
+        // push), so it reconnects before the next call instead of because
+        // of it. Needs Redis 6 or later.
+        let settings = info
+            .redis_settings()
+            .clone()
+            .set_protocol(ProtocolVersion::RESP3);
+        let info = info.set_redis_settings(settings);
+        let client = redis::Client::open(info).map_err(|e| unavailable("invalid url", &e))?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(IO_TIMEOUT))
             .set_response_timeout(Some(IO_TIMEOUT))
@@ -189,10 +205,69 @@ impl RedisStore {
         i64::try_from(ms).unwrap_or(i64::MAX)
     }
 
-    /// Runs `cmd` with a bound on the whole call.
+    /// Runs `cmd` (an idempotent command) with a bound on each try.
     async fn query<T: redis::FromRedisValue>(&self, op: &str, cmd: &redis::Cmd) -> Result<T> {
-        let mut conn = self.conn.clone();
-        bounded(op, cmd.query_async(&mut conn)).await
+        self.call(op, Replay::Always, |mut conn| async move {
+            cmd.query_async(&mut conn).await
+        })
+        .await
+    }
+
+    /// Runs a script invocation with a bound on each try.
+    async fn invoke<T: redis::FromRedisValue>(
+        &self,
+        op: &str,
+        replay: Replay,
+        invocation: &redis::ScriptInvocation<'_>,
+    ) -> Result<T> {
+        self.call(op, replay, |mut conn| async move {
+            invocation.invoke_async(&mut conn).await
+        })
+        .await
+    }
+
+    /// Runs `attempt` on the manager's connection; if that connection turns
+    /// out to be lost, runs it once more on the fresh one the manager has
+    /// started meanwhile, when `replay` allows it.
+    async fn call<T, F, Fut>(&self, op: &str, replay: Replay, attempt: F) -> Result<T>
+    where
+        F: Fn(ConnectionManager) -> Fut,
+        Fut: Future<Output = redis::RedisResult<T>>,
+    {
+        match tokio::time::timeout(CALL_TIMEOUT, attempt(self.conn.clone())).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) if replay.allows(&e) => {
+                tracing::debug!(op, error = %e, "redis connection lost; trying again on a new one");
+                bounded(op, attempt(self.conn.clone())).await
+            }
+            Ok(Err(e)) => Err(unavailable(op, &e)),
+            Err(_) => Err(Error::Unavailable(format!("redis {op}: timed out"))),
+        }
+    }
+}
+
+/// When a call that failed on a lost connection may be sent again. A lost
+/// connection is ambiguous: the command may never have left (the usual case
+/// after a restart: the connection was dead before the call), or Redis may
+/// have run it and the reply was lost. Only a refused connection proves
+/// that nothing was sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Replay {
+    /// Running it twice leaves the same state and answer as running it once
+    /// (reads, SET, SET XX, DEL, ZADD, ZREM, PING), or a second run cannot
+    /// hand out what the first took (GETDEL: see `take`).
+    Always,
+    /// Running it twice would count twice, take back twice or claim against
+    /// itself (the INCR, DECR and SET NX scripts): only when nothing was sent.
+    IfUnsent,
+}
+
+impl Replay {
+    fn allows(self, e: &RedisError) -> bool {
+        match self {
+            Replay::Always => e.is_connection_refusal() || e.is_connection_dropped(),
+            Replay::IfUnsent => e.is_connection_refusal(),
+        }
     }
 }
 
@@ -272,8 +347,9 @@ impl EphemeralStore for RedisStore {
             .arg(now)
             .arg(stored)
             .arg(ttl_ms(ttl));
-        let mut conn = self.conn.clone();
-        let stored: i64 = bounded("put_if_absent", invocation.invoke_async(&mut conn)).await?;
+        let stored: i64 = self
+            .invoke("put_if_absent", Replay::IfUnsent, &invocation)
+            .await?;
         Ok(stored == 1)
     }
 
@@ -322,6 +398,9 @@ impl EphemeralStore for RedisStore {
     }
 
     async fn take(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        // Replayed after a lost connection: GETDEL is atomic, so a second
+        // run finds nothing if the first ran, and no value is ever handed
+        // out twice; at worst a value whose reply was lost reads as absent.
         let mut cmd = redis::cmd("GETDEL");
         cmd.arg(self.key(key));
         let stored: Option<Vec<u8>> = self.query("take", &cmd).await?;
@@ -339,15 +418,15 @@ impl EphemeralStore for RedisStore {
             .arg(now)
             .arg(expiry_ms(now, window))
             .arg(ttl_ms(window));
-        let mut conn = self.conn.clone();
-        bounded("increment", invocation.invoke_async(&mut conn)).await
+        self.invoke("increment", Replay::IfUnsent, &invocation)
+            .await
     }
 
     async fn decrement(&self, key: &str) -> Result<()> {
         let mut invocation = DECREMENT.prepare_invoke();
         invocation.key(self.key(key)).arg(self.now_ms());
-        let mut conn = self.conn.clone();
-        bounded::<i64>("decrement", invocation.invoke_async(&mut conn)).await?;
+        self.invoke::<i64>("decrement", Replay::IfUnsent, &invocation)
+            .await?;
         Ok(())
     }
 
@@ -366,8 +445,9 @@ impl EphemeralStore for RedisStore {
             .arg(expiry_ms(now, ttl))
             .arg(member)
             .arg(ttl_ms(ttl));
-        let mut conn = self.conn.clone();
-        bounded::<i64>("set_add", invocation.invoke_async(&mut conn)).await?;
+        // Adding the same member with the same expiry twice is adding it once.
+        self.invoke::<i64>("set_add", Replay::Always, &invocation)
+            .await?;
         Ok(())
     }
 

@@ -6,6 +6,7 @@
 //! it) are single methods here, so each implementation owns its transaction.
 
 mod account;
+mod breaker;
 pub mod cache;
 mod keys;
 mod mail;

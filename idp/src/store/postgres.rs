@@ -2,10 +2,10 @@
 
 use std::time::Duration;
 
-use sqlx::PgPool;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::PgPoolOptions;
 
+use super::breaker::Guarded;
 use super::sql::{
     account::impl_account_store, audit::impl_audit_store, client::impl_client_store, db_error,
     mail::impl_mail_store, user::impl_user_store,
@@ -17,7 +17,9 @@ static MIGRATOR: Migrator = sqlx::migrate!("../migrations/postgres");
 
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
-    pool: PgPool,
+    /// Every call goes through the breaker: it fails fast while the
+    /// database is unreachable (see `store::breaker`).
+    pool: Guarded<sqlx::Postgres>,
 }
 
 impl PostgresStore {
@@ -28,7 +30,9 @@ impl PostgresStore {
             .connect(config.url.expose())
             .await
             .map_err(db_error)?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool: Guarded::new(pool),
+        })
     }
 }
 
@@ -57,14 +61,14 @@ impl Store for PostgresStore {
     async fn migrate(&self) -> Result<()> {
         // sqlx takes an advisory lock, so nodes starting together migrate once.
         MIGRATOR
-            .run(&self.pool)
+            .run(self.pool.pool())
             .await
             .map_err(|e| super::Error::Database(e.to_string()))
     }
 
     async fn ping(&self) -> Result<()> {
         sqlx::query("select 1")
-            .execute(&self.pool)
+            .execute(&mut *self.pool.conn().await?)
             .await
             .map(|_| ())
             .map_err(db_error)

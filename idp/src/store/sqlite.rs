@@ -3,10 +3,10 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::SqlitePool;
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
+use super::breaker::Guarded;
 use super::sql::{
     account::impl_account_store, audit::impl_audit_store, client::impl_client_store, db_error,
     mail::impl_mail_store, user::impl_user_store,
@@ -18,7 +18,9 @@ static MIGRATOR: Migrator = sqlx::migrate!("../migrations/sqlite");
 
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
-    pool: SqlitePool,
+    /// Every call goes through the breaker: it fails fast while the
+    /// database is unreachable (see `store::breaker`).
+    pool: Guarded<sqlx::Sqlite>,
 }
 
 impl SqliteStore {
@@ -42,7 +44,9 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .map_err(db_error)?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool: Guarded::new(pool),
+        })
     }
 }
 
@@ -70,14 +74,14 @@ impl Store for SqliteStore {
 
     async fn migrate(&self) -> Result<()> {
         MIGRATOR
-            .run(&self.pool)
+            .run(self.pool.pool())
             .await
             .map_err(|e| Error::Database(e.to_string()))
     }
 
     async fn ping(&self) -> Result<()> {
         sqlx::query("select 1")
-            .execute(&self.pool)
+            .execute(&mut *self.pool.conn().await?)
             .await
             .map(|_| ())
             .map_err(db_error)

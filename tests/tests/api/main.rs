@@ -48,6 +48,7 @@ mod keys;
 mod mail;
 mod mfa;
 mod oidc;
+mod outage;
 mod portal_browser;
 mod portal_rules;
 mod profile;

@@ -253,3 +253,46 @@ async fn requests_are_cut_at_the_configured_timeout() {
     );
     assert_eq!(status, StatusCode::REQUEST_TIMEOUT);
 }
+
+/// Redis restarted under a running node (without persistence: its data is
+/// gone): the first request afterwards that touches Redis is answered as
+/// if nothing had happened, not with a 503 for the connection that died
+/// with the old server. Each restart checks a different first request: a
+/// page that needs a session, a sign-in, `/readyz`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_requests_after_a_redis_restart_succeed() {
+    const PW: &str = "Correct-Horse-Battery-9";
+    let mut redis = OwnRedis::start();
+    let url = redis.url();
+    let app = TestApp::spawn_with(Backend::Postgres, |c| {
+        c.redis.url = Some(idp::config::ConnectionUrl::new(url));
+    })
+    .await;
+    app.create_user("ada@example.com", PW, "Ada").await;
+    app.signed_in("ada@example.com", PW).await;
+    assert_eq!(app.page("/account").await.status, StatusCode::OK);
+
+    // A page that needs a session: the session went with Redis' data, so
+    // the browser is sent to sign in (not a 503).
+    redis.stop();
+    redis.restart();
+    let account = app.page("/account").await;
+    assert_eq!(
+        account.status,
+        StatusCode::SEE_OTHER,
+        "first request after the restart: {}",
+        account.text()
+    );
+
+    // A sign-in (form, then password) as the first request.
+    redis.stop();
+    redis.restart();
+    app.signed_in("ada@example.com", PW).await;
+    assert_eq!(app.page("/account").await.status, StatusCode::OK);
+
+    // Readiness as the first request: ready at once, not after a failure.
+    redis.stop();
+    redis.restart();
+    let ready = app.get("/readyz").await;
+    assert_eq!(ready.status(), StatusCode::OK, "{:?}", ready.text().await);
+}

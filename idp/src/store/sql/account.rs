@@ -106,7 +106,7 @@ macro_rules! impl_account_store {
                 )
                 .bind(token_hash)
                 .bind(Ts(now))
-                .fetch_optional(&self.pool)
+                .fetch_optional(&mut *self.pool.conn().await?)
                 .await
                 .map_err(db_error)?;
                 if let Some(row) = live {
@@ -118,7 +118,7 @@ macro_rules! impl_account_store {
                      where t.token_hash = $1 and t.used_at is not null",
                 )
                 .bind(token_hash)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&mut *self.pool.conn().await?)
                 .await
                 .map_err(db_error)?;
                 Ok(match verified {
@@ -164,7 +164,7 @@ macro_rules! impl_account_store {
                 )
                 .bind(token_hash)
                 .bind(Ts(now))
-                .fetch_optional(&self.pool)
+                .fetch_optional(&mut *self.pool.conn().await?)
                 .await
                 .map_err(db_error)?;
                 Ok(row
@@ -185,7 +185,7 @@ macro_rules! impl_account_store {
                 )
                 .bind(token_hash)
                 .bind(Ts(now))
-                .fetch_optional(&self.pool)
+                .fetch_optional(&mut *self.pool.conn().await?)
                 .await
                 .map(|r| r.map(Into::into))
                 .map_err(db_error)
@@ -283,7 +283,7 @@ macro_rules! impl_account_store {
                     .bind(user.as_str())
                     .bind(password_hash)
                     .bind(Ts(now))
-                    .execute(&self.pool)
+                    .execute(&mut *self.pool.conn().await?)
                     .await
                     .map(|_| ())
                     .map_err(db_error)
@@ -300,7 +300,7 @@ macro_rules! impl_account_store {
                     .bind(user.as_str())
                     .bind(until.map(Ts))
                     .bind(Ts(now))
-                    .execute(&self.pool)
+                    .execute(&mut *self.pool.conn().await?)
                     .await
                     .map(|_| ())
                     .map_err(db_error)

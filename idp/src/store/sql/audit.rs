@@ -76,7 +76,7 @@ macro_rules! impl_audit_store {
                 .bind(&e.ip)
                 .bind(&e.user_agent)
                 .bind(sqlx::types::Json(&e.detail))
-                .execute(&self.pool)
+                .execute(&mut *self.pool.conn().await?)
                 .await
                 .map(|_| ())
                 .map_err($crate::store::sql::db_error)
@@ -97,7 +97,7 @@ macro_rules! impl_audit_store {
                 )
                 .bind(user.map(|u| u.as_str()))
                 .bind(i64::from(limit))
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *self.pool.conn().await?)
                 .await
                 .map(|rows| rows.into_iter().map(Into::into).collect())
                 .map_err($crate::store::sql::db_error)
@@ -125,7 +125,7 @@ macro_rules! impl_audit_store {
                 .bind(q.until.map($crate::store::sql::Ts))
                 .bind(q.before_id)
                 .bind(i64::from(q.limit))
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *self.pool.conn().await?)
                 .await
                 .map(|rows| rows.into_iter().map(Into::into).collect())
                 .map_err($crate::store::sql::db_error)

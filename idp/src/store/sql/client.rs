@@ -105,7 +105,7 @@ macro_rules! impl_client_store {
                 .bind(c.require_mfa)
                 .bind($crate::store::sql::Ts(now))
                 .bind(c.require_pkce)
-                .fetch_one(&self.pool)
+                .fetch_one(&mut *self.pool.conn().await?)
                 .await
                 .map_err($crate::store::sql::db_error)?;
                 row.try_into()
@@ -121,7 +121,7 @@ macro_rules! impl_client_store {
                      from client where client_id = $1",
                 )
                 .bind(id.as_str())
-                .fetch_optional(&self.pool)
+                .fetch_optional(&mut *self.pool.conn().await?)
                 .await
                 .map_err($crate::store::sql::db_error)?
                 .map(TryInto::try_into)
@@ -134,7 +134,7 @@ macro_rules! impl_client_store {
                          first_party, theme, grant_types, scopes, id_token_alg, require_mfa, require_pkce, created_at, updated_at
                      from client order by client_id",
                 )
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *self.pool.conn().await?)
                 .await
                 .map_err($crate::store::sql::db_error)?
                 .into_iter()
@@ -148,7 +148,7 @@ macro_rules! impl_client_store {
             ) -> $crate::store::Result<bool> {
                 let done = sqlx::query("delete from client where client_id = $1")
                     .bind(id.as_str())
-                    .execute(&self.pool)
+                    .execute(&mut *self.pool.conn().await?)
                     .await
                     .map_err($crate::store::sql::db_error)?;
                 Ok(done.rows_affected() == 1)
@@ -183,7 +183,7 @@ macro_rules! impl_client_store {
                 .bind($crate::store::sql::Ts(now))
                 .bind($crate::store::sql::Ts(expected_updated_at))
                 .bind(c.require_pkce)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&mut *self.pool.conn().await?)
                 .await
                 .map_err($crate::store::sql::db_error)?
                 .map(TryInto::try_into)

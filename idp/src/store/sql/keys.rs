@@ -70,7 +70,7 @@ macro_rules! impl_key_store {
                             created_at, activates_at, retires_at, expires_at
                      from signing_key order by created_at, signing_key_id",
                 )
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *self.pool.conn().await?)
                 .await
                 .map_err($crate::store::sql::db_error)?;
                 $crate::store::sql::keys::rows_to_keys(rows)
@@ -147,7 +147,7 @@ macro_rules! impl_key_store {
             ) -> $crate::store::Result<u64> {
                 sqlx::query("delete from signing_key where expires_at is not null and expires_at <= $1")
                     .bind($crate::store::sql::Ts(now))
-                    .execute(&self.pool)
+                    .execute(&mut *self.pool.conn().await?)
                     .await
                     .map(|done| done.rows_affected())
                     .map_err($crate::store::sql::db_error)

@@ -83,7 +83,7 @@ pub(in crate::store) const CLAIM_SQLITE: &str = "update mail_outbox set claimed_
                next_attempt_at, last_error, created_at, sent_at";
 
 /// Inserts one message into the outbox, due at once, through `$executor`
-/// (`&self.pool`, or `&mut *tx` to commit it with the caller's own writes).
+/// (a connection, `&mut *self.pool.conn().await?`, or `&mut *tx` to commit it with the caller's own writes).
 /// Evaluates to `store::Result<String>`: the new message's id.
 ///
 /// ```text
@@ -126,7 +126,7 @@ macro_rules! impl_mail_store {
                 mail: $crate::store::OutgoingMail,
                 now: time::OffsetDateTime,
             ) -> $crate::store::Result<String> {
-                $crate::store::sql::mail::insert_outbox!(&self.pool, &mail, now)
+                $crate::store::sql::mail::insert_outbox!(&mut *self.pool.conn().await?, &mail, now)
             }
 
             async fn claim_due_mail(
@@ -139,7 +139,7 @@ macro_rules! impl_mail_store {
                     .bind($crate::store::sql::Ts(now))
                     .bind($crate::store::sql::Ts(now + lease))
                     .bind(i64::from(limit))
-                    .fetch_all(&self.pool)
+                    .fetch_all(&mut *self.pool.conn().await?)
                     .await
                     .map_err($crate::store::sql::db_error)?;
                 // `returning` promises no order; deliver the oldest first.
@@ -161,7 +161,7 @@ macro_rules! impl_mail_store {
                 )
                 .bind(id)
                 .bind($crate::store::sql::Ts(now))
-                .execute(&self.pool)
+                .execute(&mut *self.pool.conn().await?)
                 .await
                 .map_err($crate::store::sql::db_error)?;
                 if done.rows_affected() == 0 {
@@ -185,7 +185,7 @@ macro_rules! impl_mail_store {
                 .bind(id)
                 .bind(error)
                 .bind(retry_at.map($crate::store::sql::Ts))
-                .execute(&self.pool)
+                .execute(&mut *self.pool.conn().await?)
                 .await
                 .map_err($crate::store::sql::db_error)?;
                 if done.rows_affected() == 0 {
@@ -207,7 +207,7 @@ macro_rules! impl_mail_store {
                 )
                 .bind(status.map($crate::store::sql::mail::status_str))
                 .bind(i64::from(limit))
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *self.pool.conn().await?)
                 .await
                 .map_err($crate::store::sql::db_error)?;
                 $crate::store::sql::mail::rows_to_mail(rows)
@@ -225,7 +225,7 @@ macro_rules! impl_mail_store {
                 )
                 .bind(id)
                 .bind($crate::store::sql::Ts(now))
-                .execute(&self.pool)
+                .execute(&mut *self.pool.conn().await?)
                 .await
                 .map_err($crate::store::sql::db_error)?;
                 if done.rows_affected() == 0 {

@@ -48,7 +48,7 @@ macro_rules! impl_mfa_store {
                      from totp_credential where user_id = $1",
                 )
                 .bind(user.as_str())
-                .fetch_optional(&self.pool)
+                .fetch_optional(&mut *self.pool.conn().await?)
                 .await
                 .map_err(db_error)?;
                 Ok(row.map(Into::into))
@@ -76,7 +76,7 @@ macro_rules! impl_mfa_store {
                 .bind(i32::try_from(totp.digits).unwrap_or(6))
                 .bind(i32::try_from(totp.period_secs).unwrap_or(30))
                 .bind(Ts(now))
-                .execute(&self.pool)
+                .execute(&mut *self.pool.conn().await?)
                 .await
                 .map_err(db_error)?;
                 Ok(done.rows_affected() == 1)
@@ -122,7 +122,7 @@ macro_rules! impl_mfa_store {
                 )
                 .bind(user.as_str())
                 .bind(step)
-                .execute(&self.pool)
+                .execute(&mut *self.pool.conn().await?)
                 .await
                 .map_err(db_error)?;
                 Ok(done.rows_affected() == 1)
@@ -182,7 +182,7 @@ macro_rules! impl_mfa_store {
                     "select count(*) from recovery_code where user_id = $1 and used_at is null",
                 )
                 .bind(user.as_str())
-                .fetch_one(&self.pool)
+                .fetch_one(&mut *self.pool.conn().await?)
                 .await
                 .map_err(db_error)?;
                 Ok(u32::try_from(remaining).unwrap_or(0))

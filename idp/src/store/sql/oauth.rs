@@ -109,7 +109,7 @@ macro_rules! impl_oauth_store {
                 t: $crate::store::NewRefreshToken,
                 now: time::OffsetDateTime,
             ) -> $crate::store::Result<$crate::store::RefreshToken> {
-                insert_refresh(&self.pool, t, now).await
+                insert_refresh(&mut *self.pool.conn().await?, t, now).await
             }
 
             async fn refresh_token_by_hash(
@@ -122,7 +122,7 @@ macro_rules! impl_oauth_store {
                      from refresh_token where token_hash = $1",
                 )
                 .bind(token_hash)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&mut *self.pool.conn().await?)
                 .await
                 .map(|r| r.map(Into::into))
                 .map_err($crate::store::sql::db_error)
@@ -161,7 +161,7 @@ macro_rules! impl_oauth_store {
                 sqlx::query("update refresh_token set revoked_at = $2 where family_id = $1 and revoked_at is null")
                     .bind(family_id)
                     .bind($crate::store::sql::Ts(now))
-                    .execute(&self.pool)
+                    .execute(&mut *self.pool.conn().await?)
                     .await
                     .map(|r| r.rows_affected())
                     .map_err($crate::store::sql::db_error)
@@ -175,7 +175,7 @@ macro_rules! impl_oauth_store {
                 sqlx::query("update refresh_token set revoked_at = $2 where user_id = $1 and revoked_at is null")
                     .bind(user.as_str())
                     .bind($crate::store::sql::Ts(now))
-                    .execute(&self.pool)
+                    .execute(&mut *self.pool.conn().await?)
                     .await
                     .map(|r| r.rows_affected())
                     .map_err($crate::store::sql::db_error)
@@ -197,7 +197,7 @@ macro_rules! impl_oauth_store {
                 ))
                 .bind(user.as_str())
                 .bind($crate::store::sql::Ts(now))
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *self.pool.conn().await?)
                 .await
                 .map(|rows| rows.into_iter().map(Into::into).collect())
                 .map_err($crate::store::sql::db_error)
@@ -244,7 +244,7 @@ macro_rules! impl_oauth_store {
                 )
                 .bind(user.as_str())
                 .bind(client.as_str())
-                .fetch_optional(&self.pool)
+                .fetch_optional(&mut *self.pool.conn().await?)
                 .await
                 .map(|r| r.map(Into::into))
                 .map_err($crate::store::sql::db_error)
@@ -321,7 +321,7 @@ macro_rules! impl_oauth_store {
                     "select user_id, client_id, scopes, created_at, updated_at from consent where user_id = $1 order by client_id",
                 )
                 .bind(user.as_str())
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *self.pool.conn().await?)
                 .await
                 .map(|rows| rows.into_iter().map(Into::into).collect())
                 .map_err($crate::store::sql::db_error)

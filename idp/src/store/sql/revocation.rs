@@ -18,14 +18,14 @@ macro_rules! impl_revocation_store {
                 .bind(&token.jti)
                 .bind(Ts(token.expires_at))
                 .bind(Ts(now))
-                .execute(&self.pool)
+                .execute(&mut *self.pool.conn().await?)
                 .await
                 .map_err(db_error)?;
                 // Revocations are rare: pruning here keeps the table to the
                 // tokens still live, without a job of its own.
                 sqlx::query("delete from revoked_access_token where expires_at <= $1")
                     .bind(Ts(now))
-                    .execute(&self.pool)
+                    .execute(&mut *self.pool.conn().await?)
                     .await
                     .map_err(db_error)?;
                 Ok(())
@@ -40,7 +40,7 @@ macro_rules! impl_revocation_store {
                     "select jti, expires_at from revoked_access_token where expires_at > $1",
                 )
                 .bind(Ts(now))
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *self.pool.conn().await?)
                 .await
                 .map_err(db_error)?;
                 Ok(rows

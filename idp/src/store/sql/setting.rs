@@ -12,7 +12,7 @@ macro_rules! impl_setting_store {
                 let row: Option<(String, bool)> =
                     sqlx::query_as("select value, encrypted from setting where name = $1")
                         .bind(name)
-                        .fetch_optional(&self.pool)
+                        .fetch_optional(&mut *self.pool.conn().await?)
                         .await
                         .map_err($crate::store::sql::db_error)?;
                 Ok(row.map(|(value, encrypted)| $crate::store::Setting { value, encrypted }))
@@ -33,7 +33,7 @@ macro_rules! impl_setting_store {
                 .bind(&value.value)
                 .bind(value.encrypted)
                 .bind($crate::store::sql::Ts(now))
-                .execute(&self.pool)
+                .execute(&mut *self.pool.conn().await?)
                 .await
                 .map_err($crate::store::sql::db_error)?;
                 $crate::store::SettingStore::setting(self, name)

@@ -23,7 +23,7 @@ macro_rules! impl_stats_store {
                          (select count(*) from mail_outbox where status = 'sent')",
                 )
                 .bind($crate::store::sql::Ts(now))
-                .fetch_one(&self.pool)
+                .fetch_one(&mut *self.pool.conn().await?)
                 .await
                 .map_err($crate::store::sql::db_error)?;
                 let n = |v: i64| u64::try_from(v).unwrap_or(0);

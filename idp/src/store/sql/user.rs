@@ -76,7 +76,7 @@ macro_rules! impl_user_store {
                 .bind(&user.password_hash)
                 .bind(user.is_admin)
                 .bind(now)
-                .fetch_one(&self.pool)
+                .fetch_one(&mut *self.pool.conn().await?)
                 .await
                 .map(Into::into)
                 .map_err($crate::store::sql::db_error)
@@ -91,7 +91,7 @@ macro_rules! impl_user_store {
                      from user_account where email_key = $1",
                 )
                 .bind(email.key())
-                .fetch_optional(&self.pool)
+                .fetch_optional(&mut *self.pool.conn().await?)
                 .await
                 .map(|r| r.map(Into::into))
                 .map_err($crate::store::sql::db_error)
@@ -106,7 +106,7 @@ macro_rules! impl_user_store {
                      from user_account where user_id = $1",
                 )
                 .bind(id.as_str())
-                .fetch_optional(&self.pool)
+                .fetch_optional(&mut *self.pool.conn().await?)
                 .await
                 .map(|r| r.map(Into::into))
                 .map_err($crate::store::sql::db_error)
@@ -123,7 +123,7 @@ macro_rules! impl_user_store {
                 )
                 .bind(i64::from(limit))
                 .bind(i64::from(offset))
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *self.pool.conn().await?)
                 .await
                 .map(|rows| rows.into_iter().map(Into::into).collect())
                 .map_err($crate::store::sql::db_error)
@@ -145,7 +145,7 @@ macro_rules! impl_user_store {
                 .bind(text.map($crate::store::sql::user::contains_pattern))
                 .bind(query.after_email_key.as_deref())
                 .bind(i64::from(query.limit))
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *self.pool.conn().await?)
                 .await
                 .map(|rows| rows.into_iter().map(Into::into).collect())
                 .map_err($crate::store::sql::db_error)
@@ -164,7 +164,7 @@ macro_rules! impl_user_store {
                 .bind(id.as_str())
                 .bind(disabled)
                 .bind($crate::store::sql::Ts(now))
-                .fetch_optional(&self.pool)
+                .fetch_optional(&mut *self.pool.conn().await?)
                 .await
                 .map(|r| r.map(Into::into))
                 .map_err($crate::store::sql::db_error)
@@ -225,7 +225,7 @@ macro_rules! impl_user_store {
                 .bind(id.as_str())
                 .bind(is_admin)
                 .bind($crate::store::sql::Ts(now))
-                .fetch_optional(&self.pool)
+                .fetch_optional(&mut *self.pool.conn().await?)
                 .await
                 .map(|r| r.map(Into::into))
                 .map_err($crate::store::sql::db_error)

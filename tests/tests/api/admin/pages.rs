@@ -23,6 +23,7 @@ on_both_backends!(
     users_are_created_edited_and_their_sessions_and_tokens_ended_from_the_console,
     outbox_keys_and_audit_filters_from_the_console,
     console_actions_are_audited_with_the_administrators_browser,
+    every_nodes_console_signs_in_whatever_the_start_order,
 );
 
 /// A browser using the console: its own cookies, and the person at the
@@ -1080,4 +1081,93 @@ async fn console_actions_are_audited_with_the_administrators_browser(backend: Ba
     let (ip, agent) = unlocked(&app).await;
     assert_eq!(ip.as_deref(), Some("127.0.0.1"));
     assert_eq!(agent.as_deref(), Some(tests::USER_AGENT));
+}
+
+/// Several nodes on one database and one Redis, each with its own admin
+/// listener (so its own console address): every node's console signs in,
+/// whatever the order the nodes started in. A node adds its console's pages
+/// to the built-in client without removing the other nodes'.
+async fn every_nodes_console_signs_in_whatever_the_start_order(backend: Backend) {
+    // Signing in across nodes needs the shared ephemeral store (Redis); the
+    // embedded default is one node.
+    if backend != Backend::Postgres {
+        return;
+    }
+    let first = TestApp::spawn(backend).await;
+    let second = first.spawn_beside(|_| {}).await;
+    assert_ne!(first.admin_base_url, second.admin_base_url);
+    // Past the nodes' in-memory client cache: what counts is what the
+    // database holds, as when a load balancer picks any node.
+    let later = |nodes: &[&TestApp]| {
+        for node in nodes {
+            node.clock.advance(time::Duration::minutes(5));
+        }
+    };
+    later(&[&first, &second]);
+    administrator(&first, "root@example.com").await;
+    let mut admin = Admin::new(&first);
+    let page = admin.open(&first, "/admin/", "root@example.com").await;
+    assert_eq!(
+        page.status,
+        StatusCode::OK,
+        "the first node's console: {}",
+        page.text()
+    );
+    let mut admin = Admin::new(&second);
+    administrator(&second, "ops@example.com").await;
+    let page = admin.open(&second, "/admin/", "ops@example.com").await;
+    assert_eq!(
+        page.status,
+        StatusCode::OK,
+        "the second node's console: {}",
+        page.text()
+    );
+
+    // A restarted first node (a new address, as after a redeploy) signs in
+    // too, and so does the second node still.
+    let third = second.spawn_beside(|_| {}).await;
+    third.clock.set(first.clock_now());
+    later(&[&first, &second, &third]);
+    for (node, email) in [
+        (&third, "third@example.com"),
+        (&second, "fourth@example.com"),
+    ] {
+        administrator(node, email).await;
+        let mut admin = Admin::new(node);
+        let page = admin.open(node, "/admin/", email).await;
+        assert_eq!(
+            page.status,
+            StatusCode::OK,
+            "{}: {}",
+            node.admin_base_url,
+            page.text()
+        );
+    }
+    let id = ClientId::parse(idp::admin_api::CONSOLE_CLIENT_ID).unwrap();
+    let client = first.state.store.client_by_id(&id).await.unwrap().unwrap();
+    for node in [&first, &second, &third] {
+        let callback = node.admin_url("/admin/callback");
+        assert!(
+            client.redirect_uris.iter().any(|u| u.as_str() == callback),
+            "{callback} in {:?}",
+            client.redirect_uris
+        );
+    }
+
+    // The full set from the configuration: a retired node's address (the
+    // first's) is dropped, the listed ones and the starting node's own stay.
+    let listed: Vec<url::Url> = [&second, &third]
+        .iter()
+        .map(|n| n.admin_url("/admin/").parse().unwrap())
+        .collect();
+    let fourth = second
+        .spawn_beside(move |c| c.admin.console.all_urls = listed)
+        .await;
+    let client = first.state.store.client_by_id(&id).await.unwrap().unwrap();
+    let mut registered: Vec<&str> = client.redirect_uris.iter().map(|u| u.as_str()).collect();
+    registered.sort();
+    let mut expected = [&second, &third, &fourth].map(|n| n.admin_url("/admin/callback"));
+    expected.sort();
+    assert_eq!(registered, expected);
+    assert_eq!(client.post_logout_redirect_uris.len(), 3);
 }
