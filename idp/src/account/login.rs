@@ -255,7 +255,15 @@ pub async fn submit(
         };
         return crate::mfa::begin(&state, ui.take_jar(), &user, step, flow).await;
     }
-    let jar = session::start(&state, ui.take_jar(), &user.id, vec!["pwd".into()], &meta).await?;
+    let jar = session::start(
+        &state,
+        ui.take_jar(),
+        &user.id,
+        vec!["pwd".into()],
+        &meta,
+        ui.client_id(),
+    )
+    .await?;
     audit::record(
         &state,
         &meta,

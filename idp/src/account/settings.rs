@@ -57,6 +57,7 @@ pub async fn submit(
     let user = current.user.clone();
     let session_id = current.session_id.clone();
     let amr = current.session.amr.clone();
+    let portal = current.session.portal.clone();
     let mut ui = Ui::new(&state, jar, &headers, Some(&f.client_id), Some(current)).await?;
     if !ui.csrf_ok(&f.csrf_token) {
         return Ok(ui.csrf_failure());
@@ -105,7 +106,7 @@ pub async fn submit(
     // End every session, then give this browser a fresh one.
     session::end_all(&state, &user.id).await?;
     let jar = session::end(&state, ui.take_jar(), &session_id).await?;
-    let jar = session::start(&state, jar, &user.id, amr, &meta).await?;
+    let jar = session::start(&state, jar, &user.id, amr, &meta, portal.as_deref()).await?;
     ui.set_jar(jar);
     audit::record(
         &state,

@@ -32,6 +32,7 @@ mod keys;
 mod mail;
 mod mfa;
 mod oidc;
+mod portal_look;
 mod profile;
 mod revocation;
 mod security;
