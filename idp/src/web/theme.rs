@@ -45,6 +45,10 @@ pub struct ThemeMeta {
     /// This portal's promise for reset links, overriding the deployment's.
     #[serde(default)]
     pub reset_link_ttl_minutes: Option<u64>,
+    /// This portal's own sender (`Name <address>`); `mail.from` without it.
+    /// Its domain should have a `[[mail.dkim]]` key.
+    #[serde(default)]
+    pub mail_from: Option<String>,
     pub colors: Colors,
 }
 
@@ -214,6 +218,16 @@ impl Themes {
             let text = std::fs::read_to_string(&toml_path).map_err(|e| load_error(&name, e))?;
             let meta: ThemeMeta = toml::from_str(&text).map_err(|e| load_error(&name, e))?;
             meta.colors.validate().map_err(|e| load_error(&name, e))?;
+            if let Some(from) = &meta.mail_from
+                && from.parse::<lettre::message::Mailbox>().is_err()
+            {
+                return Err(load_error(
+                    &name,
+                    format!(
+                        "mail_from must be an address such as `Name <user@example.com>`, not {from:?}"
+                    ),
+                ));
+            }
             metas.insert(name, meta);
         }
         if !metas.contains_key(DEFAULT) {

@@ -33,6 +33,7 @@ mod mail;
 mod mfa;
 mod oidc;
 mod portal_look;
+mod portal_mail;
 mod profile;
 mod revocation;
 mod security;
