@@ -369,6 +369,30 @@ pub struct MailConfig {
     /// Delivery attempts before a message is marked failed; retries back off
     /// from 30 s, doubling, up to 1 h.
     pub max_attempts: u32,
+    /// DKIM keys, one per sending domain: mail whose From is in `domain`
+    /// is signed with it (`mail.from`'s domain and each theme's `mail_from`).
+    pub dkim: Vec<DkimKeyConfig>,
+}
+
+/// `[[mail.dkim]]`: the key `selector._domainkey.<domain>` publishes.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DkimKeyConfig {
+    pub domain: String,
+    pub selector: String,
+    /// `rsa`: a PKCS#1 PEM file (`BEGIN RSA PRIVATE KEY`); `ed25519`: the
+    /// base64 of the 32-byte seed.
+    pub private_key_file: PathBuf,
+    #[serde(default)]
+    pub algorithm: DkimAlgorithm,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DkimAlgorithm {
+    #[default]
+    Rsa,
+    Ed25519,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -456,6 +480,7 @@ impl Default for MailConfig {
             smtp: SmtpConfig::default(),
             poll_interval_ms: 2000,
             max_attempts: 8,
+            dkim: Vec::new(),
         }
     }
 }

@@ -263,6 +263,11 @@ fn router(state: AppState) -> Router {
         .merge(crate::account::router())
         .merge(crate::oidc::router())
         .merge(crate::mfa::router())
+        .fallback(web::not_found)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            web::themed_errors,
+        ))
         .layer(middleware::from_fn_with_state(
             state.metrics.clone(),
             metrics::track,

@@ -558,7 +558,18 @@ pub fn screenshot_dir() -> PathBuf {
 pub async fn sign_in(browser: &Browser, email: &str, password: &str) {
     browser.type_into("email", email).await;
     browser.type_into("password", password).await;
-    browser.click_button("Sign in").await;
+    // Each portal words its button as its help page does ("Login", "SIGN IN").
+    let label = browser
+        .wait_until(
+            "the sign-in form's button",
+            "const b = document.querySelector('form[action^=\"/login\"] button[type=submit]');
+             return b ? b.textContent.trim() : null;",
+            vec![],
+        )
+        .await;
+    browser
+        .click_button(label.as_str().expect("the button's words"))
+        .await;
 }
 
 /// Saves the page as `target/screenshots/<name>.png` (both backends write
@@ -606,8 +617,7 @@ pub async fn wait_for_themed_sign_in(browser: &Browser, theme: &str) {
             "the captcha to be solved",
             "const box = document.querySelector('[data-captcha]');
              const nonce = document.querySelector('input[name=captcha_nonce]');
-             const button = [...document.querySelectorAll('button[type=submit]')]
-               .find(b => b.textContent.trim() === 'Sign in');
+             const button = document.querySelector('form[action^=\"/login\"] button[type=submit]');
              if (!box || box.getAttribute('data-state') !== 'done') return null;
              return { status: box.innerText, nonce: nonce.value, enabled: !button.disabled,
                       shown: box.getClientRects().length > 0 };",

@@ -129,14 +129,23 @@ pub async fn portal_rules(
     })
 }
 
-/// The portal the browser session began from. Not recorded yet (it is being
-/// added to the session): until then `None`, and [`portal_rules`] falls back
-/// to the strictest policy. Switching to the session's portal happens here.
+/// The portal the browser session began from (server-side: recorded in the
+/// session when it started from a flow or a portal's sign-in page), if that
+/// client still exists.
 async fn session_portal(
-    _state: &AppState,
-    _session: Option<&CurrentUser>,
+    state: &AppState,
+    session: Option<&CurrentUser>,
 ) -> Result<Option<Client>, AppError> {
-    Ok(None)
+    let Some(id) = session
+        .filter(|s| s.session.portal_from_flow)
+        .and_then(|s| s.session.portal.as_deref())
+    else {
+        return Ok(None);
+    };
+    match crate::domain::ClientId::parse(id) {
+        Ok(id) => Ok(state.clients.get(&id).await?),
+        Err(_) => Ok(None),
+    }
 }
 
 /// A theme's own policy, or the deployment's when it has none.

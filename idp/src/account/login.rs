@@ -255,7 +255,18 @@ pub async fn submit(
         };
         return crate::mfa::begin(&state, ui.take_jar(), &user, step, flow).await;
     }
-    let jar = session::start(&state, ui.take_jar(), &user.id, vec!["pwd".into()], &meta).await?;
+    let jar = session::start(
+        &state,
+        ui.take_jar(),
+        &user.id,
+        vec!["pwd".into()],
+        &meta,
+        session::Origin {
+            portal: ui.client_id(),
+            from_flow: in_flow,
+        },
+    )
+    .await?;
     audit::record(
         &state,
         &meta,

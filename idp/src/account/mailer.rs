@@ -12,6 +12,9 @@ struct ThemeView<'a> {
     name: &'a str,
     display_name: &'a str,
     support_text: &'a str,
+    /// The portal's colours, for buttons (mail clients ignore stylesheets).
+    primary: &'a str,
+    primary_text: &'a str,
 }
 
 pub fn compose(
@@ -27,6 +30,8 @@ pub fn compose(
             name: &theme.name,
             display_name: &theme.meta.display_name,
             support_text: &theme.meta.support_text,
+            primary: &theme.meta.colors.primary,
+            primary_text: &theme.meta.colors.primary_text,
         },
     );
     context.insert("user_name", user_name);
@@ -44,6 +49,7 @@ pub fn compose(
         subject: subject.lines().next().unwrap_or_default().trim().to_owned(),
         body_text,
         body_html,
+        sender: theme.meta.mail_from.clone(),
     })
 }
 

@@ -61,6 +61,8 @@ pub async fn submit(
     let session_id = current.session_id.clone();
     let amr = current.session.amr.clone();
     let rules = portal_rules(&state, None, Some(&current)).await?;
+    let portal = current.session.portal.clone();
+    let from_flow = current.session.portal_from_flow;
     let mut ui = Ui::new(&state, jar, &headers, Some(&f.client_id), Some(current)).await?;
     if !ui.csrf_ok(&f.csrf_token) {
         return Ok(ui.csrf_failure());
@@ -115,7 +117,11 @@ pub async fn submit(
     // End every session, then give this browser a fresh one.
     session::end_all(&state, &user.id).await?;
     let jar = session::end(&state, ui.take_jar(), &session_id).await?;
-    let jar = session::start(&state, jar, &user.id, amr, &meta).await?;
+    let origin = session::Origin {
+        portal: portal.as_deref(),
+        from_flow,
+    };
+    let jar = session::start(&state, jar, &user.id, amr, &meta, origin).await?;
     ui.set_jar(jar);
     audit::record(
         &state,

@@ -125,7 +125,7 @@ pub async fn reset(
     user: &User,
     actor: &str,
 ) -> Result<bool, AppError> {
-    let mail = notices::compose_at(theme, issuer, now, user, notices::Notice::Reset)?;
+    let mail = notices::compose_at(theme, "", issuer, now, user, notices::Notice::Reset)?;
     if !store.delete_totp(&user.id).await? {
         return Ok(false);
     }
@@ -389,6 +389,6 @@ async fn confirm_enrolment(
         serde_json::json!({ "during": during }),
     )
     .await;
-    notices::send(state, &ui.theme, user, notices::Notice::Enabled).await;
+    notices::send(state, ui, user, notices::Notice::Enabled).await;
     Ok(Confirmed::On(codes))
 }

@@ -3,6 +3,7 @@
 use crate::account::mailer;
 use crate::store::{OutgoingMail, User};
 use crate::web::theme::Theme;
+use crate::web::ui::Ui;
 use crate::web::{AppError, AppState, paths};
 
 /// The mails of docs/mfa.md, by template name.
@@ -33,15 +34,17 @@ impl Notice {
     }
 }
 
-/// The mail, rendered in `theme`, for the outbox.
+/// The mail, rendered in the page's portal's theme, its links in that
+/// portal too, for the outbox.
 pub fn compose(
     state: &AppState,
-    theme: &Theme,
+    ui: &Ui,
     user: &User,
     notice: Notice,
 ) -> Result<OutgoingMail, AppError> {
     compose_at(
-        theme,
+        &ui.theme,
+        &ui.portal_query(),
         &state.config.server.issuer,
         state.clock.now(),
         user,
@@ -49,9 +52,11 @@ pub fn compose(
     )
 }
 
-/// [`compose`] without an app state (the CLI).
+/// [`compose`] without an app state (the CLI); `portal_query` is
+/// `?client_id=…` or empty.
 pub fn compose_at(
     theme: &Theme,
+    portal_query: &str,
     issuer: &url::Url,
     now: time::OffsetDateTime,
     user: &User,
@@ -62,8 +67,14 @@ pub fn compose_at(
         .format(&time::format_description::well_known::Rfc2822)
         .unwrap_or_default();
     context.insert("when", &when);
-    context.insert("reset_link", &mailer::forgot_password_link(issuer, ""));
-    context.insert("account_link", &mailer::link(issuer, paths::ACCOUNT_MFA));
+    context.insert(
+        "reset_link",
+        &mailer::forgot_password_link(issuer, portal_query),
+    );
+    context.insert(
+        "account_link",
+        &mailer::link(issuer, &format!("{}{portal_query}", paths::ACCOUNT_MFA)),
+    );
     if let Notice::RecoveryCodeUsed { remaining } = notice {
         context.insert("remaining", &remaining);
     }
@@ -72,8 +83,8 @@ pub fn compose_at(
 }
 
 /// Queues the mail; a failure to queue is logged, the action already happened.
-pub async fn send(state: &AppState, theme: &Theme, user: &User, notice: Notice) {
-    let queued = match compose(state, theme, user, notice) {
+pub async fn send(state: &AppState, ui: &Ui, user: &User, notice: Notice) {
+    let queued = match compose(state, ui, user, notice) {
         Ok(mail) => state
             .mail
             .enqueue(mail)

@@ -238,7 +238,7 @@ pub async fn disable(
         json!({}),
     )
     .await;
-    notices::send(&state, &ui.theme, &user, Notice::Disabled).await;
+    notices::send(&state, &ui, &user, Notice::Disabled).await;
     let page = status_page(&state, &user).await?.flash(
         FlashKind::Success,
         "Two-step sign-in is off. You now sign in with your password only.",
@@ -297,6 +297,6 @@ pub async fn regenerate(
         json!({}),
     )
     .await;
-    notices::send(&state, &ui.theme, &user, Notice::RecoveryCodesRegenerated).await;
+    notices::send(&state, &ui, &user, Notice::RecoveryCodesRegenerated).await;
     Ok(ui.render(codes_page(codes, false)))
 }

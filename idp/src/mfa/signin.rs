@@ -132,7 +132,13 @@ async fn complete(
 ) -> Result<String, AppError> {
     let jar = pending::finish(state, ui.take_jar(), pid).await?;
     let amr = vec!["pwd".to_owned(), "otp".to_owned()];
-    let jar = session::start(state, jar, &user.id, amr.clone(), meta).await?;
+    let origin = session::Origin {
+        portal: ui.client_id(),
+        // The pending step carries a request only when its sign-in
+        // continued a flow bound to this browser.
+        from_flow: ui.request().is_some(),
+    };
+    let jar = session::start(state, jar, &user.id, amr.clone(), meta, origin).await?;
     ui.set_jar(jar);
     audit::record(
         state,
@@ -206,7 +212,7 @@ pub async fn submit(
         )
         .await;
         if !p.failure_mailed {
-            notices::send(&state, &ui.theme, &user, Notice::Failed).await;
+            notices::send(&state, &ui, &user, Notice::Failed).await;
             p.failure_mailed = true;
             pending::save(&state, &pid, &p).await?;
         }
@@ -239,13 +245,7 @@ pub async fn submit(
                 json!({ "remaining": remaining }),
             )
             .await;
-            notices::send(
-                &state,
-                &ui.theme,
-                &user,
-                Notice::RecoveryCodeUsed { remaining },
-            )
-            .await;
+            notices::send(&state, &ui, &user, Notice::RecoveryCodeUsed { remaining }).await;
             Ok(ui.render(
                 Page::new("login_recovery_used.html", "Recovery code used")
                     .with("remaining", &remaining)

@@ -18,6 +18,9 @@ pub struct OutgoingMail {
     pub body_text: String,
     /// An HTML alternative of `body_text`.
     pub body_html: Option<String>,
+    /// The From of this message (`Name <address>`, the portal's own sender),
+    /// when it is not `mail.from`.
+    pub sender: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

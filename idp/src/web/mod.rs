@@ -10,12 +10,13 @@ pub mod headers;
 mod health;
 pub mod metrics;
 pub mod paths;
+pub mod portal;
 pub mod session;
 pub mod state;
 pub mod theme;
 pub mod ui;
 
-pub use error::AppError;
+pub use error::{AppError, not_found, themed as themed_errors};
 pub use state::{AppState, USER_CACHE_CAPACITY, USER_CACHE_TTL};
 
 use axum::Router;

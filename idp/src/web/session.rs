@@ -64,6 +64,23 @@ pub struct SessionData {
     pub ip: Option<String>,
     #[serde(default)]
     pub user_agent: Option<String>,
+    /// The portal (client id) this session began from: a flow's client, or
+    /// the client of the themed sign-in page. Its pages and mails wear that
+    /// portal's look until the person signs out (see `web::portal`).
+    #[serde(default)]
+    pub portal: Option<String>,
+    /// The portal came from a pending flow's client (the server's record),
+    /// not from a themed page's marker: only then does it choose rules
+    /// (password policy, link lifetimes); a marker chooses the look alone.
+    #[serde(default)]
+    pub portal_from_flow: bool,
+}
+
+/// Where a session begins: the portal, and whether a pending flow named it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Origin<'a> {
+    pub portal: Option<&'a str>,
+    pub from_flow: bool,
 }
 
 /// The public name of a session: 16 hex digits of the SHA-256 of its id,
@@ -86,13 +103,14 @@ fn absolute(state: &AppState) -> time::Duration {
 
 /// Starts a new session (a new id: never reuse one across a sign-in) and
 /// returns the jar with its cookie. `meta` (IP, user agent) is kept for the
-/// administrators' list of sessions.
+/// administrators' list of sessions; `portal` is the client it began from.
 pub async fn start(
     state: &AppState,
     jar: CookieJar,
     user_id: &UserId,
     amr: Vec<String>,
     meta: &ClientMeta,
+    origin: Origin<'_>,
 ) -> Result<CookieJar, AppError> {
     let dev = state.config.server.dev_mode;
     // The session this browser had before (if any) ends: one browser, one session.
@@ -111,6 +129,8 @@ pub async fn start(
         epoch,
         ip: Some(meta.ip.to_string()),
         user_agent: meta.user_agent.clone(),
+        portal: origin.portal.map(str::to_owned),
+        portal_from_flow: origin.from_flow && origin.portal.is_some(),
     };
     // Indexed first: a session missing from the index could not be listed.
     let lifetime = std::time::Duration::from_secs(state.config.session.absolute_hours * 3600);
@@ -185,6 +205,18 @@ pub async fn load(
         }
     }
     Ok(Some((id, data)))
+}
+
+/// The portal of the session behind the request's cookie, for the look
+/// only: a plain read (no sliding, no liveness check), and a store that
+/// cannot answer means no portal rather than a failed page.
+pub async fn portal_hint(state: &AppState, jar: &CookieJar) -> Option<String> {
+    let id = jar.get(cookie_name(state.config.server.dev_mode))?.value();
+    if id.len() != 43 {
+        return None;
+    }
+    let data: Option<SessionData> = state.ephemeral.get(&keys::session(id)).await.ok()?;
+    data?.portal
 }
 
 /// The person behind session `id` proved again who they are: its

@@ -69,6 +69,10 @@ pub struct ThemeMeta {
     /// Button and link words, by [`LABELS`] key; see [`Theme::labels`].
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
+    /// This portal's own sender (`Name <address>`); `mail.from` without it.
+    /// Its domain should have a `[[mail.dkim]]` key.
+    #[serde(default)]
+    pub mail_from: Option<String>,
     pub colors: Colors,
 }
 
@@ -266,6 +270,16 @@ impl Themes {
             let text = std::fs::read_to_string(&toml_path).map_err(|e| load_error(&name, e))?;
             let meta: ThemeMeta = toml::from_str(&text).map_err(|e| load_error(&name, e))?;
             meta.colors.validate().map_err(|e| load_error(&name, e))?;
+            if let Some(from) = &meta.mail_from
+                && from.parse::<lettre::message::Mailbox>().is_err()
+            {
+                return Err(load_error(
+                    &name,
+                    format!(
+                        "mail_from must be an address such as `Name <user@example.com>`, not {from:?}"
+                    ),
+                ));
+            }
             meta.validate().map_err(|e| load_error(&name, e))?;
             metas.insert(name, meta);
         }

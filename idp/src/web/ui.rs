@@ -167,8 +167,10 @@ pub struct Ui {
 }
 
 impl Ui {
-    /// `client_id` is the flow's client as the request names it: unknown or
-    /// malformed ids fall back to the default theme and are not carried on.
+    /// `client_id` is the flow's client as the request names it (a link's
+    /// marker: it chooses only the look). Unknown or malformed ids, and
+    /// none, fall back to the portal the browser's session began from (see
+    /// [`super::portal`]), then to the default theme; they are not carried on.
     pub async fn new(
         state: &AppState,
         jar: CookieJar,
@@ -179,6 +181,10 @@ impl Ui {
         let client = match client_id.map(ClientId::parse) {
             Some(Ok(id)) => state.clients.get(&id).await?,
             _ => None,
+        };
+        let client = match client {
+            Some(client) => Some(client),
+            None => super::portal::session_portal_client(state, &jar, user.as_ref()).await,
         };
         let theme = state
             .themes
@@ -266,6 +272,15 @@ impl Ui {
             String::new()
         } else {
             format!("?{}", parts.join("&"))
+        }
+    }
+
+    /// `?client_id=…` or empty: the portal alone, for links in mails (a
+    /// pending request belongs to this browser and means nothing in a mail).
+    pub fn portal_query(&self) -> String {
+        match self.client_id() {
+            Some(id) => format!("?client_id={}", urlencode(id)),
+            None => String::new(),
         }
     }
 

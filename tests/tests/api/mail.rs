@@ -48,6 +48,7 @@ fn reset_mail(n: usize) -> OutgoingMail {
             "Open https://id.example.com/reset-password?token=t{n} within 60 minutes."
         ),
         body_html: None,
+        sender: None,
     }
 }
 
@@ -98,6 +99,7 @@ async fn a_queued_message_arrives_with_its_html_alternative(backend: Backend) {
             body_html: Some(format!(
                 "<p>Bonjour Jane,</p><p><a href=\"{link}\">Réinitialiser</a></p>"
             )),
+            sender: None,
         })
         .await
         .unwrap();

@@ -50,6 +50,8 @@ mod mfa;
 mod oidc;
 mod outage;
 mod portal_browser;
+mod portal_look;
+mod portal_mail;
 mod portal_rules;
 mod profile;
 mod revocation;

@@ -19,6 +19,7 @@ on_both_backends!(
     typed_passwords_survive_an_error_in_another_field,
     each_portal_shows_its_help_pages_words,
     bad_portal_markers_get_a_clear_page,
+    a_session_from_a_portals_flow_keeps_its_rules_on_the_account_pages,
 );
 
 const PW: &str = "Correct-Horse-Battery-9";
@@ -580,4 +581,71 @@ async fn bad_portal_markers_get_a_clear_page(backend: Backend) {
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.body.contains("theme-hosting"), "{}", page.text());
     assert_eq!(rules(&page), app.state.policy.describe());
+}
+
+/// The session remembers the portal its flow came from (server-side), so
+/// the customer portal's change-password page lists and enforces exactly
+/// its rules; a session begun on a themed page without a flow wears the
+/// look but keeps the deployment's rules (a marker never picks rules).
+async fn a_session_from_a_portals_flow_keeps_its_rules_on_the_account_pages(backend: Backend) {
+    let app = MailApp::spawn(backend).await;
+    portals(&app).await;
+    app.create_user("ann@example.com", PW, "Ann Smith").await;
+
+    let customer = app.other_browser();
+    let login = start_flow(&customer, "customer-portal").await;
+    let signed_in = customer
+        .submit_on(
+            &login,
+            "/login",
+            &[("email", "ann@example.com"), ("password", PW)],
+        )
+        .await;
+    assert_eq!(
+        signed_in.status,
+        StatusCode::SEE_OTHER,
+        "{}",
+        signed_in.text()
+    );
+    let change = customer.page("/account/password").await;
+    assert_eq!(change.status, StatusCode::OK);
+    assert!(
+        change.body.contains("/static/customer/"),
+        "the portal's look"
+    );
+    assert_eq!(rules(&change), CUSTOMER_RULES);
+    // A password meeting seed 002's rules but weaker than the deployment's
+    // strength minimum is accepted under the customer portal's rules.
+    let weak_ok = customer_only_password(&app);
+    let done = customer
+        .submit_on(
+            &change,
+            "/account/password",
+            &[
+                ("current_password", PW),
+                ("password", weak_ok),
+                ("password_confirm", weak_ok),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.text());
+    assert!(!done.text().contains(WEAK), "{}", done.text());
+
+    // A themed page without a flow: the customer look, the deployment's rules.
+    app.create_user("bob@example.com", PW, "Bob Jones").await;
+    let marker = app.other_browser();
+    let page = marker.page("/login?client_id=customer-portal").await;
+    marker
+        .submit_on(
+            &page,
+            "/login",
+            &[("email", "bob@example.com"), ("password", PW)],
+        )
+        .await;
+    let change = marker.page("/account/password").await;
+    assert!(
+        change.body.contains("/static/customer/"),
+        "the look follows"
+    );
+    assert_ne!(rules(&change), CUSTOMER_RULES, "the rules do not");
 }

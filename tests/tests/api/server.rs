@@ -118,14 +118,14 @@ async fn unknown_paths_are_404(backend: Backend) {
 }
 
 /// A Redis server of this test's own, so it can be stopped and started again.
-struct OwnRedis {
+pub(crate) struct OwnRedis {
     port: u16,
     dir: tempfile::TempDir,
     child: Option<Child>,
 }
 
 impl OwnRedis {
-    fn start() -> Self {
+    pub(crate) fn start() -> Self {
         let mut redis = Self {
             port: tests::free_port(),
             dir: tempfile::tempdir().unwrap(),
@@ -135,7 +135,7 @@ impl OwnRedis {
         redis
     }
 
-    fn restart(&mut self) {
+    pub(crate) fn restart(&mut self) {
         let binary =
             std::env::var("IDP_TEST_REDIS_SERVER").unwrap_or_else(|_| "redis-server".into());
         let child = Command::new(binary)
@@ -166,14 +166,14 @@ impl OwnRedis {
         panic!("redis-server did not start on port {}", self.port);
     }
 
-    fn stop(&mut self) {
+    pub(crate) fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
         }
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
     }
 }
@@ -184,7 +184,7 @@ impl Drop for OwnRedis {
     }
 }
 
-async fn wait_for_status(app: &TestApp, want: StatusCode) -> Value {
+pub(crate) async fn wait_for_status(app: &TestApp, want: StatusCode) -> Value {
     let mut last = None;
     // Reconnection is the client library's business and takes real time; poll.
     for _ in 0..100 {

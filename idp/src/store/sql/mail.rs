@@ -14,6 +14,7 @@ pub(in crate::store) struct MailRow {
     subject: String,
     body_text: String,
     body_html: Option<String>,
+    sender: Option<String>,
     status: String,
     attempts: i32,
     next_attempt_at: Ts,
@@ -34,6 +35,7 @@ impl TryFrom<MailRow> for QueuedMail {
                 subject: r.subject,
                 body_text: r.body_text,
                 body_html: r.body_html,
+                sender: r.sender,
             },
             attempts: r.attempts,
             next_attempt_at: r.next_attempt_at.into(),
@@ -67,7 +69,7 @@ pub(in crate::store) const CLAIM_POSTGRES: &str = "with due as (
      )
      update mail_outbox set claimed_until = $2
      from due where mail_outbox.mail_outbox_id = due.mail_outbox_id
-     returning mail_outbox.mail_outbox_id, recipient, subject, body_text, body_html, status, attempts,
+     returning mail_outbox.mail_outbox_id, recipient, subject, body_text, body_html, sender, status, attempts,
                next_attempt_at, last_error, created_at, sent_at";
 
 /// The claim on SQLite: one statement, and SQLite runs one writer at a time.
@@ -79,7 +81,7 @@ pub(in crate::store) const CLAIM_SQLITE: &str = "update mail_outbox set claimed_
         order by next_attempt_at, mail_outbox_id
         limit $3
      )
-     returning mail_outbox_id, recipient, subject, body_text, body_html, status, attempts,
+     returning mail_outbox_id, recipient, subject, body_text, body_html, sender, status, attempts,
                next_attempt_at, last_error, created_at, sent_at";
 
 /// Inserts one message into the outbox, due at once, through `$executor`
@@ -98,8 +100,8 @@ macro_rules! insert_outbox {
         let now = $crate::store::sql::Ts($now);
         let id = uuid::Uuid::now_v7().to_string();
         let inserted = sqlx::query(
-            "insert into mail_outbox (mail_outbox_id, recipient, subject, body_text, body_html, status, attempts, next_attempt_at, created_at)
-             values ($1, $2, $3, $4, $5, 'pending', 0, $6, $6)",
+            "insert into mail_outbox (mail_outbox_id, recipient, subject, body_text, body_html, sender, status, attempts, next_attempt_at, created_at)
+             values ($1, $2, $3, $4, $5, $7, 'pending', 0, $6, $6)",
         )
         .bind(&id)
         .bind(&mail.recipient)
@@ -107,6 +109,7 @@ macro_rules! insert_outbox {
         .bind(&mail.body_text)
         .bind(&mail.body_html)
         .bind(now)
+        .bind(&mail.sender)
         .execute($executor)
         .await
         .map_err($crate::store::sql::db_error);
@@ -200,7 +203,7 @@ macro_rules! impl_mail_store {
                 limit: u32,
             ) -> $crate::store::Result<Vec<$crate::store::QueuedMail>> {
                 let rows = sqlx::query_as::<_, $crate::store::sql::mail::MailRow>(
-                    "select mail_outbox_id, recipient, subject, body_text, body_html, status, attempts,
+                    "select mail_outbox_id, recipient, subject, body_text, body_html, sender, status, attempts,
                             next_attempt_at, last_error, created_at, sent_at
                      from mail_outbox where ($1 is null or status = $1)
                      order by created_at desc, mail_outbox_id desc limit $2",

@@ -216,6 +216,7 @@ async fn summary_counts_follow_what_happens(backend: Backend) {
         subject: "Hello".into(),
         body_text: "Hello".into(),
         body_html: None,
+        sender: None,
     };
     store
         .enqueue_mail(message("a@example.com"), later)

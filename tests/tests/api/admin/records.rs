@@ -169,6 +169,7 @@ async fn outbox_and_signing_keys(backend: Backend) {
                 subject: "Reset your password".into(),
                 body_text: "https://id.example.com/reset-password?token=secret".into(),
                 body_html: None,
+                sender: None,
             },
             later,
         )

@@ -1,0 +1,62 @@
+//! Which portal a request belongs to. A customer who arrives from a portal
+//! keeps its look until they leave: the browser session records the portal
+//! (client id) it began from (server-side, in the session's state), and
+//! links between pages also carry `client_id`. The two answer different
+//! questions:
+//!
+//! - the look (theme) of a page or mail: the link's `client_id` when it names
+//!   a registered client, else the session's portal, else `default`
+//!   ([`super::ui::Ui::new`]); a marker only ever changes the look;
+//! - the rules (password policy, link lifetimes, ...): [`rules_portal`],
+//!   from server-side state only: the pending flow's client, else the
+//!   session's portal. Never the request's own marker.
+
+use axum_extra::extract::cookie::CookieJar;
+
+use super::session::{self, CurrentUser};
+use super::{AppError, AppState};
+use crate::domain::ClientId;
+use crate::store::Client;
+
+/// The portal whose rules apply to this request: the client of the pending
+/// authorization request `req` (when it belongs to this browser), else the
+/// portal the browser's live session began from; `None` means the
+/// deployment's own rules. Nothing the request supplies besides the
+/// browser-bound `req` is read.
+pub async fn rules_portal(
+    state: &AppState,
+    jar: &CookieJar,
+    req: Option<&str>,
+) -> Result<Option<Client>, AppError> {
+    if let Some(req) = req.filter(|r| !r.is_empty())
+        && let Some(request) = crate::oidc::authorize::load(state, jar, req).await?
+    {
+        return Ok(state.clients.get(&request.client_id).await?);
+    }
+    let Some((_, session)) = session::load(state, jar).await? else {
+        return Ok(None);
+    };
+    if !session.portal_from_flow {
+        return Ok(None);
+    }
+    match session.portal.as_deref().map(ClientId::parse) {
+        Some(Ok(id)) => Ok(state.clients.get(&id).await?),
+        _ => Ok(None),
+    }
+}
+
+/// The client the browser's session began from, for the look only: read
+/// from `user` when the handler has it, else from the cookie. A store that
+/// cannot answer means no portal (the page still renders, in `default`).
+pub(super) async fn session_portal_client(
+    state: &AppState,
+    jar: &CookieJar,
+    user: Option<&CurrentUser>,
+) -> Option<Client> {
+    let portal = match user {
+        Some(current) => current.session.portal.clone(),
+        None => session::portal_hint(state, jar).await,
+    }?;
+    let id = ClientId::parse(&portal).ok()?;
+    state.clients.get(&id).await.ok().flatten()
+}
