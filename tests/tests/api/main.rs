@@ -51,6 +51,7 @@ mod oidc;
 mod portal_browser;
 mod portal_rules;
 mod profile;
+mod retention;
 mod revocation;
 mod security;
 mod server;
