@@ -136,9 +136,18 @@ impl PruneSession for PgPruneSession {
         prune_batch!(&mut self.0, what, limit)
     }
 
-    async fn finish(self: Box<Self>) -> Result<()> {
-        // Ending the session releases its advisory locks.
-        self.0.close().await.map_err(db_error)
+    async fn finish(mut self: Box<Self>) -> Result<()> {
+        // Released before closing: the server ends a closed session (and
+        // drops its locks) only a moment later, and the next pass, on this
+        // node or another, should find the lock free at once.
+        let unlocked = sqlx::query("select pg_advisory_unlock($1)")
+            .bind(RETENTION_LOCK_KEY)
+            .execute(&mut self.0)
+            .await
+            .map(|_| ())
+            .map_err(db_error);
+        self.0.close().await.map_err(db_error)?;
+        unlocked
     }
 }
 
