@@ -63,6 +63,7 @@ pub struct Config {
     pub mfa: MfaConfig,
     pub themes: ThemesConfig,
     pub keys: KeysConfig,
+    pub retention: crate::retention::RetentionConfig,
     pub admin: AdminConfig,
     pub log: LogConfig,
 }
@@ -896,6 +897,7 @@ impl Config {
             ));
         }
         self.keys.validate()?;
+        self.retention.validate().map_err(ConfigError::Rule)?;
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
             return Err(invalid(
                 "log.level",

@@ -13,6 +13,7 @@ pub mod ephemeral;
 pub mod mail;
 pub mod mfa;
 pub mod oidc;
+pub mod retention;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

@@ -157,6 +157,7 @@ impl Application {
             worker_stop.clone(),
         );
         let keys_task = self.state.keys.spawn_maintenance(worker_stop.clone());
+        let retention_task = crate::retention::spawn(self.state.clone(), worker_stop.clone());
         // One stop for both listeners: each drains its requests in flight.
         let serving = tokio_util::sync::CancellationToken::new();
         let stopper = serving.clone();
@@ -190,6 +191,9 @@ impl Application {
         }
         if let Err(e) = keys_task.await {
             tracing::warn!(error = %e, "signing key maintenance ended abnormally");
+        }
+        if let Err(e) = retention_task.await {
+            tracing::warn!(error = %e, "retention job ended abnormally");
         }
         served
     }

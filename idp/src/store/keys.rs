@@ -4,7 +4,8 @@
 //!
 //! A key's life: published in JWKS from `created_at`, signs from
 //! `activates_at` until `retires_at` (set when a newer key of its algorithm
-//! replaces it), stays published until `expires_at`, then is deleted.
+//! replaces it), stays published until `expires_at`, then is deleted by the
+//! retention job (`store::retention::Prune::SigningKey`).
 
 use time::OffsetDateTime;
 
@@ -29,9 +30,8 @@ pub struct StoredKey {
 
 #[async_trait::async_trait]
 pub trait KeyStore {
-    /// Every stored key, oldest first, including expired ones that
-    /// [`KeyStore::delete_expired_signing_keys`] has not removed yet (callers
-    /// filter by their own clock).
+    /// Every stored key, oldest first, including expired ones the retention
+    /// job has not removed yet (callers filter by their own clock).
     async fn signing_keys(&self) -> Result<Vec<StoredKey>>;
 
     /// Adds `keys` and retires the keys they replace, in one transaction that
@@ -51,7 +51,4 @@ pub trait KeyStore {
         expire_previous_at: OffsetDateTime,
         fresh_after: OffsetDateTime,
     ) -> Result<bool>;
-
-    /// Deletes keys whose `expires_at` is at or before `now`; returns how many.
-    async fn delete_expired_signing_keys(&self, now: OffsetDateTime) -> Result<u64>;
 }

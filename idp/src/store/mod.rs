@@ -13,6 +13,7 @@ mod mail;
 mod mfa;
 mod oauth;
 mod postgres;
+pub mod retention;
 mod revocation;
 mod setting;
 mod sql;
@@ -24,6 +25,7 @@ pub use mail::*;
 pub use mfa::{MfaStore, NewTotp, TotpCredential};
 pub use oauth::{Consent, NewRefreshToken, OAuthStore, RefreshFamily, RefreshToken};
 pub use postgres::PostgresStore;
+pub use retention::{PruneSession, RETENTION_APPLICATION_NAME, RETENTION_LOCK_KEY, RetentionStore};
 pub use revocation::{RevocationStore, RevokedToken};
 pub use setting::{Setting, SettingStore};
 pub use sqlite::SqliteStore;
@@ -271,6 +273,7 @@ pub trait Store:
     + KeyStore
     + SettingStore
     + RevocationStore
+    + RetentionStore
     + StatsStore
     + Send
     + Sync

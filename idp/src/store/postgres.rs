@@ -53,6 +53,14 @@ super::sql::keys::impl_key_store!(
 impl_mail_store!(PostgresStore, super::sql::mail::CLAIM_POSTGRES);
 
 #[async_trait::async_trait]
+impl super::RetentionStore for PostgresStore {
+    async fn begin_pruning(&self) -> Result<Option<Box<dyn super::PruneSession>>> {
+        let session = super::sql::retention::PgPruneSession::begin(self.pool.pool()).await?;
+        Ok(session.map(|s| Box::new(s) as Box<dyn super::PruneSession>))
+    }
+}
+
+#[async_trait::async_trait]
 impl Store for PostgresStore {
     fn backend(&self) -> &'static str {
         "postgres"

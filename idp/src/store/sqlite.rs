@@ -67,6 +67,15 @@ super::sql::keys::impl_key_store!(
 impl_mail_store!(SqliteStore, super::sql::mail::CLAIM_SQLITE);
 
 #[async_trait::async_trait]
+impl super::RetentionStore for SqliteStore {
+    async fn begin_pruning(&self) -> Result<Option<Box<dyn super::PruneSession>>> {
+        Ok(Some(Box::new(super::sql::retention::SqlitePruneSession(
+            self.pool.pool().clone(),
+        ))))
+    }
+}
+
+#[async_trait::async_trait]
 impl Store for SqliteStore {
     fn backend(&self) -> &'static str {
         "sqlite"

@@ -1,5 +1,6 @@
 //! Prometheus metrics: requests and latencies per route template (never the
-//! raw path, whose variety would explode the series).
+//! raw path, whose variety would explode the series), and what the retention
+//! job (`crate::retention`) pruned.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -13,6 +14,7 @@ use prometheus_client::encoding::text::encode;
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
@@ -25,6 +27,11 @@ struct RequestLabels {
     method: &'static str,
     route: Route,
     status: u16,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TableLabels {
+    table: &'static str,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -89,6 +96,8 @@ pub struct Families {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
     latency: LatencyFamily,
+    pruned: Family<TableLabels, Counter>,
+    retention_success: Gauge,
 }
 
 impl std::ops::Deref for Metrics {
@@ -115,11 +124,43 @@ impl Default for Metrics {
             "Time to answer HTTP requests",
             latency.clone(),
         );
+        let pruned = Family::<TableLabels, Counter>::default();
+        // Every table from the start, so a dashboard sees 0 rather than nothing.
+        for table in crate::store::retention::Prune::TABLES {
+            pruned.get_or_create(&TableLabels { table }).inc_by(0);
+        }
+        registry.register(
+            "retention_rows_pruned",
+            "Rows deleted by the retention job, per table",
+            pruned.clone(),
+        );
+        let retention_success = Gauge::default();
+        registry.register(
+            "retention_last_success_timestamp_seconds",
+            "When this node last completed a retention pass (Unix time, app clock; 0: not yet)",
+            retention_success.clone(),
+        );
         Self(Arc::new(Families {
             registry,
             requests,
             latency,
+            pruned,
+            retention_success,
         }))
+    }
+}
+
+impl Families {
+    /// Rows of `table` the retention job deleted (one committed batch).
+    pub fn record_pruned(&self, table: &'static str, rows: u64) {
+        self.pruned
+            .get_or_create(&TableLabels { table })
+            .inc_by(rows);
+    }
+
+    /// A retention pass completed at `unix_seconds`.
+    pub fn record_retention_success(&self, unix_seconds: i64) {
+        self.retention_success.set(unix_seconds);
     }
 }
 

@@ -54,6 +54,7 @@ mod portal_look;
 mod portal_mail;
 mod portal_rules;
 mod profile;
+mod retention;
 mod revocation;
 mod security;
 mod server;

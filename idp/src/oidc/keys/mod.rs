@@ -477,20 +477,14 @@ impl SigningKeys {
         Ok(added.then_some(kids))
     }
 
-    /// One maintenance pass: reload, rotate when due, delete expired keys.
+    /// One maintenance pass: reload, rotate when due. Expired keys leave
+    /// JWKS at their `expires_at` (see [`SigningKeys::reload`]); their rows
+    /// are deleted by the retention job (`crate::retention`), once no token
+    /// they signed can still be valid.
     pub async fn maintain(&self) -> Result<(), KeyError> {
         self.reload().await?;
         if let Some(kids) = self.rotate_keys(false).await? {
             tracing::info!(?kids, "rotated signing keys");
-        }
-        let deleted = self
-            .0
-            .store
-            .delete_expired_signing_keys(self.0.clock.now())
-            .await?;
-        if deleted > 0 {
-            tracing::info!(deleted, "deleted expired signing keys");
-            self.reload().await?;
         }
         Ok(())
     }

@@ -193,8 +193,8 @@ async fn rotation_publishes_ahead_then_signs_then_drops_the_old_key() {
     assert!(published.find(&new).is_some());
     assert_eq!(
         f.store.signing_keys().await.unwrap().len(),
-        3,
-        "expired rows deleted"
+        6,
+        "out of JWKS; the rows are the retention job's to delete"
     );
 }
 

@@ -140,18 +140,6 @@ macro_rules! impl_key_store {
                 tx.commit().await.map_err(db_error)?;
                 Ok(true)
             }
-
-            async fn delete_expired_signing_keys(
-                &self,
-                now: time::OffsetDateTime,
-            ) -> $crate::store::Result<u64> {
-                sqlx::query("delete from signing_key where expires_at is not null and expires_at <= $1")
-                    .bind($crate::store::sql::Ts(now))
-                    .execute(&mut *self.pool.conn().await?)
-                    .await
-                    .map(|done| done.rows_affected())
-                    .map_err($crate::store::sql::db_error)
-            }
         }
     };
 }
