@@ -54,6 +54,7 @@ mod portal_rules;
 mod profile;
 mod revocation;
 mod security;
+mod sentinel;
 mod server;
 mod signin;
 mod store;
