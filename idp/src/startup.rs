@@ -34,6 +34,9 @@ pub enum StartError {
     Store(#[from] store::Error),
     #[error("redis: {0}")]
     Ephemeral(#[from] crate::ephemeral::Error),
+    /// The message names the configuration key (`redis.sentinel...`).
+    #[error("{0}")]
+    Sentinel(String),
     #[error("password hashing: {0}")]
     Hasher(#[from] crate::account::HashError),
     #[error("{0}")]
@@ -209,6 +212,28 @@ async fn ending_both(
     served
 }
 
+/// The store's view of `[redis.sentinel]` (validated by `Config::validate`).
+fn sentinel_settings(
+    config: &crate::config::SentinelConfig,
+) -> Result<crate::ephemeral::SentinelSettings, StartError> {
+    let sentinels = config.endpoints().ok_or_else(|| {
+        StartError::Sentinel("redis.sentinel.addresses: each must be host:port".into())
+    })?;
+    Ok(crate::ephemeral::SentinelSettings {
+        sentinels,
+        service: config.service.clone(),
+        sentinel_username: config.sentinel_username.clone(),
+        sentinel_password: config
+            .sentinel_password
+            .as_ref()
+            .map(|s| s.expose().to_owned()),
+        username: config.username.clone(),
+        password: config.password.as_ref().map(|s| s.expose().to_owned()),
+        db: config.db,
+        replica_ack_timeout: Duration::from_millis(config.replica_ack_timeout_ms),
+    })
+}
+
 /// Opens both stores and builds the state; used by `serve` and by CLI commands.
 pub async fn connect(config: Config, clock: SharedClock) -> Result<AppState, StartError> {
     let store = store::connect(&config.database).await?;
@@ -216,11 +241,27 @@ pub async fn connect(config: Config, clock: SharedClock) -> Result<AppState, Sta
     if config.database.migrate_on_start {
         store.migrate().await?;
     }
-    let ephemeral = match &config.redis.url {
-        Some(url) => Ephemeral::new(Arc::new(
+    let ephemeral = match (&config.redis.url, &config.redis.sentinel) {
+        (Some(url), _) => Ephemeral::new(Arc::new(
             RedisStore::connect(url.expose(), config.redis.prefix.clone(), clock.clone()).await?,
         )),
-        None => Ephemeral::new(Arc::new(MemoryStore::new(clock.clone()))),
+        (None, Some(sentinel)) => {
+            let settings = sentinel_settings(sentinel)?;
+            let store =
+                RedisStore::connect_sentinel(settings, config.redis.prefix.clone(), clock.clone())
+                    .await
+                    .map_err(|e| {
+                        let (crate::ephemeral::Error::Unavailable(why)
+                        | crate::ephemeral::Error::Decode(why)) = e;
+                        StartError::Sentinel(format!(
+                            "redis.sentinel.addresses: no sentinel named a reachable primary \
+                             for service {:?} ({why})",
+                            sentinel.service
+                        ))
+                    })?;
+            Ephemeral::new(Arc::new(store))
+        }
+        (None, None) => Ephemeral::new(Arc::new(MemoryStore::new(clock.clone()))),
     };
     let hasher = PasswordHasher::new(&config.password_hashing)?;
     let themes = Themes::load(&config.themes.dir)?;

@@ -382,6 +382,39 @@ async fn unreachable_database_is_a_one_line_error() {
     );
 }
 
+/// Sentinels that do not answer: `serve` stops at start-up with one line
+/// naming the key, not a panic and not a server that is never ready.
+#[test]
+fn unreachable_sentinels_are_a_one_line_error_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let sentinels = format!(
+        "[\"127.0.0.1:{}\", \"127.0.0.1:{}\"]",
+        tests::free_port(),
+        tests::free_port()
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_idp"))
+        .current_dir(dir.path())
+        .arg("--config")
+        .arg(shipped_config())
+        .arg("serve")
+        .env("IDP__SERVER__LISTEN", "127.0.0.1:0")
+        .env("IDP__ADMIN__LISTEN", "127.0.0.1:0")
+        .env(
+            "IDP__THEMES__DIR",
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../themes"),
+        )
+        .env("IDP__REDIS__SENTINEL__ADDRESSES", &sentinels)
+        .env("IDP__REDIS__SENTINEL__SERVICE", "mymaster")
+        .env("IDP__REDIS__SENTINEL__PASSWORD", "node-secret-pw")
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .output()
+        .unwrap();
+    assert_clean_failure(&out, "redis.sentinel.addresses");
+    assert!(stderr(&out).contains("mymaster"), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("node-secret-pw"), "{}", stderr(&out));
+}
+
 #[test]
 fn check_config_prints_effective_config_with_secrets_redacted() {
     let dir = tempfile::tempdir().unwrap();

@@ -20,7 +20,7 @@ mod memory;
 mod redis;
 
 pub use memory::MemoryStore;
-pub use redis::RedisStore;
+pub use redis::{RedisStore, SentinelSettings};
 
 use std::marker::PhantomData;
 use std::sync::Arc;

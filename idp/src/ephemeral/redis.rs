@@ -25,13 +25,21 @@
 //!   Redis closes it and the manager reconnects in the background; and a
 //!   call that still meets a lost connection is sent once more on a fresh
 //!   one when that is safe ([`Replay`]; docs/decisions.md "Redis restarts").
+//! - With Redis Sentinel ([`RedisStore::connect_sentinel`]) the primary is
+//!   asked of the sentinels, and asked again after a lost connection, a
+//!   `READONLY` answer, a closed connection and every second; the store
+//!   then moves to the new primary. Takes and claims wait for a replica
+//!   (`WAIT`) on a connection of their own (docs/decisions.md "Redis
+//!   Sentinel").
 
-use std::sync::{Arc, LazyLock};
-use std::time::Duration;
+use std::sync::{Arc, LazyLock, RwLock};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::sentinel::{SentinelClient, SentinelClientBuilder, SentinelServerType};
 use redis::{IntoConnectionInfo, ProtocolVersion, RedisError, Script};
+use tokio::sync::Notify;
 
 use super::{EphemeralStore, Error, Result};
 use crate::clock::SharedClock;
@@ -142,7 +150,7 @@ return 1
 
 #[derive(Clone)]
 pub struct RedisStore {
-    conn: ConnectionManager,
+    target: Arc<Target>,
     prefix: Arc<str>,
     clock: SharedClock,
 }
@@ -155,6 +163,88 @@ impl std::fmt::Debug for RedisStore {
             .field("prefix", &self.prefix)
             .field("clock", &self.clock)
             .finish_non_exhaustive()
+    }
+}
+
+/// Where a deployment's primary is found through Redis Sentinel
+/// (`[redis.sentinel]` of the configuration).
+#[derive(Clone)]
+pub struct SentinelSettings {
+    /// The sentinels, host and port, in order of preference.
+    pub sentinels: Vec<(String, u16)>,
+    /// The name the sentinels monitor the primary under.
+    pub service: String,
+    pub sentinel_username: Option<String>,
+    pub sentinel_password: Option<String>,
+    /// ACL user and password of the primary (and replicas).
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub db: i64,
+    /// `WAIT 1 <this>` after a take or a claim; zero: no wait.
+    pub replica_ack_timeout: Duration,
+}
+
+impl std::fmt::Debug for SentinelSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SentinelSettings")
+            .field("sentinels", &self.sentinels)
+            .field("service", &self.service)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The primary the store talks to, and (with Sentinel) how to find the
+/// next one.
+struct Target {
+    current: RwLock<Primary>,
+    sentinel: Option<Follower>,
+}
+
+/// One primary: the shared connection and, with Sentinel and a replica
+/// wait, a connection of its own for the operations followed by `WAIT`
+/// (a `WAIT` holds up every later command on its connection).
+#[derive(Clone)]
+struct Primary {
+    conn: ConnectionManager,
+    acked: Option<ConnectionManager>,
+    address: String,
+    generation: u64,
+}
+
+/// Finds the primary through the sentinels and moves the store to it.
+struct Follower {
+    settings: SentinelSettings,
+    /// The crate's Sentinel client: asks the sentinels for the primary and
+    /// checks with `ROLE` that the node named is one. One resolution at a
+    /// time; the instant of the last one spaces them out.
+    client: tokio::sync::Mutex<(SentinelClient, Option<Instant>)>,
+    /// Why the last resolution failed (no sentinel answered, no primary
+    /// known); `None` after a success. `/readyz` reports it.
+    trouble: std::sync::Mutex<Option<String>>,
+    /// Woken when a connection to the primary closes (Sentinel closes the
+    /// clients of a demoted primary), so the watcher asks at once.
+    wake: Arc<Notify>,
+}
+
+/// Sentinel resolutions triggered by failing calls are spaced at least this
+/// much: while a failover is under way every call fails, and one question
+/// to the sentinels answers them all.
+const RESOLVE_SPACING: Duration = Duration::from_millis(200);
+/// Bound on one resolution (the crate tries each sentinel with its own
+/// connect and response timeouts, 1 s and 0.5 s).
+const RESOLVE_TIMEOUT: Duration = Duration::from_secs(3);
+/// How often each node asks the sentinels where the primary is, even when
+/// nothing failed: a primary cut off from the sentinels but still
+/// answering this node is left within this long after a failover, and
+/// `/readyz` learns that the sentinels are gone.
+const WATCH_INTERVAL: Duration = Duration::from_secs(1);
+
+impl Target {
+    fn primary(&self) -> Primary {
+        self.current
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 }
 
@@ -175,22 +265,73 @@ impl RedisStore {
             .set_protocol(ProtocolVersion::RESP3);
         let info = info.set_redis_settings(settings);
         let client = redis::Client::open(info).map_err(|e| unavailable("invalid url", &e))?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(IO_TIMEOUT))
-            .set_response_timeout(Some(IO_TIMEOUT))
-            .set_min_delay(RECONNECT_MIN_DELAY)
-            .set_max_delay(RECONNECT_MAX_DELAY)
-            .set_number_of_retries(RECONNECT_RETRIES);
-        let connecting = ConnectionManager::new_with_config(client, config);
-        // Initial attempts: 1 + RECONNECT_RETRIES, each bounded by IO_TIMEOUT.
-        let deadline = IO_TIMEOUT * 2 + RECONNECT_MAX_DELAY * 2;
-        let conn = match tokio::time::timeout(deadline, connecting).await {
-            Ok(Ok(conn)) => conn,
-            Ok(Err(e)) => return Err(unavailable("connect", &e)),
-            Err(_) => return Err(Error::Unavailable("redis connect: timed out".into())),
+        let conn = manager(client, None).await?;
+        let primary = Primary {
+            conn,
+            acked: None,
+            address: String::new(),
+            generation: 0,
         };
         Ok(Self {
-            conn,
+            target: Arc::new(Target {
+                current: RwLock::new(primary),
+                sentinel: None,
+            }),
+            prefix: prefix.into(),
+            clock,
+        })
+    }
+
+    /// Asks the sentinels for the primary of `settings.service`, connects to
+    /// it, and keeps following it: a failed call (lost connection, or
+    /// `READONLY` from a demoted primary) and a watcher every
+    /// [`WATCH_INTERVAL`] ask again and move the store to the new primary.
+    /// Fails when no sentinel names a reachable primary.
+    pub async fn connect_sentinel(
+        settings: SentinelSettings,
+        prefix: String,
+        clock: SharedClock,
+    ) -> Result<Self> {
+        let sentinel_error = |e: &RedisError| Error::Unavailable(format!("redis sentinel: {e}"));
+        let addresses = settings
+            .sentinels
+            .iter()
+            .map(|(host, port)| redis::ConnectionAddr::Tcp(host.clone(), *port));
+        let mut builder =
+            SentinelClientBuilder::new(addresses, &settings.service, SentinelServerType::Master)
+                .map_err(|e| sentinel_error(&e))?
+                .set_client_to_redis_protocol(ProtocolVersion::RESP3)
+                .set_client_to_redis_db(settings.db);
+        if let Some(user) = &settings.username {
+            builder = builder.set_client_to_redis_username(user);
+        }
+        if let Some(password) = &settings.password {
+            builder = builder.set_client_to_redis_password(password);
+        }
+        if let Some(user) = &settings.sentinel_username {
+            builder = builder.set_client_to_sentinel_username(user);
+        }
+        if let Some(password) = &settings.sentinel_password {
+            builder = builder.set_client_to_sentinel_password(password);
+        }
+        let mut client = builder.build().map_err(|e| sentinel_error(&e))?;
+        let wake = Arc::new(Notify::new());
+        let acked = !settings.replica_ack_timeout.is_zero();
+        let node = find_primary(&mut client).await?;
+        let primary = open_primary(node, acked, &wake, 0).await?;
+        tracing::info!(primary = %primary.address, service = %settings.service, "redis primary found through sentinel");
+        let target = Arc::new(Target {
+            current: RwLock::new(primary),
+            sentinel: Some(Follower {
+                settings,
+                client: tokio::sync::Mutex::new((client, Some(Instant::now()))),
+                trouble: std::sync::Mutex::new(None),
+                wake,
+            }),
+        });
+        tokio::spawn(watch(Arc::downgrade(&target)));
+        Ok(Self {
+            target,
             prefix: prefix.into(),
             clock,
         })
@@ -207,7 +348,7 @@ impl RedisStore {
 
     /// Runs `cmd` (an idempotent command) with a bound on each try.
     async fn query<T: redis::FromRedisValue>(&self, op: &str, cmd: &redis::Cmd) -> Result<T> {
-        self.call(op, Replay::Always, |mut conn| async move {
+        self.call(op, Replay::Always, Lane::Shared, |mut conn| async move {
             cmd.query_async(&mut conn).await
         })
         .await
@@ -218,32 +359,268 @@ impl RedisStore {
         &self,
         op: &str,
         replay: Replay,
+        lane: Lane,
         invocation: &redis::ScriptInvocation<'_>,
     ) -> Result<T> {
-        self.call(op, replay, |mut conn| async move {
+        self.call(op, replay, lane, |mut conn| async move {
             invocation.invoke_async(&mut conn).await
         })
         .await
     }
 
-    /// Runs `attempt` on the manager's connection; if that connection turns
+    /// Runs `attempt` on the primary's connection; if that connection turns
     /// out to be lost, runs it once more on the fresh one the manager has
-    /// started meanwhile, when `replay` allows it.
-    async fn call<T, F, Fut>(&self, op: &str, replay: Replay, attempt: F) -> Result<T>
+    /// started meanwhile, when `replay` allows it. With Sentinel, a lost
+    /// connection or a `READONLY` answer first asks the sentinels where the
+    /// primary is now, and the second try goes there.
+    async fn call<T, F, Fut>(&self, op: &str, replay: Replay, lane: Lane, attempt: F) -> Result<T>
     where
         F: Fn(ConnectionManager) -> Fut,
         Fut: Future<Output = redis::RedisResult<T>>,
     {
-        match tokio::time::timeout(CALL_TIMEOUT, attempt(self.conn.clone())).await {
+        let primary = self.target.primary();
+        match tokio::time::timeout(CALL_TIMEOUT, attempt(primary.lane(lane))).await {
             Ok(Ok(v)) => Ok(v),
-            Ok(Err(e)) if replay.allows(&e) => {
-                tracing::debug!(op, error = %e, "redis connection lost; trying again on a new one");
-                bounded(op, attempt(self.conn.clone())).await
+            Ok(Err(e)) => {
+                // A replica refuses a write before running it (a script at
+                // its first write, and ours read before they write): the
+                // call did nothing, so any operation may go to the new
+                // primary.
+                let read_only = is_read_only(&e);
+                let moved = match &self.target.sentinel {
+                    Some(follower) if read_only || is_connection_error(&e) => {
+                        follower.follow(&self.target, primary.generation).await
+                    }
+                    _ => false,
+                };
+                if (read_only && moved) || (!read_only && replay.allows(&e)) {
+                    tracing::debug!(op, error = %e, moved, "redis connection lost; trying again on a new one");
+                    bounded(op, attempt(self.target.primary().lane(lane))).await
+                } else {
+                    Err(unavailable(op, &e))
+                }
             }
-            Ok(Err(e)) => Err(unavailable(op, &e)),
             Err(_) => Err(Error::Unavailable(format!("redis {op}: timed out"))),
         }
     }
+
+    /// Waits up to the configured time for one replica to have every write
+    /// sent so far on the primary's `acked` connection (a take, a claim):
+    /// `WAIT 1 <ms>`. Best effort: without a replica in time the value
+    /// stays taken or claimed on the primary and the call succeeds; only a
+    /// failover within that moment could bring it back (docs/decisions.md
+    /// "Redis Sentinel").
+    async fn replica_ack(&self, op: &str, primary: &Primary) {
+        let (Some(follower), Some(conn)) = (&self.target.sentinel, &primary.acked) else {
+            return;
+        };
+        let timeout = follower.settings.replica_ack_timeout;
+        let mut wait = redis::cmd("WAIT");
+        wait.arg(1)
+            .arg(u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX));
+        let mut conn = conn.clone();
+        let acked =
+            tokio::time::timeout(timeout + IO_TIMEOUT, wait.query_async::<i64>(&mut conn)).await;
+        match acked {
+            Ok(Ok(n)) if n >= 1 => {}
+            Ok(Ok(_)) => tracing::debug!(op, "no replica acknowledged in time"),
+            Ok(Err(e)) => tracing::debug!(op, error = %e, "WAIT failed"),
+            Err(_) => tracing::debug!(op, "WAIT timed out"),
+        }
+    }
+}
+
+/// Which connection of the primary a call uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lane {
+    Shared,
+    /// Followed by `WAIT` (when configured): its own connection.
+    Acked,
+}
+
+impl Primary {
+    fn lane(&self, lane: Lane) -> ConnectionManager {
+        match (lane, &self.acked) {
+            (Lane::Acked, Some(acked)) => acked.clone(),
+            _ => self.conn.clone(),
+        }
+    }
+}
+
+/// A connection manager on `client` with the store's timeouts and backoff,
+/// once its first connection is up. `wake` is told when a connection closes.
+async fn manager(client: redis::Client, wake: Option<Arc<Notify>>) -> Result<ConnectionManager> {
+    let mut config = ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(IO_TIMEOUT))
+        .set_response_timeout(Some(IO_TIMEOUT))
+        .set_min_delay(RECONNECT_MIN_DELAY)
+        .set_max_delay(RECONNECT_MAX_DELAY)
+        .set_number_of_retries(RECONNECT_RETRIES);
+    if let Some(wake) = wake {
+        config = config.set_push_sender(move |push: redis::PushInfo| {
+            if push.kind == redis::PushKind::Disconnection {
+                wake.notify_one();
+            }
+            Ok::<(), redis::aio::SendError>(())
+        });
+    }
+    let connecting = ConnectionManager::new_with_config(client, config);
+    // Initial attempts: 1 + RECONNECT_RETRIES, each bounded by IO_TIMEOUT.
+    let deadline = IO_TIMEOUT * 2 + RECONNECT_MAX_DELAY * 2;
+    match tokio::time::timeout(deadline, connecting).await {
+        Ok(Ok(conn)) => Ok(conn),
+        Ok(Err(e)) => Err(unavailable("connect", &e)),
+        Err(_) => Err(Error::Unavailable("redis connect: timed out".into())),
+    }
+}
+
+/// Asks the sentinels for the primary: a client for the node they name,
+/// once `ROLE` on it confirms it is a primary.
+async fn find_primary(client: &mut SentinelClient) -> Result<redis::Client> {
+    match tokio::time::timeout(RESOLVE_TIMEOUT, client.async_get_client()).await {
+        Ok(Ok(node)) => Ok(node),
+        Ok(Err(e)) => Err(Error::Unavailable(format!("redis sentinel: {e}"))),
+        Err(_) => Err(Error::Unavailable("redis sentinel: timed out".into())),
+    }
+}
+
+/// Connects to the primary `node` (the connection for `WAIT`ed operations
+/// too when `acked`).
+async fn open_primary(
+    node: redis::Client,
+    acked: bool,
+    wake: &Arc<Notify>,
+    generation: u64,
+) -> Result<Primary> {
+    let address = node.get_connection_info().addr().to_string();
+    let conn = manager(node.clone(), Some(wake.clone())).await?;
+    let acked = if acked {
+        Some(manager(node, None).await?)
+    } else {
+        None
+    };
+    Ok(Primary {
+        conn,
+        acked,
+        address,
+        generation,
+    })
+}
+
+impl Follower {
+    /// After a call on the primary of `seen` failed: asks the sentinels
+    /// where the primary is and moves the store there if it moved. True
+    /// when the store now uses another primary than `seen` (here or in a
+    /// concurrent call).
+    async fn follow(&self, target: &Target, seen: u64) -> bool {
+        let mut guard = self.client.lock().await;
+        if target.primary().generation != seen {
+            return true;
+        }
+        if guard.1.is_some_and(|at| at.elapsed() < RESOLVE_SPACING) {
+            return false;
+        }
+        self.resolve(target, &mut guard).await
+    }
+
+    /// One resolution; records its outcome for `/readyz`. True when the
+    /// store moved to another primary.
+    async fn resolve(
+        &self,
+        target: &Target,
+        guard: &mut (SentinelClient, Option<Instant>),
+    ) -> bool {
+        guard.1 = Some(Instant::now());
+        let current = target.primary();
+        let acked = !self.settings.replica_ack_timeout.is_zero();
+        let found = match find_primary(&mut guard.0).await {
+            // The same node: its own manager reconnects when needed.
+            Ok(node) if node.get_connection_info().addr().to_string() == current.address => {
+                self.set_trouble(None);
+                return false;
+            }
+            Ok(node) => open_primary(node, acked, &self.wake, current.generation + 1).await,
+            Err(e) => Err(e),
+        };
+        let mut trouble = self
+            .trouble
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match found {
+            Ok(next) => {
+                *trouble = None;
+                tracing::warn!(from = %current.address, to = %next.address, service = %self.settings.service, "redis primary moved (sentinel failover)");
+                *target
+                    .current
+                    .write()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = next;
+                true
+            }
+            Err(e) => {
+                if trouble.is_none() {
+                    tracing::warn!(error = %e, service = %self.settings.service, "redis sentinel: no primary found");
+                }
+                *trouble = Some(e.to_string());
+                false
+            }
+        }
+    }
+
+    fn set_trouble(&self, trouble: Option<String>) {
+        *self
+            .trouble
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = trouble;
+    }
+
+    fn trouble(&self) -> Option<String> {
+        self.trouble
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+}
+
+/// Asks the sentinels every [`WATCH_INTERVAL`] (and at once when a
+/// connection to the primary closes) until the store is dropped.
+async fn watch(target: std::sync::Weak<Target>) {
+    loop {
+        let wake = match target.upgrade() {
+            Some(t) => match &t.sentinel {
+                Some(f) => f.wake.clone(),
+                None => return,
+            },
+            None => return,
+        };
+        tokio::select! {
+            () = tokio::time::sleep(WATCH_INTERVAL) => {}
+            () = wake.notified() => {}
+        }
+        drop(wake);
+        let Some(target) = target.upgrade() else {
+            return;
+        };
+        if let Some(follower) = &target.sentinel {
+            let mut guard = follower.client.lock().await;
+            // A burst of closed connections (or a call that just asked)
+            // makes one question, not one each.
+            if guard.1.is_none_or(|at| at.elapsed() >= RESOLVE_SPACING) {
+                follower.resolve(&target, &mut guard).await;
+            }
+        }
+    }
+}
+
+/// The connection is gone or could not be made (the primary died, or
+/// Sentinel closed the clients of a demoted primary).
+fn is_connection_error(e: &RedisError) -> bool {
+    e.is_connection_refusal() || e.is_connection_dropped() || e.is_io_error()
+}
+
+/// `READONLY`: the node is a replica now (a demoted primary). A script
+/// meeting it at a write may report it inside its own error.
+fn is_read_only(e: &RedisError) -> bool {
+    e.code() == Some("READONLY") || e.to_string().contains("READONLY")
 }
 
 /// When a call that failed on a lost connection may be sent again. A lost
@@ -348,8 +725,13 @@ impl EphemeralStore for RedisStore {
             .arg(stored)
             .arg(ttl_ms(ttl));
         let stored: i64 = self
-            .invoke("put_if_absent", Replay::IfUnsent, &invocation)
+            .invoke("put_if_absent", Replay::IfUnsent, Lane::Acked, &invocation)
             .await?;
+        if stored == 1 {
+            // A claim (a lock, a one-time step) a failover must not undo.
+            self.replica_ack("put_if_absent", &self.target.primary())
+                .await;
+        }
         Ok(stored == 1)
     }
 
@@ -403,7 +785,16 @@ impl EphemeralStore for RedisStore {
         // out twice; at worst a value whose reply was lost reads as absent.
         let mut cmd = redis::cmd("GETDEL");
         cmd.arg(self.key(key));
-        let stored: Option<Vec<u8>> = self.query("take", &cmd).await?;
+        let stored: Option<Vec<u8>> = self
+            .call("take", Replay::Always, Lane::Acked, |mut conn| {
+                let cmd = &cmd;
+                async move { cmd.query_async(&mut conn).await }
+            })
+            .await?;
+        if stored.is_some() {
+            // Taken: a failover must not bring it back for a second use.
+            self.replica_ack("take", &self.target.primary()).await;
+        }
         match stored {
             Some(stored) => open_envelope(stored, self.now_ms()),
             None => Ok(None),
@@ -418,14 +809,14 @@ impl EphemeralStore for RedisStore {
             .arg(now)
             .arg(expiry_ms(now, window))
             .arg(ttl_ms(window));
-        self.invoke("increment", Replay::IfUnsent, &invocation)
+        self.invoke("increment", Replay::IfUnsent, Lane::Shared, &invocation)
             .await
     }
 
     async fn decrement(&self, key: &str) -> Result<()> {
         let mut invocation = DECREMENT.prepare_invoke();
         invocation.key(self.key(key)).arg(self.now_ms());
-        self.invoke::<i64>("decrement", Replay::IfUnsent, &invocation)
+        self.invoke::<i64>("decrement", Replay::IfUnsent, Lane::Shared, &invocation)
             .await?;
         Ok(())
     }
@@ -446,7 +837,7 @@ impl EphemeralStore for RedisStore {
             .arg(member)
             .arg(ttl_ms(ttl));
         // Adding the same member with the same expiry twice is adding it once.
-        self.invoke::<i64>("set_add", Replay::Always, &invocation)
+        self.invoke::<i64>("set_add", Replay::Always, Lane::Shared, &invocation)
             .await?;
         Ok(())
     }
@@ -466,6 +857,11 @@ impl EphemeralStore for RedisStore {
     }
 
     async fn ping(&self) -> Result<()> {
+        // With Sentinel, ready means the sentinels answer too: without
+        // them the next failover would not be followed.
+        if let Some(trouble) = self.target.sentinel.as_ref().and_then(Follower::trouble) {
+            return Err(Error::Unavailable(trouble));
+        }
         self.query::<()>("ping", &redis::cmd("PING")).await
     }
 

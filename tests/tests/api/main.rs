@@ -57,6 +57,7 @@ mod profile;
 mod retention;
 mod revocation;
 mod security;
+mod sentinel;
 mod server;
 mod signin;
 mod store;
