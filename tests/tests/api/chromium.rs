@@ -395,6 +395,30 @@ async fn administrator_runs_the_console_in_a_browser(backend: Backend) {
     assert!(!text.contains("admin.client_created"), "filtered: {text}");
     browser.assert_clean_console("the admin console").await;
 
+    // The audit log on a phone (390 px): the page never scrolls sideways.
+    browser
+        .cdp(
+            "Emulation.setDeviceMetricsOverride",
+            json!({ "width": 390, "height": 844, "deviceScaleFactor": 2, "mobile": true }),
+        )
+        .await;
+    browser.follow_link("Audit log").await;
+    browser
+        .wait_until(
+            "the audit log to fit a 390 px screen",
+            "return document.readyState === 'complete'
+               && window.innerWidth <= 400
+               && document.documentElement.scrollWidth <= window.innerWidth
+               ? document.documentElement.scrollWidth : null;",
+            vec![],
+        )
+        .await;
+    browser.see("admin.user_unlocked").await;
+    save_screenshot(&browser, "console-audit-phone").await;
+    browser
+        .cdp("Emulation.clearDeviceMetricsOverride", json!({}))
+        .await;
+
     // Signing out goes through the provider and back.
     browser.click_button("Sign out").await;
     browser.wait_for_path("/admin/signed-out").await;

@@ -128,6 +128,12 @@ fn dkimpy_verifies(mail: &ReceivedMail, public: &str) -> Option<bool> {
         .output()
         .is_ok_and(|o| o.status.success());
     if !has {
+        // scripts/test provides one: there a missing verifier is a failure,
+        // not a skipped check.
+        assert!(
+            std::env::var("IDP_TEST_DKIM_PYTHON").is_err(),
+            "IDP_TEST_DKIM_PYTHON={python} has no dkimpy"
+        );
         eprintln!("dkimpy not found ({python}); set IDP_TEST_DKIM_PYTHON to check with it");
         return None;
     }
