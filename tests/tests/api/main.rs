@@ -48,6 +48,7 @@ mod keys;
 mod mail;
 mod mfa;
 mod oidc;
+mod plans;
 mod portal_browser;
 mod portal_rules;
 mod profile;
