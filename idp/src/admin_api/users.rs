@@ -73,7 +73,8 @@ pub struct UserPage {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct UserSearch {
-    /// Part of the email or name (case-insensitive), or an exact user id.
+    /// The start of the email address or of the name (case-insensitive),
+    /// or an exact user id.
     pub q: Option<String>,
     /// Page size, 1 to 200 (default 50).
     pub limit: Option<u32>,

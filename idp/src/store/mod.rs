@@ -26,6 +26,12 @@ pub use mfa::{MfaStore, NewTotp, TotpCredential};
 pub use oauth::{Consent, NewRefreshToken, OAuthStore, RefreshFamily, RefreshToken};
 pub use postgres::PostgresStore;
 pub use retention::{PruneSession, RETENTION_APPLICATION_NAME, RETENTION_LOCK_KEY, RetentionStore};
+/// The SQL of the queries whose plans the test suite checks with `EXPLAIN`
+/// (they must stay index scans as the tables grow).
+pub mod queries {
+    pub use super::sql::audit::SEARCH_AUDIT_EVENTS;
+    pub use super::sql::user::{SEARCH_USERS_POSTGRES, SEARCH_USERS_SQLITE, prefix_bounds};
+}
 pub use revocation::{RevocationStore, RevokedToken};
 pub use setting::{Setting, SettingStore};
 pub use sqlite::SqliteStore;
@@ -169,7 +175,8 @@ pub struct Summary {
 /// A page of the user search (admin API): ordered by email, case-insensitively.
 #[derive(Debug, Clone, Default)]
 pub struct UserQuery {
-    /// Part of the email or name (case-insensitive), or an exact user id.
+    /// The start of the email address or of the name (case-insensitive),
+    /// or an exact user id.
     pub text: Option<String>,
     /// Only users whose email key (lowercase email) sorts after this.
     pub after_email_key: Option<String>,

@@ -36,7 +36,7 @@ impl PostgresStore {
     }
 }
 
-impl_user_store!(PostgresStore);
+impl_user_store!(PostgresStore, super::sql::user::SEARCH_USERS_POSTGRES);
 impl_client_store!(PostgresStore);
 impl_audit_store!(PostgresStore);
 impl_account_store!(PostgresStore);

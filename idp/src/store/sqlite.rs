@@ -50,7 +50,7 @@ impl SqliteStore {
     }
 }
 
-impl_user_store!(SqliteStore);
+impl_user_store!(SqliteStore, super::sql::user::SEARCH_USERS_SQLITE);
 impl_client_store!(SqliteStore);
 impl_audit_store!(SqliteStore);
 impl_account_store!(SqliteStore);

@@ -52,6 +52,13 @@ use sha2::{Digest, Sha256};
 use url::Url;
 
 const USER_EMAIL: &str = "bench.user@example.com";
+/// The flows sign in as one account per task, `bench.signin.<task>@example.com`:
+/// the lockout counts every attempt of an address before checking it (and
+/// gives a right one back), so more than `lockout.max_failures` (5)
+/// sign-ins of one address at the same moment lock it, as a burst should.
+fn flow_email(task: u32) -> String {
+    format!("bench.signin.{task}@example.com")
+}
 const USER_PASSWORD: &str = "Quiet-Harbour-Lantern-7319";
 const CLIENT_ID: &str = "bench-client";
 const REDIRECT_URI: &str = "http://127.0.0.1/callback";
@@ -78,6 +85,22 @@ struct Args {
     /// The admin listener, where `/metrics` is served (the cross-check is
     /// skipped without it).
     admin_url: Option<Url>,
+    /// Scale mode (`scripts/bench --scale`): a second server on the filled
+    /// database, compared with the first on the empty one.
+    full: Option<FullSide>,
+    /// Markdown put at the top of the scale report (the fill's timings).
+    preamble: Option<PathBuf>,
+}
+
+/// The filled side of the scale mode, and both sides' database URLs (for
+/// the `idp` commands that create the benchmark's user and client).
+#[derive(Debug)]
+struct FullSide {
+    url: Url,
+    pid: u32,
+    admin_url: Url,
+    empty_db: String,
+    full_db: String,
 }
 
 fn parse_args() -> Result<Args> {
@@ -94,6 +117,8 @@ fn parse_args() -> Result<Args> {
     let mut rounds = 3;
     let mut bare_url = None;
     let mut admin_url = None;
+    let (mut full_url, mut full_pid, mut full_admin_url) = (None, None, None);
+    let (mut empty_db, mut full_db, mut preamble) = (None, None, None);
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut value = || it.next().ok_or_else(|| anyhow!("{flag} needs a value"));
@@ -111,19 +136,41 @@ fn parse_args() -> Result<Args> {
             "--rounds" => rounds = value()?.parse().context("--rounds")?,
             "--bare-url" => bare_url = Some(Url::parse(&value()?).context("--bare-url")?),
             "--admin-url" => admin_url = Some(Url::parse(&value()?).context("--admin-url")?),
+            "--full-url" => full_url = Some(Url::parse(&value()?).context("--full-url")?),
+            "--full-pid" => full_pid = Some(value()?.parse().context("--full-pid")?),
+            "--full-admin-url" => {
+                full_admin_url = Some(Url::parse(&value()?).context("--full-admin-url")?)
+            }
+            "--empty-db" => empty_db = Some(value()?),
+            "--full-db" => full_db = Some(value()?),
+            "--preamble" => preamble = Some(PathBuf::from(value()?)),
             "-h" | "--help" => {
                 println!(
                     "bench --url URL --pid PID --idp PATH [--pg-pid PID] [--redis-pid PID] \
                      [--workdir DIR] [--out FILE] \
                      [--duration SECS] [--connections N] [--threads N] [--rounds N] [--bare-url URL] \
-                     [--admin-url URL]"
+                     [--admin-url URL] [--full-url URL --full-pid PID --full-admin-url URL \
+                     --empty-db URL --full-db URL [--preamble FILE]]"
                 );
                 std::process::exit(0);
             }
             other => bail!("unknown argument {other} (see --help)"),
         }
     }
+    let full = match full_url {
+        None => None,
+        Some(url) => Some(FullSide {
+            url,
+            pid: full_pid.ok_or_else(|| anyhow!("--full-url needs --full-pid"))?,
+            admin_url: full_admin_url
+                .ok_or_else(|| anyhow!("--full-url needs --full-admin-url"))?,
+            empty_db: empty_db.ok_or_else(|| anyhow!("--full-url needs --empty-db"))?,
+            full_db: full_db.ok_or_else(|| anyhow!("--full-url needs --full-db"))?,
+        }),
+    };
     Ok(Args {
+        full,
+        preamble,
         url: url.ok_or_else(|| anyhow!("--url is required"))?,
         pid: pid.ok_or_else(|| anyhow!("--pid is required"))?,
         pg_pid,
@@ -184,10 +231,15 @@ fn alive(pid: u32) -> bool {
 }
 
 async fn wait_ready(http: &reqwest::Client, args: &Args) -> Result<()> {
-    let url = args.url.join("/readyz")?;
-    let deadline = Instant::now() + Duration::from_secs(60);
+    wait_ready_at(http, &args.url, args.pid).await
+}
+
+async fn wait_ready_at(http: &reqwest::Client, base: &Url, pid: u32) -> Result<()> {
+    let url = base.join("/readyz")?;
+    // A server that has just opened a large database may take a while.
+    let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        ensure!(alive(args.pid), "the server (pid {}) exited", args.pid);
+        ensure!(alive(pid), "the server (pid {pid}) exited");
         if let Ok(r) = http.get(url.clone()).send().await
             && r.status() == StatusCode::OK
         {
@@ -195,15 +247,58 @@ async fn wait_ready(http: &reqwest::Client, args: &Args) -> Result<()> {
         }
         ensure!(
             Instant::now() < deadline,
-            "the server did not become ready within 60 s"
+            "the server did not become ready within 120 s"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
+/// The accounts the flow tasks sign in as (see [`flow_email`]).
+async fn create_flow_users(
+    args: &Args,
+    database_url: Option<&str>,
+    tasks: u32,
+) -> Result<Vec<String>> {
+    let mut ids = Vec::new();
+    for task in 0..tasks {
+        let email = flow_email(task);
+        let user = idp_json_on(
+            args,
+            database_url,
+            &[
+                "user",
+                "create",
+                "--email",
+                &email,
+                "--password",
+                USER_PASSWORD,
+                "--verified",
+            ],
+        )
+        .await?;
+        ids.push(
+            user["user_id"]
+                .as_str()
+                .ok_or_else(|| anyhow!("no user_id in {user}"))?
+                .to_owned(),
+        );
+    }
+    Ok(ids)
+}
+
 /// Runs `idp ARGS...` and parses its one line of JSON.
 async fn idp_json(args: &Args, cli: &[&str]) -> Result<Value> {
-    let out = tokio::process::Command::new(&args.idp)
+    idp_json_on(args, None, cli).await
+}
+
+/// [`idp_json`] on the database at `database_url` (instead of the inherited
+/// `IDP__DATABASE__URL`).
+async fn idp_json_on(args: &Args, database_url: Option<&str>, cli: &[&str]) -> Result<Value> {
+    let mut cmd = tokio::process::Command::new(&args.idp);
+    if let Some(url) = database_url {
+        cmd.env("IDP__DATABASE__URL", url);
+    }
+    let out = cmd
         .args(cli)
         .current_dir(&args.workdir)
         .output()
@@ -303,7 +398,11 @@ fn expect_redirect(step: &str, a: &Answer) -> Result<String> {
         _ => Err(anyhow!(
             "{step}: expected a redirect, got {} {}",
             a.status,
-            a.body.chars().take(200).collect::<String>()
+            // An HTML page's title says more than its first bytes.
+            a.body
+                .split_once("<title>")
+                .and_then(|(_, t)| t.split_once("</title>"))
+                .map_or_else(|| a.body.chars().take(200).collect(), |(t, _)| t.to_owned())
         )),
     }
 }
@@ -331,6 +430,7 @@ async fn code_flow(
     http: &reqwest::Client,
     base: &Url,
     secret: &str,
+    email: &str,
 ) -> std::result::Result<Value, FlowError> {
     let browser = Browser::new(http, base);
     let state = random_b64(16);
@@ -365,7 +465,7 @@ async fn code_flow(
             "the form lacks csrf_token or req"
         )));
     }
-    form.push(("email".into(), USER_EMAIL.into()));
+    form.push(("email".into(), email.into()));
     form.push(("password".into(), USER_PASSWORD.into()));
     let a = browser
         .post("/login", &form)
@@ -637,15 +737,16 @@ async fn flow_load(
     let stop = Arc::new(AtomicBool::new(false));
     let started = Instant::now();
     let mut handles = Vec::new();
-    for _ in 0..tasks {
+    for task in 0..tasks {
         let (http, base, secret, stop) =
             (http.clone(), base.clone(), secret.to_owned(), stop.clone());
+        let email = flow_email(task);
         handles.push(tokio::spawn(async move {
             let mut times = Vec::new();
             let mut failures: Vec<FlowError> = Vec::new();
             while !stop.load(Ordering::Relaxed) {
                 let t = Instant::now();
-                match code_flow(&http, &base, &secret).await {
+                match code_flow(&http, &base, &secret, &email).await {
                     Ok(_) => times.push(t.elapsed()),
                     Err(e) => failures.push(e),
                 }
@@ -893,6 +994,9 @@ fn code_version() -> String {
 #[tokio::main]
 async fn main() -> Result<()> {
     let args = parse_args()?;
+    if args.full.is_some() {
+        return scale::run(&args).await;
+    }
     let base = args.url.clone();
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -966,7 +1070,8 @@ async fn main() -> Result<()> {
     );
     let cc: Value = cc.json().await?;
     ensure!(cc["access_token"].is_string(), "client_credentials: {cc}");
-    let user_tokens = code_flow(&http, &base, &secret)
+    create_flow_users(&args, None, args.connections).await?;
+    let user_tokens = code_flow(&http, &base, &secret, USER_EMAIL)
         .await
         .map_err(|e| anyhow!("the first code flow failed at {}: {:#}", e.step, e.error))?;
     let user_token = user_tokens["access_token"]
@@ -1368,4 +1473,504 @@ async fn main() -> Result<()> {
     std::fs::write(&args.out, &md).with_context(|| format!("writing {}", args.out.display()))?;
     say(format!("written to {}", args.out.display()));
     Ok(())
+}
+
+// --- scale mode ---------------------------------------------------------------------------------
+
+/// `scripts/bench --scale`: the same loads on a server whose database is
+/// empty and on one whose database holds years of data, in interleaved
+/// rounds, compared as medians.
+mod scale {
+    use super::*;
+
+    /// One server, ready to be loaded.
+    struct Side {
+        label: &'static str,
+        base: Url,
+        admin: Url,
+        pid: u32,
+        secret: String,
+        client_auth: String,
+        user_token: String,
+        admin_token: String,
+        user_id: String,
+    }
+
+    /// The benchmark's user and a client that may also call the admin API
+    /// (client_credentials with the `admin` scope), created with the `idp`
+    /// command on `db`; then one code flow for a user token.
+    async fn prepare(
+        http: &reqwest::Client,
+        args: &Args,
+        label: &'static str,
+        base: &Url,
+        admin: &Url,
+        pid: u32,
+        db: &str,
+    ) -> Result<Side> {
+        say(format!("{label}: waiting for {base} (pid {pid})"));
+        wait_ready_at(http, base, pid).await?;
+        idp_json_on(
+            args,
+            Some(db),
+            &[
+                "user",
+                "create",
+                "--email",
+                USER_EMAIL,
+                "--password",
+                USER_PASSWORD,
+                "--name",
+                "Bench User",
+                "--verified",
+            ],
+        )
+        .await?;
+        let mut cli = vec![
+            "client",
+            "create",
+            "--client-id",
+            CLIENT_ID,
+            "--name",
+            "Benchmark",
+            "--redirect-uri",
+            REDIRECT_URI,
+            "--first-party",
+        ];
+        for grant in ["authorization_code", "refresh_token", "client_credentials"] {
+            cli.extend(["--grant", grant]);
+        }
+        for scope in ["openid", "profile", "email", "offline_access", "admin"] {
+            cli.extend(["--scope", scope]);
+        }
+        let client = idp_json_on(args, Some(db), &cli).await?;
+        let secret = client["client_secret"]
+            .as_str()
+            .ok_or_else(|| anyhow!("no client_secret in {client}"))?
+            .to_owned();
+        let client_auth = basic(CLIENT_ID, &secret);
+        let answer: Value = http
+            .post(base.join("/token")?)
+            .header(AUTHORIZATION, &client_auth)
+            .form(&[("grant_type", "client_credentials"), ("scope", "admin")])
+            .send()
+            .await?
+            .json()
+            .await?;
+        let admin_token = answer["access_token"]
+            .as_str()
+            .ok_or_else(|| anyhow!("{label}: no admin token: {answer}"))?
+            .to_owned();
+        // The audit page measured is that of the first flow task's account:
+        // the flows (run first) give it a history of sign-ins.
+        let history_user = create_flow_users(args, Some(db), args.connections)
+            .await?
+            .swap_remove(0);
+        let tokens = code_flow(http, base, &secret, USER_EMAIL)
+            .await
+            .map_err(|e| {
+                anyhow!(
+                    "{label}: the first code flow failed at {}: {:#}",
+                    e.step,
+                    e.error
+                )
+            })?;
+        let user_token = tokens["access_token"]
+            .as_str()
+            .ok_or_else(|| anyhow!("no access_token"))?
+            .to_owned();
+        Ok(Side {
+            label,
+            base: base.clone(),
+            admin: admin.clone(),
+            pid,
+            secret,
+            client_auth,
+            user_token,
+            admin_token,
+            user_id: history_user,
+        })
+    }
+
+    /// What one load sends to one side: URL, header, Lua script.
+    struct Request {
+        url: Url,
+        header: Option<String>,
+        script: Option<PathBuf>,
+    }
+
+    #[derive(Clone, Copy)]
+    enum Kind {
+        Discovery,
+        Jwks,
+        Token,
+        Introspect,
+        Userinfo,
+        UserSearch,
+        AuditPage,
+    }
+
+    const LOADS: [(Kind, &str); 7] = [
+        (
+            Kind::Discovery,
+            "discovery `GET /.well-known/openid-configuration`",
+        ),
+        (Kind::Jwks, "JWKS `GET /jwks`"),
+        (Kind::Token, "token `POST /token` (client_credentials)"),
+        (Kind::Introspect, "introspection `POST /introspect`"),
+        (Kind::Userinfo, "userinfo `GET /userinfo`"),
+        (
+            Kind::UserSearch,
+            "admin user search by email prefix `GET /admin/api/users?q=bench.user`",
+        ),
+        (
+            Kind::AuditPage,
+            "one user's audit page `GET /admin/api/audit-events?user_id=…` (a flow account: 50 of its sign-ins)",
+        ),
+    ];
+
+    fn request(side: &Side, kind: Kind, dir: &Path) -> Result<Request> {
+        let bearer = |t: &str| Some(format!("Authorization: Bearer {t}"));
+        let name = format!("{}-{}", side.label, kind as u8);
+        Ok(match kind {
+            Kind::Discovery => Request {
+                url: side.base.join("/.well-known/openid-configuration")?,
+                header: None,
+                script: None,
+            },
+            Kind::Jwks => Request {
+                url: side.base.join("/jwks")?,
+                header: None,
+                script: None,
+            },
+            Kind::Token => Request {
+                url: side.base.join("/token")?,
+                header: None,
+                script: Some(post_script(
+                    dir,
+                    &name,
+                    "grant_type=client_credentials",
+                    &side.client_auth,
+                )?),
+            },
+            Kind::Introspect => Request {
+                url: side.base.join("/introspect")?,
+                header: None,
+                script: Some(post_script(
+                    dir,
+                    &name,
+                    &format!("token={}", side.user_token),
+                    &side.client_auth,
+                )?),
+            },
+            Kind::Userinfo => Request {
+                url: side.base.join("/userinfo")?,
+                header: bearer(&side.user_token),
+                script: None,
+            },
+            Kind::UserSearch => Request {
+                url: side.admin.join("/admin/api/users?q=bench.user")?,
+                header: bearer(&side.admin_token),
+                script: None,
+            },
+            Kind::AuditPage => Request {
+                url: side
+                    .admin
+                    .join(&format!("/admin/api/audit-events?user_id={}", side.user_id))?,
+                header: bearer(&side.admin_token),
+                script: None,
+            },
+        })
+    }
+
+    /// The request once, checked: 200 and the expected content.
+    async fn check(http: &reqwest::Client, side: &Side, kind: Kind, r: &Request) -> Result<()> {
+        let mut builder = match kind {
+            Kind::Token => http
+                .post(r.url.clone())
+                .header(AUTHORIZATION, &side.client_auth)
+                .form(&[("grant_type", "client_credentials")]),
+            Kind::Introspect => http
+                .post(r.url.clone())
+                .header(AUTHORIZATION, &side.client_auth)
+                .form(&[("token", side.user_token.as_str())]),
+            _ => http.get(r.url.clone()),
+        };
+        if let Some(h) = &r.header
+            && let Some((k, v)) = h.split_once(": ")
+        {
+            builder = builder.header(k, v);
+        }
+        let answer = builder.send().await?;
+        let status = answer.status();
+        let body: Value = answer.json().await.unwrap_or(Value::Null);
+        ensure!(
+            status == StatusCode::OK,
+            "{}: {} {status}: {body}",
+            side.label,
+            r.url
+        );
+        let ok = match kind {
+            Kind::Discovery => body["issuer"].is_string(),
+            Kind::Jwks => body["keys"].is_array(),
+            Kind::Token => body["access_token"].is_string(),
+            Kind::Introspect => body["active"] == true,
+            Kind::Userinfo => body["sub"].is_string(),
+            Kind::UserSearch => body["items"][0]["email"] == USER_EMAIL,
+            Kind::AuditPage => body["items"].as_array().is_some_and(|i| {
+                !i.is_empty() && i.iter().all(|e| e["user_id"] == side.user_id.as_str())
+            }),
+        };
+        ensure!(
+            ok,
+            "{}: unexpected answer from {}: {body}",
+            side.label,
+            r.url
+        );
+        Ok(())
+    }
+
+    /// A wrk latency ("980.00us", "1.86ms", "1.02s") in milliseconds.
+    fn latency_ms(text: &str) -> f64 {
+        let t = text.trim();
+        let (number, factor) = if let Some(n) = t.strip_suffix("us") {
+            (n, 0.001)
+        } else if let Some(n) = t.strip_suffix("ms") {
+            (n, 1.0)
+        } else if let Some(n) = t.strip_suffix('s') {
+            (n, 1000.0)
+        } else {
+            (t, 1.0)
+        };
+        number.parse::<f64>().map_or(f64::NAN, |n| n * factor)
+    }
+
+    fn median(mut xs: Vec<f64>) -> f64 {
+        xs.sort_by(f64::total_cmp);
+        match xs.len() {
+            0 => f64::NAN,
+            n if n % 2 == 1 => xs[n / 2],
+            n => (xs[n / 2 - 1] + xs[n / 2]) / 2.0,
+        }
+    }
+
+    /// Rounds of one side: (rate, p99 in ms, errors).
+    #[derive(Default)]
+    struct Rounds {
+        rates: Vec<f64>,
+        p99s: Vec<f64>,
+        errors: u64,
+    }
+
+    struct ScaleRow {
+        name: String,
+        unit: &'static str,
+        empty: Rounds,
+        full: Rounds,
+    }
+
+    /// Round `r` runs the empty side first when even, the full one first
+    /// when odd: neither always gets the machine's warmer or cooler moment.
+    fn order(r: usize) -> [usize; 2] {
+        if r.is_multiple_of(2) { [0, 1] } else { [1, 0] }
+    }
+
+    pub(super) async fn run(args: &Args) -> Result<()> {
+        let full = args
+            .full
+            .as_ref()
+            .ok_or_else(|| anyhow!("not in scale mode"))?;
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent("idp-bench/1.0")
+            .pool_max_idle_per_host(64)
+            .build()?;
+        let empty_admin = args
+            .admin_url
+            .clone()
+            .ok_or_else(|| anyhow!("scale mode needs --admin-url"))?;
+        let sides = [
+            prepare(
+                &http,
+                args,
+                "empty",
+                &args.url,
+                &empty_admin,
+                args.pid,
+                &full.empty_db,
+            )
+            .await?,
+            prepare(
+                &http,
+                args,
+                "full",
+                &full.url,
+                &full.admin_url,
+                full.pid,
+                &full.full_db,
+            )
+            .await?,
+        ];
+        let mut rows: Vec<ScaleRow> = Vec::new();
+
+        // Sign-in first: complete code flows (argon2id included). They also
+        // give the benchmark's user a history for its audit page.
+        let mut flows = ScaleRow {
+            name: "sign-in: complete authorization-code flow (5 requests, argon2id)".into(),
+            unit: "flows/s",
+            empty: Rounds::default(),
+            full: Rounds::default(),
+        };
+        for r in 0..args.rounds {
+            for i in order(r) {
+                let side = &sides[i];
+                let f = flow_load(
+                    &http,
+                    &side.base,
+                    &side.secret,
+                    args.connections,
+                    Duration::from_secs(args.duration),
+                )
+                .await;
+                let rate = f.completed as f64 / f.seconds;
+                let failed: u64 = f.failed.values().sum();
+                say(format!(
+                    "flows on {}: {rate:.1}/s, p99 {:.0} ms, {failed} failed{}",
+                    side.label,
+                    f.p99_ms,
+                    f.first_failure
+                        .map(|e| format!(" (first: {e})"))
+                        .unwrap_or_default()
+                ));
+                let rounds = if i == 0 {
+                    &mut flows.empty
+                } else {
+                    &mut flows.full
+                };
+                rounds.rates.push(rate);
+                rounds.p99s.push(f.p99_ms);
+                rounds.errors += failed;
+            }
+        }
+        rows.push(flows);
+
+        let dir = tempfile::tempdir()?;
+        for (kind, name) in LOADS {
+            let requests = [
+                request(&sides[0], kind, dir.path())?,
+                request(&sides[1], kind, dir.path())?,
+            ];
+            for (side, r) in sides.iter().zip(&requests) {
+                check(&http, side, kind, r).await?;
+            }
+            let mut row = ScaleRow {
+                name: name.to_owned(),
+                unit: "req/s",
+                empty: Rounds::default(),
+                full: Rounds::default(),
+            };
+            for round in 0..args.rounds {
+                for i in order(round) {
+                    let r = &requests[i];
+                    let w = wrk(args, &r.url, r.header.as_deref(), r.script.as_deref())?;
+                    say(format!(
+                        "{name} on {}: {:.0} req/s, p99 {}, {} errors",
+                        sides[i].label, w.rps, w.p99, w.errors
+                    ));
+                    let rounds = if i == 0 {
+                        &mut row.empty
+                    } else {
+                        &mut row.full
+                    };
+                    rounds.rates.push(w.rps);
+                    rounds.p99s.push(latency_ms(&w.p99));
+                    rounds.errors += w.errors;
+                }
+            }
+            for s in &sides {
+                ensure!(alive(s.pid), "the {} server exited", s.label);
+            }
+            rows.push(row);
+        }
+
+        let mut md = String::new();
+        writeln!(
+            md,
+            "### Cost as data grows: an empty database and a full one"
+        )?;
+        writeln!(md)?;
+        if let Some(p) = &args.preamble {
+            md.push_str(&std::fs::read_to_string(p).unwrap_or_default());
+            writeln!(md)?;
+        }
+        writeln!(
+            md,
+            "Two `idp serve` (release, default configuration) on one PostgreSQL cluster and one Redis:              one on an empty database, one on the full one. Each load is wrk `-t{} -c{} -d{}s --latency`              (the flows: {} tasks for {} s), {} rounds per side, interleaved (empty then full,              then full then empty, ...). The figures are the medians of the rounds; p99 is the              median of the rounds' p99. Target: the full figure within 1.2x of the empty one.",
+            args.threads,
+            args.connections,
+            args.duration,
+            args.connections,
+            args.duration,
+            args.rounds
+        )?;
+        writeln!(md)?;
+        writeln!(
+            md,
+            "| endpoint | empty: rate | full: rate | empty ÷ full | empty: p99 | full: p99 | rounds, empty | rounds, full | errors | within 1.2x? |"
+        )?;
+        writeln!(md, "|---|---:|---:|---:|---:|---:|---:|---:|---:|:---:|")?;
+        for row in &rows {
+            let (e, f) = (
+                median(row.empty.rates.clone()),
+                median(row.full.rates.clone()),
+            );
+            let fmt = |x: f64| {
+                if row.unit == "flows/s" {
+                    format!("{x:.1}")
+                } else {
+                    fmt_rate(x)
+                }
+            };
+            let list = |r: &Rounds| {
+                r.rates
+                    .iter()
+                    .map(|x| fmt(*x))
+                    .collect::<Vec<_>>()
+                    .join(" / ")
+            };
+            writeln!(
+                md,
+                "| {} | {} {} | {} {} | {:.2} | {:.2}ms | {:.2}ms | {} | {} | {} | {} |",
+                row.name,
+                fmt(e),
+                row.unit,
+                fmt(f),
+                row.unit,
+                e / f,
+                median(row.empty.p99s.clone()),
+                median(row.full.p99s.clone()),
+                list(&row.empty),
+                list(&row.full),
+                row.empty.errors + row.full.errors,
+                mark(f * 1.2 >= e && row.empty.errors + row.full.errors == 0),
+            )?;
+        }
+        writeln!(md)?;
+        writeln!(
+            md,
+            "Machine (both servers, PostgreSQL, Redis and the load tool share it):"
+        )?;
+        writeln!(md)?;
+        for (k, v) in machine() {
+            writeln!(md, "- {k}: {v}")?;
+        }
+        println!("{md}");
+        if let Some(parent) = args.out.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(&args.out, &md)
+            .with_context(|| format!("writing {}", args.out.display()))?;
+        say(format!("written to {}", args.out.display()));
+        Ok(())
+    }
 }

@@ -49,6 +49,7 @@ mod mail;
 mod mfa;
 mod oidc;
 mod outage;
+mod plans;
 mod portal_browser;
 mod portal_look;
 mod portal_mail;

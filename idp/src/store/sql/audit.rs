@@ -54,6 +54,22 @@ macro_rules! WITH_EMAILS {
 }
 pub(in crate::store) use WITH_EMAILS;
 
+/// A page of the trail, newest first: optional user ($1), kind ($2), time
+/// range [$3, $4) and cursor (ids below $5), at most $6 events. One user's
+/// page walks the index on (user_id, audit_event_id) backwards from the
+/// cursor and stops at the limit, however long the user's history
+/// (migration 0007).
+pub const SEARCH_AUDIT_EVENTS: &str = concat!(
+    "select a.audit_event_id, a.occurred_at, a.kind, a.user_id, a.actor, a.client_id, a.ip, a.user_agent, a.detail,",
+    WITH_EMAILS!(),
+    " where ($1 is null or a.user_id = $1)
+       and ($2 is null or a.kind = $2)
+       and ($3 is null or a.occurred_at >= $3)
+       and ($4 is null or a.occurred_at < $4)
+       and ($5 is null or a.audit_event_id < $5)
+     order by a.audit_event_id desc limit $6"
+);
+
 /// Implements [`AuditStore`](crate::store::AuditStore) for a store with a `pool` field.
 macro_rules! impl_audit_store {
     ($store:ty) => {
@@ -108,16 +124,7 @@ macro_rules! impl_audit_store {
                 q: &$crate::store::AuditQuery,
             ) -> $crate::store::Result<Vec<$crate::store::RecordedAuditEvent>> {
                 sqlx::query_as::<_, $crate::store::sql::audit::AuditRow>(
-                    concat!(
-                        "select a.audit_event_id, a.occurred_at, a.kind, a.user_id, a.actor, a.client_id, a.ip, a.user_agent, a.detail,",
-                        $crate::store::sql::audit::WITH_EMAILS!(),
-                        " where ($1 is null or a.user_id = $1)
-                           and ($2 is null or a.kind = $2)
-                           and ($3 is null or a.occurred_at >= $3)
-                           and ($4 is null or a.occurred_at < $4)
-                           and ($5 is null or a.audit_event_id < $5)
-                         order by a.audit_event_id desc limit $6"
-                    ),
+                    $crate::store::sql::audit::SEARCH_AUDIT_EVENTS,
                 )
                 .bind(q.user.as_ref().map(|u| u.as_str()))
                 .bind(q.kind.as_deref())

@@ -37,24 +37,67 @@ impl From<UserRow> for User {
     }
 }
 
-/// A LIKE pattern matching `text` anywhere, lowercased, with `\`, `%` and
-/// `_` escaped (`escape '\'` in the query).
-pub(in crate::store) fn contains_pattern(text: &str) -> String {
-    let mut pattern = String::with_capacity(text.len() + 2);
-    pattern.push('%');
-    for c in text.to_lowercase().chars() {
-        if matches!(c, '\\' | '%' | '_') {
-            pattern.push('\\');
+/// The columns of a [`UserRow`], for the queries below.
+macro_rules! USER_COLUMNS {
+    () => {
+        "select user_id, email, name, email_verified, password_hash, disabled, locked_until, is_admin, created_at, updated_at
+         from user_account"
+    };
+}
+
+/// Accounts in email order, after a cursor ($1, or null), at most $2.
+pub(in crate::store) const LIST_USERS: &str = concat!(
+    USER_COLUMNS!(),
+    " where ($1 is null or email_key > $1) order by email_key limit $2"
+);
+
+/// The admin search on PostgreSQL: the email (key) or the lowercased name
+/// starts with the text, or the user id is the text ($1). A prefix is the
+/// range [$2, $3) in code-point order (`collate "C"`), so the two
+/// `collate "C"` indexes of migration 0007 serve it whatever the database's
+/// collation; a contains-search (`like '%x%'`) could only be a scan.
+/// Cursor $4 (or null), limit $5.
+pub const SEARCH_USERS_POSTGRES: &str = concat!(
+    USER_COLUMNS!(),
+    r#" where ((email_key collate "C" >= $2 and email_key collate "C" < $3)
+            or (lower(name) collate "C" >= $2 and lower(name) collate "C" < $3)
+            or user_id = $1)
+       and ($4 is null or email_key > $4)
+     order by email_key limit $5"#
+);
+
+/// The same on SQLite, whose default collation already compares code
+/// points: the unique index on `email_key` and the index on `lower(name)`
+/// (migration 0007) serve the ranges.
+pub const SEARCH_USERS_SQLITE: &str = concat!(
+    USER_COLUMNS!(),
+    " where ((email_key >= $2 and email_key < $3)
+            or (lower(name) >= $2 and lower(name) < $3)
+            or user_id = $1)
+       and ($4 is null or email_key > $4)
+     order by email_key limit $5"
+);
+
+/// The range of strings that start with `text` lowercased: `[low, high)` in
+/// code-point order, `high` being `low` with its last character replaced by
+/// the next one (a character with no next one is dropped and the one before
+/// it moved instead; `None` when nothing is left: no upper bound).
+pub fn prefix_bounds(text: &str) -> (String, Option<String>) {
+    let low = text.to_lowercase();
+    let mut chars: Vec<char> = low.chars().collect();
+    while let Some(last) = chars.pop() {
+        let next = (u32::from(last) + 1..=u32::from(char::MAX)).find_map(char::from_u32);
+        if let Some(next) = next {
+            chars.push(next);
+            return (low, Some(chars.into_iter().collect()));
         }
-        pattern.push(c);
     }
-    pattern.push('%');
-    pattern
+    (low, None)
 }
 
 /// Implements [`UserStore`](crate::store::UserStore) for a store with a `pool` field.
 macro_rules! impl_user_store {
-    ($store:ty) => {
+    ($store:ty, $search:expr) => {
         #[async_trait::async_trait]
         impl $crate::store::UserStore for $store {
             async fn create_user(
@@ -134,21 +177,30 @@ macro_rules! impl_user_store {
                 query: &$crate::store::UserQuery,
             ) -> $crate::store::Result<Vec<$crate::store::User>> {
                 let text = query.text.as_deref().map(str::trim).filter(|t| !t.is_empty());
-                sqlx::query_as::<_, $crate::store::sql::user::UserRow>(
-                    "select user_id, email, name, email_verified, password_hash, disabled, locked_until, is_admin, created_at, updated_at
-                     from user_account
-                     where ($1 is null or email_key like $2 escape '\\' or lower(name) like $2 escape '\\' or user_id = $1)
-                       and ($3 is null or email_key > $3)
-                     order by email_key limit $4",
-                )
-                .bind(text)
-                .bind(text.map($crate::store::sql::user::contains_pattern))
-                .bind(query.after_email_key.as_deref())
-                .bind(i64::from(query.limit))
-                .fetch_all(&mut *self.pool.conn().await?)
-                .await
-                .map(|rows| rows.into_iter().map(Into::into).collect())
-                .map_err($crate::store::sql::db_error)
+                let Some(text) = text else {
+                    return sqlx::query_as::<_, $crate::store::sql::user::UserRow>(
+                        $crate::store::sql::user::LIST_USERS,
+                    )
+                    .bind(query.after_email_key.as_deref())
+                    .bind(i64::from(query.limit))
+                    .fetch_all(&mut *self.pool.conn().await?)
+                    .await
+                    .map(|rows| rows.into_iter().map(Into::into).collect())
+                    .map_err($crate::store::sql::db_error);
+                };
+                let (low, high) = $crate::store::sql::user::prefix_bounds(text);
+                // No upper bound (a text of U+10FFFF only): one past any string.
+                let high = high.unwrap_or_else(|| format!("{low}{}", char::MAX));
+                sqlx::query_as::<_, $crate::store::sql::user::UserRow>($search)
+                    .bind(text)
+                    .bind(&low)
+                    .bind(&high)
+                    .bind(query.after_email_key.as_deref())
+                    .bind(i64::from(query.limit))
+                    .fetch_all(&mut *self.pool.conn().await?)
+                    .await
+                    .map(|rows| rows.into_iter().map(Into::into).collect())
+                    .map_err($crate::store::sql::db_error)
             }
 
             async fn set_user_disabled(

@@ -588,7 +588,7 @@ async fn a_locked_user_is_found_and_unlocked(backend: Backend) {
         .await;
     let link = found
         .link("carol@example.com")
-        .expect("found by part of the address");
+        .expect("found by the start of the address");
     let page = admin
         .browser
         .page_at(&resolve(&app.admin_url("/admin/"), &link))
