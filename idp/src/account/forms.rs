@@ -136,15 +136,9 @@ async fn session_portal(
     state: &AppState,
     session: Option<&CurrentUser>,
 ) -> Result<Option<Client>, AppError> {
-    let Some(id) = session
-        .filter(|s| s.session.portal_from_flow)
-        .and_then(|s| s.session.portal.as_deref())
-    else {
-        return Ok(None);
-    };
-    match crate::domain::ClientId::parse(id) {
-        Ok(id) => Ok(state.clients.get(&id).await?),
-        Err(_) => Ok(None),
+    match session {
+        Some(current) => crate::web::portal::session_rules_portal(state, &current.session).await,
+        None => Ok(None),
     }
 }
 

@@ -33,9 +33,19 @@ pub async fn rules_portal(
     {
         return Ok(state.clients.get(&request.client_id).await?);
     }
-    let Some((_, session)) = session::load(state, jar).await? else {
-        return Ok(None);
-    };
+    match session::load(state, jar).await? {
+        Some((_, session)) => session_rules_portal(state, &session).await,
+        None => Ok(None),
+    }
+}
+
+/// The portal whose rules a live session carries: the one it began from,
+/// only when a pending flow (server-side) named it; a themed page's marker
+/// chooses the look alone.
+pub async fn session_rules_portal(
+    state: &AppState,
+    session: &session::SessionData,
+) -> Result<Option<Client>, AppError> {
     if !session.portal_from_flow {
         return Ok(None);
     }

@@ -199,6 +199,17 @@ async fn a_consent_counts_only_for_the_person_who_gave_it(backend: Backend) {
     );
 }
 
+/// The answer is a redirect whose address starts with `prefix`.
+fn assert_redirects_to(page: &Page, prefix: &str) {
+    assert!(
+        page.location
+            .as_deref()
+            .is_some_and(|l| l.starts_with(prefix)),
+        "{:?}",
+        page.location
+    );
+}
+
 fn form_action(page: &Page) -> String {
     let csp = page
         .headers
@@ -492,26 +503,12 @@ async fn a_confidential_client_can_be_made_to_require_pkce(backend: Backend) {
     let challenge =
         "&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256";
     let accepted = browser.page(&authorize("strict", cb, challenge)).await;
-    assert!(
-        accepted
-            .location
-            .as_deref()
-            .is_some_and(|l| l.starts_with("/login?req=")),
-        "{:?}",
-        accepted.location
-    );
+    assert_redirects_to(&accepted, "/login?req=");
     // The default for a confidential client: PKCE optional.
     let relaxed = browser
         .page(&authorize("relaxed", "https://relaxed.example/cb", ""))
         .await;
-    assert!(
-        relaxed
-            .location
-            .as_deref()
-            .is_some_and(|l| l.starts_with("/login?req=")),
-        "{:?}",
-        relaxed.location
-    );
+    assert_redirects_to(&relaxed, "/login?req=");
     let stored = app
         .state
         .store
