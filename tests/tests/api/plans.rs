@@ -96,21 +96,32 @@ async fn user_search_and_audit_page_are_index_scans_on_postgres() {
         sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&pool).await.unwrap();
     }
 
-    // The admin search for an email prefix (ten accounts), as the store sends it.
+    // The admin search for an email prefix (ten accounts), first page and
+    // next, as the store sends it.
     let text = "USER01234";
     let (low, high) = prefix_bounds(text);
-    let mut args = Args::default();
-    args.add(text).unwrap();
-    args.add(&low).unwrap();
-    args.add(high.as_deref().unwrap()).unwrap();
-    args.add(None::<&str>).unwrap();
-    args.add(51_i64).unwrap();
-    let plan = plan_of(&pool, SEARCH_USERS_POSTGRES, args).await;
-    assert!(
-        uses_index(&plan, "user_account_email_prefix_idx") && !scans(&plan, "user_account"),
-        "the user search by email prefix is not served by its index: {}",
-        summary(&plan)
-    );
+    for (page, sql, cursor) in [
+        ("first", SEARCH_USERS_POSTGRES.first, None),
+        (
+            "next",
+            SEARCH_USERS_POSTGRES.next,
+            Some("user012345@example.com"),
+        ),
+    ] {
+        let mut args = Args::default();
+        args.add(&low).unwrap();
+        args.add(high.as_deref().unwrap()).unwrap();
+        args.add(51_i64).unwrap();
+        if let Some(cursor) = cursor {
+            args.add(cursor).unwrap();
+        }
+        let plan = plan_of(&pool, sql, args).await;
+        assert!(
+            uses_index(&plan, "user_account_email_prefix_idx") && !scans(&plan, "user_account"),
+            "the user search by email prefix ({page} page) is not served by its index: {}",
+            summary(&plan)
+        );
+    }
 
     // One user's audit page, first and next (ten events): read through the
     // (user_id, audit_event_id) index, never the table. With so few events

@@ -45,38 +45,90 @@ macro_rules! USER_COLUMNS {
     };
 }
 
-/// Accounts in email order, after a cursor ($1, or null), at most $2.
-pub(in crate::store) const LIST_USERS: &str = concat!(
+/// Accounts in email order, at most $1; the next page after cursor $2.
+/// Two statements, not one with an optional cursor (`$2 is null or ...`):
+/// PostgreSQL plans such a statement anew on every execution, which on a
+/// large table costs more than running it.
+pub(in crate::store) const LIST_USERS_FIRST: &str =
+    concat!(USER_COLUMNS!(), " order by email_key limit $1");
+pub(in crate::store) const LIST_USERS_NEXT: &str = concat!(
     USER_COLUMNS!(),
-    " where ($1 is null or email_key > $1) order by email_key limit $2"
+    " where email_key > $2 order by email_key limit $1"
 );
 
-/// The admin search on PostgreSQL: the email (key) or the lowercased name
-/// starts with the text, or the user id is the text ($1). A prefix is the
-/// range [$2, $3) in code-point order (`collate "C"`), so the two
-/// `collate "C"` indexes of migration 0007 serve it whatever the database's
-/// collation; a contains-search (`like '%x%'`) could only be a scan.
-/// Cursor $4 (or null), limit $5.
-pub const SEARCH_USERS_POSTGRES: &str = concat!(
-    USER_COLUMNS!(),
-    r#" where ((email_key collate "C" >= $2 and email_key collate "C" < $3)
-            or (lower(name) collate "C" >= $2 and lower(name) collate "C" < $3)
-            or user_id = $1)
-       and ($4 is null or email_key > $4)
-     order by email_key limit $5"#
-);
+/// The statements of the admin search, one per shape of request so that
+/// each has no optional parameter and PostgreSQL can keep one plan for it:
+/// the first page or the next one (after cursor $4), with or without the
+/// match on the user id (when the text is one: $4, or $5 after a cursor).
+/// A prefix is the range [$1, $2) in code-point order; limit $3.
+pub struct SearchUsers {
+    pub first: &'static str,
+    pub first_or_id: &'static str,
+    pub next: &'static str,
+    pub next_or_id: &'static str,
+}
+
+impl SearchUsers {
+    /// The statement for a request: bind low, high, limit, then the cursor
+    /// when `next`, then the id when `or_id`.
+    pub fn pick(&self, next: bool, or_id: bool) -> &'static str {
+        match (next, or_id) {
+            (false, false) => self.first,
+            (false, true) => self.first_or_id,
+            (true, false) => self.next,
+            (true, true) => self.next_or_id,
+        }
+    }
+}
+
+/// One search statement of PostgreSQL: the email (key) or the lowercased
+/// name in the range, compared `collate "C"` so that the two `collate "C"`
+/// indexes of migration 0007 serve it whatever the database's collation; a
+/// contains-search (`like '%x%'`) could only be a scan.
+macro_rules! search_postgres {
+    ($or_id:literal, $after:literal) => {
+        concat!(
+            USER_COLUMNS!(),
+            r#" where ((email_key collate "C" >= $1 and email_key collate "C" < $2)
+                    or (lower(name) collate "C" >= $1 and lower(name) collate "C" < $2)"#,
+            $or_id,
+            ")",
+            $after,
+            " order by email_key limit $3"
+        )
+    };
+}
 
 /// The same on SQLite, whose default collation already compares code
 /// points: the unique index on `email_key` and the index on `lower(name)`
 /// (migration 0007) serve the ranges.
-pub const SEARCH_USERS_SQLITE: &str = concat!(
-    USER_COLUMNS!(),
-    " where ((email_key >= $2 and email_key < $3)
-            or (lower(name) >= $2 and lower(name) < $3)
-            or user_id = $1)
-       and ($4 is null or email_key > $4)
-     order by email_key limit $5"
-);
+macro_rules! search_sqlite {
+    ($or_id:literal, $after:literal) => {
+        concat!(
+            USER_COLUMNS!(),
+            " where ((email_key >= $1 and email_key < $2)
+                    or (lower(name) >= $1 and lower(name) < $2)",
+            $or_id,
+            ")",
+            $after,
+            " order by email_key limit $3"
+        )
+    };
+}
+
+pub const SEARCH_USERS_POSTGRES: SearchUsers = SearchUsers {
+    first: search_postgres!("", ""),
+    first_or_id: search_postgres!(" or user_id = $4", ""),
+    next: search_postgres!("", " and email_key > $4"),
+    next_or_id: search_postgres!(" or user_id = $5", " and email_key > $4"),
+};
+
+pub const SEARCH_USERS_SQLITE: SearchUsers = SearchUsers {
+    first: search_sqlite!("", ""),
+    first_or_id: search_sqlite!(" or user_id = $4", ""),
+    next: search_sqlite!("", " and email_key > $4"),
+    next_or_id: search_sqlite!(" or user_id = $5", " and email_key > $4"),
+};
 
 /// The range of strings that start with `text` lowercased: `[low, high)` in
 /// code-point order, `high` being `low` with its last character replaced by
@@ -177,27 +229,41 @@ macro_rules! impl_user_store {
                 query: &$crate::store::UserQuery,
             ) -> $crate::store::Result<Vec<$crate::store::User>> {
                 let text = query.text.as_deref().map(str::trim).filter(|t| !t.is_empty());
+                let after = query.after_email_key.as_deref();
+                let limit = i64::from(query.limit);
                 let Some(text) = text else {
-                    return sqlx::query_as::<_, $crate::store::sql::user::UserRow>(
-                        $crate::store::sql::user::LIST_USERS,
-                    )
-                    .bind(query.after_email_key.as_deref())
-                    .bind(i64::from(query.limit))
-                    .fetch_all(&mut *self.pool.conn().await?)
-                    .await
-                    .map(|rows| rows.into_iter().map(Into::into).collect())
-                    .map_err($crate::store::sql::db_error);
+                    let statement = match after {
+                        None => $crate::store::sql::user::LIST_USERS_FIRST,
+                        Some(_) => $crate::store::sql::user::LIST_USERS_NEXT,
+                    };
+                    let mut q = sqlx::query_as::<_, $crate::store::sql::user::UserRow>(statement)
+                        .bind(limit);
+                    if let Some(after) = after {
+                        q = q.bind(after);
+                    }
+                    return q
+                        .fetch_all(&mut *self.pool.conn().await?)
+                        .await
+                        .map(|rows| rows.into_iter().map(Into::into).collect())
+                        .map_err($crate::store::sql::db_error);
                 };
                 let (low, high) = $crate::store::sql::user::prefix_bounds(text);
                 // No upper bound (a text of U+10FFFF only): one past any string.
                 let high = high.unwrap_or_else(|| format!("{low}{}", char::MAX));
-                sqlx::query_as::<_, $crate::store::sql::user::UserRow>($search)
-                    .bind(text)
+                // Only a text that is a user id can match one.
+                let id = $crate::domain::UserId::parse(text).ok();
+                let statement = $search.pick(after.is_some(), id.is_some());
+                let mut q = sqlx::query_as::<_, $crate::store::sql::user::UserRow>(statement)
                     .bind(&low)
                     .bind(&high)
-                    .bind(query.after_email_key.as_deref())
-                    .bind(i64::from(query.limit))
-                    .fetch_all(&mut *self.pool.conn().await?)
+                    .bind(limit);
+                if let Some(after) = after {
+                    q = q.bind(after);
+                }
+                if let Some(id) = &id {
+                    q = q.bind(id.as_str());
+                }
+                q.fetch_all(&mut *self.pool.conn().await?)
                     .await
                     .map(|rows| rows.into_iter().map(Into::into).collect())
                     .map_err($crate::store::sql::db_error)
