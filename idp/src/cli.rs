@@ -275,7 +275,7 @@ fn read_password(args: &UserCreate) -> Result<String, CliError> {
 /// no ephemeral store: these commands work from any directory.
 struct Backend {
     store: store::SharedStore,
-    hasher: account::PasswordHasher,
+    hasher: crate::credentials::PasswordHasher,
     clock: SystemClock,
 }
 
@@ -286,7 +286,7 @@ async fn open(config: Config) -> Result<Backend, CliError> {
     if config.database.migrate_on_start {
         store.migrate().await.map_err(startup::StartError::from)?;
     }
-    let hasher = account::PasswordHasher::new(&config.password_hashing)
+    let hasher = crate::credentials::PasswordHasher::new(&config.password_hashing)
         .map_err(startup::StartError::from)?;
     Ok(Backend {
         store,
@@ -305,7 +305,7 @@ async fn user(config: Config, cmd: UserCommand) -> Result<(), CliError> {
             }
             // The deployment's policy, as the admin API and the sign-up page apply it.
             let policy =
-                crate::account::policy::PasswordPolicy::new(config.password_policy.clone());
+                crate::credentials::policy::PasswordPolicy::new(config.password_policy.clone());
             let refused = policy.check(&raw, &[args.name.as_str(), email.as_str()]);
             if !refused.is_empty() {
                 return Err(input(format!(

@@ -7,6 +7,7 @@ pub mod admin_console;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod credentials;
 pub mod crypto;
 pub mod domain;
 pub mod ephemeral;

@@ -17,10 +17,10 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::account::PasswordHasher;
-use crate::account::policy::PasswordPolicy;
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::Config;
+use crate::credentials::PasswordHasher;
+use crate::credentials::policy::PasswordPolicy;
 use crate::ephemeral::{Ephemeral, MemoryStore, RedisStore};
 use crate::store;
 use crate::web::theme::Themes;
@@ -38,7 +38,7 @@ pub enum StartError {
     #[error("{0}")]
     Sentinel(String),
     #[error("password hashing: {0}")]
-    Hasher(#[from] crate::account::HashError),
+    Hasher(#[from] crate::credentials::HashError),
     #[error("{0}")]
     Theme(#[from] crate::web::theme::ThemeError),
     #[error("{0}")]

@@ -4,8 +4,8 @@ use axum::Form;
 use axum::extract::rejection::FormRejection;
 use serde::Deserialize;
 
-use super::captcha;
-use super::policy::PasswordPolicy;
+use crate::credentials::captcha;
+use crate::credentials::policy::PasswordPolicy;
 use crate::store::Client;
 use crate::web::session::CurrentUser;
 use crate::web::theme::Theme;

@@ -11,10 +11,10 @@ use axum_extra::extract::cookie::CookieJar;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::captcha;
 use super::forms::{FlowQuery, captcha_message, captcha_required, form, render_captcha};
-use super::hasher::Verification;
-use super::lockout::{self, Gate};
+use crate::credentials::Verification;
+use crate::credentials::captcha;
+use crate::credentials::lockout::{self, Gate};
 use crate::domain::{Email, PlainPassword};
 use crate::web::client_meta::ClientMeta;
 use crate::web::session::{self, CurrentUser, MaybeUser};
@@ -142,7 +142,7 @@ pub async fn submit(
         Gate::Open(attempt) => attempt,
         Gate::Locked(lock) => {
             if lock.newly {
-                super::notices::account_locked(
+                crate::mail::notices::account_locked(
                     &state,
                     &ui,
                     &meta,
@@ -204,7 +204,7 @@ pub async fn submit(
             .await;
             if let Some(lock) = locked {
                 if lock.newly {
-                    super::notices::account_locked(
+                    crate::mail::notices::account_locked(
                         &state,
                         &ui,
                         &meta,

@@ -1,19 +1,13 @@
 //! Customer accounts: sign-in, registration and email verification, forgotten
-//! and changed passwords, lockout, the password policy and captcha; plus the
-//! account creation used by the CLI; the account's profile (name, email
-//! address) and signed-in devices.
+//! and changed passwords; plus the account creation used by the CLI; the
+//! account's profile (name, email address) and signed-in devices. Lockout,
+//! hashing, the password policy, guess limits and captcha are shared with
+//! the other capabilities and live in `crate::credentials`.
 
 mod activity;
-pub mod captcha;
 mod devices;
 mod forms;
-pub mod guesses;
-mod hasher;
-pub mod lockout;
 mod login;
-pub mod mailer;
-pub mod notices;
-pub mod policy;
 mod profile;
 mod register;
 mod reset;
@@ -21,7 +15,6 @@ mod settings;
 mod users;
 
 pub use devices::describe_browser;
-pub use hasher::{HashError, PasswordHasher, Verification};
 pub use reset::mail_reset_link;
 pub use users::{CreateUserError, MAX_NAME_CHARS, NewAccount, create_user};
 

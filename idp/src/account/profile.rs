@@ -17,12 +17,13 @@ use axum_extra::extract::cookie::CookieJar;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::MAX_NAME_CHARS;
 use super::forms::{FlowQuery, LinkQuery, form};
-use super::guesses::check_current_password;
-use super::{MAX_NAME_CHARS, mailer, notices};
+use crate::credentials::guesses::check_current_password;
 use crate::crypto::{random_token, sha256_hex};
 use crate::domain::{Email, UserId};
 use crate::ephemeral::{Key, keys};
+use crate::mail::{compose as mailer, notices};
 use crate::store::{User, UserChanges};
 use crate::web::client_meta::ClientMeta;
 use crate::web::session::{CurrentUser, MaybeUser};
@@ -223,7 +224,7 @@ pub async fn change_email(
             user.email.as_str()
         ),
     );
-    if !super::guesses::mail_allowed(&state, &email, meta.ip).await? {
+    if !crate::credentials::guesses::mail_allowed(&state, &email, meta.ip).await? {
         // The same answer as a sent link: a limit reached by mail to an
         // address with an account must not tell that it has one.
         audit::record(

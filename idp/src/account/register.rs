@@ -17,10 +17,10 @@ use super::forms::{
     FlowQuery, LinkQuery, form, keep_new_password, new_password_errors, pending_client,
     portal_rules,
 };
-use super::mailer;
-use super::policy::PasswordPolicy;
+use crate::credentials::policy::PasswordPolicy;
 use crate::crypto::{random_token, sha256_hex};
 use crate::domain::{Email, PlainPassword};
+use crate::mail::compose as mailer;
 use crate::store::{EmailVerification, NewToken, NewUser};
 use crate::web::client_meta::ClientMeta;
 use crate::web::session::MaybeUser;
@@ -148,7 +148,7 @@ pub async fn submit(
     };
     let password = PlainPassword::parse(&f.password).map_err(|e| AppError::Internal(e.0))?;
     let sent = Page::new("register_sent.html", "Check your email").with("email", email.as_str());
-    if !super::guesses::mail_allowed(&state, &email, meta.ip).await? {
+    if !crate::credentials::guesses::mail_allowed(&state, &email, meta.ip).await? {
         // The same answer: whether mail went (or the address has an
         // account) is not the requester's to know.
         audit::record(
@@ -261,7 +261,8 @@ async fn tell_owner(
     meta: &ClientMeta,
     owner: &crate::store::User,
 ) -> Result<(), AppError> {
-    super::notices::address_in_use(state, theme, "registration_attempt", owner, flow_query).await?;
+    crate::mail::notices::address_in_use(state, theme, "registration_attempt", owner, flow_query)
+        .await?;
     audit::record(
         state,
         meta,

@@ -19,12 +19,13 @@ use super::forms::{
     FlowQuery, LinkQuery, captcha_message, captcha_required, form, keep_new_password,
     new_password_errors, pending_client, portal_rules, render_captcha,
 };
-use super::policy::PasswordPolicy;
-use super::{captcha, lockout, mailer, notices};
+use crate::credentials::policy::PasswordPolicy;
+use crate::credentials::{captcha, lockout};
 use crate::crypto::{random_token, sha256_hex};
 use crate::domain::ClientId;
 use crate::domain::{Email, PlainPassword};
 use crate::ephemeral::keys;
+use crate::mail::{compose as mailer, notices};
 use crate::store::{Client, NewToken};
 use crate::web::client_meta::ClientMeta;
 use crate::web::session::{self, MaybeUser};

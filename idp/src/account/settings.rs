@@ -12,10 +12,10 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::forms::{FlowQuery, form, keep_new_password, new_password_errors, portal_rules};
-use super::guesses::{CurrentPassword, check_current_password};
-use super::notices;
-use super::policy::PasswordPolicy;
+use crate::credentials::guesses::{CurrentPassword, check_current_password};
+use crate::credentials::policy::PasswordPolicy;
 use crate::domain::PlainPassword;
+use crate::mail::notices;
 use crate::web::client_meta::ClientMeta;
 use crate::web::session::{self, CurrentUser};
 use crate::web::ui::{FlashKind, Page, Ui};

@@ -4,7 +4,7 @@ use crate::clock::Clock;
 use crate::domain::{Email, PlainPassword};
 use crate::store::{self, NewUser, Store, User};
 
-use super::hasher::{HashError, PasswordHasher};
+use crate::credentials::{HashError, PasswordHasher};
 
 #[derive(Debug, Clone)]
 pub struct NewAccount {

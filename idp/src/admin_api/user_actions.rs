@@ -150,7 +150,7 @@ pub async fn unlock(
 ) -> Result<Json<UserDetail>, ApiError> {
     let id = user_id(&id)?;
     let user = load(&state, &id).await?;
-    crate::account::lockout::clear(&state, &user.email, Some(&user)).await?;
+    crate::credentials::lockout::clear(&state, &user.email, Some(&user)).await?;
     audit(
         &state,
         &admin,

@@ -110,20 +110,15 @@ pub mod keys {
         Key::new(kind, &sha256_hex(raw_secret))
     }
 
+    /// The same key as [`secret`] from the secret's SHA-256 (hex), for an
+    /// index that holds hashes only.
+    pub fn secret_hash<T>(kind: &str, secret_sha256: &str) -> Key<T> {
+        Key::new(kind, secret_sha256)
+    }
+
     /// A value kept only for tests of the store itself and for `/readyz`-like probes.
     pub fn probe(id: &str) -> Key<String> {
         Key::new("probe", id)
-    }
-
-    /// A browser session (see `web::session`), under the SHA-256 of the
-    /// cookie's id.
-    pub fn session(id: &str) -> Key<crate::web::session::SessionData> {
-        secret("session", id)
-    }
-
-    /// The same key from the id's SHA-256 (what the per-user index holds).
-    pub fn session_by_hash(id_hash: &str) -> Key<crate::web::session::SessionData> {
-        Key::new("session", id_hash)
     }
 
     /// The user's session epoch: sessions of older epochs are void.

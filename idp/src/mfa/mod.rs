@@ -283,7 +283,7 @@ impl Checked {
             Self::Malformed => {
                 "Enter the 6-digit code from your authenticator app, or one of your recovery codes."
             }
-            Self::Limited => crate::account::guesses::CODE_TRIES_SPENT,
+            Self::Limited => crate::credentials::guesses::CODE_TRIES_SPENT,
             _ => "That code is not right. Check the time on your phone and try the current code.",
         }
     }
@@ -362,7 +362,7 @@ async fn confirm_enrolment(
         .await;
         Ok(Confirmed::Refused(checked))
     };
-    if !crate::account::guesses::code_try_allowed(state, user).await? {
+    if !crate::credentials::guesses::code_try_allowed(state, user).await? {
         return refused(Checked::Limited).await;
     }
     let step = match totp::parse_code(input) {

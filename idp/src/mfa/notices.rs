@@ -1,6 +1,6 @@
 //! Mail telling owners what happened to their two-step sign-in.
 
-use crate::account::mailer;
+use crate::mail::compose as mailer;
 use crate::store::{OutgoingMail, User};
 use crate::web::theme::Theme;
 use crate::web::ui::Ui;

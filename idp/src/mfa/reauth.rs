@@ -17,7 +17,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{Checked, active_secret, check_code};
-use crate::account::guesses::{CurrentPassword, check_current_password, code_try_allowed};
+use crate::credentials::guesses::{CurrentPassword, check_current_password, code_try_allowed};
 use crate::store::User;
 use crate::web::client_meta::ClientMeta;
 use crate::web::session::{self, CurrentUser};

@@ -13,7 +13,7 @@ use serde_json::json;
 
 use super::notices::{self, Notice};
 use super::{Checked, Confirmed, active_secret, check_code, confirm_enrolment, enrol_page, totp};
-use crate::account::guesses::{CurrentPassword, check_current_password, code_try_allowed};
+use crate::credentials::guesses::{CurrentPassword, check_current_password, code_try_allowed};
 use crate::store::User;
 use crate::web::client_meta::ClientMeta;
 use crate::web::session::CurrentUser;

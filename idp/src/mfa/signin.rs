@@ -15,7 +15,7 @@ use serde_json::json;
 use super::notices::{self, Notice};
 use super::pending::{self, Pending};
 use super::{Checked, Confirmed, active_secret, check_code, confirm_enrolment, enrol_page};
-use crate::account::lockout::{self, Gate};
+use crate::credentials::lockout::{self, Gate};
 use crate::store::User;
 use crate::web::client_meta::ClientMeta;
 use crate::web::session;
@@ -83,15 +83,8 @@ async fn refuse_locked(
     let jar = pending::finish(state, ui.take_jar(), pid).await?;
     ui.set_jar(jar);
     if lock.newly {
-        crate::account::notices::account_locked(
-            state,
-            &ui,
-            meta,
-            &user.email,
-            Some(user),
-            lock.until,
-        )
-        .await?;
+        crate::mail::notices::account_locked(state, &ui, meta, &user.email, Some(user), lock.until)
+            .await?;
     }
     audit::record(
         state,

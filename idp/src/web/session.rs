@@ -25,7 +25,7 @@ use super::client_meta::ClientMeta;
 use super::{AppError, AppState};
 use crate::crypto::{random_token, sha256_hex};
 use crate::domain::UserId;
-use crate::ephemeral::keys;
+use crate::ephemeral::{Key, keys};
 use crate::store::User;
 
 /// Outside dev mode the `__Host-` prefix makes browsers refuse the cookie
@@ -144,7 +144,7 @@ pub async fn start(
         .await?;
     state
         .ephemeral
-        .put(&keys::session(&id), &data, idle(state))
+        .put(&session_key(&id), &data, idle(state))
         .await?;
     Ok(jar.add(cookie(cookie_name(dev), id, dev)))
 }
@@ -156,11 +156,7 @@ async fn remove(state: &AppState, id: &str) -> Result<(), AppError> {
 
 /// The same, from the SHA-256 of the id (what the index holds).
 async fn remove_by_hash(state: &AppState, id_hash: &str) -> Result<(), AppError> {
-    if let Some(data) = state
-        .ephemeral
-        .take(&keys::session_by_hash(id_hash))
-        .await?
-    {
+    if let Some(data) = state.ephemeral.take(&session_key_by_hash(id_hash)).await? {
         state
             .ephemeral
             .set_remove(&keys::user_sessions(data.user_id.as_str()), id_hash)
@@ -183,7 +179,7 @@ pub async fn load(
     if id.len() != 43 {
         return Ok(None);
     }
-    let key = keys::session(&id);
+    let key = session_key(&id);
     let Some(mut data) = state.ephemeral.get(&key).await? else {
         return Ok(None);
     };
@@ -215,7 +211,7 @@ pub async fn portal_hint(state: &AppState, jar: &CookieJar) -> Option<String> {
     if id.len() != 43 {
         return None;
     }
-    let data: Option<SessionData> = state.ephemeral.get(&keys::session(id)).await.ok()?;
+    let data: Option<SessionData> = state.ephemeral.get(&session_key(id)).await.ok()?;
     data?.portal
 }
 
@@ -223,7 +219,7 @@ pub async fn portal_hint(state: &AppState, jar: &CookieJar) -> Option<String> {
 /// `auth_time` (OIDC, and how recent its sign-in is) moves to now. False when
 /// the session ended meanwhile (it is not brought back).
 pub async fn reauthenticated(state: &AppState, id: &str) -> Result<bool, AppError> {
-    let key = keys::session(id);
+    let key = session_key(id);
     let Some(mut data) = state.ephemeral.get(&key).await? else {
         return Ok(false);
     };
@@ -336,10 +332,7 @@ async fn live_sessions(
     let index = keys::user_sessions(user_id.as_str());
     let mut live = Vec::new();
     for id_hash in state.ephemeral.set_members(&index).await? {
-        let data = state
-            .ephemeral
-            .get(&keys::session_by_hash(&id_hash))
-            .await?;
+        let data = state.ephemeral.get(&session_key_by_hash(&id_hash)).await?;
         match data {
             Some(data) if data.user_id == *user_id => {
                 if is_live(state, &data).await? {
@@ -403,4 +396,15 @@ impl FromRequestParts<AppState> for CurrentUser {
             Err(e) => Err(e.into_response()),
         }
     }
+}
+
+/// Where a browser session is kept: under the SHA-256 of the cookie's id,
+/// so the store never holds the id itself.
+fn session_key(id: &str) -> Key<SessionData> {
+    keys::secret("session", id)
+}
+
+/// The same key from the id's SHA-256 (what the per-user index holds).
+fn session_key_by_hash(id_hash: &str) -> Key<SessionData> {
+    keys::secret_hash("session", id_hash)
 }

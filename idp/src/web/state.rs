@@ -2,10 +2,10 @@
 
 use std::sync::Arc;
 
-use crate::account::PasswordHasher;
-use crate::account::policy::PasswordPolicy;
 use crate::clock::SharedClock;
 use crate::config::Config;
+use crate::credentials::PasswordHasher;
+use crate::credentials::policy::PasswordPolicy;
 use crate::ephemeral::Ephemeral;
 use crate::store::SharedStore;
 

@@ -114,7 +114,7 @@ async fn unknown_email_and_wrong_password_get_the_same_answer(backend: Backend) 
 async fn sign_in_rehashes_when_parameters_change(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     // A hash made with older, weaker parameters than the server's.
-    let old = idp::account::PasswordHasher::new(&idp::config::PasswordHashingConfig {
+    let old = idp::credentials::PasswordHasher::new(&idp::config::PasswordHashingConfig {
         memory_kib: 8192,
         iterations: 2,
         parallelism: 1,

@@ -3,7 +3,8 @@
 use serde_json::json;
 use time::OffsetDateTime;
 
-use super::{lockout, mailer};
+use super::compose as mailer;
+use crate::credentials::lockout;
 use crate::domain::Email;
 use crate::store::User;
 use crate::web::client_meta::ClientMeta;
