@@ -526,7 +526,7 @@ pub enum KeysCommand {
 /// on an empty database, and failing on a wrong keys.encryption_key).
 async fn keys(config: Config, cmd: KeysCommand) -> Result<(), CliError> {
     use crate::clock::Clock;
-    use crate::oidc::keys::{KeyState, SigningKeys, encryption_key};
+    use crate::tokens::keys::{KeyState, SigningKeys, encryption_key};
     use time::format_description::well_known::Rfc3339;
 
     let keys_config = config.keys.clone();

@@ -18,6 +18,7 @@ pub mod retention;
 pub mod startup;
 pub mod store;
 pub mod telemetry;
+pub mod tokens;
 pub mod web;
 
 pub use startup::Application;

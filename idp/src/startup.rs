@@ -44,7 +44,7 @@ pub enum StartError {
     #[error("{0}")]
     Mail(#[from] crate::mail::SetupError),
     #[error("{0}")]
-    Keys(#[from] crate::oidc::keys::KeyError),
+    Keys(#[from] crate::tokens::keys::KeyError),
     #[error("{0}")]
     Console(#[from] crate::admin_console::ConsoleError),
     #[error("cannot listen on {addr}: {source}")]
@@ -267,8 +267,8 @@ pub async fn connect(config: Config, clock: SharedClock) -> Result<AppState, Sta
     let themes = Themes::load(&config.themes.dir)?;
     let policy = Arc::new(PasswordPolicy::new(config.password_policy.clone()));
     let mail = crate::mail::MailQueue::new(store.clone(), clock.clone());
-    let kek = crate::oidc::keys::encryption_key(&config.keys)?;
-    let keys = crate::oidc::keys::SigningKeys::load(
+    let kek = crate::tokens::keys::encryption_key(&config.keys)?;
+    let keys = crate::tokens::keys::SigningKeys::load(
         store.clone(),
         clock.clone(),
         &config.keys,
@@ -276,7 +276,7 @@ pub async fn connect(config: Config, clock: SharedClock) -> Result<AppState, Sta
     )
     .await?;
     let discovery = axum::body::Bytes::from(crate::oidc::discovery::document(&config));
-    let clients = crate::oidc::client_cache::ClientCache::new(store.clone(), clock.clone());
+    let clients = crate::store::client_cache::ClientCache::new(store.clone(), clock.clone());
     let users = crate::store::cache::TtlCache::new(
         clock.clone(),
         web::USER_CACHE_TTL,

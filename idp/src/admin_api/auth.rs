@@ -20,8 +20,8 @@ use axum::response::{IntoResponse, Response};
 use super::error::{ApiError, ErrorBody};
 use crate::domain::{ClientId, UserId};
 use crate::oidc::authorize::ACR_MFA;
-use crate::oidc::issue::AccessClaims;
 use crate::store::User;
+use crate::tokens::AccessClaims;
 use crate::web::AppState;
 use crate::web::client_meta::ClientMeta;
 

@@ -10,8 +10,8 @@ use utoipa::ToSchema;
 use super::auth::Admin;
 use super::error::ApiError;
 use super::{Subject, audit, rfc3339};
-use crate::oidc::keys::KeyState;
 use crate::store::StoredKey;
+use crate::tokens::keys::KeyState;
 use crate::web::{AppError, AppState};
 
 #[derive(Debug, Serialize, ToSchema)]

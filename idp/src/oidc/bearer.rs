@@ -5,9 +5,9 @@
 use axum::http::{HeaderMap, header};
 
 use super::error::{OAuthCode, OAuthError, oauth};
-use super::issue::AccessClaims;
 use super::response::issuer;
-use crate::oidc::keys::VerifyOptions;
+use crate::tokens::AccessClaims;
+use crate::tokens::keys::VerifyOptions;
 use crate::web::AppState;
 
 /// Clock difference tolerated between the nodes of a deployment.

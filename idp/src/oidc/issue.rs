@@ -3,7 +3,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use sha2::{Digest, Sha256, Sha512};
 use time::{Duration, OffsetDateTime};
 
@@ -12,26 +12,8 @@ use super::response::issuer;
 use crate::crypto::{random_token, sha256_hex};
 use crate::domain::{ClientId, IdTokenAlg, UserId};
 use crate::store::{Client, NewRefreshToken, User};
+use crate::tokens::AccessClaims;
 use crate::web::AppState;
-
-/// Claims of our access tokens (RFC 9068 section 2.2).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct AccessClaims {
-    pub iss: String,
-    pub sub: String,
-    pub aud: String,
-    pub exp: i64,
-    pub iat: i64,
-    pub jti: String,
-    pub client_id: String,
-    pub scope: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub auth_time: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub acr: Option<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub amr: Vec<String>,
-}
 
 #[derive(Serialize)]
 struct IdClaims<'a> {

@@ -15,8 +15,8 @@ use serde_json::json;
 
 use super::response::issuer;
 use crate::domain::ClientId;
-use crate::oidc::keys::VerifyOptions;
 use crate::store::Client;
+use crate::tokens::keys::VerifyOptions;
 use crate::web::client_meta::ClientMeta;
 use crate::web::headers::form_action_source;
 use crate::web::session::{self, CurrentUser, MaybeUser};

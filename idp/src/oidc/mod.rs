@@ -6,14 +6,13 @@
 pub mod authorize;
 pub mod bearer;
 mod client_auth;
-pub mod client_cache;
 mod clients;
 mod consent;
 pub mod discovery;
 mod error;
 mod introspect;
 pub mod issue;
-pub mod keys;
+mod jwks;
 mod logout;
 pub mod request;
 mod response;
@@ -52,5 +51,5 @@ pub fn router() -> Router<AppState> {
         .route(paths::REVOKE, axum::routing::post(revoke::revoke))
         .route(paths::END_SESSION, get(logout::get).post(logout::post))
         .route(paths::FORM_POST_SCRIPT, get(response::form_post_script))
-        .merge(keys::router())
+        .merge(jwks::router())
 }

@@ -19,7 +19,6 @@
 //!   durable store had when the load began; one made meanwhile writes its
 //!   own entry.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use crate::ephemeral::keys;
@@ -31,10 +30,6 @@ use super::request::revoked_access_key;
 
 /// How long the marker lives: for ever, in practice (Redis caps the ttl).
 const MARKER_TTL: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
-
-/// One reload at a time on this node.
-#[derive(Debug, Clone, Default)]
-pub struct ReloadGate(Arc<tokio::sync::Mutex<()>>);
 
 /// Refuses the access token `jti` until its expiry (`exp`, unix seconds).
 pub async fn revoke(state: &AppState, jti: &str, exp: i64) -> Result<(), OAuthError> {
@@ -74,7 +69,7 @@ pub async fn is_revoked(state: &AppState, jti: &str) -> Result<bool, OAuthError>
 /// into the ephemeral one, then writes the marker. Run when the marker is
 /// missing: on a fresh store, or one that lost its data.
 async fn reload(state: &AppState) -> Result<(), OAuthError> {
-    let _one_at_a_time = state.revocation_reload.0.lock().await;
+    let _one_at_a_time = state.revocation_reload.enter().await;
     // Another request of this node may have done it while this one waited.
     if state
         .ephemeral

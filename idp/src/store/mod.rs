@@ -8,6 +8,7 @@
 mod account;
 mod breaker;
 pub mod cache;
+pub mod client_cache;
 mod keys;
 mod mail;
 mod mfa;

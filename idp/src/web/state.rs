@@ -43,19 +43,19 @@ pub struct Shared {
     /// Queues mail in the durable outbox and wakes this node's worker.
     pub mail: crate::mail::MailQueue,
     /// Token signing keys, cached; reloaded by the maintenance task.
-    pub keys: crate::oidc::keys::SigningKeys,
+    pub keys: crate::tokens::keys::SigningKeys,
     /// Seals secrets at rest (TOTP secrets) when `keys.encryption_key` is set.
     pub kek: Option<Arc<crate::crypto::envelope::Kek>>,
-    /// Clients read on hot paths, kept a few seconds (see `oidc::client_cache`).
-    pub clients: crate::oidc::client_cache::ClientCache,
+    /// Clients read on hot paths, kept a few seconds (see `store::client_cache`).
+    pub clients: crate::store::client_cache::ClientCache,
     /// Users as `/userinfo` reads them, kept [`USER_CACHE_TTL`] (a bearer
     /// call per page view must not cost a database read each).
     pub users: crate::store::cache::TtlCache<crate::domain::UserId, Option<crate::store::User>>,
     /// Access tokens whose signature was checked lately (see `oidc::bearer`).
-    pub verified_tokens: crate::store::cache::TtlCache<String, crate::oidc::issue::AccessClaims>,
+    pub verified_tokens: crate::store::cache::TtlCache<String, crate::tokens::AccessClaims>,
     pub metrics: Metrics,
     /// One reload of revoked access tokens at a time (see `oidc::revocation`).
-    pub revocation_reload: crate::oidc::revocation::ReloadGate,
+    pub revocation_reload: crate::tokens::ReloadGate,
     /// The discovery document, rendered once.
     pub discovery: axum::body::Bytes,
 }

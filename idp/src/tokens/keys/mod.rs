@@ -1,6 +1,6 @@
 //! Token signing keys: one RS256, one ES256 and one EdDSA key signing at a
 //! time, kept in the durable store, cached on every node, published at
-//! `/jwks` (RFC 7517) and rotated on a schedule with overlap.
+//! `/jwks` (RFC 7517, `crate::oidc::jwks`) and rotated on a schedule with overlap.
 //!
 //! A key's life (times from the app clock, durations from `[keys]`):
 //!
@@ -17,13 +17,11 @@
 //! nodes and refuses a second rotation of the same period.
 
 mod material;
-mod route;
 #[cfg(test)]
 mod tests;
 mod verify;
 
 pub use crate::crypto::envelope::{EnvelopeError, Kek};
-pub use route::router;
 pub use verify::{TokenError, VerifyOptions, check_time_claims};
 
 use std::sync::{Arc, RwLock};

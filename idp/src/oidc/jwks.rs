@@ -7,7 +7,7 @@ use axum::http::{HeaderValue, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 
-use super::SigningKeys;
+use crate::tokens::keys::SigningKeys;
 use crate::web::AppState;
 use crate::web::paths;
 
