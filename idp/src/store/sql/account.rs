@@ -1,5 +1,43 @@
 //! SQL of [`AccountStore`](crate::store::AccountStore).
 
+/// A new password, in the caller's transaction `$tx`, and what a change of
+/// credentials voids: the account's open reset links (a link mailed before
+/// the change must not undo it) and its refresh tokens (sessions of
+/// applications signed in with the old password end). `$unlock` also lifts
+/// a lockout (a reset proves the mailbox; a change does not need to).
+macro_rules! replace_password {
+    ($tx:expr, $user:expr, $password_hash:expr, $unlock:expr, $now:expr) => {{
+        use $crate::store::sql::{Ts, db_error};
+        let user: &$crate::domain::UserId = $user;
+        let now = Ts($now);
+        let set_password = if $unlock {
+            "update user_account set password_hash = $2, locked_until = null, updated_at = $3 where user_id = $1"
+        } else {
+            "update user_account set password_hash = $2, updated_at = $3 where user_id = $1"
+        };
+        sqlx::query(set_password)
+            .bind(user.as_str())
+            .bind($password_hash)
+            .bind(now)
+            .execute(&mut *$tx)
+            .await
+            .map_err(db_error)?;
+        sqlx::query("update password_reset_token set used_at = $2 where user_id = $1 and used_at is null")
+            .bind(user.as_str())
+            .bind(now)
+            .execute(&mut *$tx)
+            .await
+            .map_err(db_error)?;
+        sqlx::query("update refresh_token set revoked_at = $2 where user_id = $1 and revoked_at is null")
+            .bind(user.as_str())
+            .bind(now)
+            .execute(&mut *$tx)
+            .await
+            .map_err(db_error)?;
+    }};
+}
+pub(in crate::store) use replace_password;
+
 /// Implements [`AccountStore`](crate::store::AccountStore) for a store with a `pool` field.
 macro_rules! impl_account_store {
     ($store:ty) => {
@@ -214,27 +252,7 @@ macro_rules! impl_account_store {
                 if used.rows_affected() != 1 {
                     return Ok(false);
                 }
-                sqlx::query("update password_reset_token set used_at = $2 where user_id = $1 and used_at is null")
-                    .bind(user.as_str())
-                    .bind(Ts(now))
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_error)?;
-                sqlx::query(
-                    "update user_account set password_hash = $2, locked_until = null, updated_at = $3 where user_id = $1",
-                )
-                .bind(user.as_str())
-                .bind(password_hash)
-                .bind(Ts(now))
-                .execute(&mut *tx)
-                .await
-                .map_err(db_error)?;
-                sqlx::query("update refresh_token set revoked_at = $2 where user_id = $1 and revoked_at is null")
-                    .bind(user.as_str())
-                    .bind(Ts(now))
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_error)?;
+                $crate::store::sql::account::replace_password!(tx, user, password_hash, true, now);
                 $crate::store::sql::mail::insert_outbox!(&mut *tx, &mail, now)?;
                 tx.commit().await.map_err(db_error)?;
                 Ok(true)
@@ -247,27 +265,9 @@ macro_rules! impl_account_store {
                 mail: $crate::store::OutgoingMail,
                 now: time::OffsetDateTime,
             ) -> $crate::store::Result<()> {
-                use $crate::store::sql::{Ts, db_error};
+                use $crate::store::sql::db_error;
                 let mut tx = self.pool.begin().await.map_err(db_error)?;
-                sqlx::query("update user_account set password_hash = $2, updated_at = $3 where user_id = $1")
-                    .bind(user.as_str())
-                    .bind(password_hash)
-                    .bind(Ts(now))
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_error)?;
-                sqlx::query("update password_reset_token set used_at = $2 where user_id = $1 and used_at is null")
-                    .bind(user.as_str())
-                    .bind(Ts(now))
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_error)?;
-                sqlx::query("update refresh_token set revoked_at = $2 where user_id = $1 and revoked_at is null")
-                    .bind(user.as_str())
-                    .bind(Ts(now))
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_error)?;
+                $crate::store::sql::account::replace_password!(tx, user, password_hash, false, now);
                 $crate::store::sql::mail::insert_outbox!(&mut *tx, &mail, now)?;
                 tx.commit().await.map_err(db_error)
             }
