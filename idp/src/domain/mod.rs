@@ -2,10 +2,12 @@
 //! checked. Shared by every capability, so no capability imports another's
 //! internals.
 
+mod audit;
 mod client;
 mod email;
 mod user;
 
+pub use audit::AuditKind;
 pub use client::{ClientId, ClientKind, GrantType, IdTokenAlg, RedirectUri};
 pub use email::Email;
 pub use user::{PlainPassword, UserId};
