@@ -185,3 +185,69 @@ fn known_down() -> sqlx::Error {
         "database unreachable (failing fast until a probe connects)",
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+
+    use super::*;
+
+    /// A loopback port nothing listens on (bound, then released).
+    fn closed_port() -> u16 {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    }
+
+    /// A database that refuses connections: the first call fails with the
+    /// refusal and starts a probe; once the probe has failed too, calls fail
+    /// at once with the breaker's error instead of waiting the pool's
+    /// acquire timeout (5 s here) each.
+    #[tokio::test]
+    async fn an_unreachable_database_opens_the_breaker_and_calls_fail_at_once() {
+        let options = PgConnectOptions::new()
+            .host("127.0.0.1")
+            .port(closed_port())
+            .username("nobody");
+        let pool = PgPoolOptions::new()
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_lazy_with(options);
+        let guarded = Guarded::new(pool);
+
+        assert!(
+            guarded.conn().await.is_err(),
+            "a refused connection is an error"
+        );
+        let opened = tokio::time::timeout(Duration::from_secs(3), async {
+            let mut open = guarded.breaker.open.subscribe();
+            open.wait_for(|open| *open).await.map(|_| ())
+        })
+        .await;
+        assert!(
+            matches!(opened, Ok(Ok(()))),
+            "the failed probe opens the breaker"
+        );
+
+        let started = Instant::now();
+        let error = guarded.begin().await.err().expect("the database is down");
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "an open breaker answers at once, not after the acquire timeout: {:?}",
+            started.elapsed()
+        );
+        assert!(error.to_string().contains("failing fast"), "{error}");
+        assert!(
+            guarded.breaker.probing.load(Ordering::Acquire),
+            "the probe keeps trying while the database is down"
+        );
+    }
+
+    #[test]
+    fn only_failures_to_reach_the_database_count() {
+        assert!(is_connection_failure(&sqlx::Error::PoolTimedOut));
+        assert!(is_connection_failure(&known_down()));
+        assert!(!is_connection_failure(&sqlx::Error::RowNotFound));
+        assert!(!is_connection_failure(&sqlx::Error::Protocol("bad".into())));
+    }
+}
