@@ -230,7 +230,7 @@ mod tests {
         );
 
         let started = Instant::now();
-        let error = guarded.begin().await.err().expect("the database is down");
+        let error = guarded.begin().await.expect_err("the database is down");
         assert!(
             started.elapsed() < Duration::from_secs(1),
             "an open breaker answers at once, not after the acquire timeout: {:?}",
