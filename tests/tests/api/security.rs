@@ -23,6 +23,7 @@ on_both_backends!(
     opening_a_mailed_link_changes_nothing,
     registration_bursts_send_no_more_mail_than_the_limits,
     a_stolen_session_cannot_change_how_the_account_signs_in,
+    a_burst_of_address_changes_sends_no_more_mail_than_the_limits,
 );
 
 const EMAIL: &str = "jane@example.com";
@@ -592,4 +593,54 @@ async fn a_stolen_session_cannot_change_how_the_account_signs_in(backend: Backen
         .submit_on(&page, "/account/reauth", &[("code", &code)])
         .await;
     assert_eq!(back.status, StatusCode::SEE_OTHER, "{}", back.text());
+}
+
+/// Whoever holds a session asks for the same new address twenty times at
+/// once, with the right password: the account's allowance of address
+/// changes per hour (five) is counted before anything else, so fifteen are
+/// refused; of the five, only the per-address mail limit (three) sends a
+/// link, and the other two get the same "we sent a link" answer.
+async fn a_burst_of_address_changes_sends_no_more_mail_than_the_limits(backend: Backend) {
+    let app = MailApp::spawn(backend).await;
+    app.create_user(EMAIL, PW, "Jane").await;
+    app.signed_in(EMAIL, PW).await;
+    let page = app.page("/account/profile").await;
+    let to = "new-jane@example.com";
+    let answers = join_all((0..20).map(|_| async {
+        app.submit_on(
+            &page,
+            "/account/email",
+            &[("new_email", to), ("password", PW)],
+        )
+        .await
+    }))
+    .await;
+    let sent = answers
+        .iter()
+        .filter(|a| a.status == StatusCode::OK && a.contains("We sent a link"))
+        .count();
+    let refused = answers
+        .iter()
+        .filter(|a| a.status == StatusCode::TOO_MANY_REQUESTS && a.contains("several times"))
+        .count();
+    assert_eq!(
+        (sent, refused),
+        (5, 15),
+        "{:?}",
+        answers.iter().map(|a| a.status).collect::<Vec<_>>()
+    );
+    // The links go out after the answer: wait for the five accepted requests.
+    let deadline = tokio::time::Instant::now() + StdDuration::from_secs(10);
+    loop {
+        let k = kinds(&app).await;
+        let done = count(&k, "email_change.requested") + count(&k, "email_change.throttled");
+        if done >= 5 || tokio::time::Instant::now() > deadline {
+            break;
+        }
+        tokio::time::sleep(StdDuration::from_millis(50)).await;
+    }
+    assert_eq!(mails_about(&app, to, "confirm").await, 3);
+    let kinds = kinds(&app).await;
+    assert_eq!(count(&kinds, "email_change.requested"), 3, "{kinds:?}");
+    assert_eq!(count(&kinds, "email_change.throttled"), 2, "{kinds:?}");
 }
