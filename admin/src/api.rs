@@ -3,17 +3,13 @@
 //! status that tells the console what to do.
 
 use axum::http::Method;
+use client_addr::{BROWSER_AGENT, BROWSER_IP};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::Console;
 use crate::pages::PageError;
 use crate::session::Signed;
-
-/// The administrator's browser's address and user agent, as the console saw
-/// them, sent with each admin API call.
-pub const BROWSER_IP: &str = "idp-console-browser-ip";
-pub const BROWSER_AGENT: &str = "idp-console-browser-agent";
 
 /// Why a call did not do what was asked.
 #[derive(Debug)]

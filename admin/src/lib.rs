@@ -24,47 +24,10 @@ use std::sync::Arc;
 use axum::Router;
 use axum::routing::{get, post};
 
-pub use api::{BROWSER_AGENT, BROWSER_IP};
+/// The headers the console names the administrator's browser in.
+pub use client_addr::{BROWSER_AGENT, BROWSER_IP};
 pub use config::{ConsoleConfig, Endpoints};
 pub use session::{Clock, MemorySessions, SessionStore, StoreError, SystemClock};
-
-/// The client's address: the TCP `peer`, or behind `hops` trusted reverse
-/// proxies the address the outermost one appended to `X-Forwarded-For`
-/// (each proxy appends the address it saw; a client may write anything to
-/// the left of those). The provider's own listeners use it too.
-pub fn client_ip(
-    headers: &axum::http::HeaderMap,
-    peer: Option<std::net::IpAddr>,
-    hops: usize,
-) -> Option<std::net::IpAddr> {
-    if hops == 0 {
-        return peer;
-    }
-    let forwarded: Vec<std::net::IpAddr> = headers
-        .get_all("x-forwarded-for")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|s| s.trim().parse().ok())
-        .collect();
-    forwarded
-        .len()
-        .checked_sub(hops)
-        .and_then(|i| forwarded.get(i).copied())
-        .or(peer)
-}
-
-/// A header's value as text, at most 300 characters (user agents, for
-/// sessions and the audit trail). The provider's listeners use it too.
-pub fn header_text(
-    headers: &axum::http::HeaderMap,
-    name: impl axum::http::header::AsHeaderName,
-) -> Option<String> {
-    headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .map(|s| s.chars().take(300).collect())
-}
 
 /// The console, ready to be served: cheap to clone (one `Arc`).
 #[derive(Clone)]
@@ -181,36 +144,5 @@ impl Console {
                 pages::security_headers,
             ))
             .with_state(self.clone())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::net::IpAddr;
-
-    use axum::http::HeaderMap;
-
-    fn ip(s: &str) -> Option<IpAddr> {
-        s.parse().ok()
-    }
-
-    #[test]
-    fn the_client_is_found_behind_as_many_proxies_as_are_trusted() {
-        let mut headers = HeaderMap::new();
-        // The client wrote the first entry itself; two proxies appended theirs.
-        headers.append("x-forwarded-for", "6.6.6.6, 203.0.113.9".parse().unwrap());
-        headers.append("x-forwarded-for", "10.0.0.2".parse().unwrap());
-        let peer = ip("10.0.0.3");
-        assert_eq!(super::client_ip(&headers, peer, 0), peer, "no proxy");
-        assert_eq!(super::client_ip(&headers, peer, 1), ip("10.0.0.2"));
-        assert_eq!(super::client_ip(&headers, peer, 2), ip("203.0.113.9"));
-        assert_eq!(
-            super::client_ip(&headers, peer, 4),
-            peer,
-            "fewer entries than proxies: the peer"
-        );
-        let mut garbage = HeaderMap::new();
-        garbage.insert("x-forwarded-for", "not an address".parse().unwrap());
-        assert_eq!(super::client_ip(&garbage, peer, 1), peer);
     }
 }

@@ -268,8 +268,8 @@ impl Browser {
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| c.0.ip());
-        let ip = crate::client_ip(&parts.headers, peer, hops);
-        let user_agent = crate::header_text(&parts.headers, axum::http::header::USER_AGENT);
+        let ip = client_addr::client_ip(&parts.headers, peer, hops);
+        let user_agent = client_addr::header_text(&parts.headers, axum::http::header::USER_AGENT);
         Self { ip, user_agent }
     }
 }
