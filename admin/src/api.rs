@@ -7,9 +7,9 @@ use client_addr::{BROWSER_AGENT, BROWSER_IP};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::Console;
-use crate::pages::PageError;
-use crate::session::Signed;
+use crate::console::Console;
+use crate::error::PageError;
+use crate::signed::Signed;
 
 /// Why a call did not do what was asked.
 #[derive(Debug)]
@@ -90,7 +90,7 @@ impl Console {
             serde_json::from_slice(&bytes).unwrap_or(Value::Null)
         };
         let message = || {
-            crate::pages::capitalised(
+            crate::error::capitalised(
                 value
                     .get("message")
                     .and_then(Value::as_str)
