@@ -3,17 +3,13 @@
 //! status that tells the console what to do.
 
 use axum::http::Method;
+use client_addr::{BROWSER_AGENT, BROWSER_IP};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::Console;
-use crate::pages::PageError;
-use crate::session::Signed;
-
-/// The administrator's browser's address and user agent, as the console saw
-/// them, sent with each admin API call.
-pub const BROWSER_IP: &str = "idp-console-browser-ip";
-pub const BROWSER_AGENT: &str = "idp-console-browser-agent";
+use crate::console::Console;
+use crate::error::PageError;
+use crate::signed::Signed;
 
 /// Why a call did not do what was asked.
 #[derive(Debug)]
@@ -94,7 +90,7 @@ impl Console {
             serde_json::from_slice(&bytes).unwrap_or(Value::Null)
         };
         let message = || {
-            crate::pages::capitalised(
+            crate::error::capitalised(
                 value
                     .get("message")
                     .and_then(Value::as_str)

@@ -5,7 +5,7 @@ use axum::Form;
 use axum::extract::{FromRequest, Request};
 use axum::response::{IntoResponse, Response};
 
-use crate::pages::PageError;
+use crate::error::PageError;
 
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Fields(pub Vec<(String, String)>);

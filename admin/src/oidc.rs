@@ -14,15 +14,16 @@ use axum_extra::extract::cookie::CookieJar;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::Console;
-use crate::pages::PageError;
+use crate::console::Console;
+use crate::error::PageError;
 use crate::session::{
-    self, SESSION_COOKIE, SessionData, Signed, cookie, cookie_name, hashed, open, random_token,
+    self, SESSION_COOKIE, SessionData, cookie, cookie_name, hashed, open, random_token,
     safe_return, same, seal,
 };
+use crate::signed::Signed;
+use crate::tokens::token_call;
 use crate::views;
 
 const LOGIN_COOKIE: &str = "idp_console_login";
@@ -89,14 +90,6 @@ pub(crate) struct CallbackQuery {
     iss: Option<String>,
     error: Option<String>,
     error_description: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct TokenAnswer {
-    access_token: String,
-    expires_in: Option<i64>,
-    refresh_token: Option<String>,
-    id_token: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -231,77 +224,6 @@ fn id_claims(token: &str) -> Result<IdClaims, PageError> {
     let payload = token.split('.').nth(1).ok_or_else(bad)?;
     let bytes = URL_SAFE_NO_PAD.decode(payload).map_err(|_| bad())?;
     serde_json::from_slice(&bytes).map_err(|_| bad())
-}
-
-/// Calls the token endpoint as the console's client (`client_secret_basic`).
-/// `None`: the grant was refused (`invalid_grant`): sign in again.
-async fn token_call(
-    console: &Console,
-    form: &[(&str, &str)],
-) -> Result<Option<TokenAnswer>, PageError> {
-    let config = console.config();
-    let response = console
-        .0
-        .http
-        .post(config.endpoints.token.clone())
-        // RFC 6749 2.3.1: both form-encoded before the Basic encoding.
-        .basic_auth(
-            session::urlencode(&config.client_id),
-            Some(session::urlencode(&config.client_secret)),
-        )
-        .form(form)
-        .send()
-        .await
-        .map_err(|e| PageError::Upstream(format!("token endpoint: {e}")))?;
-    let status = response.status();
-    let body: Value = response
-        .json()
-        .await
-        .map_err(|e| PageError::Upstream(format!("token endpoint: {e}")))?;
-    if status.is_success() {
-        return serde_json::from_value(body)
-            .map(Some)
-            .map_err(|e| PageError::Upstream(format!("token endpoint: {e}")));
-    }
-    match body.get("error").and_then(Value::as_str) {
-        Some("invalid_grant") => Ok(None),
-        // The console's own credentials: a configuration problem, said plainly.
-        Some("invalid_client") => Err(PageError::Upstream(
-            "the provider refused the console's client credentials (client id or secret)".into(),
-        )),
-        other => Err(PageError::Upstream(format!(
-            "token endpoint answered {status}: {}",
-            other.unwrap_or("no error code")
-        ))),
-    }
-}
-
-/// Renews the access token with the refresh token. `false`: it cannot be
-/// renewed (expired, revoked, sign-in too old): sign in again.
-pub(crate) async fn refresh(console: &Console, data: &mut SessionData) -> Result<bool, PageError> {
-    let Some(refresh_token) = data.refresh_token.clone() else {
-        return Ok(false);
-    };
-    let Some(answer) = token_call(
-        console,
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", &refresh_token),
-        ],
-    )
-    .await?
-    else {
-        return Ok(false);
-    };
-    data.access_expires_at = console.now() + answer.expires_in.unwrap_or(60);
-    data.access_token = answer.access_token;
-    if let Some(rotated) = answer.refresh_token {
-        data.refresh_token = Some(rotated);
-    }
-    if let Some(id_token) = answer.id_token {
-        data.id_token = id_token;
-    }
-    Ok(true)
 }
 
 #[derive(Deserialize)]

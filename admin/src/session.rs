@@ -1,5 +1,5 @@
 //! Console sessions: the browser holds a random id in an HttpOnly cookie;
-//! the tokens stay on the server, in a [`SessionStore`] under the id's
+//! the tokens stay on the server, in a `SessionStore` (store.rs) under the id's
 //! SHA-256 (a copy of the store does not open sessions), sealed with
 //! AES-256-GCM under a key derived from the id (HKDF-SHA-256), so a copy of
 //! the store does not yield the administrator's tokens either: only the
@@ -9,15 +9,9 @@
 //! any node serves any console request; the standalone console keeps them
 //! in memory.
 
-use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use axum::extract::{ConnectInfo, FromRequestParts};
-use axum::http::request::Parts;
-use axum::response::{IntoResponse, Redirect, Response};
-use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
+use axum_extra::extract::cookie::{Cookie, SameSite};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngCore;
@@ -25,65 +19,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::Console;
-use crate::pages::PageError;
-
-#[derive(Debug, thiserror::Error)]
-#[error("session store: {0}")]
-pub struct StoreError(pub String);
-
-/// Where console sessions and half-done sign-ins live: values expire after
-/// their TTL; `take` reads and removes at once (a sign-in completes once).
-#[async_trait::async_trait]
-pub trait SessionStore: Send + Sync {
-    async fn put(&self, key: &str, value: Vec<u8>, ttl: Duration) -> Result<(), StoreError>;
-    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
-    async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
-    async fn delete(&self, key: &str) -> Result<(), StoreError>;
-}
-
-/// Sessions in this process (the standalone console, one instance).
-#[derive(Default)]
-pub struct MemorySessions(Mutex<HashMap<String, (Instant, Vec<u8>)>>);
-
-impl MemorySessions {
-    fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Instant, Vec<u8>)>> {
-        // A panic while holding the lock cannot leave a half-written entry.
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
-
-#[async_trait::async_trait]
-impl SessionStore for MemorySessions {
-    async fn put(&self, key: &str, value: Vec<u8>, ttl: Duration) -> Result<(), StoreError> {
-        let now = Instant::now();
-        let mut entries = self.entries();
-        entries.retain(|_, (until, _)| *until > now);
-        entries.insert(key.to_owned(), (now + ttl, value));
-        Ok(())
-    }
-
-    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let entries = self.entries();
-        Ok(entries
-            .get(key)
-            .filter(|(until, _)| *until > Instant::now())
-            .map(|(_, v)| v.clone()))
-    }
-
-    async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let mut entries = self.entries();
-        Ok(entries
-            .remove(key)
-            .filter(|(until, _)| *until > Instant::now())
-            .map(|(_, v)| v))
-    }
-
-    async fn delete(&self, key: &str) -> Result<(), StoreError> {
-        self.entries().remove(key);
-        Ok(())
-    }
-}
+use crate::console::Console;
+use crate::error::PageError;
+use crate::store::StoreError;
 
 /// A console session ends after this long without a request (the
 /// provider's `admin.max_sign_in_age_minutes` bounds it in any case).
@@ -205,21 +143,6 @@ pub(crate) struct Flash {
     pub text: String,
 }
 
-/// The console's time (unix seconds): the provider's clock when mounted by
-/// `idp serve` (so tests move both together), the system clock otherwise.
-pub trait Clock: Send + Sync {
-    fn unix_now(&self) -> i64;
-}
-
-/// The system clock.
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn unix_now(&self) -> i64 {
-        time::OffsetDateTime::now_utc().unix_timestamp()
-    }
-}
-
 impl Console {
     pub(crate) async fn save(&self, id: &str, data: &SessionData) -> Result<(), PageError> {
         let bytes = serde_json::to_vec(data).map_err(|e| PageError::internal(e.to_string()))?;
@@ -245,113 +168,6 @@ impl Console {
     }
 }
 
-/// A signed-in administrator with a usable access token: handlers that take
-/// it cannot run without one. Without a session the browser is sent to sign
-/// in, and comes back to the page it asked for.
-pub(crate) struct Signed {
-    pub id: String,
-    pub data: SessionData,
-    /// The administrator's browser, named to the admin API for its audit trail.
-    pub browser: Browser,
-}
-
-/// Where a request to the console came from.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Browser {
-    pub ip: Option<IpAddr>,
-    pub user_agent: Option<String>,
-}
-
-impl Browser {
-    fn of(parts: &Parts, hops: usize) -> Self {
-        let peer = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip());
-        let ip = crate::client_ip(&parts.headers, peer, hops);
-        let user_agent = crate::header_text(&parts.headers, axum::http::header::USER_AGENT);
-        Self { ip, user_agent }
-    }
-}
-
-impl Signed {
-    pub fn token(&self) -> &str {
-        &self.data.access_token
-    }
-
-    /// Checks a form's CSRF token against the session's, in constant time.
-    pub fn check_csrf(&self, sent: &str) -> Result<(), PageError> {
-        if same(sent, &self.data.csrf) {
-            Ok(())
-        } else {
-            Err(PageError::Csrf)
-        }
-    }
-}
-
-impl FromRequestParts<Console> for Signed {
-    type Rejection = Response;
-
-    async fn from_request_parts(parts: &mut Parts, console: &Console) -> Result<Self, Response> {
-        let jar = CookieJar::from_headers(&parts.headers);
-        let back = return_to(parts);
-        let to_login = || {
-            let url = format!("/admin/login?return_to={}", urlencode(&back));
-            Redirect::to(&url).into_response()
-        };
-        let Some(id) = jar
-            .get(&cookie_name(console, SESSION_COOKIE))
-            .map(|c| c.value().to_owned())
-        else {
-            return Err(to_login());
-        };
-        let mut data = match console.load(&id).await {
-            Ok(Some(data)) => data,
-            Ok(None) => return Err(to_login()),
-            Err(e) => return Err(e.into_response()),
-        };
-        let now = console.now();
-        if data.access_expires_at - 30 <= now {
-            match crate::oidc::refresh(console, &mut data).await {
-                Ok(true) => {}
-                Ok(false) => {
-                    let _ = console.forget(&id).await;
-                    return Err(to_login());
-                }
-                Err(e) => return Err(e.into_response()),
-            }
-            data.last_seen = now;
-            console
-                .save(&id, &data)
-                .await
-                .map_err(IntoResponse::into_response)?;
-        } else if now - data.last_seen >= 60 {
-            // Sliding expiry, written at most once a minute.
-            data.last_seen = now;
-            console
-                .save(&id, &data)
-                .await
-                .map_err(IntoResponse::into_response)?;
-        }
-        let browser = Browser::of(parts, console.config().trusted_proxy_hops);
-        Ok(Self { id, data, browser })
-    }
-}
-
-/// Where to come back after signing in: this page if it was a GET, else the
-/// dashboard (a form's POST cannot be replayed after a redirect).
-fn return_to(parts: &Parts) -> String {
-    if parts.method == axum::http::Method::GET {
-        parts
-            .uri
-            .path_and_query()
-            .map(|p| p.as_str().to_owned())
-            .unwrap_or_else(|| "/admin/".to_owned())
-    } else {
-        "/admin/".to_owned()
-    }
-}
-
 pub(crate) fn urlencode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
@@ -369,22 +185,6 @@ pub(crate) fn safe_return(to: Option<&str>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[tokio::test]
-    async fn memory_sessions_expire_and_take_once() {
-        let s = MemorySessions::default();
-        s.put("a", b"1".to_vec(), Duration::from_secs(60))
-            .await
-            .unwrap();
-        s.put("b", b"2".to_vec(), Duration::from_millis(1))
-            .await
-            .unwrap();
-        tokio::time::sleep(Duration::from_millis(5)).await;
-        assert_eq!(s.get("a").await.unwrap(), Some(b"1".to_vec()));
-        assert_eq!(s.get("b").await.unwrap(), None);
-        assert_eq!(s.take("a").await.unwrap(), Some(b"1".to_vec()));
-        assert_eq!(s.take("a").await.unwrap(), None);
-    }
 
     #[test]
     fn only_console_pages_are_returned_to() {

@@ -6,8 +6,7 @@ use axum::http::{HeaderValue, header};
 use axum::response::{Html, IntoResponse, Response};
 use serde::Serialize;
 
-use crate::BuildError;
-use crate::pages::PageError;
+use crate::error::{BuildError, PageError};
 
 macro_rules! templates {
     ($($name:literal),* $(,)?) => {

@@ -6,7 +6,8 @@ use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
-use tests::Backend;
+
+use kit::Backend;
 
 /// Runs `idp` with `--config` pointing at the shipped embedded default, in `dir`,
 /// with the database (and Redis) of `db` in the environment.
@@ -27,7 +28,7 @@ fn idp(dir: &Path, db: &Db, args: &[&str]) -> Output {
         .env("IDP__PASSWORD_HASHING__ITERATIONS", "1");
     if let Some(redis) = &db.redis {
         cmd.env("IDP__REDIS__URL", redis)
-            .env("IDP__REDIS__PREFIX", tests::fresh_redis_prefix());
+            .env("IDP__REDIS__PREFIX", kit::fresh_redis_prefix());
     }
     cmd.output().expect("idp runs")
 }
@@ -44,8 +45,8 @@ struct Db {
 async fn fresh(backend: Backend, dir: &Path) -> Db {
     match backend {
         Backend::Postgres => Db {
-            url: tests::fresh_postgres_database().await,
-            redis: Some(tests::env_url("IDP_TEST_REDIS_URL")),
+            url: kit::fresh_postgres_database().await,
+            redis: Some(kit::env_url("IDP_TEST_REDIS_URL")),
         },
         Backend::Sqlite => Db {
             url: format!("sqlite://{}", dir.join("data/idp.db").display()),
@@ -94,11 +95,11 @@ macro_rules! on_both_backends {
         mod $name {
             #[tokio::test]
             async fn postgres_redis() {
-                super::$name(tests::Backend::Postgres).await
+                super::$name(crate::kit::Backend::Postgres).await
             }
             #[tokio::test]
             async fn sqlite_memory() {
-                super::$name(tests::Backend::Sqlite).await
+                super::$name(crate::kit::Backend::Sqlite).await
             }
         }
     )+};
@@ -363,7 +364,7 @@ async fn keys_are_listed_and_rotated(backend: Backend) {
 #[tokio::test]
 async fn unreachable_database_is_a_one_line_error() {
     let dir = tempfile::tempdir().unwrap();
-    let port = tests::free_port();
+    let port = kit::free_port();
     let db = Db {
         url: format!("postgres://idp:secret-pw@127.0.0.1:{port}/idp"),
         redis: None,
@@ -389,8 +390,8 @@ fn unreachable_sentinels_are_a_one_line_error_naming_the_key() {
     let dir = tempfile::tempdir().unwrap();
     let sentinels = format!(
         "[\"127.0.0.1:{}\", \"127.0.0.1:{}\"]",
-        tests::free_port(),
-        tests::free_port()
+        kit::free_port(),
+        kit::free_port()
     );
     let out = Command::new(env!("CARGO_BIN_EXE_idp"))
         .current_dir(dir.path())
@@ -469,8 +470,8 @@ fn invalid_config_exits_1_naming_the_key() {
 #[tokio::test]
 async fn serve_runs_on_the_embedded_default_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
-    let port = tests::free_port();
-    let admin_port = tests::free_port();
+    let port = kit::free_port();
+    let admin_port = kit::free_port();
     let child = Command::new(env!("CARGO_BIN_EXE_idp"))
         .current_dir(dir.path())
         .arg("--config")
@@ -977,4 +978,56 @@ fn a_command_outside_a_deployment_says_which_database_it_opened() {
         "{}",
         stderr(&second)
     );
+}
+
+/// What these tests need of the black-box test kit (the `tests` crate),
+/// written here: `tests` depends on `idp`, so `idp` does not depend on it.
+mod kit {
+    use std::net::TcpListener;
+
+    use sqlx::Connection;
+
+    /// The two deployments every command is checked on.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Backend {
+        /// PostgreSQL + Redis: production.
+        Postgres,
+        /// SQLite + in-process ephemeral store: the embedded default.
+        Sqlite,
+    }
+
+    pub fn env_url(name: &str) -> String {
+        std::env::var(name).unwrap_or_else(|_| {
+            panic!("{name} is not set: run the tests with `bash scripts/test`, which starts PostgreSQL and Redis")
+        })
+    }
+
+    /// A new, empty PostgreSQL database; returns its URL.
+    pub async fn fresh_postgres_database() -> String {
+        let admin = env_url("IDP_TEST_DATABASE_URL");
+        let name = format!("t_{}", uuid::Uuid::new_v4().simple());
+        let mut conn = sqlx::PgConnection::connect(&admin)
+            .await
+            .expect("connect to test PostgreSQL");
+        sqlx::query(sqlx::AssertSqlSafe(format!("create database {name}")))
+            .execute(&mut conn)
+            .await
+            .expect("create test database");
+        let mut url = url::Url::parse(&admin).expect("IDP_TEST_DATABASE_URL is a URL");
+        url.set_path(&name);
+        url.to_string()
+    }
+
+    /// A key prefix no other test uses.
+    pub fn fresh_redis_prefix() -> String {
+        format!("test:{}:", uuid::Uuid::new_v4().simple())
+    }
+
+    /// A loopback port nobody listens on right now.
+    pub fn free_port() -> u16 {
+        TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free port")
+    }
 }

@@ -5,12 +5,13 @@ use axum::extract::{Path, State};
 use axum::http::Method;
 use serde_json::{Value, json};
 
+use super::frame::Confirm;
 use super::records::ListPage;
-use super::{Confirm, PageResult};
-use crate::Console;
 use crate::api::{ApiError, enc};
+use crate::console::Console;
+use crate::error::PageResult;
 use crate::form::Fields;
-use crate::session::Signed;
+use crate::signed::Signed;
 use crate::views::when;
 
 /// The grant types the forms offer.

@@ -5,9 +5,9 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde_json::{Value, json};
 
 use super::records::{ListPage, audit_rows, mail_rows};
-use super::{PageError, PageResult};
-use crate::Console;
-use crate::session::Signed;
+use crate::console::Console;
+use crate::error::{PageError, PageResult};
+use crate::signed::Signed;
 
 pub(crate) async fn redirect_to_slash() -> Response {
     Redirect::permanent("/admin/").into_response()

@@ -6,11 +6,12 @@ use axum::http::Method;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Confirm, PageResult};
-use crate::Console;
+use super::frame::Confirm;
 use crate::api::{ApiError, enc};
+use crate::console::Console;
+use crate::error::PageResult;
 use crate::form::Fields;
-use crate::session::Signed;
+use crate::signed::Signed;
 use crate::views::{unix, when};
 
 type Tz = jiff::tz::TimeZone;

@@ -6,12 +6,13 @@ use axum::http::Method;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::frame::Confirm;
 use super::records::{ListPage, audit_rows};
-use super::{Confirm, PageError, PageResult};
-use crate::Console;
 use crate::api::{ApiError, enc};
+use crate::console::Console;
+use crate::error::{PageError, PageResult};
 use crate::form::Fields;
-use crate::session::Signed;
+use crate::signed::Signed;
 use crate::views::when;
 
 #[derive(Debug, Deserialize)]

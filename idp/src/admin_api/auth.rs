@@ -72,11 +72,13 @@ impl Admin {
 /// the console holds such tokens, so only it can name them; a client's
 /// client_credentials call is recorded as it comes.)
 fn on_behalf_of_browser(meta: &mut ClientMeta, headers: &axum::http::HeaderMap) {
-    if let Some(ip) = admin::header_text(headers, admin::BROWSER_IP).and_then(|v| v.parse().ok()) {
+    if let Some(ip) =
+        client_addr::header_text(headers, client_addr::BROWSER_IP).and_then(|v| v.parse().ok())
+    {
         meta.ip = ip;
     }
     // The console's own user agent is never the administrator's.
-    meta.user_agent = admin::header_text(headers, admin::BROWSER_AGENT);
+    meta.user_agent = client_addr::header_text(headers, client_addr::BROWSER_AGENT);
 }
 
 /// A refusal, with its `WWW-Authenticate` challenge.

@@ -38,8 +38,8 @@ impl FromRequestParts<AppState> for ClientMeta {
             .extensions
             .get::<ProxyHops>()
             .map_or(state.config.server.trusted_proxy_hops, |h| h.0);
-        let ip = admin::client_ip(&parts.headers, Some(peer), hops).unwrap_or(peer);
-        let user_agent = admin::header_text(&parts.headers, header::USER_AGENT);
+        let ip = client_addr::client_ip(&parts.headers, Some(peer), hops).unwrap_or(peer);
+        let user_agent = client_addr::header_text(&parts.headers, header::USER_AGENT);
         Ok(Self { ip, user_agent })
     }
 }
