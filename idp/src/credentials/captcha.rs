@@ -21,6 +21,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
+/// Section `[captcha]` of the main config, defined with the rest of it.
+pub use crate::config::CaptchaConfig;
 use crate::ephemeral::{self, Ephemeral, keys};
 
 /// 128 bits, base64url without padding.
@@ -28,39 +30,6 @@ const CHALLENGE_BYTES: usize = 16;
 const CHALLENGE_LEN: usize = 22;
 /// `u64::MAX` has 20 decimal digits; the solver never needs more.
 const MAX_NONCE_LEN: usize = 20;
-
-/// Section `[captcha]` of the main config.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize, serde::Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct CaptchaConfig {
-    /// Leading zero bits asked of the hash, 1 to 28. Each bit doubles the
-    /// client's work: 16 is well under a second in a browser.
-    pub difficulty: u8,
-    /// How long an issued challenge can be answered.
-    pub ttl_secs: u64,
-}
-
-impl Default for CaptchaConfig {
-    fn default() -> Self {
-        Self {
-            difficulty: 16,
-            ttl_secs: 600,
-        }
-    }
-}
-
-impl CaptchaConfig {
-    /// Fails with the name of the first bad key.
-    pub fn validate(&self) -> Result<(), String> {
-        if !(1..=28).contains(&self.difficulty) {
-            return Err("captcha.difficulty: must be between 1 and 28".to_owned());
-        }
-        if self.ttl_secs == 0 {
-            return Err("captcha.ttl_secs: must be at least 1".to_owned());
-        }
-        Ok(())
-    }
-}
 
 /// What a form page renders for its solver script.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -327,30 +296,5 @@ mod tests {
             verify(&ephemeral, &issued.challenge, &short.to_string()).await,
             Err(CaptchaError::Invalid)
         ));
-    }
-
-    #[test]
-    fn validate_names_the_key() {
-        assert_eq!(CaptchaConfig::default().validate(), Ok(()));
-        for difficulty in [0, 29] {
-            let config = CaptchaConfig {
-                difficulty,
-                ..CaptchaConfig::default()
-            };
-            assert_eq!(
-                config.validate().unwrap_err(),
-                "captcha.difficulty: must be between 1 and 28"
-            );
-        }
-        let config = CaptchaConfig {
-            ttl_secs: 0,
-            ..CaptchaConfig::default()
-        };
-        assert!(
-            config
-                .validate()
-                .unwrap_err()
-                .starts_with("captcha.ttl_secs:")
-        );
     }
 }

@@ -18,79 +18,15 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-/// Hard upper bound, whatever the config: longer inputs are refused before any
-/// other work (argon2 and zxcvbn need not see megabytes of form data).
-pub const MAX_LENGTH: usize = 256;
+/// The policy's settings and its hard length bound live with the rest of the
+/// configuration; kept here under their old names too.
+pub use crate::config::{PASSWORD_MAX_LENGTH as MAX_LENGTH, PasswordPolicyConfig};
 
 /// Name parts and email local parts shorter than this are not held against a
 /// password: a two-letter name such as "Jo" would refuse a great many of them.
 const MIN_PERSONAL_LEN: usize = 3;
 
 const COMMON_PASSWORDS: &str = include_str!("../../data/common-passwords.txt");
-
-/// Section `[password_policy]` of the main config.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize, serde::Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct PasswordPolicyConfig {
-    /// Minimum number of characters (not bytes).
-    pub min_length: usize,
-    pub require_uppercase: bool,
-    pub require_lowercase: bool,
-    pub require_digit: bool,
-    /// A symbol is any character that is neither alphanumeric nor whitespace.
-    pub require_symbol: bool,
-    /// Refuse passwords on the shipped list of common passwords.
-    pub reject_common: bool,
-    /// Refuse passwords that contain the user's name or email local part.
-    pub reject_personal: bool,
-    /// Minimum zxcvbn score, 0 (anything) to 4 (very hard to guess).
-    pub min_strength: u8,
-}
-
-impl Default for PasswordPolicyConfig {
-    fn default() -> Self {
-        Self {
-            min_length: 8,
-            require_uppercase: false,
-            require_lowercase: false,
-            require_digit: false,
-            require_symbol: false,
-            reject_common: true,
-            reject_personal: true,
-            min_strength: 3,
-        }
-    }
-}
-
-impl PasswordPolicyConfig {
-    /// Fails with the name of the first bad key.
-    pub fn validate(&self) -> Result<(), String> {
-        if !(1..=MAX_LENGTH).contains(&self.min_length) {
-            return Err(format!(
-                "password_policy.min_length: must be between 1 and {MAX_LENGTH}"
-            ));
-        }
-        if self.min_strength > 4 {
-            return Err("password_policy.min_strength: must be between 0 and 4".to_owned());
-        }
-        Ok(())
-    }
-
-    /// The stricter of two policies, rule by rule: what a password must
-    /// satisfy to meet both.
-    pub fn strictest(&self, other: &Self) -> Self {
-        Self {
-            min_length: self.min_length.max(other.min_length),
-            require_uppercase: self.require_uppercase || other.require_uppercase,
-            require_lowercase: self.require_lowercase || other.require_lowercase,
-            require_digit: self.require_digit || other.require_digit,
-            require_symbol: self.require_symbol || other.require_symbol,
-            reject_common: self.reject_common || other.reject_common,
-            reject_personal: self.reject_personal || other.reject_personal,
-            min_strength: self.min_strength.max(other.min_strength),
-        }
-    }
-}
 
 /// The policy in force: its config and the common-password set. Cheap to clone
 /// (the set is shared).
@@ -581,43 +517,5 @@ mod tests {
             ..seed_002()
         };
         assert_eq!(PasswordPolicy::new(all).describe().len(), 8);
-    }
-
-    #[test]
-    fn validate_names_the_key() {
-        assert_eq!(PasswordPolicyConfig::default().validate(), Ok(()));
-        let strength = PasswordPolicyConfig {
-            min_strength: 5,
-            ..PasswordPolicyConfig::default()
-        };
-        assert_eq!(
-            strength.validate().unwrap_err(),
-            "password_policy.min_strength: must be between 0 and 4"
-        );
-        for min_length in [0, MAX_LENGTH + 1] {
-            let length = PasswordPolicyConfig {
-                min_length,
-                ..PasswordPolicyConfig::default()
-            };
-            assert!(
-                length
-                    .validate()
-                    .unwrap_err()
-                    .starts_with("password_policy.min_length:")
-            );
-        }
-    }
-
-    #[test]
-    fn config_reads_partial_toml_with_defaults_and_refuses_unknown_keys() {
-        let config: PasswordPolicyConfig = toml::from_str("require_digit = true").unwrap();
-        assert_eq!(
-            config,
-            PasswordPolicyConfig {
-                require_digit: true,
-                ..PasswordPolicyConfig::default()
-            }
-        );
-        assert!(toml::from_str::<PasswordPolicyConfig>("min_lenght = 9").is_err());
     }
 }

@@ -22,9 +22,7 @@
 //! one cut short (database gone, shutdown) leaves whole batches done and the
 //! rest for the next pass.
 
-mod config;
-
-pub use config::RetentionConfig;
+pub use crate::config::RetentionConfig;
 
 use std::time::Duration as StdDuration;
 

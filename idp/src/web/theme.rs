@@ -65,7 +65,7 @@ pub struct ThemeMeta {
     /// on the pages of this portal's flows. Keys left out take the built-in
     /// defaults, not the deployment's values.
     #[serde(default)]
-    pub password_policy: Option<crate::credentials::policy::PasswordPolicyConfig>,
+    pub password_policy: Option<crate::config::PasswordPolicyConfig>,
     /// Button and link words, by [`LABELS`] key; see [`Theme::labels`].
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
