@@ -56,6 +56,7 @@ const LAYERS: &[(&str, Layer)] = &[
     ("web", Layer::Services),
     ("credentials", Layer::Services),
     ("mail", Layer::Services),
+    ("tokens", Layer::Services),
     ("signin", Layer::Pipeline),
     ("account", Layer::Capabilities),
     ("mfa", Layer::Capabilities),
