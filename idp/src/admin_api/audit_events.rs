@@ -12,7 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::auth::Admin;
 use super::error::{ApiError, ErrorBody, bad_request};
-use super::{end_page, page_limit, rfc3339};
+use super::shared::{end_page, page_limit, rfc3339};
 use crate::domain::{Email, UserId};
 use crate::store::{AuditQuery, RecordedAuditEvent};
 use crate::web::AppState;

@@ -14,7 +14,7 @@ use utoipa::ToSchema;
 
 use super::auth::{Admin, Principal};
 use super::error::{ApiError, ErrorBody, Id, bad_request};
-use super::{Subject, audit, rfc3339};
+use super::shared::{Subject, audit, rfc3339};
 use crate::domain::{ClientId, ClientKind, GrantType, IdTokenAlg, RedirectUri};
 use crate::oidc::{
     ClientChanges, ClientRegistration, RegisterClientError, UpdateClientError,

@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 
 use super::auth::Admin;
 use super::error::ApiError;
-use super::{Subject, audit, rfc3339};
+use super::shared::{Subject, audit, rfc3339};
 use crate::store::StoredKey;
 use crate::tokens::keys::KeyState;
 use crate::web::{AppError, AppState};

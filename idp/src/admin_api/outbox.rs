@@ -11,7 +11,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::auth::Admin;
 use super::error::{ApiError, ErrorBody, Id, bad_request};
-use super::{Subject, audit, page_limit, rfc3339};
+use super::shared::{Subject, audit, page_limit, rfc3339};
 use crate::store::{MailStatus, QueuedMail};
 use crate::web::AppState;
 

@@ -8,8 +8,8 @@ use serde_json::json;
 
 use super::auth::Admin;
 use super::error::{ApiError, ErrorBody, Id};
+use super::shared::{Subject, audit};
 use super::users::{UserDetail, detail, load, user_id};
-use super::{Subject, audit};
 use crate::domain::UserId;
 use crate::web::AppState;
 

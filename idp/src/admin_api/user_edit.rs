@@ -10,8 +10,8 @@ use utoipa::ToSchema;
 
 use super::auth::Admin;
 use super::error::{ApiError, ErrorBody, Id, bad_request};
+use super::shared::{Subject, audit};
 use super::users::{UserDetail, detail, load, user_id};
-use super::{Subject, audit};
 use crate::account::MAX_NAME_CHARS;
 use crate::domain::Email;
 use crate::store::UserChanges;

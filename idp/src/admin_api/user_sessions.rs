@@ -17,8 +17,8 @@ use utoipa::ToSchema;
 
 use super::auth::Admin;
 use super::error::{ApiError, ErrorBody, Id, SubId};
+use super::shared::{Subject, audit, rfc3339};
 use super::users::{load, user_id};
-use super::{Subject, audit, rfc3339};
 use crate::store::RefreshFamily;
 use crate::web::AppState;
 use crate::web::session::{self, UserSession};

@@ -14,7 +14,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::auth::Admin;
 use super::error::{ApiError, ErrorBody, Id, bad_request};
-use super::{Subject, audit, end_page, page_limit, rfc3339};
+use super::shared::{Subject, audit, end_page, page_limit, rfc3339};
 use crate::account::{CreateUserError, NewAccount, create_user};
 use crate::domain::{Email, PlainPassword, UserId};
 use crate::store::{User, UserQuery};

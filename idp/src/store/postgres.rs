@@ -82,3 +82,7 @@ impl Store for PostgresStore {
             .map_err(db_error)
     }
 }
+
+impl super::sql::oauth::HasDb for PostgresStore {
+    type Db = sqlx::Postgres;
+}

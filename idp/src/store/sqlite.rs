@@ -96,3 +96,7 @@ impl Store for SqliteStore {
             .map_err(db_error)
     }
 }
+
+impl super::sql::oauth::HasDb for SqliteStore {
+    type Db = sqlx::Sqlite;
+}

@@ -365,15 +365,8 @@ macro_rules! impl_oauth_store {
 }
 pub(in crate::store) use impl_oauth_store;
 
-/// The sqlx database of a store type, so shared helpers can name it.
+/// The sqlx database of a store type, so shared helpers can name it
+/// (implemented beside each store).
 pub(in crate::store) trait HasDb {
     type Db: sqlx::Database;
-}
-
-impl HasDb for crate::store::PostgresStore {
-    type Db = sqlx::Postgres;
-}
-
-impl HasDb for crate::store::SqliteStore {
-    type Db = sqlx::Sqlite;
 }

@@ -10,7 +10,7 @@ use base64::engine::general_purpose::STANDARD;
 use jsonwebtoken::jwk::{Jwk, PublicKeyUse, ThumbprintHash};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 
-use super::KeyError;
+use super::error::KeyError;
 use crate::domain::IdTokenAlg;
 
 pub(super) const ALL_ALGS: [IdTokenAlg; 3] =

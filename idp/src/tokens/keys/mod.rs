@@ -16,12 +16,14 @@
 //! through [`add_signing_keys_unless_fresh`](crate::store::KeyStore::add_signing_keys_unless_fresh), which serialises
 //! nodes and refuses a second rotation of the same period.
 
+mod error;
 mod material;
 #[cfg(test)]
 mod tests;
 mod verify;
 
 pub use crate::crypto::envelope::{EnvelopeError, Kek};
+pub use error::KeyError;
 pub use verify::{TokenError, VerifyOptions, check_time_claims};
 
 use std::sync::{Arc, RwLock};
@@ -36,28 +38,8 @@ use tokio_util::sync::CancellationToken;
 use crate::clock::SharedClock;
 use crate::config::KeysConfig;
 use crate::domain::IdTokenAlg;
-use crate::store::{self, SharedStore, StoredKey};
+use crate::store::{SharedStore, StoredKey};
 use material::{ALL_ALGS, Material, jwt_alg};
-
-#[derive(Debug, thiserror::Error)]
-pub enum KeyError {
-    #[error("signing keys: {0}")]
-    Store(#[from] store::Error),
-    #[error("cannot decrypt signing keys: wrong keys.encryption_key?")]
-    Decrypt,
-    #[error("signing keys are stored encrypted but keys.encryption_key is not set")]
-    NoEncryptionKey,
-    #[error("keys.encryption_key: {0}")]
-    BadEncryptionKey(EnvelopeError),
-    #[error("signing keys: {0}")]
-    Crypto(String),
-    #[error("no {} signing key", .0.as_str())]
-    NoSigningKey(IdTokenAlg),
-    #[error("signing failed: {0}")]
-    Sign(jsonwebtoken::errors::Error),
-    #[error("invalid token: {0}")]
-    Token(#[from] TokenError),
-}
 
 /// Where a key is in its life at some instant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

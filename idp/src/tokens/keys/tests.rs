@@ -10,6 +10,7 @@ use time::Duration;
 use super::*;
 use crate::clock::{Clock, ManualClock};
 use crate::config::{ConnectionUrl, DatabaseConfig, KeysConfig, Secret};
+use crate::store;
 
 struct Fixture {
     keys: SigningKeys,
