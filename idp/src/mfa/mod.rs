@@ -1,19 +1,18 @@
 //! Two-step sign-in with an authenticator app (TOTP) and recovery codes:
 //! enrolment and management on `/account/mfa`, the second step of sign-in on
 //! `/login/otp`, enrolment during sign-in on `/login/mfa-setup` when a client
-//! or the deployment requires it. See docs/mfa.md.
+//! or the deployment requires it. See docs/mfa.md. When the second step is
+//! needed is the sign-in pipeline's decision (`crate::signin`), as is the
+//! pending state the two sign-in pages work on.
 
 mod notices;
-mod pending;
 mod reauth;
 mod settings;
 mod signin;
 pub mod totp;
 
 use axum::Router;
-use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum_extra::extract::cookie::CookieJar;
 
 use crate::store::{NewTotp, TotpCredential, User};
 use crate::web::ui::Page;
@@ -40,78 +39,6 @@ pub fn router() -> Router<AppState> {
             paths::ACCOUNT_REAUTH,
             get(reauth::page).post(reauth::submit),
         )
-}
-
-/// What a sign-in still needs after the password.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SecondStep {
-    /// The user has an authenticator: ask for a code.
-    Verify,
-    /// The user has none but one is required: set it up first.
-    Enrol,
-}
-
-/// Whether this user's sign-in needs a second step. `required` says whether
-/// the request demands one (a `require_mfa` client, `acr_values=2`); the
-/// deployment-wide switch and the user's own choice are checked here.
-pub async fn second_step(
-    state: &AppState,
-    user: &User,
-    required: bool,
-) -> Result<Option<SecondStep>, AppError> {
-    let active = state
-        .store
-        .totp_credential(&user.id)
-        .await?
-        .is_some_and(|c| c.is_active());
-    Ok(if active {
-        Some(SecondStep::Verify)
-    } else if required || state.config.mfa.required {
-        Some(SecondStep::Enrol)
-    } else {
-        None
-    })
-}
-
-/// The flow a second step belongs to.
-#[derive(Debug, Default)]
-pub struct Flow {
-    /// The pending authorization request to resume afterwards.
-    pub req: Option<String>,
-    /// The portal whose theme the pages wear.
-    pub client_id: Option<String>,
-    /// The request's redirect URI, where the code pages' forms may end.
-    pub return_to: Option<String>,
-}
-
-/// Starts the second step for this browser and sends it to the right page.
-pub async fn begin(
-    state: &AppState,
-    jar: CookieJar,
-    user: &User,
-    step: SecondStep,
-    flow: Flow,
-) -> Result<Response, AppError> {
-    let jar = pending::begin(
-        state,
-        jar,
-        pending::Pending {
-            user_id: user.id.clone(),
-            email: user.email.as_str().to_owned(),
-            req: flow.req,
-            client_id: flow.client_id,
-            return_to: flow.return_to,
-            enrol: step == SecondStep::Enrol,
-            failure_mailed: false,
-            expires_at: 0,
-        },
-    )
-    .await?;
-    let to = match step {
-        SecondStep::Verify => paths::LOGIN_OTP,
-        SecondStep::Enrol => paths::LOGIN_MFA_SETUP,
-    };
-    Ok((jar, Redirect::to(to)).into_response())
 }
 
 /// An administrator removes a user's authenticator and recovery codes (the
