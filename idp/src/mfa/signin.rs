@@ -12,8 +12,11 @@ use axum_extra::extract::cookie::CookieJar;
 use serde::Deserialize;
 use serde_json::json;
 
+use super::authenticator::{
+    Checked, Confirmed, active_secret, check_code, confirm_enrolment, enrol_page, enrolment_secret,
+    unconfirmed_secret,
+};
 use super::notices::{self, Notice};
-use super::{Checked, Confirmed, active_secret, check_code, confirm_enrolment, enrol_page};
 use crate::credentials::lockout::{self, Gate};
 use crate::signin::pending::{self, Pending};
 use crate::signin::{expired::page as expired, route};
@@ -251,7 +254,7 @@ pub async fn setup_page(
     let Some(user) = pending_user(&state, &p).await? else {
         return expired(&state, jar, &headers).await;
     };
-    let Some(secret) = super::enrolment_secret(&state, &user).await? else {
+    let Some(secret) = enrolment_secret(&state, &user).await? else {
         // Set up meanwhile (another tab): a code is all that is left.
         p.enrol = false;
         pending::save(&state, &pid, &p).await?;
@@ -298,7 +301,7 @@ pub async fn setup_submit(
         return refuse_locked(&state, ui, &meta, &pid, &user, lock).await;
     }
     let mut ui = ui;
-    let Some(secret) = super::unconfirmed_secret(&state, &user).await? else {
+    let Some(secret) = unconfirmed_secret(&state, &user).await? else {
         return Ok(Redirect::to(paths::LOGIN_MFA_SETUP).into_response());
     };
     // A wrong code here guesses nothing of the account (the secret is new
