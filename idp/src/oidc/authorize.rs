@@ -43,6 +43,7 @@ pub struct AuthorizeParams {
     response_mode: Option<String>,
     request: Option<String>,
     request_uri: Option<String>,
+    claims: Option<String>,
 }
 
 pub async fn get(
@@ -203,6 +204,7 @@ async fn start(
         || too_long(&p.nonce, 512)
         || too_long(&p.login_hint, 254)
         || too_long(&p.scope, 1024)
+        || too_long(&p.claims, 4096)
     {
         return Ok(invalid("a parameter is too long"));
     }
@@ -284,6 +286,17 @@ async fn start(
             _ => return Ok(invalid("max_age must be a non-negative number of seconds")),
         },
     };
+    let essential_acr = match p.claims.as_deref() {
+        None | Some("") => None,
+        Some(claims) => match signin::acr::essential_in_claims(claims) {
+            Ok(essential) => essential,
+            Err(_) => {
+                return Ok(invalid(
+                    "claims must be a JSON object (OpenID Connect Core 5.5)",
+                ));
+            }
+        },
+    };
     let request = AuthRequest {
         client_id: client.id.clone(),
         redirect_uri: redirect_uri.clone(),
@@ -300,10 +313,10 @@ async fn start(
         created_at: state.clock.now().unix_timestamp(),
         consented_by: None,
         browser: String::new(),
-        acr_mfa: p
-            .acr_values
-            .as_deref()
-            .is_some_and(|v| v.split_whitespace().any(|a| a == ACR_MFA)),
+        prefers_mfa: signin::acr::prefers_mfa(
+            p.acr_values.as_deref().unwrap_or("").split_whitespace(),
+        ),
+        essential_acr,
     };
     let (binding, jar) = browser::ensure(jar, state.config.server.dev_mode);
     let request = AuthRequest {
@@ -365,6 +378,14 @@ async fn proceed(
         None => Proof::Nobody,
     };
     let next = signin::next(state, Some(pending), proof).await?;
+    if next == Next::Unmet {
+        signin::request::delete(state, &pending.id).await?;
+        return Ok(back.error(
+            state,
+            "unmet_authentication_requirements",
+            "the essential acr cannot be met for this user",
+        ));
+    }
     if next != Next::Complete && request.prompt_none {
         signin::request::delete(state, &pending.id).await?;
         let (error, description) = match next {
@@ -372,7 +393,7 @@ async fn proceed(
             Next::Code | Next::SetUpAuthenticator => {
                 ("interaction_required", "a second sign-in step is needed")
             }
-            Next::Consent | Next::Complete => (
+            Next::Consent | Next::Complete | Next::Unmet => (
                 "consent_required",
                 "the user has not allowed this application",
             ),

@@ -2,7 +2,7 @@
 //! pending request, what this browser has proved so far, and what the
 //! account, the client and the deployment require.
 
-use super::acr::has_second_factor;
+use super::acr::{self, Essential, has_second_factor};
 use super::request::{AuthRequest, PendingRequest};
 use crate::store::User;
 use crate::web::session::CurrentUser;
@@ -21,6 +21,11 @@ pub enum Next {
     SetUpAuthenticator,
     /// The person has not (yet) allowed this client what it asks for.
     Consent,
+    /// The request asks for an essential `acr` (OIDC Core 5.5.1.1) that
+    /// this sign-in cannot reach: the client gets
+    /// `unmet_authentication_requirements` (OpenID Connect Unmet
+    /// Authentication Requirements 1.0). After a step, as `Complete`.
+    Unmet,
     /// Nothing more. For a session: the request can be answered. After a
     /// step (no session yet): the session starts and the browser goes back
     /// to the pipeline, which decides again with it.
@@ -38,16 +43,28 @@ pub enum Proof<'a> {
 }
 
 /// What comes next for `pending` (none: a sign-in that began on our own
-/// sign-in page) given `proof`. The second factor is asked when the session
-/// lacks one and a `require_mfa` client, `acr_values=2` or `mfa.required`
-/// asks for it, and always right after the password when the account has
-/// an authenticator (its owner's choice). For [`Proof::Password`] only the
-/// sign-in steps are decided: consent belongs to the session that follows.
+/// sign-in page) given `proof`. For [`Proof::Password`] only the sign-in
+/// steps are decided: consent belongs to the session that follows.
+///
+/// The second factor (OIDC Core: `acr` 2), when the session lacks one:
+/// - required by the deployment (`mfa.required`) or the client
+///   (`require_mfa`): a code, or setting up an authenticator first;
+/// - an essential `acr` claim (the `claims` parameter, 5.5.1.1) that only
+///   the second factor meets: a code when the account has an
+///   authenticator, else [`Next::Unmet`];
+/// - preferred by `acr_values` (3.1.2.1, voluntary), and right after the
+///   password when the account has an authenticator (its owner's choice):
+///   a code when it has one, else nothing: a preference never enrols and
+///   never fails the request.
 pub async fn next(
     state: &AppState,
     pending: Option<&PendingRequest>,
     proof: Proof<'_>,
 ) -> Result<Next, AppError> {
+    let essential = acr::essential(pending.and_then(|p| p.request.essential_acr.as_deref()));
+    if essential == Essential::Never {
+        return Ok(Next::Unmet);
+    }
     let (user, session) = match proof {
         Proof::Nobody => return Ok(Next::Password),
         Proof::Password(user) => (user, None),
@@ -60,15 +77,18 @@ pub async fn next(
     }
     let has_otp = session.is_some_and(|c| has_second_factor(&c.session.amr));
     if !has_otp {
-        let required = state.config.mfa.required
-            || pending.is_some_and(|p| p.client.require_mfa || p.request.acr_mfa);
-        let fresh_password = session.is_none();
-        if required || fresh_password {
+        let required = state.config.mfa.required || pending.is_some_and(|p| p.client.require_mfa);
+        let essential_mfa = essential == Essential::SecondFactor;
+        let preferred = session.is_none() || pending.is_some_and(|p| p.request.prefers_mfa);
+        if required || essential_mfa || preferred {
             if has_authenticator(state, user).await? {
                 return Ok(Next::Code);
             }
             if required {
                 return Ok(Next::SetUpAuthenticator);
+            }
+            if essential_mfa {
+                return Ok(Next::Unmet);
             }
         }
     }

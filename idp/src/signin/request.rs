@@ -43,9 +43,17 @@ pub struct AuthRequest {
     /// request (`web::browser`): no other browser can continue it.
     #[serde(default)]
     pub browser: String,
-    /// `acr_values` asked for the second step (`2`).
+    /// The client prefers the second step: the first `acr_values` this
+    /// provider knows is `2` (OIDC Core 3.1.2.1: a voluntary list in order
+    /// of preference). Asked when the account has an authenticator, never
+    /// enrolled for, never failing the request.
+    #[serde(default, alias = "acr_mfa")]
+    pub prefers_mfa: bool,
+    /// The `acr` values an essential `acr` claim request (OIDC Core
+    /// 5.5.1.1, the `claims` parameter) accepts: met, or the request fails
+    /// with `unmet_authentication_requirements`. `None`: not essential.
     #[serde(default)]
-    pub acr_mfa: bool,
+    pub essential_acr: Option<Vec<String>>,
 }
 
 /// Under the SHA-256 of the request id (the browser carries the id in its

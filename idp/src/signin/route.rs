@@ -27,7 +27,8 @@ pub fn location(next: Next, req: Option<&str>, flow_query: &str) -> String {
         Next::Code => paths::LOGIN_OTP.to_owned(),
         Next::SetUpAuthenticator => paths::LOGIN_MFA_SETUP.to_owned(),
         Next::Consent => with_req(paths::CONSENT),
-        Next::Complete => match req {
+        // The pipeline's own endpoint answers the client.
+        Next::Complete | Next::Unmet => match req {
             Some(_) => with_req(paths::AUTHORIZE_CONTINUE),
             None => format!("{}{flow_query}", paths::ACCOUNT),
         },
