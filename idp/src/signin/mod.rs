@@ -19,7 +19,10 @@
 //!   pipeline decides again, now with the session;
 //! - [`Next::Consent`]: `/consent?req=…` (oidc) records the approval on the
 //!   request, for that user alone, and goes back to `/authorize/continue`;
-//! - [`Next::Complete`]: oidc answers the client with a code.
+//! - [`Next::Complete`]: oidc answers the client with a code;
+//!   [`Next::Unmet`]: with `unmet_authentication_requirements` (an essential
+//!   `acr` this sign-in cannot reach; `acr_values` alone never fails a
+//!   request, see [`next`]).
 //!
 //! Every step reads the pending request with [`request::load`] (once per
 //! HTTP request), which refuses it in any other browser; a request or step
