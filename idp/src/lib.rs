@@ -15,6 +15,7 @@ pub mod mail;
 pub mod mfa;
 pub mod oidc;
 pub mod retention;
+pub mod signin;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

@@ -18,7 +18,7 @@ use crate::web::{AppError, AppState};
 pub struct FlowQuery {
     pub client_id: Option<String>,
     pub login_hint: Option<String>,
-    /// A pending authorization request (see `oidc::authorize`).
+    /// A pending authorization request (see `signin::request`).
     pub req: Option<String>,
 }
 
@@ -157,17 +157,9 @@ pub async fn pending_client(
     jar: &axum_extra::extract::cookie::CookieJar,
     req: Option<&str>,
 ) -> Result<Option<(String, Client)>, AppError> {
-    let Some(req) = req.filter(|r| !r.is_empty()) else {
-        return Ok(None);
-    };
-    let Some(request) = crate::oidc::authorize::load(state, jar, req).await? else {
-        return Ok(None);
-    };
-    Ok(state
-        .clients
-        .get(&request.client_id)
+    Ok(crate::signin::request::load_opt(state, jar, req)
         .await?
-        .map(|client| (req.to_owned(), client)))
+        .map(|p| (p.id, p.client)))
 }
 
 /// Checks a new password twice typed against `policy`; one message per broken rule.

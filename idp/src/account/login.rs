@@ -16,10 +16,12 @@ use crate::credentials::Verification;
 use crate::credentials::captcha;
 use crate::credentials::lockout::{self, Gate};
 use crate::domain::{Email, PlainPassword};
+use crate::signin::pending::Flow;
+use crate::signin::{self, Next, Proof};
 use crate::web::client_meta::ClientMeta;
 use crate::web::session::{self, CurrentUser, MaybeUser};
 use crate::web::ui::{Page, Ui};
-use crate::web::{AppError, AppState, audit, paths};
+use crate::web::{AppError, AppState, audit};
 
 pub const BAD_CREDENTIALS: &str = "Incorrect email or password.";
 
@@ -45,22 +47,20 @@ pub async fn page(
     // Sent here by /authorize: the request names the client (theme) and may
     // hint the email; it counts only in the browser that started it.
     let pending = match q.req.as_deref() {
-        Some(id) => crate::oidc::authorize::load(&state, &jar, id)
-            .await?
-            .map(|r| (id.to_owned(), r)),
+        Some(id) => signin::load(&state, &jar, id).await?,
         None => None,
     };
     let client_id = pending
         .as_ref()
-        .map(|(_, r)| r.client_id.to_string())
+        .map(|p| p.client.id.to_string())
         .or(q.client_id.clone());
     let mut ui = Ui::new(&state, jar, &headers, client_id.as_deref(), user).await?;
-    let hint = pending.as_ref().and_then(|(_, r)| r.login_hint.clone());
-    if let Some((_, request)) = &pending {
-        ui.allow_form_to(&request.redirect_uri);
+    let hint = pending.as_ref().and_then(|p| p.request.login_hint.clone());
+    if let Some(p) = &pending {
+        ui.allow_form_to(&p.request.redirect_uri);
     }
     let in_flow = pending.is_some();
-    ui.set_request(pending.map(|(id, _)| id));
+    ui.set_request(pending.map(|p| p.id));
     let email = hint.or(q.login_hint.clone()).unwrap_or_default();
     login_form(
         &state,
@@ -96,23 +96,19 @@ pub async fn submit(
     body: Result<Form<LoginForm>, FormRejection>,
 ) -> Result<Response, AppError> {
     let f: LoginForm = form(body);
-    let pending = if f.req.is_empty() {
-        None
-    } else {
-        crate::oidc::authorize::load(&state, &jar, &f.req).await?
-    };
+    let pending = signin::request::load_opt(&state, &jar, Some(&f.req)).await?;
     // The form's client_id chooses only the look; the pending request (the
     // server's record of the flow) chooses the rules.
     let client_id = pending
         .as_ref()
-        .map(|r| r.client_id.to_string())
+        .map(|p| p.client.id.to_string())
         .unwrap_or(f.client_id.clone());
     let mut ui = Ui::new(&state, jar, &headers, Some(&client_id), None).await?;
-    if let Some(request) = &pending {
-        ui.allow_form_to(&request.redirect_uri);
+    if let Some(p) = &pending {
+        ui.allow_form_to(&p.request.redirect_uri);
     }
     let in_flow = pending.is_some();
-    ui.set_request(pending.as_ref().map(|_| f.req.clone()));
+    ui.set_request(pending.as_ref().map(|p| p.id.clone()));
     if !ui.csrf_ok(&f.csrf_token) {
         return Ok(ui.csrf_failure());
     }
@@ -236,24 +232,23 @@ pub async fn submit(
     }
     // A second step may follow: its wrong codes count against the same
     // address, and nothing but the window's end forgets a failure.
-    let required = (in_flow && ui.client.as_ref().is_some_and(|c| c.require_mfa))
-        || pending.as_ref().is_some_and(|r| r.acr_mfa);
-    if let Some(step) = crate::mfa::second_step(&state, &user, required).await? {
+    let next = signin::next(&state, pending.as_ref(), Proof::Password(&user)).await?;
+    if matches!(next, Next::Code | Next::SetUpAuthenticator) {
         audit::record(
             &state,
             &meta,
             "login.password_accepted",
             Some(&user.id),
             ui.client.as_ref().map(|c| &c.id),
-            json!({ "next": if step == crate::mfa::SecondStep::Verify { "otp" } else { "mfa_setup" } }),
+            json!({ "next": if next == Next::Code { "otp" } else { "mfa_setup" } }),
         )
         .await;
-        let flow = crate::mfa::Flow {
+        let flow = Flow {
             req: ui.request().map(str::to_owned),
             client_id: ui.client_id().map(str::to_owned),
-            return_to: pending.as_ref().map(|r| r.redirect_uri.clone()),
+            return_to: pending.as_ref().map(|p| p.request.redirect_uri.clone()),
         };
-        return crate::mfa::begin(&state, ui.take_jar(), &user, step, flow).await;
+        return signin::route::second_step(&state, ui.take_jar(), &user, next, flow).await;
     }
     let jar = session::start(
         &state,
@@ -276,14 +271,7 @@ pub async fn submit(
         json!({ "amr": ["pwd"] }),
     )
     .await;
-    let target = match ui.request() {
-        Some(req) => format!(
-            "{}?req={}",
-            paths::AUTHORIZE_CONTINUE,
-            crate::web::ui::urlencode(req)
-        ),
-        None => format!("{}{}", paths::ACCOUNT, ui.flow_query()),
-    };
+    let target = signin::route::after_step(ui.request(), &ui.flow_query());
     Ok((jar, Redirect::to(&target)).into_response())
 }
 

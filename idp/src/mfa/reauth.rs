@@ -16,7 +16,7 @@ use axum_extra::extract::cookie::CookieJar;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{Checked, active_secret, check_code};
+use super::authenticator::{Checked, active_secret, check_code};
 use crate::credentials::guesses::{CurrentPassword, check_current_password, code_try_allowed};
 use crate::store::User;
 use crate::web::client_meta::ClientMeta;

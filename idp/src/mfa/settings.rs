@@ -11,8 +11,12 @@ use axum_extra::extract::cookie::CookieJar;
 use serde::Deserialize;
 use serde_json::json;
 
+use super::authenticator::{
+    Checked, Confirmed, active_secret, check_code, confirm_enrolment, enrol_page, enrolment_secret,
+    unconfirmed_secret,
+};
 use super::notices::{self, Notice};
-use super::{Checked, Confirmed, active_secret, check_code, confirm_enrolment, enrol_page, totp};
+use super::totp;
 use crate::credentials::guesses::{CurrentPassword, check_current_password, code_try_allowed};
 use crate::store::User;
 use crate::web::client_meta::ClientMeta;
@@ -103,7 +107,7 @@ pub async fn setup_page(
         return Ok(confirm);
     }
     let user = current.user.clone();
-    let Some(secret) = super::enrolment_secret(&state, &user).await? else {
+    let Some(secret) = enrolment_secret(&state, &user).await? else {
         return Ok(Redirect::to(paths::ACCOUNT_MFA).into_response());
     };
     let ui = Ui::new(&state, jar, &headers, q.client_id.as_deref(), Some(current)).await?;
@@ -133,7 +137,7 @@ pub async fn setup_submit(
     if let Some(confirm) = confirm {
         return Ok(confirm);
     }
-    let Some(secret) = super::unconfirmed_secret(&state, &user).await? else {
+    let Some(secret) = unconfirmed_secret(&state, &user).await? else {
         // Already on (another tab), or never started: the status page says which.
         return Ok(Redirect::to(paths::ACCOUNT_MFA).into_response());
     };

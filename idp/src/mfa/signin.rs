@@ -6,20 +6,24 @@
 use axum::Form;
 use axum::extract::State;
 use axum::extract::rejection::FormRejection;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::CookieJar;
 use serde::Deserialize;
 use serde_json::json;
 
+use super::authenticator::{
+    Checked, Confirmed, active_secret, check_code, confirm_enrolment, enrol_page, enrolment_secret,
+    unconfirmed_secret,
+};
 use super::notices::{self, Notice};
-use super::pending::{self, Pending};
-use super::{Checked, Confirmed, active_secret, check_code, confirm_enrolment, enrol_page};
 use crate::credentials::lockout::{self, Gate};
+use crate::signin::pending::{self, Pending};
+use crate::signin::{expired::page as expired, route};
 use crate::store::User;
 use crate::web::client_meta::ClientMeta;
 use crate::web::session;
-use crate::web::ui::{Page, Ui, urlencode};
+use crate::web::ui::{Page, Ui};
 use crate::web::{AppError, AppState, audit, paths};
 
 #[derive(Debug, Default, Deserialize)]
@@ -46,19 +50,6 @@ async fn ui_for(
         ui.allow_form_to(to);
     }
     Ok(ui)
-}
-
-async fn expired(
-    state: &AppState,
-    jar: CookieJar,
-    headers: &HeaderMap,
-) -> Result<Response, AppError> {
-    let ui = Ui::new(state, jar, headers, None, None).await?;
-    Ok(ui.render(Page::error(
-        StatusCode::BAD_REQUEST,
-        "This sign-in has expired",
-        "Too much time passed, or the sign-in was started in another browser. Please sign in again.",
-    )))
 }
 
 fn otp_page(p: &Pending) -> Page {
@@ -142,10 +133,7 @@ async fn complete(
         json!({ "amr": amr }),
     )
     .await;
-    Ok(match ui.request() {
-        Some(req) => format!("{}?req={}", paths::AUTHORIZE_CONTINUE, urlencode(req)),
-        None => format!("{}{}", paths::ACCOUNT, ui.flow_query()),
-    })
+    Ok(route::after_step(ui.request(), &ui.flow_query()))
 }
 
 pub async fn page(
@@ -266,7 +254,7 @@ pub async fn setup_page(
     let Some(user) = pending_user(&state, &p).await? else {
         return expired(&state, jar, &headers).await;
     };
-    let Some(secret) = super::enrolment_secret(&state, &user).await? else {
+    let Some(secret) = enrolment_secret(&state, &user).await? else {
         // Set up meanwhile (another tab): a code is all that is left.
         p.enrol = false;
         pending::save(&state, &pid, &p).await?;
@@ -313,7 +301,7 @@ pub async fn setup_submit(
         return refuse_locked(&state, ui, &meta, &pid, &user, lock).await;
     }
     let mut ui = ui;
-    let Some(secret) = super::unconfirmed_secret(&state, &user).await? else {
+    let Some(secret) = unconfirmed_secret(&state, &user).await? else {
         return Ok(Redirect::to(paths::LOGIN_MFA_SETUP).into_response());
     };
     // A wrong code here guesses nothing of the account (the secret is new

@@ -11,30 +11,19 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::CookieJar;
 use serde::Deserialize;
 
-use super::request::{
-    AuthRequest, CodeGrant, ResponseMode, SUPPORTED_SCOPES, code_key, request_key,
-};
+use super::request::{CodeGrant, SUPPORTED_SCOPES, code_key};
 use super::response::Return;
 use crate::crypto::{random_token, sha256_hex};
 use crate::domain::{ClientId, ClientKind, GrantType};
-use crate::store::Client;
+use crate::signin::request::{AuthRequest, PendingRequest, ResponseMode};
+use crate::signin::{self, Next, Proof};
 use crate::web::session::{CurrentUser, MaybeUser};
-use crate::web::ui::{Page, Ui, urlencode};
-use crate::web::{AppError, AppState, browser, paths};
+use crate::web::ui::{Page, Ui};
+use crate::web::{AppError, AppState, browser};
 
-/// Authentication context class references this provider uses: the
-/// password alone, or the password and a second step (TOTP).
-pub const ACR_PASSWORD: &str = "1";
-pub const ACR_MFA: &str = "2";
-
-/// The `acr` a sign-in done with these methods reaches.
-pub fn acr_for(amr: &[String]) -> &'static str {
-    if amr.iter().any(|m| m == "otp") {
-        ACR_MFA
-    } else {
-        ACR_PASSWORD
-    }
-}
+/// The `acr` values and their rule are the sign-in pipeline's; named here
+/// too for the token endpoints and the admin API.
+pub use crate::signin::acr::{ACR_MFA, ACR_PASSWORD, acr_for};
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
@@ -54,6 +43,7 @@ pub struct AuthorizeParams {
     response_mode: Option<String>,
     request: Option<String>,
     request_uri: Option<String>,
+    claims: Option<String>,
 }
 
 pub async fn get(
@@ -214,6 +204,7 @@ async fn start(
         || too_long(&p.nonce, 512)
         || too_long(&p.login_hint, 254)
         || too_long(&p.scope, 1024)
+        || too_long(&p.claims, 4096)
     {
         return Ok(invalid("a parameter is too long"));
     }
@@ -295,6 +286,17 @@ async fn start(
             _ => return Ok(invalid("max_age must be a non-negative number of seconds")),
         },
     };
+    let essential_acr = match p.claims.as_deref() {
+        None | Some("") => None,
+        Some(claims) => match signin::acr::essential_in_claims(claims) {
+            Ok(essential) => essential,
+            Err(_) => {
+                return Ok(invalid(
+                    "claims must be a JSON object (OpenID Connect Core 5.5)",
+                ));
+            }
+        },
+    };
     let request = AuthRequest {
         client_id: client.id.clone(),
         redirect_uri: redirect_uri.clone(),
@@ -311,10 +313,10 @@ async fn start(
         created_at: state.clock.now().unix_timestamp(),
         consented_by: None,
         browser: String::new(),
-        acr_mfa: p
-            .acr_values
-            .as_deref()
-            .is_some_and(|v| v.split_whitespace().any(|a| a == ACR_MFA)),
+        prefers_mfa: signin::acr::prefers_mfa(
+            p.acr_values.as_deref().unwrap_or("").split_whitespace(),
+        ),
+        essential_acr,
     };
     let (binding, jar) = browser::ensure(jar, state.config.server.dev_mode);
     let request = AuthRequest {
@@ -322,12 +324,13 @@ async fn start(
         ..request
     };
     let id = random_token();
-    let ttl = std::time::Duration::from_secs(state.config.tokens.auth_request_ttl_secs);
-    state
-        .ephemeral
-        .put(&request_key(&id), &request, ttl)
-        .await?;
-    let response = proceed(&state, &id, request, &client, user, false).await?;
+    signin::request::save(&state, &id, &request).await?;
+    let pending = PendingRequest {
+        id,
+        request,
+        client,
+    };
+    let response = proceed(&state, &pending, user, false).await?;
     Ok((jar, response).into_response())
 }
 
@@ -345,52 +348,24 @@ pub async fn resume(
     MaybeUser(user): MaybeUser,
     Query(q): Query<ContinueQuery>,
 ) -> Result<Response, AppError> {
-    let Some(request) = load(&state, &jar, &q.req).await? else {
-        return expired_page(&state, jar, &headers).await;
-    };
-    let Some(client) = state.clients.get(&request.client_id).await? else {
-        return expired_page(&state, jar, &headers).await;
+    let Some(pending) = signin::load(&state, &jar, &q.req).await? else {
+        return signin::expired::page(&state, jar, &headers).await;
     };
     // Reached from our own forms and links (sign-in, code, consent).
-    proceed(&state, &q.req, request, &client, user, true).await
+    proceed(&state, &pending, user, true).await
 }
 
-/// A pending request by id, for the browser that started it (`None` when
-/// unknown, expired, or started in another browser).
-pub async fn load(
+/// Where the request stands, as the sign-in pipeline decides: a step of
+/// sign-in or consent (or, under `prompt=none`, the error that says which
+/// was needed), or done: the code goes back to the client.
+async fn proceed(
     state: &AppState,
-    jar: &CookieJar,
-    id: &str,
-) -> Result<Option<AuthRequest>, AppError> {
-    if id.len() != 43 {
-        return Ok(None);
-    }
-    let request: Option<AuthRequest> = state.ephemeral.get(&request_key(id)).await?;
-    Ok(request.filter(|r| browser::matches(jar, state.config.server.dev_mode, &r.browser)))
-}
-
-pub async fn expired_page(
-    state: &AppState,
-    jar: CookieJar,
-    headers: &HeaderMap,
-) -> Result<Response, AppError> {
-    let ui = Ui::new(state, jar, headers, None, None).await?;
-    Ok(ui.render(Page::error(
-        StatusCode::BAD_REQUEST,
-        "This sign-in has expired",
-        "Too much time passed, or the sign-in was already completed. Go back to the application and start again.",
-    )))
-}
-
-/// Where the request stands: sign-in, consent, or done.
-pub async fn proceed(
-    state: &AppState,
-    id: &str,
-    request: AuthRequest,
-    client: &Client,
+    pending: &PendingRequest,
     user: Option<CurrentUser>,
     after_form: bool,
 ) -> Result<Response, AppError> {
+    let request = &pending.request;
+    let client = &pending.client;
     let back = Return {
         redirect_uri: &request.redirect_uri,
         mode: request.response_mode,
@@ -398,80 +373,46 @@ pub async fn proceed(
         theme: client.theme.as_deref(),
         after_form,
     };
-    let now = state.clock.now().unix_timestamp();
-    let needs_login = match &user {
-        None => true,
-        Some(u) => {
-            (request.prompt_login && u.session.auth_time < request.created_at)
-                || request
-                    .max_age
-                    .is_some_and(|max| now - u.session.auth_time > max)
-        }
+    let proof = match &user {
+        Some(current) => Proof::Session(current),
+        None => Proof::Nobody,
     };
-    if needs_login {
-        if request.prompt_none {
-            state.ephemeral.delete(&request_key(id)).await?;
-            return Ok(back.error(state, "login_required", "the user is not signed in"));
-        }
-        return Ok(
-            Redirect::to(&format!("{}?req={}", paths::LOGIN, urlencode(id))).into_response(),
-        );
+    let next = signin::next(state, Some(pending), proof).await?;
+    if next == Next::Unmet {
+        signin::request::delete(state, &pending.id).await?;
+        return Ok(back.error(
+            state,
+            "unmet_authentication_requirements",
+            "the essential acr cannot be met for this user",
+        ));
+    }
+    if next != Next::Complete && request.prompt_none {
+        signin::request::delete(state, &pending.id).await?;
+        let (error, description) = match next {
+            Next::Password => ("login_required", "the user is not signed in"),
+            Next::Code | Next::SetUpAuthenticator => {
+                ("interaction_required", "a second sign-in step is needed")
+            }
+            Next::Consent | Next::Complete | Next::Unmet => (
+                "consent_required",
+                "the user has not allowed this application",
+            ),
+        };
+        return Ok(back.error(state, error, description));
     }
     let Some(user) = user else {
-        return Ok(back.error(state, "login_required", "the user is not signed in"));
+        return Ok(Redirect::to(&signin::route::location(
+            Next::Password,
+            Some(&pending.id),
+            "",
+        ))
+        .into_response());
     };
-    // Step-up: this request needs the second step and the session lacks it.
-    let mfa_needed = client.require_mfa || request.acr_mfa || state.config.mfa.required;
-    if mfa_needed && !user.session.amr.iter().any(|m| m == "otp") {
-        if request.prompt_none {
-            state.ephemeral.delete(&request_key(id)).await?;
-            return Ok(back.error(
-                state,
-                "interaction_required",
-                "a second sign-in step is needed",
-            ));
-        }
-        let step = crate::mfa::second_step(state, &user.user, true)
-            .await?
-            .unwrap_or(crate::mfa::SecondStep::Enrol);
-        // Setting up an authenticator changes how the account signs in: a
-        // session alone (perhaps a stolen one) is not enough unless its
-        // sign-in is recent; otherwise the password is asked first.
-        if step == crate::mfa::SecondStep::Enrol
-            && !crate::web::session::signed_in_recently(state, &user.session)
-        {
-            return Ok(
-                Redirect::to(&format!("{}?req={}", paths::LOGIN, urlencode(id))).into_response(),
-            );
-        }
-        let flow = crate::mfa::Flow {
-            req: Some(id.to_owned()),
-            client_id: Some(client.id.to_string()),
-            return_to: Some(request.redirect_uri.clone()),
-        };
-        return crate::mfa::begin(state, CookieJar::new(), &user.user, step, flow).await;
-    }
-    let consented = request.consented_by.as_ref() == Some(&user.user.id);
-    if !client.first_party && !consented {
-        let remembered = state.store.consent(&user.user.id, &client.id).await?;
-        let covered =
-            remembered.is_some_and(|c| request.scopes.iter().all(|s| c.scopes.contains(s)));
-        if request.prompt_consent || !covered {
-            if request.prompt_none {
-                state.ephemeral.delete(&request_key(id)).await?;
-                return Ok(back.error(
-                    state,
-                    "consent_required",
-                    "the user has not allowed this application",
-                ));
-            }
-            return Ok(
-                Redirect::to(&format!("{}?req={}", paths::CONSENT, urlencode(id))).into_response(),
-            );
-        }
+    if next != Next::Complete {
+        return signin::route::redirect(state, pending, &user, next).await;
     }
     // Single use: a second trip through here finds nothing.
-    if state.ephemeral.take(&request_key(id)).await?.is_none() {
+    if !signin::request::take(state, &pending.id).await? {
         return Ok(back.error(
             state,
             "invalid_request",

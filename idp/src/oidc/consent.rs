@@ -11,14 +11,14 @@ use axum_extra::extract::cookie::CookieJar;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::authorize::{self, ContinueQuery, expired_page};
-use super::request::request_key;
+use super::authorize::ContinueQuery;
 use super::response::Return;
 use crate::domain::ClientId;
+use crate::signin;
 use crate::web::client_meta::ClientMeta;
 use crate::web::session::CurrentUser;
-use crate::web::ui::{FlashKind, Page, Ui, urlencode};
-use crate::web::{AppError, AppState, audit, paths};
+use crate::web::ui::{FlashKind, Page, Ui};
+use crate::web::{AppError, AppState, audit};
 
 /// What each scope lets an application do, as people read it.
 fn describe(scope: &str) -> &'static str {
@@ -39,13 +39,10 @@ pub async fn page(
     current: CurrentUser,
     Query(q): Query<ContinueQuery>,
 ) -> Result<Response, AppError> {
-    let req_id = q.req.clone();
-    let Some(request) = authorize::load(&state, &jar, &req_id).await? else {
-        return expired_page(&state, jar, &headers).await;
+    let Some(pending) = signin::load(&state, &jar, &q.req).await? else {
+        return signin::expired::page(&state, jar, &headers).await;
     };
-    let Some(client) = state.clients.get(&request.client_id).await? else {
-        return expired_page(&state, jar, &headers).await;
-    };
+    let (request, client) = (&pending.request, &pending.client);
     let mut ui = Ui::new(
         &state,
         jar,
@@ -54,7 +51,7 @@ pub async fn page(
         Some(current),
     )
     .await?;
-    ui.set_request(Some(req_id));
+    ui.set_request(Some(pending.id.clone()));
     ui.allow_form_to(&request.redirect_uri);
     let scopes: Vec<&str> = request.scopes.iter().map(|s| describe(s)).collect();
     Ok(ui.render(
@@ -81,9 +78,10 @@ pub async fn decide(
     body: Result<Form<ConsentForm>, FormRejection>,
 ) -> Result<Response, AppError> {
     let f = body.map(|Form(f)| f).unwrap_or_default();
-    let Some(mut request) = authorize::load(&state, &jar, &f.req).await? else {
-        return expired_page(&state, jar, &headers).await;
+    let Some(pending) = signin::load(&state, &jar, &f.req).await? else {
+        return signin::expired::page(&state, jar, &headers).await;
     };
+    let mut request = pending.request;
     let mut ui = Ui::new(
         &state,
         jar,
@@ -99,7 +97,7 @@ pub async fn decide(
     }
     let user = &current.user;
     if f.decision != "allow" {
-        state.ephemeral.delete(&request_key(&f.req)).await?;
+        signin::request::delete(&state, &pending.id).await?;
         audit::record(
             &state,
             &meta,
@@ -141,17 +139,9 @@ pub async fn decide(
     )
     .await;
     request.consented_by = Some(user.id.clone());
-    let ttl = std::time::Duration::from_secs(state.config.tokens.auth_request_ttl_secs);
-    state
-        .ephemeral
-        .put(&request_key(&f.req), &request, ttl)
-        .await?;
-    Ok(Redirect::to(&format!(
-        "{}?req={}",
-        paths::AUTHORIZE_CONTINUE,
-        urlencode(&f.req)
-    ))
-    .into_response())
+    signin::request::save(&state, &pending.id, &request).await?;
+    let to = signin::route::after_step(Some(&pending.id), "");
+    Ok(Redirect::to(&to).into_response())
 }
 
 #[derive(Serialize)]

@@ -1,48 +1,11 @@
-//! The authorization request (OIDC Core 3.1.2.1) as validated at
-//! `/authorize`, kept in the ephemeral store under a random id while the
-//! person signs in and consents, and the code that ends it.
+//! The code that ends an authorization request (the pending request itself
+//! is the sign-in pipeline's: `crate::signin::request`), and the scopes
+//! this provider knows.
 
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{ClientId, UserId};
 use crate::ephemeral::Key;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ResponseMode {
-    Query,
-    FormPost,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct AuthRequest {
-    pub client_id: ClientId,
-    pub redirect_uri: String,
-    pub response_mode: ResponseMode,
-    pub scopes: Vec<String>,
-    pub state: Option<String>,
-    pub nonce: Option<String>,
-    /// S256 challenge (RFC 7636).
-    pub code_challenge: Option<String>,
-    pub prompt_login: bool,
-    pub prompt_consent: bool,
-    pub prompt_none: bool,
-    pub max_age: Option<i64>,
-    pub login_hint: Option<String>,
-    /// Unix seconds: a sign-in at or after this satisfies `prompt=login`.
-    pub created_at: i64,
-    /// Who approved the scopes on the consent page for this request: the
-    /// approval counts for that user alone.
-    #[serde(default)]
-    pub consented_by: Option<UserId>,
-    /// SHA-256 of the browser binding of the browser that started the
-    /// request (`web::browser`): no other browser can continue it.
-    #[serde(default)]
-    pub browser: String,
-    /// `acr_values` asked for the second step (`2`).
-    #[serde(default)]
-    pub acr_mfa: bool,
-}
 
 /// What an authorization code stands for (single use, short-lived).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -68,12 +31,6 @@ pub struct RedeemedCode {
     pub access_jti: String,
     pub access_exp: i64,
     pub refresh_family: Option<String>,
-}
-
-/// Under the SHA-256 of the request id (the browser carries the id in its
-/// URLs): a copy of the store cannot resume anyone's request.
-pub fn request_key(id: &str) -> Key<AuthRequest> {
-    crate::ephemeral::keys::secret("authreq", id)
 }
 
 /// Codes are stored under their SHA-256: a leaked store does not leak codes.

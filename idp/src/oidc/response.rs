@@ -5,7 +5,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Serialize;
 
-use super::request::ResponseMode;
+use crate::signin::request::ResponseMode;
 use crate::web::AppState;
 use crate::web::headers::form_action_source;
 use crate::web::ui::urlencode;

@@ -7,7 +7,7 @@
 //! - the look (theme) of a page or mail: the link's `client_id` when it names
 //!   a registered client, else the session's portal, else `default`
 //!   ([`super::ui::Ui::new`]); a marker only ever changes the look;
-//! - the rules (password policy, link lifetimes, ...): [`rules_portal`],
+//! - the rules (password policy, link lifetimes, ...): `signin::portal::rules_portal`,
 //!   from server-side state only: the pending flow's client, else the
 //!   session's portal. Never the request's own marker.
 
@@ -17,27 +17,6 @@ use super::session::{self, CurrentUser};
 use super::{AppError, AppState};
 use crate::domain::ClientId;
 use crate::store::Client;
-
-/// The portal whose rules apply to this request: the client of the pending
-/// authorization request `req` (when it belongs to this browser), else the
-/// portal the browser's live session began from; `None` means the
-/// deployment's own rules. Nothing the request supplies besides the
-/// browser-bound `req` is read.
-pub async fn rules_portal(
-    state: &AppState,
-    jar: &CookieJar,
-    req: Option<&str>,
-) -> Result<Option<Client>, AppError> {
-    if let Some(req) = req.filter(|r| !r.is_empty())
-        && let Some(request) = crate::oidc::authorize::load(state, jar, req).await?
-    {
-        return Ok(state.clients.get(&request.client_id).await?);
-    }
-    match session::load(state, jar).await? {
-        Some((_, session)) => session_rules_portal(state, &session).await,
-        None => Ok(None),
-    }
-}
 
 /// The portal whose rules a live session carries: the one it began from,
 /// only when a pending flow (server-side) named it; a themed page's marker

@@ -2,7 +2,8 @@
 //! turning it on from the account page, signing in with a code from an
 //! authenticator app or a recovery code, lockout, mail to the owner, turning
 //! it off, and enforcement through OpenID Connect (`require_mfa`,
-//! `acr_values=2`, `mfa.required`) with the ID token's `acr` and `amr`.
+//! `mfa.required`, an essential `acr` claim; `acr_values` as a preference)
+//! with the ID token's `acr` and `amr`.
 //! The codes come from the kit's own RFC 6238 implementation (`tests::totp`),
 //! computed at the server's (test) clock.
 
@@ -43,6 +44,11 @@ on_both_backends!(
     a_session_from_before_turning_it_on_steps_up_with_a_code,
     secrets_are_sealed_at_rest_with_the_key_encryption_key,
     max_age_asks_for_the_password_and_a_code_again,
+    acr_values_1_2_signs_in_a_user_without_an_authenticator_with_acr_1,
+    acr_values_are_a_preference_in_order_for_a_user_with_an_authenticator,
+    an_essential_acr_2_that_cannot_be_met_is_unmet_authentication_requirements,
+    an_essential_acr_2_asks_a_user_with_an_authenticator_for_the_code,
+    a_client_that_requires_it_still_enrols_whatever_acr_values_say,
 );
 
 const NAME: &str = "Jane Doe";
@@ -1083,11 +1089,21 @@ async fn asking_for_acr_2_steps_a_password_session_up(backend: Backend) {
     let (_, first) = signed_in_through(&app, &rp, &[], None).await;
     assert_eq!(acr(&first).as_deref(), Some("1"));
 
+    // Without an authenticator, `acr_values=2` is a preference that cannot
+    // be had: no enrolment is forced, the ID token says what was reached.
     app.clock.advance(Duration::seconds(10));
     let (trip, claims) = signed_in_through(&app, &rp, &[("acr_values", "2")], None).await;
+    assert!(trip.pages.is_empty(), "no page, no set-up: {trip:?}");
+    assert_eq!(acr(&claims).as_deref(), Some("1"));
+
+    // With one (turned on from the account page, so the session has the
+    // password alone), the same request steps the session up with a code.
+    let (secret, _) = enrol_from_account(&app).await;
+    next_step(&app);
+    let (trip, claims) = signed_in_through(&app, &rp, &[("acr_values", "2")], Some(&secret)).await;
     assert_eq!(
         trip.pages,
-        ["/login/mfa-setup"],
+        ["/login/otp"],
         "no password again, only the second step: {trip:?}"
     );
     assert_eq!(acr(&claims).as_deref(), Some("2"));
@@ -1113,14 +1129,7 @@ async fn prompt_none_answers_interaction_required_when_a_code_is_needed(backend:
         "a password-only session"
     );
 
-    for (rp, extra, what) in [
-        (
-            &shop,
-            &[("acr_values", "2"), ("prompt", "none")][..],
-            "acr_values=2",
-        ),
-        (&bank, &[("prompt", "none")][..], "a client requiring it"),
-    ] {
+    for (rp, extra, what) in [(&bank, &[("prompt", "none")][..], "a client requiring it")] {
         let auth = oidc::start(rp, &[], extra);
         let trip = journey(&app, &auth.url, None).await;
         assert_eq!(
@@ -1137,10 +1146,20 @@ async fn prompt_none_answers_interaction_required_when_a_code_is_needed(backend:
         );
         assert!(!trip.answer.contains_key("code"), "{what}");
     }
-    // The same session still answers silently where the password is enough.
+    // The same session still answers silently where the password is enough,
+    // and where `acr_values=2` only prefers more (she has no authenticator).
     let auth = oidc::start(&shop, &[], &[("prompt", "none")]);
     let trip = journey(&app, &auth.url, None).await;
     assert!(trip.answer.contains_key("code"), "{:?}", trip.answer);
+    let (silent, claims) = signed_in_through(
+        &app,
+        &shop,
+        &[("acr_values", "2"), ("prompt", "none")],
+        None,
+    )
+    .await;
+    assert!(silent.pages.is_empty(), "{silent:?}");
+    assert_eq!(acr(&claims).as_deref(), Some("1"));
 }
 
 async fn when_required_for_everyone_a_plain_sign_in_enrols_first(backend: Backend) {
@@ -1360,6 +1379,123 @@ async fn max_age_asks_for_the_password_and_a_code_again(backend: Backend) {
         "a session older than max_age: both steps again"
     );
     assert!(claims.auth_time().expect("auth_time") > first_auth);
+    assert_eq!(acr(&claims).as_deref(), Some("2"));
+    assert_eq!(amr(&claims), ["pwd", "otp"]);
+}
+
+// ------------------------------------------------- acr (OIDC Core 3.1.2.1, 5.5.1.1)
+
+/// An essential `acr` claim request (OIDC Core 5.5.1.1) for `values`.
+fn essential_acr(values: &[&str]) -> String {
+    json!({ "id_token": { "acr": { "essential": true, "values": values } } }).to_string()
+}
+
+async fn acr_values_1_2_signs_in_a_user_without_an_authenticator_with_acr_1(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.create_user(EMAIL, PW, NAME).await;
+    let rp = shop(&app).await;
+    // The discovery document's own list, in order of preference.
+    for values in ["1 2", "2 1", "2"] {
+        let browser = app.other_browser();
+        let (trip, claims) =
+            signed_in_through(&browser, &rp, &[("acr_values", values)], None).await;
+        assert_eq!(trip.pages, ["/login"], "acr_values={values}: {trip:?}");
+        assert!(trip.enrolled.is_none(), "acr_values={values}: no set-up");
+        assert_eq!(acr(&claims).as_deref(), Some("1"), "acr_values={values}");
+        assert_eq!(amr(&claims), ["pwd"], "acr_values={values}");
+        assert!(!mfa_on_for(&browser).await, "nothing was turned on");
+    }
+}
+
+async fn acr_values_are_a_preference_in_order_for_a_user_with_an_authenticator(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    // Her session has the password alone; she turned TOTP on afterwards.
+    let jane = jane_with_totp(&app).await;
+    let rp = shop(&app).await;
+    let (trip, claims) =
+        signed_in_through(&jane.browser, &rp, &[("acr_values", "1 2")], None).await;
+    assert!(trip.pages.is_empty(), "1 comes first and is met: {trip:?}");
+    assert_eq!(acr(&claims).as_deref(), Some("1"));
+
+    let (trip, claims) = signed_in_through(
+        &jane.browser,
+        &rp,
+        &[("acr_values", "2 1")],
+        Some(&jane.secret),
+    )
+    .await;
+    assert_eq!(trip.pages, ["/login/otp"], "2 comes first: {trip:?}");
+    assert_eq!(acr(&claims).as_deref(), Some("2"));
+    assert_eq!(amr(&claims), ["pwd", "otp"]);
+}
+
+async fn an_essential_acr_2_that_cannot_be_met_is_unmet_authentication_requirements(
+    backend: Backend,
+) {
+    let app = TestApp::spawn(backend).await;
+    app.create_user(EMAIL, PW, NAME).await;
+    let rp = shop(&app).await;
+    let claims = essential_acr(&["2"]);
+    let auth = oidc::start(&rp, &[], &[("claims", &claims)]);
+    let trip = journey(&app, &auth.url, None).await;
+    assert_eq!(
+        trip.error(),
+        Some("unmet_authentication_requirements"),
+        "{:?}",
+        trip.answer
+    );
+    assert_eq!(trip.answer.get("state"), Some(auth.state.secret()));
+    assert!(!trip.answer.contains_key("code"));
+    assert!(trip.enrolled.is_none(), "no set-up is forced: {trip:?}");
+    assert!(!mfa_on_for(&app).await);
+
+    // Essential 1 (or 1 or 2) is met by the password.
+    let either = essential_acr(&["2", "1"]);
+    let (_, id) = signed_in_through(&app, &rp, &[("claims", &either)], None).await;
+    assert_eq!(acr(&id).as_deref(), Some("1"));
+    // A class this provider does not know cannot be met at all.
+    let unknown = essential_acr(&["urn:example:loa:4"]);
+    let auth = oidc::start(&rp, &[], &[("claims", &unknown)]);
+    let trip = journey(&app, &auth.url, None).await;
+    assert_eq!(trip.error(), Some("unmet_authentication_requirements"));
+    // A `claims` parameter that is not JSON is an invalid request.
+    let auth = oidc::start(&rp, &[], &[("claims", "{not json")]);
+    let trip = journey(&app, &auth.url, None).await;
+    assert_eq!(trip.error(), Some("invalid_request"), "{:?}", trip.answer);
+    // Discovery says the parameter is understood.
+    let doc: Value = app
+        .get("/.well-known/openid-configuration")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(doc["claims_parameter_supported"], json!(true));
+}
+
+async fn an_essential_acr_2_asks_a_user_with_an_authenticator_for_the_code(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let jane = jane_with_totp(&app).await;
+    let rp = shop(&app).await;
+    let claims = essential_acr(&["2"]);
+    let (trip, id) = signed_in_through(
+        &jane.browser,
+        &rp,
+        &[("claims", &claims)],
+        Some(&jane.secret),
+    )
+    .await;
+    assert_eq!(trip.pages, ["/login/otp"], "{trip:?}");
+    assert_eq!(acr(&id).as_deref(), Some("2"));
+    assert_eq!(amr(&id), ["pwd", "otp"]);
+}
+
+async fn a_client_that_requires_it_still_enrols_whatever_acr_values_say(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.create_user(EMAIL, PW, NAME).await;
+    let rp = bank(&app).await;
+    let (trip, claims) = signed_in_through(&app, &rp, &[("acr_values", "1")], None).await;
+    assert_eq!(trip.pages, ["/login", "/login/mfa-setup"], "{trip:?}");
+    assert!(trip.enrolled.is_some());
     assert_eq!(acr(&claims).as_deref(), Some("2"));
     assert_eq!(amr(&claims), ["pwd", "otp"]);
 }

@@ -329,7 +329,7 @@ async fn bad_markers_get_a_clear_page_in_the_right_look(backend: Backend) {
     assert_look(&page, "hosting", hosting, "reset link in another browser");
 }
 
-/// What `idp::web::portal::rules_portal` answers for the browser whose
+/// What `idp::signin::portal::rules_portal` answers for the browser whose
 /// sign-in answered `signed_in`, asked with a marker for another portal.
 async fn rules_portal_of(app: &TestApp, signed_in: &Page) -> Option<String> {
     let cookie = signed_in
@@ -348,7 +348,7 @@ async fn rules_portal_of(app: &TestApp, signed_in: &Page) -> Option<String> {
     let mut headers = axum::http::HeaderMap::new();
     headers.insert(axum::http::header::COOKIE, cookie.parse().unwrap());
     let jar = axum_extra::extract::cookie::CookieJar::from_headers(&headers);
-    idp::web::portal::rules_portal(&app.state, &jar, None)
+    idp::signin::portal::rules_portal(&app.state, &jar, None)
         .await
         .unwrap()
         .map(|c| c.id.as_str().to_owned())

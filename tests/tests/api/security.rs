@@ -525,11 +525,20 @@ async fn a_stolen_session_cannot_change_how_the_account_signs_in(backend: Backen
             .starts_with("/account/reauth"),
         "a stale session is sent to confirm first"
     );
-    // Nor does a relying party's step-up (`acr_values=2`), which would set
-    // up an authenticator during sign-in: the password is asked first.
+    // Nor does a relying party that requires two-step sign-in, which would
+    // set up an authenticator during sign-in: the password is asked first.
+    // (`acr_values=2` is a preference and never sets one up: OIDC Core 3.1.2.1.)
+    register_client(
+        &app,
+        NewClient {
+            require_mfa: true,
+            ..NewClient::portal("helix-bank", "helix")
+        },
+    )
+    .await;
     let step_up = thief
         .get(app.url(
-            "/authorize?response_type=code&client_id=helix-portal&redirect_uri=https%3A%2F%2Fportal.example.com%2Fcb&scope=openid&acr_values=2",
+            "/authorize?response_type=code&client_id=helix-bank&redirect_uri=https%3A%2F%2Fportal.example.com%2Fcb&scope=openid&acr_values=2",
         ))
         .send()
         .await

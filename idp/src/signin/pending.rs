@@ -1,5 +1,6 @@
-//! The half-done sign-in: the password was right (or a password-only session
-//! needs stepping up), the second step is not done yet. It lives in the
+//! The pending second step of a sign-in: the password was right (or a
+//! password-only session needs stepping up), the code or the set-up of an
+//! authenticator is not done yet. It lives in the
 //! ephemeral store (`mfa-pending:{sha256(id)}`, `mfa.pending_ttl_secs`) under a random
 //! id kept only in an HttpOnly cookie, so it belongs to that browser: no
 //! session exists until the second step passes.
@@ -11,8 +12,20 @@ use crate::crypto::envelope::Kek;
 use crate::crypto::random_token;
 use crate::domain::UserId;
 use crate::ephemeral::{Key, keys};
+use crate::store::User;
 use crate::web::session;
 use crate::web::{AppError, AppState};
+
+/// The flow a second step belongs to.
+#[derive(Debug, Default)]
+pub struct Flow {
+    /// The pending authorization request to resume afterwards.
+    pub req: Option<String>,
+    /// The portal whose theme the pages wear.
+    pub client_id: Option<String>,
+    /// The request's redirect URI, where the code pages' forms may end.
+    pub return_to: Option<String>,
+}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Pending {
@@ -76,8 +89,34 @@ fn seal_error(e: crate::crypto::envelope::EnvelopeError) -> AppError {
     AppError::Internal(format!("sealing a pending sign-in: {e}"))
 }
 
+/// Starts the second step for `user` in this browser (`enrol`: an
+/// authenticator is set up first) and returns the jar carrying its cookie.
+pub async fn start(
+    state: &AppState,
+    jar: CookieJar,
+    user: &User,
+    enrol: bool,
+    flow: Flow,
+) -> Result<CookieJar, AppError> {
+    begin(
+        state,
+        jar,
+        Pending {
+            user_id: user.id.clone(),
+            email: user.email.as_str().to_owned(),
+            req: flow.req,
+            client_id: flow.client_id,
+            return_to: flow.return_to,
+            enrol,
+            failure_mailed: false,
+            expires_at: 0,
+        },
+    )
+    .await
+}
+
 /// Stores a new half-done sign-in and returns the jar carrying its cookie.
-pub async fn begin(
+async fn begin(
     state: &AppState,
     jar: CookieJar,
     mut pending: Pending,
