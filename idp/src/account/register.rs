@@ -14,8 +14,7 @@ use serde_json::json;
 
 use super::MAX_NAME_CHARS;
 use super::forms::{
-    FlowQuery, LinkQuery, form, keep_new_password, new_password_errors, pending_client,
-    portal_rules,
+    FlowQuery, LinkQuery, keep_new_password, new_password_errors, pending_client, portal_rules,
 };
 use crate::credentials::policy::PasswordPolicy;
 use crate::crypto::{random_token, sha256_hex};
@@ -23,6 +22,7 @@ use crate::domain::{Email, PlainPassword};
 use crate::mail::compose as mailer;
 use crate::store::{EmailVerification, NewToken, NewUser};
 use crate::web::client_meta::ClientMeta;
+use crate::web::form::form;
 use crate::web::session::MaybeUser;
 use crate::web::ui::{Page, Ui};
 use crate::web::{AppError, AppState, audit, paths};
@@ -286,7 +286,7 @@ pub async fn verify_page(
     MaybeUser(user): MaybeUser,
 ) -> Result<Response, AppError> {
     let ui = Ui::new(&state, jar, &headers, q.client_id.as_deref(), user).await?;
-    let outcome = if super::reset::looks_like_token(&q.token) {
+    let outcome = if crate::domain::Token::parse(&q.token).is_some() {
         state
             .store
             .peek_email_verification(&sha256_hex(&q.token), state.clock.now())
@@ -331,7 +331,7 @@ pub async fn verify(
     if !ui.csrf_ok(&f.csrf_token) {
         return Ok(ui.csrf_failure());
     }
-    let outcome = if super::reset::looks_like_token(&f.token) {
+    let outcome = if crate::domain::Token::parse(&f.token).is_some() {
         state
             .store
             .verify_email(&sha256_hex(&f.token), state.clock.now())
