@@ -15,6 +15,7 @@ mod introspect;
 pub mod issue;
 pub mod keys;
 mod logout;
+pub mod pkce;
 pub mod request;
 mod response;
 pub mod revocation;
