@@ -305,8 +305,7 @@ async fn request_change(
     context.insert("link", &link);
     context.insert("ttl_minutes", &minutes);
     context.insert("old_email", user.email.as_str());
-    let mail = mailer::compose(theme, "email_change", &to, &user.name, context)
-        .map_err(|e| AppError::Internal(e.to_string()))?;
+    let mail = mailer::compose(theme, "email_change", &to, &user.name, context)?;
     state.mail.enqueue(mail).await?;
     audit::record(
         state,
@@ -401,8 +400,7 @@ pub async fn confirm(
         "reset_link",
         &mailer::forgot_password_link(&state.config.server.issuer, &ui.flow_query()),
     );
-    let notice = mailer::compose(&ui.theme, "email_changed", &user.email, &user.name, context)
-        .map_err(|e| AppError::Internal(e.to_string()))?;
+    let notice = mailer::compose(&ui.theme, "email_changed", &user.email, &user.name, context)?;
     let changes = UserChanges {
         email: Some(to),
         email_verified: Some(true),

@@ -203,11 +203,7 @@ async fn register_in_background(
     if let Some(existing) = state.store.user_by_email(&email).await? {
         return tell_owner(state, theme, flow_query, meta, &existing).await;
     }
-    let hash = state
-        .hasher
-        .hash(&password)
-        .await
-        .map_err(|e| AppError::Internal(e.to_string()))?;
+    let hash = state.hasher.hash(&password).await?;
     let token = random_token();
     let ttl_hours = state.config.account.verification_link_ttl_hours;
     let sep = if flow_query.is_empty() { "?" } else { "&" };
@@ -218,8 +214,7 @@ async fn register_in_background(
     let mut context = tera::Context::new();
     context.insert("link", &link);
     context.insert("ttl_hours", &ttl_hours);
-    let mail = mailer::compose(theme, "verify_email", &email, &name, context)
-        .map_err(|e| AppError::Internal(e.to_string()))?;
+    let mail = mailer::compose(theme, "verify_email", &email, &name, context)?;
     let new_user = NewUser {
         email: email.clone(),
         name,

@@ -261,8 +261,7 @@ async fn create_link(
         ),
     );
     context.insert("ttl_minutes", &ttl_minutes);
-    let mail = mailer::compose(theme, "reset_password", &user.email, &user.name, context)
-        .map_err(|e| AppError::Internal(e.to_string()))?;
+    let mail = mailer::compose(theme, "reset_password", &user.email, &user.name, context)?;
     let token = NewToken {
         hash: sha256_hex(&token),
         expires_at: now + time::Duration::minutes(ttl_minutes as i64),
@@ -397,11 +396,7 @@ pub async fn reset_submit(
         return Ok(ui.render(page));
     }
     let password = PlainPassword::parse(&f.password).map_err(|e| AppError::Internal(e.0))?;
-    let hash = state
-        .hasher
-        .hash(&password)
-        .await
-        .map_err(|e| AppError::Internal(e.to_string()))?;
+    let hash = state.hasher.hash(&password).await?;
     let mail = notices::password_changed(&state, &ui, &user)?;
     if !state
         .store

