@@ -1,7 +1,5 @@
 //! Pieces shared by the account forms.
 
-use axum::Form;
-use axum::extract::rejection::FormRejection;
 use serde::Deserialize;
 
 use crate::credentials::captcha;
@@ -31,11 +29,8 @@ pub struct LinkQuery {
     pub client_id: Option<String>,
 }
 
-/// The form, or an empty one when the body could not be read: an empty form
-/// fails its CSRF check and gets the "form expired" page, never a bare 400.
-pub fn form<T: Default>(body: Result<Form<T>, FormRejection>) -> T {
-    body.map(|Form(f)| f).unwrap_or_default()
-}
+// account/login.rs still reads its form from here; the others use the web layer's.
+pub use crate::web::form::form;
 
 /// Whether the proof-of-work captcha guards a door (sign-in or
 /// forgot-password; `wants` reads the theme's switch for it). Never chosen by

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::MAX_NAME_CHARS;
-use super::forms::{FlowQuery, LinkQuery, form};
+use super::forms::{FlowQuery, LinkQuery};
 use crate::credentials::guesses::check_current_password;
 use crate::crypto::{random_token, sha256_hex};
 use crate::domain::{Email, UserId};
@@ -26,6 +26,7 @@ use crate::ephemeral::{Key, keys};
 use crate::mail::{compose as mailer, notices};
 use crate::store::{User, UserChanges};
 use crate::web::client_meta::ClientMeta;
+use crate::web::form::form;
 use crate::web::session::{CurrentUser, MaybeUser};
 use crate::web::theme::Theme;
 use crate::web::ui::{FlashKind, Page, Ui};
@@ -304,8 +305,7 @@ async fn request_change(
     context.insert("link", &link);
     context.insert("ttl_minutes", &minutes);
     context.insert("old_email", user.email.as_str());
-    let mail = mailer::compose(theme, "email_change", &to, &user.name, context)
-        .map_err(|e| AppError::Internal(e.to_string()))?;
+    let mail = mailer::compose(theme, "email_change", &to, &user.name, context)?;
     state.mail.enqueue(mail).await?;
     audit::record(
         state,
@@ -340,7 +340,7 @@ pub async fn confirm_page(
     MaybeUser(current): MaybeUser,
 ) -> Result<Response, AppError> {
     let ui = Ui::new(&state, jar, &headers, q.client_id.as_deref(), current).await?;
-    let pending = if super::reset::looks_like_token(&q.token) {
+    let pending = if crate::domain::Token::parse(&q.token).is_some() {
         state.ephemeral.get(&pending_key(&q.token)).await?
     } else {
         None
@@ -378,7 +378,7 @@ pub async fn confirm(
     if !ui.csrf_ok(&f.csrf_token) {
         return Ok(ui.csrf_failure());
     }
-    if !super::reset::looks_like_token(&f.token) {
+    if crate::domain::Token::parse(&f.token).is_none() {
         return Ok(ui.render(invalid_link()));
     }
     let Some(change) = state.ephemeral.take(&pending_key(&f.token)).await? else {
@@ -400,8 +400,7 @@ pub async fn confirm(
         "reset_link",
         &mailer::forgot_password_link(&state.config.server.issuer, &ui.flow_query()),
     );
-    let notice = mailer::compose(&ui.theme, "email_changed", &user.email, &user.name, context)
-        .map_err(|e| AppError::Internal(e.to_string()))?;
+    let notice = mailer::compose(&ui.theme, "email_changed", &user.email, &user.name, context)?;
     let changes = UserChanges {
         email: Some(to),
         email_verified: Some(true),

@@ -14,8 +14,7 @@ use serde_json::json;
 
 use super::MAX_NAME_CHARS;
 use super::forms::{
-    FlowQuery, LinkQuery, form, keep_new_password, new_password_errors, pending_client,
-    portal_rules,
+    FlowQuery, LinkQuery, keep_new_password, new_password_errors, pending_client, portal_rules,
 };
 use crate::credentials::policy::PasswordPolicy;
 use crate::crypto::{random_token, sha256_hex};
@@ -23,6 +22,7 @@ use crate::domain::{Email, PlainPassword};
 use crate::mail::compose as mailer;
 use crate::store::{EmailVerification, NewToken, NewUser};
 use crate::web::client_meta::ClientMeta;
+use crate::web::form::form;
 use crate::web::session::MaybeUser;
 use crate::web::ui::{Page, Ui};
 use crate::web::{AppError, AppState, audit, paths};
@@ -203,11 +203,7 @@ async fn register_in_background(
     if let Some(existing) = state.store.user_by_email(&email).await? {
         return tell_owner(state, theme, flow_query, meta, &existing).await;
     }
-    let hash = state
-        .hasher
-        .hash(&password)
-        .await
-        .map_err(|e| AppError::Internal(e.to_string()))?;
+    let hash = state.hasher.hash(&password).await?;
     let token = random_token();
     let ttl_hours = state.config.account.verification_link_ttl_hours;
     let sep = if flow_query.is_empty() { "?" } else { "&" };
@@ -218,8 +214,7 @@ async fn register_in_background(
     let mut context = tera::Context::new();
     context.insert("link", &link);
     context.insert("ttl_hours", &ttl_hours);
-    let mail = mailer::compose(theme, "verify_email", &email, &name, context)
-        .map_err(|e| AppError::Internal(e.to_string()))?;
+    let mail = mailer::compose(theme, "verify_email", &email, &name, context)?;
     let new_user = NewUser {
         email: email.clone(),
         name,
@@ -286,7 +281,7 @@ pub async fn verify_page(
     MaybeUser(user): MaybeUser,
 ) -> Result<Response, AppError> {
     let ui = Ui::new(&state, jar, &headers, q.client_id.as_deref(), user).await?;
-    let outcome = if super::reset::looks_like_token(&q.token) {
+    let outcome = if crate::domain::Token::parse(&q.token).is_some() {
         state
             .store
             .peek_email_verification(&sha256_hex(&q.token), state.clock.now())
@@ -331,7 +326,7 @@ pub async fn verify(
     if !ui.csrf_ok(&f.csrf_token) {
         return Ok(ui.csrf_failure());
     }
-    let outcome = if super::reset::looks_like_token(&f.token) {
+    let outcome = if crate::domain::Token::parse(&f.token).is_some() {
         state
             .store
             .verify_email(&sha256_hex(&f.token), state.clock.now())

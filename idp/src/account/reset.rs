@@ -16,29 +16,22 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::forms::{
-    FlowQuery, LinkQuery, captcha_message, captcha_required, form, keep_new_password,
+    FlowQuery, LinkQuery, captcha_message, captcha_required, keep_new_password,
     new_password_errors, pending_client, portal_rules, render_captcha,
 };
 use crate::credentials::policy::PasswordPolicy;
 use crate::credentials::{captcha, lockout};
 use crate::crypto::{random_token, sha256_hex};
 use crate::domain::ClientId;
-use crate::domain::{Email, PlainPassword};
+use crate::domain::{Email, PlainPassword, Token};
 use crate::ephemeral::keys;
 use crate::mail::{compose as mailer, notices};
 use crate::store::{Client, NewToken};
 use crate::web::client_meta::ClientMeta;
+use crate::web::form::form;
 use crate::web::session::{self, MaybeUser};
 use crate::web::ui::{Page, Ui};
 use crate::web::{AppError, AppState, audit, paths};
-
-/// Tokens are 43 base64url characters; anything else is refused unseen.
-pub fn looks_like_token(token: &str) -> bool {
-    token.len() == 43
-        && token
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-}
 
 /// The forgot-password page and its answer list the email providers the
 /// deployment cannot deliver to (seed 000, step 4), when it names any.
@@ -268,8 +261,7 @@ async fn create_link(
         ),
     );
     context.insert("ttl_minutes", &ttl_minutes);
-    let mail = mailer::compose(theme, "reset_password", &user.email, &user.name, context)
-        .map_err(|e| AppError::Internal(e.to_string()))?;
+    let mail = mailer::compose(theme, "reset_password", &user.email, &user.name, context)?;
     let token = NewToken {
         hash: sha256_hex(&token),
         expires_at: now + time::Duration::minutes(ttl_minutes as i64),
@@ -314,7 +306,7 @@ pub async fn reset_page(
     MaybeUser(user): MaybeUser,
 ) -> Result<Response, AppError> {
     let token_hash = sha256_hex(&q.token);
-    let live = looks_like_token(&q.token)
+    let live = Token::parse(&q.token).is_some()
         && state
             .store
             .password_reset_user(&token_hash, state.clock.now())
@@ -354,7 +346,7 @@ pub async fn reset_submit(
     let f: ResetForm = form(body);
     let now = state.clock.now();
     let token_hash = sha256_hex(&f.token);
-    let user = if looks_like_token(&f.token) {
+    let user = if Token::parse(&f.token).is_some() {
         state.store.password_reset_user(&token_hash, now).await?
     } else {
         None
@@ -404,11 +396,7 @@ pub async fn reset_submit(
         return Ok(ui.render(page));
     }
     let password = PlainPassword::parse(&f.password).map_err(|e| AppError::Internal(e.0))?;
-    let hash = state
-        .hasher
-        .hash(&password)
-        .await
-        .map_err(|e| AppError::Internal(e.to_string()))?;
+    let hash = state.hasher.hash(&password).await?;
     let mail = notices::password_changed(&state, &ui, &user)?;
     if !state
         .store

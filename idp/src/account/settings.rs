@@ -11,12 +11,13 @@ use axum_extra::extract::cookie::CookieJar;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::forms::{FlowQuery, form, keep_new_password, new_password_errors, portal_rules};
+use super::forms::{FlowQuery, keep_new_password, new_password_errors, portal_rules};
 use crate::credentials::guesses::{CurrentPassword, check_current_password};
 use crate::credentials::policy::PasswordPolicy;
 use crate::domain::PlainPassword;
 use crate::mail::notices;
 use crate::web::client_meta::ClientMeta;
+use crate::web::form::form;
 use crate::web::session::{self, CurrentUser};
 use crate::web::ui::{FlashKind, Page, Ui};
 use crate::web::{AppError, AppState, audit};
@@ -103,11 +104,7 @@ pub async fn submit(
         return Ok(ui.render(page.invalid()));
     }
     let password = PlainPassword::parse(&f.password).map_err(|e| AppError::Internal(e.0))?;
-    let hash = state
-        .hasher
-        .hash(&password)
-        .await
-        .map_err(|e| AppError::Internal(e.to_string()))?;
+    let hash = state.hasher.hash(&password).await?;
     let mail = notices::password_changed(&state, &ui, &user)?;
     state
         .store

@@ -214,7 +214,7 @@ pub async fn create(
     .map_err(|e| match e {
         CreateUserError::EmailTaken => ApiError::Conflict(e.to_string()),
         CreateUserError::NameTooLong => bad_request(e.to_string()),
-        CreateUserError::Hash(h) => AppError::Internal(h.to_string()).into(),
+        CreateUserError::Hash(h) => AppError::from(h).into(),
         CreateUserError::Store(s) => s.into(),
     })?;
     audit(

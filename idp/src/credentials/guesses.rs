@@ -54,8 +54,7 @@ pub async fn check_current_password(
     let right = state
         .hasher
         .matches(typed, user.password_hash.as_deref())
-        .await
-        .map_err(|e| AppError::Internal(e.to_string()))?;
+        .await?;
     Ok(if right {
         CurrentPassword::Right
     } else {

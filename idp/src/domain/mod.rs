@@ -5,11 +5,13 @@
 mod audit;
 mod client;
 mod email;
+mod token;
 mod user;
 
 pub use audit::AuditKind;
 pub use client::{ClientId, ClientKind, GrantType, IdTokenAlg, RedirectUri};
 pub use email::Email;
+pub use token::Token;
 pub use user::{PlainPassword, UserId};
 
 /// A value refused at the boundary, with a message fit for the person who typed it.

@@ -26,8 +26,7 @@ pub async fn address_in_use(
         "reset_link",
         &mailer::forgot_password_link(&state.config.server.issuer, flow_query),
     );
-    let mail = mailer::compose(theme, template, &owner.email, &owner.name, context)
-        .map_err(|e| AppError::Internal(e.to_string()))?;
+    let mail = mailer::compose(theme, template, &owner.email, &owner.name, context)?;
     state.mail.enqueue(mail).await?;
     Ok(())
 }
@@ -60,8 +59,7 @@ pub async fn account_locked(
         "reset_link",
         &mailer::forgot_password_link(&state.config.server.issuer, &ui.flow_query()),
     );
-    let mail = mailer::compose(&ui.theme, "account_locked", email, &user.name, context)
-        .map_err(|e| AppError::Internal(e.to_string()))?;
+    let mail = mailer::compose(&ui.theme, "account_locked", email, &user.name, context)?;
     state.mail.enqueue(mail).await?;
     Ok(())
 }
@@ -90,5 +88,5 @@ pub fn password_changed(
         &user.name,
         context,
     )
-    .map_err(|e| AppError::Internal(e.to_string()))
+    .map_err(AppError::from)
 }

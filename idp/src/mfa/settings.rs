@@ -20,6 +20,7 @@ use super::totp;
 use crate::credentials::guesses::{CurrentPassword, check_current_password, code_try_allowed};
 use crate::store::User;
 use crate::web::client_meta::ClientMeta;
+use crate::web::form::form;
 use crate::web::session::CurrentUser;
 use crate::web::ui::{FlashKind, Page, Ui};
 use crate::web::{AppError, AppState, audit, paths};
@@ -37,10 +38,6 @@ pub struct MfaForm {
     password: String,
     csrf_token: String,
     client_id: String,
-}
-
-fn form(body: Result<Form<MfaForm>, FormRejection>) -> MfaForm {
-    body.map(|Form(f)| f).unwrap_or_default()
 }
 
 /// The status page, as it stands now.

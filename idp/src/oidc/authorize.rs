@@ -117,12 +117,6 @@ fn too_long(value: &Option<String>, max: usize) -> bool {
     value.as_ref().is_some_and(|v| v.len() > max)
 }
 
-fn is_pkce_value(v: &str) -> bool {
-    (43..=128).contains(&v.len())
-        && v.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
-}
-
 async fn start(
     state: AppState,
     jar: CookieJar,
@@ -244,7 +238,7 @@ async fn start(
             ));
         }
         (None, None) => None,
-        (Some(c), Some("S256")) if is_pkce_value(c) => Some(c.to_owned()),
+        (Some(c), Some("S256")) if crate::oidc::pkce::well_formed(c) => Some(c.to_owned()),
         (Some(_), Some("S256")) => {
             return Ok(invalid(
                 "code_challenge must be 43 to 128 characters of base64url",

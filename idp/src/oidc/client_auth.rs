@@ -2,16 +2,76 @@
 //! endpoints (RFC 6749 2.3.1): `client_secret_basic`, `client_secret_post`,
 //! or `none` for public clients. Secrets are compared in constant time
 //! against their stored SHA-256.
+//!
+//! The three endpoints share their preamble and their answer: [`ClientRequest`]
+//! reads the form and authenticates the client, [`no_store`] answers.
 
-use axum::http::{HeaderMap, header};
+use axum::Form;
+use axum::extract::{FromRequest, Request};
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use serde::de::DeserializeOwned;
 
 use super::error::{OAuthCode, OAuthError, oauth};
 use crate::crypto::{constant_time_eq, sha256_hex};
 use crate::domain::{ClientId, ClientKind};
 use crate::store::Client;
 use crate::web::AppState;
+
+/// The form of a client-authenticated endpoint: where it carries the
+/// client's credentials (`client_secret_post`, or `client_id` alone for
+/// public clients).
+pub trait ClientForm: DeserializeOwned + Send {
+    fn client_id(&self) -> Option<&str>;
+    fn client_secret(&self) -> Option<&str>;
+}
+
+/// Extractor: the endpoint's form and the client that posted it. A body that
+/// is not a form is `invalid_request`; failed authentication is
+/// `invalid_client` (RFC 6749 5.2). Either is answered as an [`OAuthError`].
+pub struct ClientRequest<F> {
+    pub client: AuthenticatedClient,
+    pub form: F,
+}
+
+impl<F: ClientForm> FromRequest<AppState> for ClientRequest<F> {
+    type Rejection = OAuthError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, OAuthError> {
+        let authorization = request.headers().get(header::AUTHORIZATION).cloned();
+        let Form(form) = Form::<F>::from_request(request, state).await.map_err(|_| {
+            oauth(
+                OAuthCode::InvalidRequest,
+                "the body must be application/x-www-form-urlencoded",
+            )
+        })?;
+        let client = authenticate(
+            state,
+            authorization.as_ref(),
+            form.client_id(),
+            form.client_secret(),
+        )
+        .await?;
+        Ok(Self { client, form })
+    }
+}
+
+/// The endpoint's answer: never cached (`Cache-Control: no-store`; errors
+/// carry it too, see [`OAuthError`]).
+pub fn no_store(result: Result<impl IntoResponse, OAuthError>) -> Response {
+    match result {
+        Ok(body) => {
+            let mut response = body.into_response();
+            response
+                .headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            response
+        }
+        Err(e) => e.into_response(),
+    }
+}
 
 /// How the client proved itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,19 +100,16 @@ fn form_decode(s: &str) -> Option<String> {
 
 /// Authenticates from the Authorization header or the form's `client_id` /
 /// `client_secret`; using both is refused (RFC 6749 2.3).
-pub async fn authenticate(
+async fn authenticate(
     state: &AppState,
-    headers: &HeaderMap,
+    authorization: Option<&HeaderValue>,
     form_client_id: Option<&str>,
     form_secret: Option<&str>,
 ) -> Result<AuthenticatedClient, OAuthError> {
-    let basic = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Basic ")
-                .or_else(|| v.strip_prefix("basic "))
-        });
+    let basic = authorization.and_then(|v| v.to_str().ok()).and_then(|v| {
+        v.strip_prefix("Basic ")
+            .or_else(|| v.strip_prefix("basic "))
+    });
     let (id, secret, method) = match (basic, form_secret) {
         (Some(_), Some(_)) => {
             return Err(oauth(

@@ -50,6 +50,14 @@ pub fn oauth(code: OAuthCode, description: impl Into<String>) -> OAuthError {
     }
 }
 
+/// A parameter the request must carry: its value, or `invalid_request`
+/// naming it.
+pub fn required<'a>(value: &'a Option<String>, name: &str) -> Result<&'a str, OAuthError> {
+    value
+        .as_deref()
+        .ok_or_else(|| oauth(OAuthCode::InvalidRequest, format!("{name} is required")))
+}
+
 impl From<crate::web::AppError> for OAuthError {
     fn from(e: crate::web::AppError) -> Self {
         tracing::error!(error = %e, "token endpoint failure");

@@ -2,18 +2,15 @@
 //! was issued to. Works for access tokens (JWT) and refresh tokens (opaque).
 //! Anything unknown, expired, revoked or another client's is `active: false`.
 
-use axum::Form;
 use axum::Json;
 use axum::extract::State;
-use axum::extract::rejection::FormRejection;
-use axum::http::{HeaderMap, HeaderValue, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::bearer::active_access_token;
-use super::client_auth::authenticate;
-use super::error::{OAuthCode, OAuthError, oauth};
+use super::client_auth::{AuthMethod, AuthenticatedClient, ClientForm, ClientRequest, no_store};
+use super::error::{OAuthCode, OAuthError, oauth, required};
 use super::response::issuer;
 use crate::crypto::sha256_hex;
 use crate::web::AppState;
@@ -27,52 +24,35 @@ pub struct IntrospectForm {
     client_secret: Option<String>,
 }
 
+impl ClientForm for IntrospectForm {
+    fn client_id(&self) -> Option<&str> {
+        self.client_id.as_deref()
+    }
+    fn client_secret(&self) -> Option<&str> {
+        self.client_secret.as_deref()
+    }
+}
+
 pub async fn introspect(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Result<Form<IntrospectForm>, FormRejection>,
+    ClientRequest { client, form }: ClientRequest<IntrospectForm>,
 ) -> Response {
-    match handle(&state, &headers, body).await {
-        Ok(v) => {
-            let mut response = Json(v).into_response();
-            response
-                .headers_mut()
-                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            response
-        }
-        Err(e) => e.into_response(),
-    }
+    no_store(handle(&state, &client, &form).await.map(Json))
 }
 
 async fn handle(
     state: &AppState,
-    headers: &HeaderMap,
-    body: Result<Form<IntrospectForm>, FormRejection>,
+    client: &AuthenticatedClient,
+    form: &IntrospectForm,
 ) -> Result<Value, OAuthError> {
-    let Form(form) = body.map_err(|_| {
-        oauth(
-            OAuthCode::InvalidRequest,
-            "the body must be application/x-www-form-urlencoded",
-        )
-    })?;
-    let client = authenticate(
-        state,
-        headers,
-        form.client_id.as_deref(),
-        form.client_secret.as_deref(),
-    )
-    .await?;
-    if client.method == super::client_auth::AuthMethod::None {
+    if client.method == AuthMethod::None {
         // Introspection tells about tokens: only clients that can prove who they are.
         return Err(oauth(
             OAuthCode::InvalidClient,
             "introspection requires client authentication",
         ));
     }
-    let token = form
-        .token
-        .as_deref()
-        .ok_or_else(|| oauth(OAuthCode::InvalidRequest, "token is required"))?;
+    let token = required(&form.token, "token")?;
     let inactive = json!({ "active": false });
     let refresh_first = form.token_type_hint.as_deref() == Some("refresh_token");
     let looks_like_jwt = token.matches('.').count() == 2;

@@ -14,6 +14,7 @@ mod introspect;
 pub mod issue;
 mod jwks;
 mod logout;
+pub mod pkce;
 pub mod request;
 mod response;
 pub mod revocation;

@@ -92,7 +92,7 @@ impl Return<'_> {
                         )
                             .into_response()
                     }
-                    Err(e) => crate::web::AppError::Internal(e.to_string()).into_response(),
+                    Err(e) => crate::web::AppError::from(e).into_response(),
                 }
             }
         }
@@ -116,7 +116,7 @@ fn continue_page(app: &AppState, theme: Option<&str>, location: &str) -> Respons
             Html(html),
         )
             .into_response(),
-        Err(e) => crate::web::AppError::Internal(e.to_string()).into_response(),
+        Err(e) => crate::web::AppError::from(e).into_response(),
     }
 }
 

@@ -2,16 +2,14 @@
 //! their whole family with them; access tokens are refused until they
 //! expire. Unknown tokens (and other clients' tokens) still get 200.
 
-use axum::Form;
 use axum::extract::State;
-use axum::extract::rejection::FormRejection;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use serde::Deserialize;
 
 use super::bearer::active_access_token;
-use super::client_auth::authenticate;
-use super::error::{OAuthCode, OAuthError, oauth};
+use super::client_auth::{AuthenticatedClient, ClientForm, ClientRequest, no_store};
+use super::error::{OAuthError, required};
 use crate::crypto::sha256_hex;
 use crate::web::AppState;
 
@@ -24,45 +22,32 @@ pub struct RevokeForm {
     client_secret: Option<String>,
 }
 
+impl ClientForm for RevokeForm {
+    fn client_id(&self) -> Option<&str> {
+        self.client_id.as_deref()
+    }
+    fn client_secret(&self) -> Option<&str> {
+        self.client_secret.as_deref()
+    }
+}
+
 pub async fn revoke(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Result<Form<RevokeForm>, FormRejection>,
+    ClientRequest { client, form }: ClientRequest<RevokeForm>,
 ) -> Response {
-    match handle(&state, &headers, body).await {
-        Ok(()) => {
-            let mut response = StatusCode::OK.into_response();
-            response
-                .headers_mut()
-                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            response
-        }
-        Err(e) => e.into_response(),
-    }
+    no_store(
+        handle(&state, &client, &form)
+            .await
+            .map(|()| StatusCode::OK),
+    )
 }
 
 async fn handle(
     state: &AppState,
-    headers: &HeaderMap,
-    body: Result<Form<RevokeForm>, FormRejection>,
+    client: &AuthenticatedClient,
+    form: &RevokeForm,
 ) -> Result<(), OAuthError> {
-    let Form(form) = body.map_err(|_| {
-        oauth(
-            OAuthCode::InvalidRequest,
-            "the body must be application/x-www-form-urlencoded",
-        )
-    })?;
-    let client = authenticate(
-        state,
-        headers,
-        form.client_id.as_deref(),
-        form.client_secret.as_deref(),
-    )
-    .await?;
-    let token = form
-        .token
-        .as_deref()
-        .ok_or_else(|| oauth(OAuthCode::InvalidRequest, "token is required"))?;
+    let token = required(&form.token, "token")?;
     let _ = form.token_type_hint;
     let now = state.clock.now();
     if token.matches('.').count() == 2 {

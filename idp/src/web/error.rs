@@ -12,15 +12,29 @@ use axum::response::{Html, IntoResponse, Response};
 use axum_extra::extract::cookie::CookieJar;
 
 use super::AppState;
+use super::theme::ThemeError;
+use crate::credentials::HashError;
+use crate::crypto::envelope::EnvelopeError;
 use crate::domain::ClientId;
 use crate::{ephemeral, store};
 
+/// What a request can fail with. The store and the ephemeral store may be
+/// unavailable (503); everything else is a 500 whose cause only the log sees.
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
     #[error(transparent)]
     Store(#[from] store::Error),
     #[error(transparent)]
     Ephemeral(#[from] ephemeral::Error),
+    /// A page or a mail could not be rendered.
+    #[error(transparent)]
+    Theme(#[from] ThemeError),
+    /// A password could not be hashed or checked.
+    #[error(transparent)]
+    Hash(#[from] HashError),
+    /// A secret could not be sealed or opened.
+    #[error(transparent)]
+    Envelope(#[from] EnvelopeError),
     #[error("{0}")]
     Internal(String),
 }

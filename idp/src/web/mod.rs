@@ -6,6 +6,7 @@ pub mod audit;
 pub mod browser;
 pub mod client_meta;
 mod error;
+pub mod form;
 pub mod headers;
 mod health;
 pub mod metrics;

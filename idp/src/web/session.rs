@@ -24,7 +24,7 @@ use time::OffsetDateTime;
 use super::client_meta::ClientMeta;
 use super::{AppError, AppState};
 use crate::crypto::{random_token, sha256_hex};
-use crate::domain::UserId;
+use crate::domain::{Token, UserId};
 use crate::ephemeral::{Key, keys};
 use crate::store::User;
 
@@ -176,7 +176,7 @@ pub async fn load(
     else {
         return Ok(None);
     };
-    if id.len() != 43 {
+    if Token::parse(&id).is_none() {
         return Ok(None);
     }
     let key = session_key(&id);
@@ -208,9 +208,7 @@ pub async fn load(
 /// cannot answer means no portal rather than a failed page.
 pub async fn portal_hint(state: &AppState, jar: &CookieJar) -> Option<String> {
     let id = jar.get(cookie_name(state.config.server.dev_mode))?.value();
-    if id.len() != 43 {
-        return None;
-    }
+    Token::parse(id)?;
     let data: Option<SessionData> = state.ephemeral.get(&session_key(id)).await.ok()?;
     data?.portal
 }

@@ -380,7 +380,7 @@ impl Ui {
                     .into_response(),
                 None => (page.status, self.jar, Html(html)).into_response(),
             },
-            Err(e) => AppError::Internal(e.to_string()).into_response(),
+            Err(e) => AppError::from(e).into_response(),
         }
     }
 }

@@ -3,23 +3,18 @@
 //! URI, and must match the PKCE challenge. A second use fails and revokes
 //! what the first one issued (RFC 6749 4.1.2).
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::json;
-use sha2::{Digest, Sha256};
 
-use super::TokenForm;
-use crate::crypto::{constant_time_eq, sha256_hex};
+use super::form::TokenForm;
+use super::grant::{Issued, active_user, invalid_grant};
+use crate::crypto::sha256_hex;
 use crate::oidc::client_auth::AuthenticatedClient;
-use crate::oidc::error::{OAuthCode, OAuthError, oauth};
+use crate::oidc::error::{OAuthError, required};
 use crate::oidc::issue::{self, Authentication, TokenResponse};
+use crate::oidc::pkce;
 use crate::oidc::request::{RedeemedCode, code_key, redeemed_key};
 use crate::web::client_meta::ClientMeta;
 use crate::web::{AppState, audit};
-
-fn bad_grant(description: &str) -> OAuthError {
-    oauth(OAuthCode::InvalidGrant, description)
-}
 
 pub async fn exchange(
     state: &AppState,
@@ -27,10 +22,7 @@ pub async fn exchange(
     client: &AuthenticatedClient,
     form: &TokenForm,
 ) -> Result<TokenResponse, OAuthError> {
-    let code = form
-        .code
-        .as_deref()
-        .ok_or_else(|| oauth(OAuthCode::InvalidRequest, "code is required"))?;
+    let code = required(&form.code, "code")?;
     let code_hash = sha256_hex(code);
     let c = &client.client;
     // Whose code it is comes first: another client presenting a code (live
@@ -41,65 +33,54 @@ pub async fn exchange(
         return replayed(state, meta, c, &code_hash).await;
     };
     if peek.client_id != c.id {
-        return Err(bad_grant("the authorization code is invalid or expired"));
+        return Err(invalid_grant(
+            "the authorization code is invalid or expired",
+        ));
     }
     let Some(grant) = state.ephemeral.take(&code_key(&code_hash)).await? else {
         // Redeemed by a concurrent request of the same client meanwhile.
         return replayed(state, meta, c, &code_hash).await;
     };
     if grant.client_id != c.id {
-        return Err(bad_grant("the authorization code is invalid or expired"));
+        return Err(invalid_grant(
+            "the authorization code is invalid or expired",
+        ));
     }
     if form.redirect_uri.as_deref() != Some(grant.redirect_uri.as_str()) {
-        return Err(bad_grant(
+        return Err(invalid_grant(
             "redirect_uri does not match the authorization request",
         ));
     }
     match (&grant.code_challenge, form.code_verifier.as_deref()) {
         (Some(challenge), Some(verifier)) => {
-            let well_formed = (43..=128).contains(&verifier.len())
-                && verifier
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'));
-            let computed = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
-            if !well_formed || !constant_time_eq(computed.as_bytes(), challenge.as_bytes()) {
-                return Err(bad_grant("code_verifier does not match the code_challenge"));
+            if !pkce::s256_matches(verifier, challenge) {
+                return Err(invalid_grant(
+                    "code_verifier does not match the code_challenge",
+                ));
             }
         }
-        (Some(_), None) => return Err(bad_grant("code_verifier is required")),
+        (Some(_), None) => return Err(invalid_grant("code_verifier is required")),
         (None, Some(_)) => {
-            return Err(bad_grant(
+            return Err(invalid_grant(
                 "code_verifier sent, but the authorization request had no code_challenge",
             ));
         }
         (None, None) => {}
     }
-    let user = state
-        .store
-        .user_by_id(&grant.user_id)
-        .await?
-        .filter(|u| !u.disabled)
-        .ok_or_else(|| bad_grant("the user is no longer active"))?;
+    let user = active_user(state, &grant.user_id).await?;
     let auth = Authentication {
         auth_time: grant.auth_time,
         amr: grant.amr.clone(),
         acr: grant.acr.clone(),
     };
-    let (access_token, access) =
-        issue::access_token(state, &c.id, user.id.as_str(), &grant.scopes, Some(&auth))?;
-    let id_token = if grant.scopes.iter().any(|s| s == "openid") {
-        Some(issue::id_token(
-            state,
-            c,
-            &user,
-            &grant.scopes,
-            grant.nonce.as_deref(),
-            &auth,
-            &access_token,
-        )?)
-    } else {
-        None
-    };
+    let issued = Issued::for_user(
+        state,
+        c,
+        &user,
+        &grant.scopes,
+        grant.nonce.as_deref(),
+        &auth,
+    )?;
     let mut refresh = None;
     let mut family = None;
     if grant.scopes.iter().any(|s| s == "offline_access") {
@@ -114,8 +95,8 @@ pub async fn exchange(
     }
     let redeemed = RedeemedCode {
         client_id: Some(c.id.clone()),
-        access_jti: access.jti.clone(),
-        access_exp: access.exp,
+        access_jti: issued.access.jti.clone(),
+        access_exp: issued.access.exp,
         refresh_family: family,
     };
     let ttl = std::time::Duration::from_secs(state.config.tokens.access_token_ttl_secs);
@@ -129,17 +110,10 @@ pub async fn exchange(
         "token.issued",
         Some(&user.id),
         Some(&c.id),
-        json!({ "grant": "authorization_code", "scope": access.scope }),
+        json!({ "grant": "authorization_code", "scope": issued.access.scope }),
     )
     .await;
-    Ok(TokenResponse {
-        access_token,
-        token_type: "Bearer",
-        expires_in: state.config.tokens.access_token_ttl_secs,
-        scope: access.scope,
-        id_token,
-        refresh_token: refresh,
-    })
+    Ok(issued.response(state, refresh))
 }
 
 /// A code that is not (or no longer) live: if its own client used it
@@ -157,11 +131,13 @@ async fn replayed(
         && let Some(first) = state.ephemeral.take(&key).await?
     {
         revoke_first_use(state, meta, &first).await?;
-        return Err(bad_grant(
+        return Err(invalid_grant(
             "the authorization code was already used; the tokens issued for it are revoked",
         ));
     }
-    Err(bad_grant("the authorization code is invalid or expired"))
+    Err(invalid_grant(
+        "the authorization code is invalid or expired",
+    ))
 }
 
 async fn revoke_first_use(

@@ -1,11 +1,12 @@
 //! The client credentials grant (RFC 6749 4.4): a confidential client acting
 //! for itself. No user, so no ID token and no refresh token.
 
-use super::TokenForm;
+use super::form::TokenForm;
+use super::grant::Issued;
 use crate::domain::ClientKind;
 use crate::oidc::client_auth::AuthenticatedClient;
 use crate::oidc::error::{OAuthCode, OAuthError, oauth};
-use crate::oidc::issue::{self, TokenResponse};
+use crate::oidc::issue::TokenResponse;
 use crate::web::AppState;
 
 /// Scopes that describe a person and make no sense without one.
@@ -44,13 +45,5 @@ pub async fn exchange(
             granted
         }
     };
-    let (access_token, claims) = issue::access_token(state, &c.id, c.id.as_str(), &scopes, None)?;
-    Ok(TokenResponse {
-        access_token,
-        token_type: "Bearer",
-        expires_in: state.config.tokens.access_token_ttl_secs,
-        scope: claims.scope,
-        id_token: None,
-        refresh_token: None,
-    })
+    Ok(Issued::for_client(state, c, &scopes)?.response(state, None))
 }

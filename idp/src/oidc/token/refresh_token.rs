@@ -6,17 +6,14 @@
 
 use serde_json::json;
 
-use super::TokenForm;
+use super::form::TokenForm;
+use super::grant::{Issued, active_user, invalid_grant};
 use crate::crypto::sha256_hex;
 use crate::oidc::client_auth::AuthenticatedClient;
-use crate::oidc::error::{OAuthCode, OAuthError, oauth};
+use crate::oidc::error::{OAuthCode, OAuthError, oauth, required};
 use crate::oidc::issue::{self, Authentication, TokenResponse};
 use crate::web::client_meta::ClientMeta;
 use crate::web::{AppState, audit};
-
-fn bad_grant(description: &str) -> OAuthError {
-    oauth(OAuthCode::InvalidGrant, description)
-}
 
 pub async fn exchange(
     state: &AppState,
@@ -24,24 +21,23 @@ pub async fn exchange(
     client: &AuthenticatedClient,
     form: &TokenForm,
 ) -> Result<TokenResponse, OAuthError> {
-    let presented = form
-        .refresh_token
-        .as_deref()
-        .ok_or_else(|| oauth(OAuthCode::InvalidRequest, "refresh_token is required"))?;
+    let presented = required(&form.refresh_token, "refresh_token")?;
     let now = state.clock.now();
     let Some(old) = state
         .store
         .refresh_token_by_hash(&sha256_hex(presented))
         .await?
     else {
-        return Err(bad_grant("the refresh token is invalid"));
+        return Err(invalid_grant("the refresh token is invalid"));
     };
     let c = &client.client;
     if old.client_id != c.id {
-        return Err(bad_grant("the refresh token was issued to another client"));
+        return Err(invalid_grant(
+            "the refresh token was issued to another client",
+        ));
     }
     if old.revoked_at.is_some() {
-        return Err(bad_grant("the refresh token was revoked"));
+        return Err(invalid_grant("the refresh token was revoked"));
     }
     let grace = time::Duration::seconds(state.config.tokens.refresh_reuse_grace_secs as i64);
     if let Some(rotated) = old.rotated_at
@@ -60,19 +56,14 @@ pub async fn exchange(
             json!({ "family": old.family_id }),
         )
         .await;
-        return Err(bad_grant(
+        return Err(invalid_grant(
             "the refresh token was already used; its whole family is revoked",
         ));
     }
     if old.expires_at <= now || old.family_expires_at <= now {
-        return Err(bad_grant("the refresh token has expired"));
+        return Err(invalid_grant("the refresh token has expired"));
     }
-    let user = state
-        .store
-        .user_by_id(&old.user_id)
-        .await?
-        .filter(|u| !u.disabled)
-        .ok_or_else(|| bad_grant("the user is no longer active"))?;
+    let user = active_user(state, &old.user_id).await?;
     let scopes = match form.scope.as_deref() {
         None => old.scopes.clone(),
         Some(requested) => {
@@ -117,31 +108,10 @@ pub async fn exchange(
             .store
             .revoke_refresh_family(&old.family_id, now)
             .await?;
-        return Err(bad_grant(
+        return Err(invalid_grant(
             "the refresh token was already used; its whole family is revoked",
         ));
     }
-    let (access_token, access) =
-        issue::access_token(state, &c.id, user.id.as_str(), &scopes, Some(&auth))?;
-    let id_token = if scopes.iter().any(|s| s == "openid") {
-        Some(issue::id_token(
-            state,
-            c,
-            &user,
-            &scopes,
-            None,
-            &auth,
-            &access_token,
-        )?)
-    } else {
-        None
-    };
-    Ok(TokenResponse {
-        access_token,
-        token_type: "Bearer",
-        expires_in: state.config.tokens.access_token_ttl_secs,
-        scope: access.scope,
-        id_token,
-        refresh_token: Some(token),
-    })
+    let issued = Issued::for_user(state, c, &user, &scopes, None, &auth)?;
+    Ok(issued.response(state, Some(token)))
 }
