@@ -3,7 +3,8 @@
 
 use crate::domain::UserId;
 use crate::oidc::error::{OAuthCode, OAuthError, oauth};
-use crate::oidc::issue::{self, AccessClaims, Authentication, TokenResponse};
+use crate::oidc::issue::{self, Authentication, TokenResponse};
+use crate::tokens::AccessClaims;
 use crate::store::{Client, User};
 use crate::web::AppState;
 
