@@ -30,7 +30,6 @@ pub struct LinkQuery {
 }
 
 // account/login.rs still reads its form from here; the others use the web layer's.
-pub use crate::web::form::form;
 
 /// Whether the proof-of-work captcha guards a door (sign-in or
 /// forgot-password; `wants` reads the theme's switch for it). Never chosen by

@@ -11,7 +11,7 @@ use axum_extra::extract::cookie::CookieJar;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::forms::{FlowQuery, captcha_message, captcha_required, form, render_captcha};
+use super::forms::{FlowQuery, captcha_message, captcha_required, render_captcha};
 use crate::credentials::Verification;
 use crate::credentials::captcha;
 use crate::credentials::lockout::{self, Gate};
@@ -19,6 +19,7 @@ use crate::domain::{Email, PlainPassword};
 use crate::signin::pending::Flow;
 use crate::signin::{self, Next, Proof};
 use crate::web::client_meta::ClientMeta;
+use crate::web::form::form;
 use crate::web::session::{self, CurrentUser, MaybeUser};
 use crate::web::ui::{Page, Ui};
 use crate::web::{AppError, AppState, audit};
@@ -176,8 +177,7 @@ pub async fn submit(
     let verification = state
         .hasher
         .verify(&password, usable.and_then(|u| u.password_hash.as_deref()))
-        .await
-        .map_err(|e| AppError::Internal(e.to_string()))?;
+        .await?;
     let user = match (verification, usable) {
         (Verification::Match, Some(u)) => u.clone(),
         (Verification::MatchRehashed(hash), Some(u)) => {

@@ -78,8 +78,13 @@ pub fn compose_at(
     if let Notice::RecoveryCodeUsed { remaining } = notice {
         context.insert("remaining", &remaining);
     }
-    mailer::compose(theme, notice.template(), &user.email, &user.name, context)
-        .map_err(|e| AppError::Internal(e.to_string()))
+    Ok(mailer::compose(
+        theme,
+        notice.template(),
+        &user.email,
+        &user.name,
+        context,
+    )?)
 }
 
 /// Queues the mail; a failure to queue is logged, the action already happened.

@@ -22,6 +22,7 @@ use crate::signin::pending::{self, Pending};
 use crate::signin::{expired::page as expired, route};
 use crate::store::User;
 use crate::web::client_meta::ClientMeta;
+use crate::web::form::form;
 use crate::web::session;
 use crate::web::ui::{Page, Ui};
 use crate::web::{AppError, AppState, audit, paths};
@@ -31,10 +32,6 @@ use crate::web::{AppError, AppState, audit, paths};
 pub struct CodeForm {
     code: String,
     csrf_token: String,
-}
-
-fn form(body: Result<Form<CodeForm>, FormRejection>) -> CodeForm {
-    body.map(|Form(f)| f).unwrap_or_default()
 }
 
 /// A page for the pending sign-in: its client's theme, its request carried.

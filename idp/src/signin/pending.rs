@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::crypto::envelope::Kek;
 use crate::crypto::random_token;
+use crate::domain::Token;
 use crate::domain::UserId;
 use crate::ephemeral::{Key, keys};
 use crate::store::User;
@@ -147,7 +148,7 @@ pub async fn load(
     let Some(id) = jar
         .get(cookie_name(state.config.server.dev_mode))
         .map(|c| c.value().to_owned())
-        .filter(|id| id.len() == 43)
+        .filter(|id| Token::parse(id).is_some())
     else {
         return Ok(None);
     };

@@ -6,6 +6,7 @@
 use axum_extra::extract::cookie::CookieJar;
 use serde::{Deserialize, Serialize};
 
+use crate::domain::Token;
 use crate::domain::{ClientId, UserId};
 use crate::ephemeral::Key;
 use crate::store::Client;
@@ -87,7 +88,7 @@ pub async fn load(
     jar: &CookieJar,
     id: &str,
 ) -> Result<Option<PendingRequest>, AppError> {
-    if id.len() != 43 {
+    if Token::parse(id).is_none() {
         return Ok(None);
     }
     let request: Option<AuthRequest> = state.ephemeral.get(&request_key(id)).await?;

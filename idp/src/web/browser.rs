@@ -8,6 +8,7 @@ use axum_extra::extract::cookie::CookieJar;
 
 use super::session;
 use crate::crypto::{constant_time_eq, random_token, sha256_hex};
+use crate::domain::Token;
 
 fn cookie_name(dev_mode: bool) -> &'static str {
     if dev_mode {
@@ -34,7 +35,7 @@ pub fn ensure(jar: CookieJar, dev_mode: bool) -> (String, CookieJar) {
 pub fn binding(jar: &CookieJar, dev_mode: bool) -> Option<String> {
     jar.get(cookie_name(dev_mode))
         .map(|c| c.value())
-        .filter(|v| v.len() == 43)
+        .filter(|v| Token::parse(v).is_some())
         .map(sha256_hex)
 }
 

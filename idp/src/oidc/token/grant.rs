@@ -4,8 +4,8 @@
 use crate::domain::UserId;
 use crate::oidc::error::{OAuthCode, OAuthError, oauth};
 use crate::oidc::issue::{self, Authentication, TokenResponse};
-use crate::tokens::AccessClaims;
 use crate::store::{Client, User};
+use crate::tokens::AccessClaims;
 use crate::web::AppState;
 
 /// `invalid_grant` (RFC 6749 5.2): the code or refresh token cannot be used.
