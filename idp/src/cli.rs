@@ -11,7 +11,7 @@ use crate::account::{self, CreateUserError, NewAccount};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{self, Config};
 use crate::domain::{
-    ClientId, ClientKind, Email, GrantType, IdTokenAlg, PlainPassword, RedirectUri,
+    AuditKind, ClientId, ClientKind, Email, GrantType, IdTokenAlg, PlainPassword, RedirectUri,
 };
 use crate::oidc::{self, ClientRegistration};
 use crate::startup::{self, Application};
@@ -334,7 +334,7 @@ async fn user(config: Config, cmd: UserCommand) -> Result<(), CliError> {
                 other => CliError::Failed(other.to_string()),
             })?;
             if user.is_admin {
-                audit_cli(&state, "admin.admin_granted", &user).await?;
+                audit_cli(&state, AuditKind::AdminAdminGranted, &user).await?;
             }
             println!(
                 "{}",
@@ -358,7 +358,7 @@ async fn user(config: Config, cmd: UserCommand) -> Result<(), CliError> {
                 .await
                 .map_err(failed)?
                 .ok_or_else(|| CliError::Failed("the account vanished meanwhile".into()))?;
-            audit_cli(&state, "admin.admin_granted", &user).await?;
+            audit_cli(&state, AuditKind::AdminAdminGranted, &user).await?;
             println!(
                 "{}",
                 json!({ "user_id": user.id.as_str(), "email": user.email.as_str(), "admin": true })
@@ -427,9 +427,9 @@ async fn user(config: Config, cmd: UserCommand) -> Result<(), CliError> {
 }
 
 /// An administration done from the command line, audited with the actor `cli`.
-async fn audit_cli(state: &Backend, kind: &str, user: &store::User) -> Result<(), CliError> {
+async fn audit_cli(state: &Backend, kind: AuditKind, user: &store::User) -> Result<(), CliError> {
     let event = store::AuditEvent {
-        kind: kind.to_owned(),
+        kind: kind.as_str().to_owned(),
         user_id: Some(user.id.clone()),
         actor: Some("cli".into()),
         client_id: None,

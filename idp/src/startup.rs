@@ -326,8 +326,8 @@ fn router(state: AppState) -> Router {
 /// outsider what the deployment is doing; the admin address is not public.
 fn admin_router(state: AppState, console: Option<Router>) -> Router {
     let hops = web::client_meta::ProxyHops(state.config.admin.trusted_proxy_hops);
-    let routes =
-        crate::admin_api::router().route(web::paths::METRICS, axum::routing::get(metrics::render));
+    let routes = crate::admin_api::router()
+        .route(web::paths::METRICS, axum::routing::get(web::metrics_page));
     plumbing(routes, state, console).layer(axum::Extension(hops))
 }
 

@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use super::devices::{describe_browser, when};
 use super::forms::FlowQuery;
+use crate::domain::AuditKind;
 use crate::store::{AuditQuery, RecordedAuditEvent};
 use crate::web::session::CurrentUser;
 use crate::web::ui::{Page, Ui};
@@ -24,46 +25,51 @@ const PAGES: usize = 10;
 const SHOWN: usize = 50;
 
 /// What an audit event means to the account's owner; `None`: not shown.
-fn describe(kind: &str) -> Option<&'static str> {
+fn describe(kind: AuditKind) -> Option<&'static str> {
     Some(match kind {
-        "login.succeeded" => "Signed in",
-        "login.failed" => "Wrong password entered at sign-in",
-        "login.refused_locked" | "mfa.refused_locked" => "Sign-in refused while locked",
-        "account.locked" => "Sign-in locked after repeated failures",
-        "mfa.failed" => "Wrong code entered at sign-in",
-        "mfa.recovery_code_used" => "Signed in with a recovery code",
-        "mfa.enrolled" => "Two-step sign-in turned on",
-        "mfa.disabled" => "Two-step sign-in turned off",
-        "mfa.disable_failed" => "Refused: turning two-step sign-in off",
-        "mfa.reset" => "Two-step sign-in removed by an administrator",
-        "mfa.recovery_codes_regenerated" => "New recovery codes made",
-        "mfa.recovery_codes_failed" => "Refused: making new recovery codes (wrong code)",
-        "mfa.enrol_failed" => "Refused: turning two-step sign-in on (wrong code)",
-        "reauth.succeeded" => "Confirmed it was you",
-        "reauth.failed" => "Refused: confirming it was you",
-        "password_change.succeeded" => "Password changed",
-        "password_change.failed" => "Refused: changing the password (wrong current password)",
-        "password_reset.requested" => "Password reset link asked for",
-        "password_reset.completed" => "Password reset with an emailed link",
-        "email.verified" => "Email address confirmed",
-        "email_change.requested" => "Change of email address asked for",
-        "email_change.failed" => "Refused: changing the email address (wrong password)",
-        "email_change.confirmed" => "Email address changed",
-        "profile.name_changed" => "Name changed",
-        "session.ended" => "A device was signed out",
-        "session.others_ended" => "Every other device was signed out",
-        "consent.granted" => "An app was allowed to use the account",
-        "consent.revoked" => "An app's access was removed",
-        k if k.starts_with("admin.") => "Changed by an administrator",
+        AuditKind::LoginSucceeded => "Signed in",
+        AuditKind::LoginFailed => "Wrong password entered at sign-in",
+        AuditKind::LoginRefusedLocked | AuditKind::MfaRefusedLocked => {
+            "Sign-in refused while locked"
+        }
+        AuditKind::AccountLocked => "Sign-in locked after repeated failures",
+        AuditKind::MfaFailed => "Wrong code entered at sign-in",
+        AuditKind::MfaRecoveryCodeUsed => "Signed in with a recovery code",
+        AuditKind::MfaEnrolled => "Two-step sign-in turned on",
+        AuditKind::MfaDisabled => "Two-step sign-in turned off",
+        AuditKind::MfaDisableFailed => "Refused: turning two-step sign-in off",
+        AuditKind::MfaReset => "Two-step sign-in removed by an administrator",
+        AuditKind::MfaRecoveryCodesRegenerated => "New recovery codes made",
+        AuditKind::MfaRecoveryCodesFailed => "Refused: making new recovery codes (wrong code)",
+        AuditKind::MfaEnrolFailed => "Refused: turning two-step sign-in on (wrong code)",
+        AuditKind::ReauthSucceeded => "Confirmed it was you",
+        AuditKind::ReauthFailed => "Refused: confirming it was you",
+        AuditKind::PasswordChangeSucceeded => "Password changed",
+        AuditKind::PasswordChangeFailed => {
+            "Refused: changing the password (wrong current password)"
+        }
+        AuditKind::PasswordResetRequested => "Password reset link asked for",
+        AuditKind::PasswordResetCompleted => "Password reset with an emailed link",
+        AuditKind::EmailVerified => "Email address confirmed",
+        AuditKind::EmailChangeRequested => "Change of email address asked for",
+        AuditKind::EmailChangeFailed => "Refused: changing the email address (wrong password)",
+        AuditKind::EmailChangeConfirmed => "Email address changed",
+        AuditKind::ProfileNameChanged => "Name changed",
+        AuditKind::SessionEnded => "A device was signed out",
+        AuditKind::SessionOthersEnded => "Every other device was signed out",
+        AuditKind::ConsentGranted => "An app was allowed to use the account",
+        AuditKind::ConsentRevoked => "An app's access was removed",
+        k if k.by_administrator() => "Changed by an administrator",
         _ => return None,
     })
 }
 
 /// How an event reads on the page, if it is shown.
 fn entry(e: RecordedAuditEvent) -> Option<EntryView> {
-    let what = describe(&e.event.kind)?;
+    let kind = AuditKind::parse(&e.event.kind)?;
+    let what = describe(kind)?;
     // An administrator acted from their own browser: not the owner's.
-    let by_owner = !e.event.kind.starts_with("admin.") && e.event.kind != "mfa.reset";
+    let by_owner = !kind.by_administrator();
     Some(EntryView {
         what,
         when: when(e.occurred_at.unix_timestamp()),
@@ -113,19 +119,20 @@ pub async fn page(
 #[cfg(test)]
 mod tests {
     use super::describe;
+    use crate::domain::AuditKind;
 
     #[test]
     fn what_an_owner_is_shown() {
-        assert_eq!(describe("login.succeeded"), Some("Signed in"));
+        assert_eq!(describe(AuditKind::LoginSucceeded), Some("Signed in"));
         assert_eq!(
-            describe("admin.user_unlocked"),
+            describe(AuditKind::AdminUserUnlocked),
             Some("Changed by an administrator")
         );
         assert_eq!(
-            describe("token.issued"),
+            describe(AuditKind::TokenIssued),
             None,
             "apps' tokens are not the owner's business here"
         );
-        assert_eq!(describe("no.such_event"), None);
+        assert_eq!(AuditKind::parse("no.such_event"), None);
     }
 }

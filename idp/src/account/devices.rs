@@ -17,6 +17,7 @@ use serde_json::json;
 use time::OffsetDateTime;
 
 use super::forms::FlowQuery;
+use crate::domain::AuditKind;
 use crate::web::client_meta::ClientMeta;
 use crate::web::session::{self, CurrentUser, UserSession};
 use crate::web::ui::{FlashKind, Page, Ui};
@@ -166,7 +167,7 @@ pub async fn end(
             audit::record(
                 &state,
                 &meta,
-                "session.others_ended",
+                AuditKind::SessionOthersEnded,
                 Some(&user_id),
                 None,
                 details,
@@ -179,7 +180,7 @@ pub async fn end(
         audit::record(
             &state,
             &meta,
-            "session.ended",
+            AuditKind::SessionEnded,
             Some(&user_id),
             None,
             details,

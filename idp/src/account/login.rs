@@ -15,7 +15,7 @@ use super::forms::{FlowQuery, captcha_message, captcha_required, render_captcha}
 use crate::credentials::Verification;
 use crate::credentials::captcha;
 use crate::credentials::lockout::{self, Gate};
-use crate::domain::{Email, PlainPassword};
+use crate::domain::{AuditKind, Email, PlainPassword};
 use crate::signin::pending::Flow;
 use crate::signin::{self, Next, Proof};
 use crate::web::client_meta::ClientMeta;
@@ -152,7 +152,7 @@ pub async fn submit(
             audit::record(
                 &state,
                 &meta,
-                "login.refused_locked",
+                AuditKind::LoginRefusedLocked,
                 user.as_ref().map(|u| &u.id),
                 None,
                 json!({}),
@@ -164,7 +164,7 @@ pub async fn submit(
             audit::record(
                 &state,
                 &meta,
-                "login.refused_ip_throttled",
+                AuditKind::LoginRefusedIpThrottled,
                 None,
                 None,
                 json!({}),
@@ -192,7 +192,7 @@ pub async fn submit(
             audit::record(
                 &state,
                 &meta,
-                "login.failed",
+                AuditKind::LoginFailed,
                 user.as_ref().map(|u| &u.id),
                 None,
                 json!({}),
@@ -222,7 +222,7 @@ pub async fn submit(
         audit::record(
             &state,
             &meta,
-            "login.refused_locked",
+            AuditKind::LoginRefusedLocked,
             Some(&user.id),
             None,
             json!({}),
@@ -237,7 +237,7 @@ pub async fn submit(
         audit::record(
             &state,
             &meta,
-            "login.password_accepted",
+            AuditKind::LoginPasswordAccepted,
             Some(&user.id),
             ui.client.as_ref().map(|c| &c.id),
             json!({ "next": if next == Next::Code { "otp" } else { "mfa_setup" } }),
@@ -265,7 +265,7 @@ pub async fn submit(
     audit::record(
         &state,
         &meta,
-        "login.succeeded",
+        AuditKind::LoginSucceeded,
         Some(&user.id),
         ui.client.as_ref().map(|c| &c.id),
         json!({ "amr": ["pwd"] }),

@@ -21,7 +21,7 @@ use super::MAX_NAME_CHARS;
 use super::forms::{FlowQuery, LinkQuery};
 use crate::credentials::guesses::check_current_password;
 use crate::crypto::{random_token, sha256_hex};
-use crate::domain::{Email, UserId};
+use crate::domain::{AuditKind, Email, UserId};
 use crate::ephemeral::{Key, keys};
 use crate::mail::{compose as mailer, notices};
 use crate::store::{User, UserChanges};
@@ -140,7 +140,7 @@ pub async fn save_name(
     audit::record(
         &state,
         &meta,
-        "profile.name_changed",
+        AuditKind::ProfileNameChanged,
         Some(&user.id),
         None,
         json!({}),
@@ -207,7 +207,7 @@ pub async fn change_email(
         audit::record(
             &state,
             &meta,
-            "email_change.failed",
+            AuditKind::EmailChangeFailed,
             Some(&user.id),
             None,
             json!({}),
@@ -231,7 +231,7 @@ pub async fn change_email(
         audit::record(
             &state,
             &meta,
-            "email_change.throttled",
+            AuditKind::EmailChangeThrottled,
             Some(&user.id),
             None,
             json!({}),
@@ -273,7 +273,7 @@ async fn request_change(
         audit::record(
             state,
             meta,
-            "email_change.requested",
+            AuditKind::EmailChangeRequested,
             Some(&user.id),
             None,
             json!({ "address_in_use": true }),
@@ -310,7 +310,7 @@ async fn request_change(
     audit::record(
         state,
         meta,
-        "email_change.requested",
+        AuditKind::EmailChangeRequested,
         Some(&user.id),
         None,
         json!({}),
@@ -429,7 +429,7 @@ pub async fn confirm(
     audit::record(
         &state,
         &meta,
-        "email_change.confirmed",
+        AuditKind::EmailChangeConfirmed,
         Some(&user.id),
         None,
         json!({ "from": change.from, "to": change.to }),

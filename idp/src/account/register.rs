@@ -18,7 +18,7 @@ use super::forms::{
 };
 use crate::credentials::policy::PasswordPolicy;
 use crate::crypto::{random_token, sha256_hex};
-use crate::domain::{Email, PlainPassword};
+use crate::domain::{AuditKind, Email, PlainPassword};
 use crate::mail::compose as mailer;
 use crate::store::{EmailVerification, NewToken, NewUser};
 use crate::web::client_meta::ClientMeta;
@@ -154,7 +154,7 @@ pub async fn submit(
         audit::record(
             &state,
             &meta,
-            "registration.throttled",
+            AuditKind::RegistrationThrottled,
             None,
             None,
             json!({}),
@@ -232,7 +232,7 @@ async fn register_in_background(
             audit::record(
                 state,
                 meta,
-                "registration.created",
+                AuditKind::RegistrationCreated,
                 Some(&user.id),
                 client.as_ref(),
                 json!({}),
@@ -261,7 +261,7 @@ async fn tell_owner(
     audit::record(
         state,
         meta,
-        "registration.duplicate",
+        AuditKind::RegistrationDuplicate,
         Some(&owner.id),
         None,
         json!({}),
@@ -340,7 +340,7 @@ pub async fn verify(
             audit::record(
                 &state,
                 &meta,
-                "email.verified",
+                AuditKind::EmailVerified,
                 Some(&user.id),
                 None,
                 json!({}),

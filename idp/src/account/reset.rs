@@ -23,7 +23,7 @@ use crate::credentials::policy::PasswordPolicy;
 use crate::credentials::{captcha, lockout};
 use crate::crypto::{random_token, sha256_hex};
 use crate::domain::ClientId;
-use crate::domain::{Email, PlainPassword, Token};
+use crate::domain::{AuditKind, Email, PlainPassword, Token};
 use crate::ephemeral::keys;
 use crate::mail::{compose as mailer, notices};
 use crate::store::{Client, NewToken};
@@ -186,7 +186,7 @@ async fn send_link(
         audit::record(
             state,
             meta,
-            "password_reset.throttled",
+            AuditKind::PasswordResetThrottled,
             user.as_ref().map(|u| &u.id),
             None,
             json!({}),
@@ -198,7 +198,7 @@ async fn send_link(
         audit::record(
             state,
             meta,
-            "password_reset.unknown_email",
+            AuditKind::PasswordResetUnknownEmail,
             None,
             None,
             json!({}),
@@ -210,7 +210,7 @@ async fn send_link(
     audit::record(
         state,
         meta,
-        "password_reset.requested",
+        AuditKind::PasswordResetRequested,
         Some(&user.id),
         link.portal,
         json!({ "ttl_minutes": link.ttl_minutes }),
@@ -366,7 +366,7 @@ pub async fn reset_submit(
         audit::record(
             &state,
             &meta,
-            "password_reset.invalid_token",
+            AuditKind::PasswordResetInvalidToken,
             None,
             None,
             json!({}),
@@ -419,7 +419,7 @@ pub async fn reset_submit(
     audit::record(
         &state,
         &meta,
-        "password_reset.completed",
+        AuditKind::PasswordResetCompleted,
         Some(&user.id),
         None,
         json!({}),

@@ -14,7 +14,7 @@ use serde_json::json;
 use super::forms::{FlowQuery, keep_new_password, new_password_errors, portal_rules};
 use crate::credentials::guesses::{CurrentPassword, check_current_password};
 use crate::credentials::policy::PasswordPolicy;
-use crate::domain::PlainPassword;
+use crate::domain::{AuditKind, PlainPassword};
 use crate::mail::notices;
 use crate::web::client_meta::ClientMeta;
 use crate::web::form::form;
@@ -94,7 +94,7 @@ pub async fn submit(
             audit::record(
                 &state,
                 &meta,
-                "password_change.failed",
+                AuditKind::PasswordChangeFailed,
                 Some(&user.id),
                 None,
                 json!({}),
@@ -123,7 +123,7 @@ pub async fn submit(
     audit::record(
         &state,
         &meta,
-        "password_change.succeeded",
+        AuditKind::PasswordChangeSucceeded,
         Some(&user.id),
         None,
         json!({}),

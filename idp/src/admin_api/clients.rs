@@ -15,7 +15,7 @@ use utoipa::ToSchema;
 use super::auth::{Admin, Principal};
 use super::error::{ApiError, ErrorBody, Id, bad_request};
 use super::shared::{Subject, audit, rfc3339};
-use crate::domain::{ClientId, ClientKind, GrantType, IdTokenAlg, RedirectUri};
+use crate::domain::{AuditKind, ClientId, ClientKind, GrantType, IdTokenAlg, RedirectUri};
 use crate::oidc::{
     ClientChanges, ClientRegistration, RegisterClientError, UpdateClientError,
     register_client_with_scopes, rotate_client_secret, update_client,
@@ -330,7 +330,7 @@ pub async fn create(
     audit(
         &state,
         &admin,
-        "admin.client_created",
+        AuditKind::AdminClientCreated,
         Subject::Client(&client.id),
         json!({ "scopes": client.scopes, "grant_types": client.grant_types.iter().map(|g| g.as_str()).collect::<Vec<_>>() }),
     )
@@ -424,7 +424,7 @@ pub async fn update(
     audit(
         &state,
         &admin,
-        "admin.client_updated",
+        AuditKind::AdminClientUpdated,
         Subject::Client(&id),
         json!({ "changed": changed }),
     )
@@ -466,7 +466,7 @@ pub async fn delete(
     audit(
         &state,
         &admin,
-        "admin.client_deleted",
+        AuditKind::AdminClientDeleted,
         Subject::Client(&id),
         json!({}),
     )
@@ -500,7 +500,7 @@ pub async fn rotate_secret(
     audit(
         &state,
         &admin,
-        "admin.client_secret_rotated",
+        AuditKind::AdminClientSecretRotated,
         Subject::Client(&id),
         json!({}),
     )

@@ -10,6 +10,7 @@ use utoipa::ToSchema;
 use super::auth::Admin;
 use super::error::ApiError;
 use super::shared::{Subject, audit, rfc3339};
+use crate::domain::AuditKind;
 use crate::store::StoredKey;
 use crate::tokens::keys::KeyState;
 use crate::web::{AppError, AppState};
@@ -99,7 +100,7 @@ pub async fn rotate(
     audit(
         &state,
         &admin,
-        "admin.keys_rotated",
+        AuditKind::AdminKeysRotated,
         Subject::Deployment,
         json!({ "kids": kids }),
     )

@@ -12,6 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::auth::Admin;
 use super::error::{ApiError, ErrorBody, Id, bad_request};
 use super::shared::{Subject, audit, page_limit, rfc3339};
+use crate::domain::AuditKind;
 use crate::store::{MailStatus, QueuedMail};
 use crate::web::AppState;
 
@@ -134,7 +135,7 @@ pub async fn retry(
     audit(
         &state,
         &admin,
-        "admin.mail_retried",
+        AuditKind::AdminMailRetried,
         Subject::Deployment,
         json!({ "mail_id": id }),
     )

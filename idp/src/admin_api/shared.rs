@@ -7,7 +7,7 @@ use time::format_description::well_known::Rfc3339;
 
 use super::auth::Admin;
 use super::error::{self, ApiError};
-use crate::domain::{ClientId, UserId};
+use crate::domain::{AuditKind, ClientId, UserId};
 use crate::store::AuditEvent;
 use crate::web::AppState;
 
@@ -56,7 +56,7 @@ pub(super) enum Subject<'a> {
 pub(super) async fn audit(
     state: &AppState,
     admin: &Admin,
-    kind: &str,
+    kind: AuditKind,
     subject: Subject<'_>,
     detail: Value,
 ) -> Result<(), ApiError> {
@@ -66,7 +66,7 @@ pub(super) async fn audit(
         Subject::Deployment => (None, None),
     };
     let event = AuditEvent {
-        kind: kind.to_owned(),
+        kind: kind.as_str().to_owned(),
         user_id,
         actor: Some(admin.actor()),
         client_id,

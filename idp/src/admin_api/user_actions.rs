@@ -10,7 +10,7 @@ use super::auth::Admin;
 use super::error::{ApiError, ErrorBody, Id};
 use super::shared::{Subject, audit};
 use super::users::{UserDetail, detail, load, user_id};
-use crate::domain::UserId;
+use crate::domain::{AuditKind, UserId};
 use crate::web::AppState;
 
 fn not_yourself(admin: &Admin, user: &UserId, what: &str) -> Result<(), ApiError> {
@@ -55,7 +55,7 @@ pub async fn disable(
     audit(
         &state,
         &admin,
-        "admin.user_disabled",
+        AuditKind::AdminUserDisabled,
         Subject::User(&id),
         json!({ "refresh_tokens_revoked": revoked }),
     )
@@ -94,7 +94,7 @@ pub async fn sign_out(
     audit(
         &state,
         &admin,
-        "admin.user_signed_out",
+        AuditKind::AdminUserSignedOut,
         Subject::User(&id),
         json!({ "refresh_tokens_revoked": revoked }),
     )
@@ -126,7 +126,7 @@ pub async fn enable(
     audit(
         &state,
         &admin,
-        "admin.user_enabled",
+        AuditKind::AdminUserEnabled,
         Subject::User(&id),
         json!({}),
     )
@@ -154,7 +154,7 @@ pub async fn unlock(
     audit(
         &state,
         &admin,
-        "admin.user_unlocked",
+        AuditKind::AdminUserUnlocked,
         Subject::User(&id),
         json!({}),
     )
@@ -198,7 +198,7 @@ pub async fn send_password_reset(
     audit(
         &state,
         &admin,
-        "admin.password_reset_sent",
+        AuditKind::AdminPasswordResetSent,
         Subject::User(&id),
         json!({ "ttl_minutes": ttl_minutes }),
     )
@@ -300,9 +300,9 @@ async fn set_admin(
         .await?
         .ok_or(ApiError::NotFound("no user has this id"))?;
     let kind = if is_admin {
-        "admin.admin_granted"
+        AuditKind::AdminAdminGranted
     } else {
-        "admin.admin_revoked"
+        AuditKind::AdminAdminRevoked
     };
     audit(&state, &admin, kind, Subject::User(&id), json!({})).await?;
     detail(&state, &user).await

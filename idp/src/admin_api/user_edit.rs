@@ -13,7 +13,7 @@ use super::error::{ApiError, ErrorBody, Id, bad_request};
 use super::shared::{Subject, audit};
 use super::users::{UserDetail, detail, load, user_id};
 use crate::account::MAX_NAME_CHARS;
-use crate::domain::Email;
+use crate::domain::{AuditKind, Email};
 use crate::store::UserChanges;
 use crate::web::AppState;
 
@@ -115,7 +115,7 @@ pub async fn update(
     audit(
         &state,
         &admin,
-        "admin.user_updated",
+        AuditKind::AdminUserUpdated,
         Subject::User(&id),
         json!({ "changed": changed }),
     )

@@ -19,6 +19,7 @@ use super::auth::Admin;
 use super::error::{ApiError, ErrorBody, Id, SubId};
 use super::shared::{Subject, audit, rfc3339};
 use super::users::{load, user_id};
+use crate::domain::AuditKind;
 use crate::store::RefreshFamily;
 use crate::web::AppState;
 use crate::web::session::{self, UserSession};
@@ -123,7 +124,7 @@ pub async fn end_session(
     audit(
         &state,
         &admin,
-        "admin.session_revoked",
+        AuditKind::AdminSessionRevoked,
         Subject::User(&user.id),
         json!({ "session": handle }),
     )
@@ -228,7 +229,7 @@ pub async fn revoke_refresh_token(
     audit(
         &state,
         &admin,
-        "admin.refresh_token_revoked",
+        AuditKind::AdminRefreshTokenRevoked,
         Subject::User(&user.id),
         json!({ "family": family, "client_id": client.as_str() }),
     )

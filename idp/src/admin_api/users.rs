@@ -16,7 +16,7 @@ use super::auth::Admin;
 use super::error::{ApiError, ErrorBody, Id, bad_request};
 use super::shared::{Subject, audit, end_page, page_limit, rfc3339};
 use crate::account::{CreateUserError, NewAccount, create_user};
-use crate::domain::{Email, PlainPassword, UserId};
+use crate::domain::{AuditKind, Email, PlainPassword, UserId};
 use crate::store::{User, UserQuery};
 use crate::web::{AppError, AppState};
 
@@ -220,7 +220,7 @@ pub async fn create(
     audit(
         &state,
         &admin,
-        "admin.user_created",
+        AuditKind::AdminUserCreated,
         Subject::User(&user.id),
         json!({ "is_admin": user.is_admin, "password_set": user.password_hash.is_some() }),
     )

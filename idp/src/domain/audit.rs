@@ -65,6 +65,7 @@ audit_kinds! {
     LoginRefusedIpThrottled => "login.refused_ip_throttled",
     LoginRefusedLocked => "login.refused_locked",
     LoginSucceeded => "login.succeeded",
+    Logout => "logout",
     MfaDisableFailed => "mfa.disable_failed",
     MfaDisabled => "mfa.disabled",
     MfaEnrolFailed => "mfa.enrol_failed",

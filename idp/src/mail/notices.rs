@@ -5,7 +5,7 @@ use time::OffsetDateTime;
 
 use super::compose as mailer;
 use crate::credentials::lockout;
-use crate::domain::Email;
+use crate::domain::{AuditKind, Email};
 use crate::store::User;
 use crate::web::client_meta::ClientMeta;
 use crate::web::ui::Ui;
@@ -43,7 +43,7 @@ pub async fn account_locked(
     audit::record(
         state,
         meta,
-        "account.locked",
+        AuditKind::AccountLocked,
         user.map(|u| &u.id),
         None,
         json!({ "until": until.unix_timestamp() }),

@@ -4,6 +4,7 @@
 //! router names: shared items in their own file, no import circle.)
 
 use super::{notices, totp};
+use crate::domain::AuditKind;
 use crate::store::{NewTotp, TotpCredential, User};
 use crate::web::ui::Page;
 use crate::web::{AppError, AppState};
@@ -228,7 +229,7 @@ pub(super) async fn confirm_enrolment(
         crate::web::audit::record(
             state,
             meta,
-            "mfa.enrol_failed",
+            AuditKind::MfaEnrolFailed,
             Some(&user.id),
             ui.client.as_ref().map(|c| &c.id),
             serde_json::json!({ "during": during, "reason": checked.reason() }),
@@ -257,7 +258,7 @@ pub(super) async fn confirm_enrolment(
     crate::web::audit::record(
         state,
         meta,
-        "mfa.enrolled",
+        AuditKind::MfaEnrolled,
         Some(&user.id),
         ui.client.as_ref().map(|c| &c.id),
         serde_json::json!({ "during": during }),

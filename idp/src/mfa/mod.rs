@@ -15,6 +15,7 @@ pub mod totp;
 use axum::Router;
 use axum::routing::{get, post};
 
+use crate::domain::AuditKind;
 use crate::store::User;
 use crate::web::{AppError, AppState, paths};
 
@@ -58,7 +59,7 @@ pub async fn reset(
     }
     store.enqueue_mail(mail, now).await?;
     let event = crate::store::AuditEvent {
-        kind: "mfa.reset".into(),
+        kind: AuditKind::MfaReset.as_str().to_owned(),
         user_id: Some(user.id.clone()),
         actor: Some(actor.to_owned()),
         client_id: None,

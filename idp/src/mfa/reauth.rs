@@ -18,6 +18,7 @@ use serde_json::json;
 
 use super::authenticator::{Checked, active_secret, check_code};
 use crate::credentials::guesses::{CurrentPassword, check_current_password, code_try_allowed};
+use crate::domain::AuditKind;
 use crate::store::User;
 use crate::web::client_meta::ClientMeta;
 use crate::web::session::{self, CurrentUser};
@@ -145,7 +146,7 @@ pub async fn submit(
         audit::record(
             &state,
             &meta,
-            "reauth.failed",
+            AuditKind::ReauthFailed,
             Some(&user.id),
             None,
             json!({ "factor": field }),
@@ -163,7 +164,7 @@ pub async fn submit(
     audit::record(
         &state,
         &meta,
-        "reauth.succeeded",
+        AuditKind::ReauthSucceeded,
         Some(&user.id),
         None,
         json!({}),

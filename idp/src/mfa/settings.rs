@@ -18,6 +18,7 @@ use super::authenticator::{
 use super::notices::{self, Notice};
 use super::totp;
 use crate::credentials::guesses::{CurrentPassword, check_current_password, code_try_allowed};
+use crate::domain::AuditKind;
 use crate::store::User;
 use crate::web::client_meta::ClientMeta;
 use crate::web::form::form;
@@ -221,7 +222,7 @@ pub async fn disable(
         audit::record(
             &state,
             &meta,
-            "mfa.disable_failed",
+            AuditKind::MfaDisableFailed,
             Some(&user.id),
             None,
             json!({ "reason": if password_ok { checked.reason() } else { "password" } }),
@@ -233,7 +234,7 @@ pub async fn disable(
     audit::record(
         &state,
         &meta,
-        "mfa.disabled",
+        AuditKind::MfaDisabled,
         Some(&user.id),
         None,
         json!({}),
@@ -271,7 +272,7 @@ pub async fn regenerate(
         audit::record(
             &state,
             &meta,
-            "mfa.recovery_codes_failed",
+            AuditKind::MfaRecoveryCodesFailed,
             Some(&user.id),
             None,
             json!({ "reason": checked.reason() }),
@@ -292,7 +293,7 @@ pub async fn regenerate(
     audit::record(
         &state,
         &meta,
-        "mfa.recovery_codes_regenerated",
+        AuditKind::MfaRecoveryCodesRegenerated,
         Some(&user.id),
         None,
         json!({}),

@@ -18,6 +18,7 @@ use super::authenticator::{
 };
 use super::notices::{self, Notice};
 use crate::credentials::lockout::{self, Gate};
+use crate::domain::AuditKind;
 use crate::signin::pending::{self, Pending};
 use crate::signin::{expired::page as expired, route};
 use crate::store::User;
@@ -77,7 +78,7 @@ async fn refuse_locked(
     audit::record(
         state,
         meta,
-        "mfa.refused_locked",
+        AuditKind::MfaRefusedLocked,
         Some(&user.id),
         None,
         json!({}),
@@ -124,7 +125,7 @@ async fn complete(
     audit::record(
         state,
         meta,
-        "login.succeeded",
+        AuditKind::LoginSucceeded,
         Some(&user.id),
         ui.client.as_ref().map(|c| &c.id),
         json!({ "amr": amr }),
@@ -183,7 +184,7 @@ pub async fn submit(
         audit::record(
             &state,
             &meta,
-            "mfa.failed",
+            AuditKind::MfaFailed,
             Some(&user.id),
             ui.client.as_ref().map(|c| &c.id),
             json!({ "reason": checked.reason() }),
@@ -217,7 +218,7 @@ pub async fn submit(
             audit::record(
                 &state,
                 &meta,
-                "mfa.recovery_code_used",
+                AuditKind::MfaRecoveryCodeUsed,
                 Some(&user.id),
                 ui.client.as_ref().map(|c| &c.id),
                 json!({ "remaining": remaining }),

@@ -13,7 +13,7 @@ use serde_json::json;
 
 use super::authorize::ContinueQuery;
 use super::response::Return;
-use crate::domain::ClientId;
+use crate::domain::{AuditKind, ClientId};
 use crate::signin;
 use crate::web::client_meta::ClientMeta;
 use crate::web::session::CurrentUser;
@@ -101,7 +101,7 @@ pub async fn decide(
         audit::record(
             &state,
             &meta,
-            "consent.denied",
+            AuditKind::ConsentDenied,
             Some(&user.id),
             Some(&request.client_id),
             json!({}),
@@ -132,7 +132,7 @@ pub async fn decide(
     audit::record(
         &state,
         &meta,
-        "consent.granted",
+        AuditKind::ConsentGranted,
         Some(&user.id),
         Some(&request.client_id),
         json!({ "scopes": request.scopes }),
@@ -220,7 +220,7 @@ pub async fn revoke(
                 audit::record(
                     &state,
                     &meta,
-                    "consent.revoked",
+                    AuditKind::ConsentRevoked,
                     Some(&user.id),
                     Some(&client),
                     json!({}),

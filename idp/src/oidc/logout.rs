@@ -14,6 +14,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::response::issuer;
+use crate::domain::AuditKind;
 use crate::domain::ClientId;
 use crate::store::Client;
 use crate::tokens::keys::VerifyOptions;
@@ -135,7 +136,7 @@ async fn end(
     audit::record(
         state,
         meta,
-        "logout",
+        AuditKind::Logout,
         Some(&current.user.id),
         None,
         json!({}),

@@ -4,7 +4,7 @@ use serde_json::Value;
 
 use super::AppState;
 use super::client_meta::ClientMeta;
-use crate::domain::{ClientId, UserId};
+use crate::domain::{AuditKind, ClientId, UserId};
 use crate::store::AuditEvent;
 
 /// Records an event. A failure to write is logged, not shown to the user:
@@ -12,13 +12,13 @@ use crate::store::AuditEvent;
 pub async fn record(
     state: &AppState,
     meta: &ClientMeta,
-    kind: &str,
+    kind: AuditKind,
     user: Option<&UserId>,
     client: Option<&ClientId>,
     detail: Value,
 ) {
     let event = AuditEvent {
-        kind: kind.to_owned(),
+        kind: kind.as_str().to_owned(),
         user_id: user.cloned(),
         actor: None,
         client_id: client.cloned(),
@@ -27,6 +27,6 @@ pub async fn record(
         detail,
     };
     if let Err(e) = state.store.record(event, state.clock.now()).await {
-        tracing::error!(error = %e, kind, "audit event not recorded");
+        tracing::error!(error = %e, kind = kind.as_str(), "audit event not recorded");
     }
 }

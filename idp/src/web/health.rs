@@ -1,9 +1,12 @@
-//! Liveness and readiness for load balancers and orchestrators.
+//! Liveness and readiness for load balancers and orchestrators, and the
+//! metrics for Prometheus (served on the admin listener).
 
 use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::http::header::CONTENT_TYPE;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
@@ -52,4 +55,20 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<serde_json::
             "ephemeral": word(ephemeral_ok),
         })),
     )
+}
+
+/// `GET /metrics` in the Prometheus text format.
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    let body = match state.metrics.text() {
+        Ok(body) => body,
+        Err(e) => return super::AppError::Internal(e.to_string()).into_response(),
+    };
+    (
+        [(
+            CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        body,
+    )
+        .into_response()
 }

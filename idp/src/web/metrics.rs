@@ -7,9 +7,8 @@ use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::Method;
-use axum::http::header::CONTENT_TYPE;
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
 use prometheus_client::metrics::counter::Counter;
@@ -17,8 +16,6 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
-
-use super::AppState;
 
 // Labels cost no allocation per request: the method is one of a fixed set,
 // the route template is the router's own shared string.
@@ -151,6 +148,13 @@ impl Default for Metrics {
 }
 
 impl Families {
+    /// Every family in the Prometheus text format.
+    pub fn text(&self) -> Result<String, std::fmt::Error> {
+        let mut body = String::new();
+        encode(&mut body, &self.registry)?;
+        Ok(body)
+    }
+
     /// Rows of `table` the retention job deleted (one committed batch).
     pub fn record_pruned(&self, table: &'static str, rows: u64) {
         self.pruned
@@ -186,20 +190,4 @@ pub async fn track(State(metrics): State<Metrics>, request: Request, next: Next)
         })
         .inc();
     response
-}
-
-/// `GET /metrics` in the Prometheus text format.
-pub async fn render(State(state): State<AppState>) -> Response {
-    let mut body = String::new();
-    if let Err(e) = encode(&mut body, &state.metrics.registry) {
-        return super::AppError::Internal(e.to_string()).into_response();
-    }
-    (
-        [(
-            CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        body,
-    )
-        .into_response()
 }

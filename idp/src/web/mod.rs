@@ -6,6 +6,7 @@ pub mod audit;
 pub mod browser;
 pub mod client_meta;
 mod error;
+mod error_page;
 pub mod form;
 pub mod headers;
 mod health;
@@ -17,7 +18,9 @@ pub mod state;
 pub mod theme;
 pub mod ui;
 
-pub use error::{AppError, not_found, themed as themed_errors};
+pub use error::AppError;
+pub use error_page::{not_found, themed as themed_errors};
+pub use health::metrics as metrics_page;
 pub use state::{AppState, USER_CACHE_CAPACITY, USER_CACHE_TTL};
 
 use axum::Router;

@@ -8,6 +8,7 @@ use serde_json::json;
 use super::form::TokenForm;
 use super::grant::{Issued, active_user, invalid_grant};
 use crate::crypto::sha256_hex;
+use crate::domain::AuditKind;
 use crate::oidc::client_auth::AuthenticatedClient;
 use crate::oidc::error::{OAuthError, required};
 use crate::oidc::issue::{self, Authentication, TokenResponse};
@@ -107,7 +108,7 @@ pub async fn exchange(
     audit::record(
         state,
         meta,
-        "token.issued",
+        AuditKind::TokenIssued,
         Some(&user.id),
         Some(&c.id),
         json!({ "grant": "authorization_code", "scope": issued.access.scope }),
@@ -150,6 +151,14 @@ async fn revoke_first_use(
     if let Some(family) = &first.refresh_family {
         state.store.revoke_refresh_family(family, now).await?;
     }
-    audit::record(state, meta, "token.code_replayed", None, None, json!({})).await;
+    audit::record(
+        state,
+        meta,
+        AuditKind::TokenCodeReplayed,
+        None,
+        None,
+        json!({}),
+    )
+    .await;
     Ok(())
 }

@@ -9,6 +9,7 @@ use serde_json::json;
 use super::form::TokenForm;
 use super::grant::{Issued, active_user, invalid_grant};
 use crate::crypto::sha256_hex;
+use crate::domain::AuditKind;
 use crate::oidc::client_auth::AuthenticatedClient;
 use crate::oidc::error::{OAuthCode, OAuthError, oauth, required};
 use crate::oidc::issue::{self, Authentication, TokenResponse};
@@ -50,7 +51,7 @@ pub async fn exchange(
         audit::record(
             state,
             meta,
-            "refresh_token.reused",
+            AuditKind::RefreshTokenReused,
             Some(&old.user_id),
             Some(&c.id),
             json!({ "family": old.family_id }),

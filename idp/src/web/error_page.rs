@@ -1,0 +1,113 @@
+//! What a browser sees of an error: the themed 500/503 page made from an
+//! [`AppError`]'s plain answer, and the themed 404.
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{Html, IntoResponse, Response};
+use axum_extra::extract::cookie::CookieJar;
+
+use super::AppState;
+use super::error::{AppError, FromAppError};
+use crate::domain::ClientId;
+
+/// Middleware: an [`AppError`] answered to a browser becomes a themed page
+/// (503 "temporarily unavailable", 500 with the request id). The look is
+/// the link's `client_id` (links between pages carry it, so it is there
+/// when the ephemeral store, which holds sessions, is the one down), else
+/// the session's portal; whatever cannot be read falls back to `default`.
+pub async fn themed(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let wants_html = accepts_html(request.headers());
+    let client_id = request.uri().query().and_then(|q| {
+        url::form_urlencoded::parse(q.as_bytes())
+            .find(|(k, _)| k == "client_id")
+            .map(|(_, v)| v.into_owned())
+    });
+    let request_id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-")
+        .to_owned();
+    let jar = CookieJar::from_headers(request.headers());
+    let response = next.run(request).await;
+    if !wants_html || response.extensions().get::<FromAppError>().is_none() {
+        return response;
+    }
+    let status = response.status();
+    let client = match client_id.as_deref().map(ClientId::parse) {
+        Some(Ok(id)) => state.clients.get(&id).await.ok().flatten(),
+        _ => None,
+    };
+    let client = match client {
+        Some(c) => Some(c),
+        None => super::portal::session_portal_client(&state, &jar, None).await,
+    };
+    let theme = state
+        .themes
+        .get(client.as_ref().and_then(|c| c.theme.as_deref()));
+    let (title, message) = if status == StatusCode::SERVICE_UNAVAILABLE {
+        (
+            "Temporarily unavailable",
+            "We cannot serve this page right now. Nothing you did caused this: please try again in a few minutes.".to_owned(),
+        )
+    } else {
+        (
+            "Something went wrong",
+            format!(
+                "Something went wrong on our side. Please try again; if it persists, quote this reference: {request_id}."
+            ),
+        )
+    };
+    let mut context = tera::Context::new();
+    context.insert("status", &status.as_u16());
+    context.insert("title", title);
+    context.insert("message", &message);
+    match super::ui::render_bare(&theme, "error.html", title, context) {
+        Ok(html) => {
+            let mut page = (status, Html(html)).into_response();
+            if status == StatusCode::SERVICE_UNAVAILABLE {
+                page.headers_mut()
+                    .insert(header::RETRY_AFTER, header::HeaderValue::from_static("30"));
+            }
+            page
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "the error page could not be rendered");
+            response
+        }
+    }
+}
+
+/// Whether the client asked for HTML (browsers do; `fetch` and API clients
+/// usually do not).
+fn accepts_html(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains("text/html"))
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default)]
+pub struct LookQuery {
+    client_id: Option<String>,
+}
+
+/// Any path nobody serves: "not found", in the portal's look.
+pub async fn not_found(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    query: Result<axum::extract::Query<LookQuery>, axum::extract::rejection::QueryRejection>,
+    super::session::MaybeUser(user): super::session::MaybeUser,
+) -> Result<Response, AppError> {
+    let q = query.map(|axum::extract::Query(q)| q).unwrap_or_default();
+    let ui = super::ui::Ui::new(&state, jar, &headers, q.client_id.as_deref(), user).await?;
+    Ok(ui.render(super::ui::Page::error(
+        StatusCode::NOT_FOUND,
+        "Page not found",
+        "There is no page at this address. Check the link, or go back to your account.",
+    )))
+}
