@@ -507,7 +507,7 @@ fn parse_scrypt(rest: &str) -> Result<Check, RefusedHash> {
         ));
     }
     let n = 1u64 << ln;
-    let memory = 128u64.saturating_mul(n).saturating_mul(u64::from(r));
+    let memory = 128u64.saturating_mul(n).saturating_mul(r);
     if memory > limits::SCRYPT_MEMORY_BYTES {
         return Err(too_costly(
             format,
@@ -516,7 +516,7 @@ fn parse_scrypt(rest: &str) -> Result<Check, RefusedHash> {
             limits::SCRYPT_MEMORY_BYTES,
         ));
     }
-    let work = n.saturating_mul(u64::from(r)).saturating_mul(u64::from(p));
+    let work = n.saturating_mul(r).saturating_mul(p);
     if work > limits::SCRYPT_WORK {
         return Err(too_costly(
             format,
@@ -525,7 +525,9 @@ fn parse_scrypt(rest: &str) -> Result<Check, RefusedHash> {
             limits::SCRYPT_WORK,
         ));
     }
-    let log_n = u8::try_from(ln).map_err(|_| malformed(format, "ln out of range"))?;
+    let (Ok(log_n), Ok(r), Ok(p)) = (u8::try_from(ln), u32::try_from(r), u32::try_from(p)) else {
+        return Err(malformed(format, "ln, r or p out of range"));
+    };
     let params = scrypt::Params::new(log_n, r, p)
         .map_err(|_| malformed(format, "parameters scrypt refuses"))?;
     let salt = passlib_base64(salt).ok_or(malformed(format, "the salt is not base64"))?;
@@ -546,6 +548,8 @@ fn parse_passlib_pbkdf2(prf: Prf, rest: &str) -> Result<Check, RefusedHash> {
     let format = Format::PasslibPbkdf2;
     let [iterations, salt, digest] =
         fields::<3>(rest).ok_or(malformed(format, "not iterations$salt$digest"))?;
+    let iterations =
+        decimal(iterations).ok_or(malformed(format, "the iteration count is not a number"))?;
     let iterations = iterations_of(format, iterations)?;
     let salt = passlib_base64(salt).ok_or(malformed(format, "the salt is not passlib's base64"))?;
     let digest =
@@ -570,6 +574,8 @@ fn parse_django(prf: Prf, rest: &str) -> Result<Check, RefusedHash> {
     let format = Format::DjangoPbkdf2;
     let [iterations, salt, digest] =
         fields::<3>(rest).ok_or(malformed(format, "not algorithm$iterations$salt$digest"))?;
+    let iterations =
+        decimal(iterations).ok_or(malformed(format, "the iteration count is not a number"))?;
     let iterations = iterations_of(format, iterations)?;
     if salt.is_empty() {
         return Err(malformed(format, "the salt is empty"));
@@ -589,21 +595,15 @@ fn parse_django(prf: Prf, rest: &str) -> Result<Check, RefusedHash> {
     })
 }
 
-fn iterations_of(format: Format, s: &str) -> Result<u32, RefusedHash> {
-    let n = decimal(s).ok_or(malformed(format, "the iteration count is not a number"))?;
+fn iterations_of(format: Format, n: u64) -> Result<u32, RefusedHash> {
     if n == 0 {
         return Err(malformed(format, "the iteration count is zero"));
     }
-    if n > limits::PBKDF2_ITERATIONS {
-        let limit = u64::from(limits::PBKDF2_ITERATIONS);
-        return Err(too_costly(
-            format,
-            "the iteration count",
-            u64::from(n),
-            limit,
-        ));
+    let limit = u64::from(limits::PBKDF2_ITERATIONS);
+    if n > limit {
+        return Err(too_costly(format, "the iteration count", n, limit));
     }
-    Ok(n)
+    u32::try_from(n).map_err(|_| too_costly(format, "the iteration count", n, limit))
 }
 
 /// `$5$[rounds=N$]salt$digest`; the sha-crypt crate checks it.
@@ -631,9 +631,9 @@ fn parse_sha_crypt(s: &str) -> Result<Check, RefusedHash> {
                 "the rounds are below the format's minimum of 1000",
             ));
         }
-        if n > limits::SHA_CRYPT_ROUNDS {
-            let limit = u64::from(limits::SHA_CRYPT_ROUNDS);
-            return Err(too_costly(format, "the rounds", u64::from(n), limit));
+        let limit = u64::from(limits::SHA_CRYPT_ROUNDS);
+        if n > limit {
+            return Err(too_costly(format, "the rounds", n, limit));
         }
     }
     let [salt, digest] = fields::<2>(rest).ok_or(malformed(format, "not salt$digest"))?;
@@ -762,7 +762,7 @@ fn parse_aspnet(bytes: &[u8]) -> Result<(Format, Check), RefusedHash> {
                 2 => Prf::Sha512,
                 _ => return Err(malformed(format, "an unknown pseudo-random function")),
             };
-            let iterations = iterations_of(format, &iterations.to_string())?;
+            let iterations = iterations_of(format, u64::from(iterations))?;
             let body = &bytes[13..];
             let salt_len = usize::try_from(salt_len).unwrap_or(usize::MAX);
             if salt_len < 16 || salt_len > body.len() {

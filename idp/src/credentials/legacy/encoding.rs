@@ -27,9 +27,10 @@ pub(super) fn fields<const N: usize>(s: &str) -> Option<[&str; N]> {
     parts.try_into().ok()
 }
 
-/// A plain decimal number (no sign, no spaces, no leading `+`).
-pub(super) fn decimal(s: &str) -> Option<u32> {
-    if s.is_empty() || s.len() > 10 || !s.bytes().all(|b| b.is_ascii_digit()) {
+/// A plain decimal number (no sign, no spaces, no leading `+`); a value
+/// too large for the format is for the caller to refuse as too costly.
+pub(super) fn decimal(s: &str) -> Option<u64> {
+    if s.is_empty() || s.len() > 19 || !s.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
     s.parse().ok()
