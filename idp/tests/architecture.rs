@@ -229,10 +229,15 @@ fn flatten_use(
 
 fn bindings(item: &syn::ItemUse, block: bool) -> Vec<Binding> {
     let mut leaves = Vec::new();
-    if item.leading_colon.is_some() {
-        return Vec::new(); // `use ::x` names an external crate
-    }
     flatten_use(&item.tree, &mut Vec::new(), &mut leaves);
+    if item.leading_colon.is_some() {
+        // `use ::x…` names an external crate, whatever is in scope.
+        for (path, _, _) in &mut leaves {
+            if let Some(first) = path.first_mut() {
+                *first = format!("::{first}");
+            }
+        }
+    }
     leaves
         .into_iter()
         .map(|(path, name, glob)| Binding {
@@ -474,6 +479,7 @@ impl Crate {
                 None => return Res::Unknown,
             },
             "Self" => return Res::Unknown,
+            name if name.starts_with("::") => return Res::External(name[2..].to_string()),
             name => match self.lookup(ctx, name, prefer_module || !rest.is_empty(), true, depth) {
                 Some(found) => found,
                 None => return Res::External(name.to_string()),
@@ -628,12 +634,14 @@ impl<'ast> Visit<'ast> for Refs {
         self.scan(m.tokens.clone());
     }
     fn visit_path(&mut self, p: &'ast syn::Path) {
-        if p.leading_colon.is_none() {
-            self.record(
-                p.segments.iter().map(|s| s.ident.to_string()).collect(),
-                Kind::Use,
-            );
+        let mut segments: Vec<String> = p.segments.iter().map(|s| s.ident.to_string()).collect();
+        if p.leading_colon.is_some()
+            && let Some(first) = segments.first_mut()
+        {
+            // `::x::…` names an external crate, whatever is in scope.
+            *first = format!("::{first}");
         }
+        self.record(segments, Kind::Use);
         visit::visit_path(self, p);
     }
 }
@@ -1185,6 +1193,30 @@ fn layers_allow_down_and_refuse_up_and_sideways() {
         report.render()
     );
     assert!(report.circles.is_empty(), "{}", report.render());
+}
+
+#[test]
+fn a_leading_colon_does_not_hide_a_crate() {
+    for web in [
+        "pub struct Page; use ::admin::client_ip; fn f() { client_ip() }",
+        "pub struct Page; fn f() { ::admin::header_text() }",
+    ] {
+        let src = tiny(&[("idp/src/lib.rs", "pub mod web;"), ("idp/src/web.rs", web)]);
+        let mut report = Report::default();
+        check_crate(
+            &Crate::load(&src, "idp/src/lib.rs"),
+            true,
+            &[CONSOLE_CRATE],
+            &mut report,
+        );
+        assert_eq!(report.layers.len(), 1, "{web}: {}", report.render());
+        assert!(
+            report.layers[0]
+                .starts_with("idp/src/web.rs -> crate admin (Services imports FrontEnds"),
+            "{}",
+            report.render()
+        );
+    }
 }
 
 #[test]

@@ -82,6 +82,23 @@ fn every_fixture_verifies_with_its_password_only() {
 }
 
 #[test]
+fn older_wordpress_hashes_accept_the_password_with_the_spaces_its_sign_in_trimmed() {
+    for f in fixtures()
+        .into_iter()
+        .filter(|f| f.format.starts_with("phpass"))
+    {
+        let parsed = LegacyHash::parse(&f.hash).unwrap();
+        assert_eq!(
+            f.password,
+            f.password.trim(),
+            "a fixture without spaces around"
+        );
+        assert!(parsed.verify(&format!(" {}\n", f.password)), "{}", f.hash);
+        assert!(!parsed.verify(&format!(" {}x", f.password)), "{}", f.hash);
+    }
+}
+
+#[test]
 fn wordpress_trims_the_typed_password_as_its_sign_in_does() {
     let f = fixtures()
         .into_iter()

@@ -29,8 +29,6 @@ pub struct LinkQuery {
     pub client_id: Option<String>,
 }
 
-// account/login.rs still reads its form from here; the others use the web layer's.
-
 /// Whether the proof-of-work captcha guards a door (sign-in or
 /// forgot-password; `wants` reads the theme's switch for it). Never chosen by
 /// the request: a pending flow's client (the server's record of the flow)

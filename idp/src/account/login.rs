@@ -233,7 +233,13 @@ pub async fn submit(
     // A second step may follow: its wrong codes count against the same
     // address, and nothing but the window's end forgets a failure.
     let next = signin::next(&state, pending.as_ref(), Proof::Password(&user)).await?;
-    if matches!(next, Next::Code | Next::SetUpAuthenticator) {
+    // Every other answer starts a password session, and the pipeline
+    // decides the rest (consent, the answer to the client) with it.
+    let second_step = match next {
+        Next::Code | Next::SetUpAuthenticator => true,
+        Next::Password | Next::Consent | Next::Complete | Next::Unmet => false,
+    };
+    if second_step {
         audit::record(
             &state,
             &meta,

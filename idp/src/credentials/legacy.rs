@@ -349,8 +349,16 @@ impl LegacyHash {
                 salt,
                 encoded,
             } => {
-                let computed = md5_schemes::phpass_encoded(pw, salt.as_bytes(), *log2);
-                bool::from(computed.as_bytes().ct_eq(encoded.as_bytes()))
+                let matches = |typed: &str| {
+                    let computed =
+                        md5_schemes::phpass_encoded(typed.as_bytes(), salt.as_bytes(), *log2);
+                    bool::from(computed.as_bytes().ct_eq(encoded.as_bytes()))
+                };
+                // WordPress before 6.8 hashed the password trimmed (and its
+                // sign-in trims what is typed); other PHP portals did not:
+                // the password as typed, then trimmed when that differs.
+                let trimmed = php_trim(password);
+                matches(password) || (trimmed != password && matches(trimmed))
             }
             Check::Ssha { prf, salt, digest } => {
                 let computed = match prf {

@@ -423,7 +423,8 @@ async fn proceed(
         user_id: user.user.id.clone(),
         auth_time: user.session.auth_time,
         amr: user.session.amr.clone(),
-        acr: acr_for(&user.session.amr).to_owned(),
+        acr: crate::signin::acr::acr_reached(&user.session.amr, request.essential_acr.as_deref())
+            .to_owned(),
     };
     let ttl = std::time::Duration::from_secs(state.config.tokens.code_ttl_secs);
     state

@@ -15,6 +15,25 @@ pub fn acr_for(amr: &[String]) -> &'static str {
     }
 }
 
+/// The `acr` the ID token says for a sign-in done with `amr`: what it
+/// reached, or, when the request made `acr` essential with a list of
+/// values, the strongest listed value it reached (OIDC Core 5.5.1.1: the
+/// answer must be one of them; a sign-in with a second factor also
+/// reaches the password's class).
+pub fn acr_reached(amr: &[String], essential: Option<&[String]>) -> &'static str {
+    let reached = acr_for(amr);
+    match essential {
+        Some(values) if !values.is_empty() && !values.iter().any(|v| v == reached) => {
+            if values.iter().any(|v| v == ACR_PASSWORD) {
+                ACR_PASSWORD
+            } else {
+                reached
+            }
+        }
+        _ => reached,
+    }
+}
+
 /// Whether these methods include a second factor.
 pub fn has_second_factor(amr: &[String]) -> bool {
     amr.iter().any(|m| m == "otp")
@@ -124,5 +143,18 @@ mod tests {
         );
         assert_eq!(essential(Some(&["urn:x".to_owned()])), Essential::Never);
         assert_eq!(essential(Some(&[])), Essential::Met);
+    }
+
+    #[test]
+    fn the_acr_said_is_one_of_the_essential_values() {
+        let otp = ["pwd".to_owned(), "otp".to_owned()];
+        let pwd = ["pwd".to_owned()];
+        let one = ["1".to_owned()];
+        let both = ["1".to_owned(), "2".to_owned()];
+        assert_eq!(acr_reached(&otp, Some(&one)), ACR_PASSWORD);
+        assert_eq!(acr_reached(&otp, Some(&both)), ACR_MFA);
+        assert_eq!(acr_reached(&otp, None), ACR_MFA);
+        assert_eq!(acr_reached(&pwd, Some(&both)), ACR_PASSWORD);
+        assert_eq!(acr_reached(&pwd, None), ACR_PASSWORD);
     }
 }

@@ -62,7 +62,10 @@ pub async fn next(
     proof: Proof<'_>,
 ) -> Result<Next, AppError> {
     let essential = acr::essential(pending.and_then(|p| p.request.essential_acr.as_deref()));
-    if essential == Essential::Never {
+    // Nobody can meet it: fail at once rather than after a sign-in. Right
+    // after a password, the steps the account and the deployment require
+    // are decided first; the session that follows gets the answer.
+    if essential == Essential::Never && !matches!(proof, Proof::Password(_)) {
         return Ok(Next::Unmet);
     }
     let (user, session) = match proof {
@@ -79,7 +82,10 @@ pub async fn next(
     if !has_otp {
         let required = state.config.mfa.required || pending.is_some_and(|p| p.client.require_mfa);
         let essential_mfa = essential == Essential::SecondFactor;
-        let preferred = session.is_none() || pending.is_some_and(|p| p.request.prefers_mfa);
+        // A preference (acr_values) never fails a silent request: with
+        // prompt=none the session's own acr is the answer.
+        let preferred = session.is_none()
+            || pending.is_some_and(|p| p.request.prefers_mfa && !p.request.prompt_none);
         if required || essential_mfa || preferred {
             if has_authenticator(state, user).await? {
                 return Ok(Next::Code);

@@ -1462,20 +1462,25 @@ async fn an_essential_acr_2_that_cannot_be_met_is_unmet_authentication_requireme
     let auth = oidc::start(&rp, &[], &[("claims", "{not json")]);
     let trip = journey(&app, &auth.url, None).await;
     assert_eq!(trip.error(), Some("invalid_request"), "{:?}", trip.answer);
-    // Discovery says the parameter is understood.
-    let doc: Value = app
-        .get("/.well-known/openid-configuration")
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(doc["claims_parameter_supported"], json!(true));
 }
 
 async fn an_essential_acr_2_asks_a_user_with_an_authenticator_for_the_code(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let jane = jane_with_totp(&app).await;
     let rp = shop(&app).await;
+    // Her session has the password only. A preference for 2 never fails a
+    // silent request (OIDC Core 3.1.2.1): it answers with what the session
+    // reached.
+    let (silent, id) = signed_in_through(
+        &jane.browser,
+        &rp,
+        &[("acr_values", "2"), ("prompt", "none")],
+        None,
+    )
+    .await;
+    assert!(silent.pages.is_empty(), "{silent:?}");
+    assert_eq!(acr(&id).as_deref(), Some("1"));
+
     let claims = essential_acr(&["2"]);
     let (trip, id) = signed_in_through(
         &jane.browser,
@@ -1486,6 +1491,14 @@ async fn an_essential_acr_2_asks_a_user_with_an_authenticator_for_the_code(backe
     .await;
     assert_eq!(trip.pages, ["/login/otp"], "{trip:?}");
     assert_eq!(acr(&id).as_deref(), Some("2"));
+    assert_eq!(amr(&id), ["pwd", "otp"]);
+
+    // Essential 1, asked of the same session (now with the code): the ID
+    // token's acr is one of the values asked for (5.5.1.1), not more.
+    let one = essential_acr(&["1"]);
+    let (trip, id) = signed_in_through(&jane.browser, &rp, &[("claims", &one)], None).await;
+    assert!(trip.pages.is_empty(), "{trip:?}");
+    assert_eq!(acr(&id).as_deref(), Some("1"));
     assert_eq!(amr(&id), ["pwd", "otp"]);
 }
 

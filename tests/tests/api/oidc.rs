@@ -1480,6 +1480,7 @@ async fn discovery_advertises_what_is_implemented_and_every_endpoint_answers(bac
     for unsupported in [
         "request_parameter_supported",
         "request_uri_parameter_supported",
+        "claims_parameter_supported",
     ] {
         assert_eq!(doc[unsupported], json!(false), "{unsupported}");
     }
