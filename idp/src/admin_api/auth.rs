@@ -19,7 +19,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::error::{ApiError, ErrorBody};
 use crate::domain::{ClientId, UserId};
-use crate::oidc::authorize::ACR_MFA;
+use crate::signin::acr::ACR_MFA;
 use crate::store::User;
 use crate::tokens::AccessClaims;
 use crate::web::AppState;

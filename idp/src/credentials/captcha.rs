@@ -22,7 +22,7 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 
 /// Section `[captcha]` of the main config, defined with the rest of it.
-pub use crate::config::CaptchaConfig;
+use crate::config::CaptchaConfig;
 use crate::ephemeral::{self, Ephemeral, keys};
 
 /// 128 bits, base64url without padding.

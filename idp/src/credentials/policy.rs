@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 /// The policy's settings and its hard length bound live with the rest of the
 /// configuration; kept here under their old names too.
-pub use crate::config::{PASSWORD_MAX_LENGTH as MAX_LENGTH, PasswordPolicyConfig};
+use crate::config::{PASSWORD_MAX_LENGTH as MAX_LENGTH, PasswordPolicyConfig};
 
 /// Name parts and email local parts shorter than this are not held against a
 /// password: a two-letter name such as "Jo" would refuse a great many of them.

@@ -23,7 +23,6 @@ use crate::web::{AppError, AppState, browser};
 
 /// The `acr` values and their rule are the sign-in pipeline's; named here
 /// too for the token endpoints and the admin API.
-pub use crate::signin::acr::{ACR_MFA, ACR_PASSWORD, acr_for};
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]

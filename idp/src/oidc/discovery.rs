@@ -37,7 +37,7 @@ pub fn document(config: &crate::config::Config) -> String {
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "code_challenge_methods_supported": ["S256"],
         "claims_supported": ["iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "azp", "at_hash", "acr", "amr", "email", "email_verified", "name", "updated_at"],
-        "acr_values_supported": [super::authorize::ACR_PASSWORD, super::authorize::ACR_MFA],
+        "acr_values_supported": [crate::signin::acr::ACR_PASSWORD, crate::signin::acr::ACR_MFA],
         "prompt_values_supported": ["none", "login", "consent", "select_account"],
         // Only an essential `acr` is read from `claims` (signin::acr); a
         // requested `sub` or individual claims are not honoured, so the

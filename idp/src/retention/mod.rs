@@ -22,8 +22,6 @@
 //! one cut short (database gone, shutdown) leaves whole batches done and the
 //! rest for the next pass.
 
-pub use crate::config::RetentionConfig;
-
 use std::time::Duration as StdDuration;
 
 use time::{Duration, OffsetDateTime};

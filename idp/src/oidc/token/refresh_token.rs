@@ -84,7 +84,7 @@ pub async fn exchange(
         acr: old
             .acr
             .clone()
-            .unwrap_or_else(|| crate::oidc::authorize::ACR_PASSWORD.to_owned()),
+            .unwrap_or_else(|| crate::signin::acr::ACR_PASSWORD.to_owned()),
     };
     let (token, record) = issue::refresh_token(
         state,
