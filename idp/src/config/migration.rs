@@ -241,6 +241,54 @@ mod tests {
         assert!(message(&config).contains("migration_hook.per_minute"));
     }
 
+    /// Through the environment as an operator sets it, the secret from a
+    /// file: a bad URL stops the start with one line; secrets stay hidden.
+    #[test]
+    fn set_from_the_environment_checked_at_start_and_redacted() {
+        use crate::config::Config;
+        let dir = std::env::temp_dir().join(format!("idp-hook-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let secret_file = dir.join("hook-secret");
+        std::fs::write(&secret_file, "a-shared-secret-of-some-length\n").unwrap();
+        let env = |url: &str| {
+            vec![
+                ("IDP__MIGRATION_HOOK__URL".to_owned(), url.to_owned()),
+                (
+                    "IDP__MIGRATION_HOOK__SECRET_FILE".to_owned(),
+                    secret_file.display().to_string(),
+                ),
+                (
+                    "IDP__MIGRATION_HOOK__PORTALS__SHOP__URL".to_owned(),
+                    "https://shop.example/check".to_owned(),
+                ),
+                (
+                    "IDP__MIGRATION_HOOK__PORTALS__SHOP__SECRET".to_owned(),
+                    "shop-secret-shop-secret".to_owned(),
+                ),
+            ]
+        };
+        let config = Config::load_from(None, env("https://portal.example/check")).unwrap();
+        let hook = config.migration_hook.hook_for(None, None).unwrap();
+        assert_eq!(hook.secret.expose(), "a-shared-secret-of-some-length");
+        let shop = config.migration_hook.hook_for(Some("shop"), None).unwrap();
+        assert_eq!(shop.url, "https://shop.example/check");
+        let shown = config.to_redacted_toml();
+        assert!(shown.contains("[migration_hook]"), "{shown}");
+        assert!(
+            !shown.contains("a-shared-secret") && !shown.contains("shop-secret"),
+            "{shown}"
+        );
+
+        let refused = Config::load_from(None, env("http://portal.example/check"))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            refused,
+            "invalid configuration: migration_hook.url: must be https (http only to a loopback address)"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
     #[test]
     fn a_portal_hook_is_chosen_by_client_id_then_theme_then_the_deployment() {
         let mut config = with_url("https://all.example/check");
