@@ -14,6 +14,7 @@ use serde_json::json;
 use super::forms::{FlowQuery, captcha_message, captcha_required, render_captcha};
 use crate::credentials::Verification;
 use crate::credentials::captcha;
+use crate::credentials::jit;
 use crate::credentials::lockout::{self, Gate};
 use crate::domain::{AuditKind, Email, PlainPassword};
 use crate::signin::pending::Flow;
@@ -172,6 +173,21 @@ pub async fn submit(
             .await;
             return Ok(lockout::throttled_page(ui));
         }
+    };
+    // No account here: a legacy portal's migration hook may vouch for the
+    // password and the account be made now (docs/jit-migration.md).
+    let user = match user {
+        None => {
+            jit::migrate(
+                &state,
+                &meta,
+                &email,
+                &password,
+                pending.as_ref().map(|p| &p.client),
+            )
+            .await?
+        }
+        known => known,
     };
     let usable = user.as_ref().filter(|u| !u.disabled);
     let verification = state

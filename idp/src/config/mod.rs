@@ -14,6 +14,7 @@ mod keys;
 mod lockout;
 mod logging;
 mod mail;
+mod migration;
 mod password_policy;
 mod redis;
 mod retention;
@@ -44,6 +45,7 @@ pub use self::logging::{LogConfig, LogFormat};
 pub use self::mail::{
     DkimAlgorithm, DkimKeyConfig, MailConfig, MailTransport, SmtpConfig, SmtpTls,
 };
+pub use self::migration::{Hook, MIGRATION_HOOK_MAX_TIMEOUT_MS, MigrationHookConfig, PortalHook};
 pub use self::password_policy::{PASSWORD_MAX_LENGTH, PasswordPolicyConfig};
 pub use self::redis::{RedisConfig, SentinelConfig};
 pub use self::retention::RetentionConfig;
@@ -77,6 +79,7 @@ pub struct Config {
     pub retention: RetentionConfig,
     pub admin: AdminConfig,
     pub log: LogConfig,
+    pub migration_hook: MigrationHookConfig,
 }
 
 impl Config {
@@ -163,6 +166,7 @@ impl Config {
         self.lockout.validate_ip_limit()?;
         self.keys.validate()?;
         self.retention.validate().map_err(ConfigError::Rule)?;
+        self.migration_hook.validate()?;
         self.log.validate()
     }
 

@@ -7,6 +7,7 @@
 pub mod captcha;
 pub mod guesses;
 mod hasher;
+pub mod jit;
 pub mod legacy;
 pub mod lockout;
 pub mod policy;

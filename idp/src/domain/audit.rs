@@ -94,6 +94,7 @@ audit_kinds! {
     SessionOthersEnded => "session.others_ended",
     TokenCodeReplayed => "token.code_replayed",
     TokenIssued => "token.issued",
+    UserMigrated => "user.migrated",
 }
 
 impl AuditKind {
