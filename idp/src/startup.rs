@@ -161,6 +161,7 @@ impl Application {
         );
         let keys_task = self.state.keys.spawn_maintenance(worker_stop.clone());
         let retention_task = crate::retention::spawn(self.state.clone(), worker_stop.clone());
+        learn_legacy_floor(&self.state);
         // One stop for both listeners: each drains its requests in flight.
         let serving = tokio_util::sync::CancellationToken::new();
         let stopper = serving.clone();
@@ -200,6 +201,26 @@ impl Application {
         }
         served
     }
+}
+
+/// How many stored legacy hashes the hasher's floor is learned from.
+const LEGACY_SAMPLE: u32 = 1000;
+
+/// Seeds the password hasher's legacy floor in the background (see
+/// `credentials::hasher`): serving does not wait, and a failure only leaves
+/// the floor to be learned from the legacy checks this node makes.
+fn learn_legacy_floor(state: &AppState) {
+    let (store, hasher) = (state.store.clone(), state.hasher.clone());
+    tokio::spawn(async move {
+        let learned = match store.legacy_password_hashes(LEGACY_SAMPLE).await {
+            Ok(sample) => hasher.learn_floor(&sample).await.map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        match learned {
+            Ok(floor) => tracing::info!(floor_ms = floor.as_millis(), "legacy password floor"),
+            Err(e) => tracing::warn!(error = %e, "could not learn the legacy password floor"),
+        }
+    });
 }
 
 /// Runs one listener; when it ends (stopped, or failed), the other stops too.

@@ -27,6 +27,9 @@ pub struct FlowQuery {
 pub struct LinkQuery {
     pub token: String,
     pub client_id: Option<String>,
+    /// The pending authorization request the link was asked for in: it
+    /// counts only in the browser that started it (see `signin::request`).
+    pub req: Option<String>,
 }
 
 /// Whether the proof-of-work captcha guards a door (sign-in or

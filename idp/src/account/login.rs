@@ -228,7 +228,12 @@ pub async fn submit(
                 }
                 return Ok(lockout::locked_page(&state, ui, lock.until));
             }
-            let page = retry(Page::new("login.html", "Sign in")).form_error(BAD_CREDENTIALS);
+            // To every failure alike (docs/imported-signin.md): an imported
+            // account without a password sets one by mail, and showing the
+            // way to them alone would say they exist.
+            let page = retry(Page::new("login.html", "Sign in"))
+                .form_error(BAD_CREDENTIALS)
+                .with("offer_set_password", &true);
             return login_form(&state, ui, in_flow, page).await;
         }
     };

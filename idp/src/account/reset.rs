@@ -318,7 +318,11 @@ pub async fn reset_page(
         None
     };
     let look = look(portal.as_ref(), q.client_id.as_deref());
-    let ui = Ui::new(&state, jar, &headers, look.as_deref(), user).await?;
+    // Opened in the browser that asked for it, the link keeps the flow, so
+    // signing in afterwards ends at the relying party.
+    let pending = pending_client(&state, &jar, q.req.as_deref()).await?;
+    let mut ui = Ui::new(&state, jar, &headers, look.as_deref(), user).await?;
+    ui.set_request(pending.map(|(req, _)| req));
     if !live {
         return Ok(invalid_link(ui));
     }
@@ -334,6 +338,7 @@ pub struct ResetForm {
     password_confirm: String,
     csrf_token: String,
     client_id: String,
+    req: String,
 }
 
 pub async fn reset_submit(
@@ -358,7 +363,9 @@ pub async fn reset_submit(
         None
     };
     let look = look(portal.as_ref(), Some(&f.client_id));
+    let pending = pending_client(&state, &jar, Some(&f.req)).await?;
     let mut ui = Ui::new(&state, jar, &headers, look.as_deref(), None).await?;
+    ui.set_request(pending.map(|(req, _)| req));
     if !ui.csrf_ok(&f.csrf_token) {
         return Ok(ui.csrf_failure());
     }

@@ -8,15 +8,48 @@
 //! keeps freed memory of a thread for reuse), one buffer per thread that
 //! ever hashed. Starting a thread costs tens of microseconds against a hash
 //! of tens of milliseconds.
+//!
+//! Imported accounts (issue 15) keep their portal's hash until the first
+//! correct sign-in: any format [`LegacyHash`] reads is checked on the same
+//! threads, and a match answers [`Verification::MatchRehashed`] with the
+//! deployment's argon2id, which the caller stores in the same step. A stored
+//! value nothing here reads is a wrong password (and a log line without it).
+//!
+//! Timing (docs/imported-signin.md): a wrong password
+//! must cost the same whether the address is unknown, has no password, has
+//! an argon2id hash or has a legacy hash, or the time would tell which
+//! addresses have imported accounts. So:
+//! - a legacy account's check costs its legacy check, then one argon2id
+//!   computation either way (the new hash on a match, the dummy check on a
+//!   mismatch);
+//! - every wrong password then waits (a sleep, no CPU, no permit held) until
+//!   its legacy part has taken at least the *legacy floor*: the cost of the
+//!   costliest legacy check this node knows is still stored. Everything else
+//!   has no legacy part, so it waits the whole floor.
+//!
+//! The floor is learned: seeded at start-up by timing one wrong-password
+//! check of the costliest of a sample of stored legacy hashes
+//! ([`PasswordHasher::learn_floor`]), raised by every legacy check this node
+//! makes (up to [`LEGACY_FLOOR_CEILING`]), and zero while there is none: a
+//! deployment without imports pays nothing. Right passwords are not padded:
+//! their answer (a session) already says the account exists.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use argon2::password_hash::phc::PasswordHash;
 use argon2::{Algorithm, Argon2, Params, PasswordHasher as _, PasswordVerifier as _, Version};
 use tokio::sync::Semaphore;
 
+use super::legacy::LegacyHash;
 use crate::config::PasswordHashingConfig;
 use crate::domain::PlainPassword;
+
+/// The most the legacy floor adds to a wrong password: a hash costlier to
+/// check than this (the import's limits allow some seconds) is told apart
+/// by its time, rather than every sign-in of the node waiting that long.
+pub const LEGACY_FLOOR_CEILING: Duration = Duration::from_secs(2);
 
 #[derive(Debug, thiserror::Error)]
 pub enum HashError {
@@ -42,6 +75,40 @@ pub struct PasswordHasher {
     /// Verified against when the account does not exist, so an unknown email
     /// costs the same time as a wrong password.
     dummy_hash: Arc<str>,
+    /// The legacy floor in nanoseconds, shared by every clone (see the
+    /// module's doc).
+    legacy_floor: Arc<AtomicU64>,
+}
+
+/// What a stored password hash is, for checking.
+enum Stored {
+    /// The deployment's own kind: argon2id, of any parameters.
+    Argon2id(String),
+    /// Another format, brought by an import.
+    Legacy(LegacyHash),
+    /// No account, no password, or nothing readable: the dummy is checked.
+    Nothing,
+}
+
+impl Stored {
+    fn of(stored: Option<&str>) -> Self {
+        let Some(stored) = stored else {
+            return Self::Nothing;
+        };
+        let own = PasswordHash::new(stored).is_ok_and(|h| h.algorithm == argon2::ARGON2ID_IDENT);
+        if own {
+            return Self::Argon2id(stored.to_owned());
+        }
+        match LegacyHash::parse(stored) {
+            Ok(hash) if !hash.is_current() => Self::Legacy(hash),
+            Ok(_) => Self::Argon2id(stored.to_owned()),
+            Err(why) => {
+                // The reason never repeats the hash.
+                tracing::warn!(reason = %why, "a stored password hash cannot be read: the password is taken as wrong");
+                Self::Nothing
+            }
+        }
+    }
 }
 
 impl PasswordHasher {
@@ -65,6 +132,7 @@ impl PasswordHasher {
             params,
             permits: Arc::new(Semaphore::new(config.max_concurrent)),
             dummy_hash: dummy_hash.into(),
+            legacy_floor: Arc::default(),
         })
     }
 
@@ -75,8 +143,10 @@ impl PasswordHasher {
             .await
     }
 
-    /// Checks `password` against `stored`, or against a dummy hash when there is
-    /// no stored hash, so both cases take the same time.
+    /// Checks `password` against `stored` (argon2id, or any format
+    /// [`LegacyHash`] reads), or against a dummy hash when there is no
+    /// stored hash or it cannot be read; a wrong password then waits for the
+    /// legacy floor, so every case takes the same time (see the module's doc).
     pub async fn verify(
         &self,
         password: &PlainPassword,
@@ -84,34 +154,58 @@ impl PasswordHasher {
     ) -> Result<Verification, HashError> {
         let params = self.params.clone();
         let password = password.clone();
-        let (stored, real) = match stored {
-            Some(s) => (s.to_owned(), true),
-            None => (self.dummy_hash.to_string(), false),
+        let dummy = self.dummy_hash.clone();
+        let stored = Stored::of(stored);
+        let (verification, legacy_cost) = self
+            .run(move || check(&params, &dummy, &password, stored))
+            .await?;
+        let floor = self.raise_floor(legacy_cost);
+        if verification == Verification::Mismatch {
+            let rest = floor.saturating_sub(legacy_cost);
+            if !rest.is_zero() {
+                tokio::time::sleep(rest).await;
+            }
+        }
+        Ok(verification)
+    }
+
+    /// The legacy floor now: what a wrong password waits for beyond argon2id.
+    pub fn legacy_floor(&self) -> Duration {
+        Duration::from_nanos(self.legacy_floor.load(Ordering::Relaxed))
+    }
+
+    /// Raises the floor to `cost` (capped at the ceiling); returns the floor.
+    fn raise_floor(&self, cost: Duration) -> Duration {
+        let capped = cost.min(LEGACY_FLOOR_CEILING);
+        let nanos = u64::try_from(capped.as_nanos()).unwrap_or(u64::MAX);
+        let before = self.legacy_floor.fetch_max(nanos, Ordering::Relaxed);
+        Duration::from_nanos(before.max(nanos))
+    }
+
+    /// Seeds the floor from `sample`, stored hashes of the deployment (the
+    /// store's `legacy_password_hashes`): times one wrong-password check of
+    /// the costliest legacy hash among them, by its parameters. A sample
+    /// without one leaves the floor as it is (zero at start-up).
+    pub async fn learn_floor(&self, sample: &[String]) -> Result<Duration, HashError> {
+        let costliest = sample
+            .iter()
+            .filter_map(|s| LegacyHash::parse(s).ok())
+            .filter(|h| !h.is_current())
+            .max_by_key(LegacyHash::work);
+        let Some(hash) = costliest else {
+            return Ok(self.legacy_floor());
         };
-        self.run(move || {
-            let argon = argon2(&params);
-            let ok = argon
-                .verify_password(password.expose().as_bytes(), stored.as_str())
-                .is_ok();
-            if !(ok && real) {
-                return Ok(Verification::Mismatch);
-            }
-            let current = PasswordHash::new(&stored).ok().and_then(|h| {
-                (h.algorithm == argon2::ARGON2ID_IDENT)
-                    .then(|| Params::try_from(&h).ok())
-                    .flatten()
-            });
-            let same = current.is_some_and(|c| {
-                (c.m_cost(), c.t_cost(), c.p_cost())
-                    == (params.m_cost(), params.t_cost(), params.p_cost())
-            });
-            if same {
-                Ok(Verification::Match)
-            } else {
-                hash_with(&params, password.expose()).map(Verification::MatchRehashed)
-            }
-        })
-        .await
+        let cost = self
+            .run(move || {
+                let started = Instant::now();
+                // A wrong password (none is a lone space) that phpass,
+                // which retries a password trimmed, checks twice: the
+                // dearest a wrong password can make this hash.
+                let _ = hash.verify(" ");
+                Ok(started.elapsed())
+            })
+            .await?;
+        Ok(self.raise_floor(cost))
     }
 
     /// Whether `input`, as typed, is the password behind `stored` (a form's
@@ -163,6 +257,65 @@ fn release_memory() {
     // mimalloc as the global allocator; in tests, where it is not, the call
     // only finds an empty mimalloc heap).
     unsafe { libmimalloc_sys::mi_collect(true) }
+}
+
+/// One check, on a hashing thread: the verification, and how long its
+/// legacy part took (zero when there was none).
+fn check(
+    params: &Params,
+    dummy: &str,
+    password: &PlainPassword,
+    stored: Stored,
+) -> Result<(Verification, Duration), HashError> {
+    match stored {
+        Stored::Argon2id(hash) => Ok((verify_own(params, password, &hash)?, Duration::ZERO)),
+        Stored::Nothing => {
+            // The dummy's password could be typed: whatever it says, no.
+            let _ = verify_own(params, password, dummy);
+            Ok((Verification::Mismatch, Duration::ZERO))
+        }
+        Stored::Legacy(hash) => {
+            let started = Instant::now();
+            let right = hash.verify(password.expose());
+            let cost = started.elapsed();
+            // One argon2id computation either way: the new hash, or the dummy.
+            let verification = if right {
+                Verification::MatchRehashed(hash_with(params, password.expose())?)
+            } else {
+                let _ = verify_own(params, password, dummy);
+                Verification::Mismatch
+            };
+            Ok((verification, cost))
+        }
+    }
+}
+
+/// Checks an argon2id hash, of any parameters; a match with other
+/// parameters than the deployment's comes with a new hash.
+fn verify_own(
+    params: &Params,
+    password: &PlainPassword,
+    stored: &str,
+) -> Result<Verification, HashError> {
+    let ok = argon2(params)
+        .verify_password(password.expose().as_bytes(), stored)
+        .is_ok();
+    if !ok {
+        return Ok(Verification::Mismatch);
+    }
+    let current = PasswordHash::new(stored).ok().and_then(|h| {
+        (h.algorithm == argon2::ARGON2ID_IDENT)
+            .then(|| Params::try_from(&h).ok())
+            .flatten()
+    });
+    let same = current.is_some_and(|c| {
+        (c.m_cost(), c.t_cost(), c.p_cost()) == (params.m_cost(), params.t_cost(), params.p_cost())
+    });
+    if same {
+        Ok(Verification::Match)
+    } else {
+        hash_with(params, password.expose()).map(Verification::MatchRehashed)
+    }
 }
 
 fn argon2(params: &Params) -> Argon2<'static> {
@@ -233,5 +386,114 @@ mod tests {
             }
             other => panic!("expected a rehash, got {other:?}"),
         }
+    }
+
+    /// From tests/fixtures/legacy-hashes (passlib, low cost).
+    const BCRYPT: &str = "$2a$04$ULmAQR.Ni.sjyklaGtgEDu6DkjG0sdlg5qZUeItKXmPnzvwYQcx6u";
+    const BCRYPT_PASSWORD: &str = "correct horse battery staple";
+
+    #[tokio::test]
+    async fn a_legacy_hash_is_checked_and_replaced_by_argon2id() {
+        let hasher = PasswordHasher::new(&cheap(8192)).unwrap();
+        assert_eq!(hasher.legacy_floor(), Duration::ZERO);
+        let new = match hasher
+            .verify(&pw(BCRYPT_PASSWORD), Some(BCRYPT))
+            .await
+            .unwrap()
+        {
+            Verification::MatchRehashed(h) => h,
+            other => panic!("expected the argon2id replacement, got {other:?}"),
+        };
+        assert!(new.starts_with("$argon2id$"), "{new}");
+        assert_eq!(
+            hasher
+                .verify(&pw(BCRYPT_PASSWORD), Some(&new))
+                .await
+                .unwrap(),
+            Verification::Match
+        );
+        assert_eq!(
+            hasher
+                .verify(&pw("correct horse battery stapler"), Some(BCRYPT))
+                .await
+                .unwrap(),
+            Verification::Mismatch
+        );
+        assert!(hasher.matches(BCRYPT_PASSWORD, Some(BCRYPT)).await.unwrap());
+        // The check it made raised the floor.
+        assert!(hasher.legacy_floor() > Duration::ZERO);
+    }
+
+    #[tokio::test]
+    async fn an_unreadable_stored_value_is_a_wrong_password() {
+        let hasher = PasswordHasher::new(&cheap(8192)).unwrap();
+        for stored in [
+            "",
+            "not a hash",
+            "$2a$31$ULmAQR.Ni.sjyklaGtgEDu6DkjG0sdlg5qZUeItKXmPnzvwYQcx6u",
+            "$argon2id$v=19$m=8192,t=1,p=1$garbage",
+            &"x".repeat(100_000),
+        ] {
+            assert_eq!(
+                hasher.verify(&pw("anything"), Some(stored)).await.unwrap(),
+                Verification::Mismatch,
+                "{}",
+                &stored[..stored.len().min(40)]
+            );
+        }
+        assert_eq!(hasher.legacy_floor(), Duration::ZERO);
+    }
+
+    #[tokio::test]
+    async fn no_floor_is_added_without_a_legacy_hash() {
+        let hasher = PasswordHasher::new(&cheap(8192)).unwrap();
+        let own = hasher.hash(&pw("correct horse")).await.unwrap();
+        assert_eq!(hasher.learn_floor(&[]).await.unwrap(), Duration::ZERO);
+        let sample = [own.clone(), "garbage".to_owned()];
+        assert_eq!(hasher.learn_floor(&sample).await.unwrap(), Duration::ZERO);
+        hasher.verify(&pw("wrong"), None).await.unwrap();
+        hasher.verify(&pw("wrong"), Some(&own)).await.unwrap();
+        assert_eq!(hasher.legacy_floor(), Duration::ZERO);
+    }
+
+    #[tokio::test]
+    async fn the_floor_is_learned_from_the_costliest_stored_legacy_hash() {
+        let hasher = PasswordHasher::new(&cheap(8192)).unwrap();
+        // bcrypt at cost 10 against cost 4: the sample's costliest.
+        let dear = bcrypt::hash("another password", 10).unwrap();
+        let sample = [BCRYPT.to_owned(), dear.clone(), "garbage".to_owned()];
+        let cheap_one = LegacyHash::parse(BCRYPT).unwrap();
+        assert!(LegacyHash::parse(&dear).unwrap().work() > cheap_one.work());
+        let started = Instant::now();
+        assert!(!LegacyHash::parse(&dear).unwrap().verify("x"));
+        let one_dear_check = started.elapsed();
+        let floor = hasher.learn_floor(&sample).await.unwrap();
+        // Lower bounds only: a loaded machine is slower, never faster.
+        assert!(floor > Duration::ZERO);
+        assert!(floor <= LEGACY_FLOOR_CEILING);
+        assert!(
+            floor * 4 >= one_dear_check,
+            "floor {floor:?}, one check of the dearest {one_dear_check:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn with_a_floor_a_wrong_password_takes_at_least_that_much_longer() {
+        let hasher = PasswordHasher::new(&cheap(8192)).unwrap();
+        let own = hasher.hash(&pw("correct horse")).await.unwrap();
+        let floor = Duration::from_millis(300);
+        hasher.raise_floor(floor);
+        assert_eq!(hasher.legacy_floor(), floor);
+        // Unknown address, a wrong password for an argon2id account, and a
+        // wrong one for a legacy account: each waits at least the floor.
+        for stored in [None, Some(own.as_str()), Some(BCRYPT)] {
+            let started = Instant::now();
+            let answer = hasher.verify(&pw("wrong horse"), stored).await.unwrap();
+            assert_eq!(answer, Verification::Mismatch);
+            assert!(started.elapsed() >= floor, "{:?}", started.elapsed());
+        }
+        // The floor has a ceiling.
+        hasher.raise_floor(Duration::from_secs(3600));
+        assert_eq!(hasher.legacy_floor(), LEGACY_FLOOR_CEILING);
     }
 }

@@ -31,6 +31,7 @@ use encoding::{
     BCRYPT64, CRYPT64, all_crypt64, decimal, fields, passlib_base64, php_trim, standard_base64,
 };
 
+mod cost;
 mod encoding;
 mod md5_schemes;
 

@@ -167,6 +167,10 @@ pub trait UserStore {
         changes: &UserChanges,
         now: OffsetDateTime,
     ) -> Result<Option<User>>;
+    /// Up to `limit` stored password hashes that are not argon2id (imported
+    /// from other software), picked at random: the hasher learns from them
+    /// what a legacy check costs.
+    async fn legacy_password_hashes(&self, limit: u32) -> Result<Vec<String>>;
     /// `None` when no such user.
     async fn set_user_admin(
         &self,

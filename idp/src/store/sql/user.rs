@@ -330,6 +330,21 @@ macro_rules! impl_user_store {
                 Ok(user.map(Into::into))
             }
 
+            async fn legacy_password_hashes(
+                &self,
+                limit: u32,
+            ) -> $crate::store::Result<Vec<String>> {
+                sqlx::query_scalar::<_, String>(
+                    "select password_hash from user_account
+                     where password_hash is not null and password_hash not like '$argon2id$%'
+                     order by random() limit $1",
+                )
+                .bind(i64::from(limit))
+                .fetch_all(&mut *self.pool.conn().await?)
+                .await
+                .map_err($crate::store::sql::db_error)
+            }
+
             async fn set_user_admin(
                 &self,
                 id: &$crate::domain::UserId,
