@@ -38,6 +38,7 @@ impl PostgresStore {
 
 impl_user_store!(PostgresStore, super::sql::user::SEARCH_USERS_POSTGRES);
 impl_client_store!(PostgresStore);
+super::sql::external_id::impl_external_id_store!(PostgresStore);
 impl_audit_store!(PostgresStore);
 impl_account_store!(PostgresStore);
 super::sql::mfa::impl_mfa_store!(PostgresStore);

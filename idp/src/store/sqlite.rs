@@ -52,6 +52,7 @@ impl SqliteStore {
 
 impl_user_store!(SqliteStore, super::sql::user::SEARCH_USERS_SQLITE);
 impl_client_store!(SqliteStore);
+super::sql::external_id::impl_external_id_store!(SqliteStore);
 impl_audit_store!(SqliteStore);
 impl_account_store!(SqliteStore);
 super::sql::mfa::impl_mfa_store!(SqliteStore);

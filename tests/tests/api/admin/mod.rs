@@ -8,6 +8,7 @@
 
 mod clients;
 mod console;
+mod external_ids;
 mod pages;
 mod pages_readable;
 mod profile;
@@ -64,6 +65,7 @@ async fn register(
             id_token_alg: IdTokenAlg::RS256,
             require_mfa: false,
             require_pkce: false,
+            external_id_claim: None,
         },
         &scopes,
     )
