@@ -11,6 +11,7 @@ pub mod cache;
 pub mod client_cache;
 mod connect;
 mod error;
+mod import;
 mod keys;
 mod mail;
 mod mfa;
@@ -26,6 +27,7 @@ mod sqlite;
 pub use account::{AccountStore, EmailVerification, NewToken};
 pub use connect::connect;
 pub use error::{Error, Result};
+pub use import::{ExistingAccount, ImportAction, ImportStore, ImportWrite, ImportedUser};
 pub use keys::{KeyStore, StoredKey};
 pub use mail::*;
 pub use mfa::{MfaStore, NewTotp, TotpCredential};
@@ -60,6 +62,7 @@ pub trait Store:
     + RevocationStore
     + RetentionStore
     + StatsStore
+    + ImportStore
     + Send
     + Sync
     + std::fmt::Debug
