@@ -10,5 +10,6 @@ mod hasher;
 pub mod legacy;
 pub mod lockout;
 pub mod policy;
+pub mod totp_secret;
 
 pub use hasher::{HashError, PasswordHasher, Verification};

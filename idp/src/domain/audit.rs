@@ -94,6 +94,9 @@ audit_kinds! {
     SessionOthersEnded => "session.others_ended",
     TokenCodeReplayed => "token.code_replayed",
     TokenIssued => "token.issued",
+    UserImported => "user.imported",
+    UserImportLinked => "user.import_linked",
+    UserImportUpdated => "user.import_updated",
 }
 
 impl AuditKind {

@@ -12,6 +12,7 @@ pub mod client_cache;
 mod connect;
 mod error;
 mod external_id;
+mod import;
 mod keys;
 mod mail;
 mod mfa;
@@ -28,6 +29,7 @@ pub use account::{AccountStore, EmailVerification, NewToken};
 pub use connect::connect;
 pub use error::{Error, Result};
 pub use external_id::{ExternalId, ExternalIdStore};
+pub use import::{ExistingAccount, ImportAction, ImportStore, ImportWrite, ImportedUser};
 pub use keys::{KeyStore, StoredKey};
 pub use mail::*;
 pub use mfa::{MfaStore, NewTotp, TotpCredential};
@@ -63,6 +65,7 @@ pub trait Store:
     + RetentionStore
     + StatsStore
     + ExternalIdStore
+    + ImportStore
     + Send
     + Sync
     + std::fmt::Debug

@@ -46,6 +46,7 @@ super::sql::oauth::impl_oauth_store!(PostgresStore);
 super::sql::setting::impl_setting_store!(PostgresStore);
 super::sql::revocation::impl_revocation_store!(PostgresStore);
 super::sql::stats::impl_stats_store!(PostgresStore);
+super::sql::import::impl_import_store!(PostgresStore);
 super::sql::keys::impl_key_store!(
     PostgresStore,
     super::sql::keys::BEGIN_POSTGRES,

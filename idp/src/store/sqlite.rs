@@ -60,6 +60,7 @@ super::sql::oauth::impl_oauth_store!(SqliteStore);
 super::sql::setting::impl_setting_store!(SqliteStore);
 super::sql::revocation::impl_revocation_store!(SqliteStore);
 super::sql::stats::impl_stats_store!(SqliteStore);
+super::sql::import::impl_import_store!(SqliteStore);
 super::sql::keys::impl_key_store!(
     SqliteStore,
     super::sql::keys::BEGIN_SQLITE,
