@@ -52,6 +52,7 @@ audit_kinds! {
     AdminUserSignedOut => "admin.user_signed_out",
     AdminUserUnlocked => "admin.user_unlocked",
     AdminUserUpdated => "admin.user_updated",
+    AdminUsersImported => "admin.users_imported",
     ConsentDenied => "consent.denied",
     ConsentGranted => "consent.granted",
     ConsentRevoked => "consent.revoked",
