@@ -137,7 +137,7 @@ async fn each_portal_receives_its_own_external_id(backend: Backend) {
             billing.clone(),
             Some(("billing_customer_id", "B-1001")),
         ),
-        ("support", support, Some(("helpdesk-user", "H-77"))),
+        ("support", support.clone(), Some(("helpdesk-user", "H-77"))),
         ("hosting-panel", hosting, None),
     ];
     let all_claims = ["billing_customer_id", "helpdesk-user"];
@@ -164,6 +164,28 @@ async fn each_portal_receives_its_own_external_id(backend: Backend) {
             }
         }
     }
+
+    // A refresh's ID token carries it too.
+    let rp_support = rp(&app, "support", Some(support.clone())).await;
+    let (tokens, _) = tokens_for(&app, &rp_support, &["offline_access"]).await;
+    let refresh_token = tokens.refresh_token().expect("a refresh token").secret();
+    let r = reqwest::Client::new()
+        .post(app.url("/token"))
+        .basic_auth("support", Some(&support))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let refreshed: Value = r.json().await.unwrap();
+    let jwt = refreshed["id_token"].as_str().expect("an ID token");
+    let payload = jwt.split('.').nth(1).unwrap();
+    let claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+    assert_eq!(claims["helpdesk-user"], "H-77", "{claims}");
+    assert_eq!(claims["billing_customer_id"], Value::Null, "{claims}");
 
     // The setting taken away: the claim goes with it, at once on this node.
     let (status, edited) = send_json(
