@@ -187,6 +187,7 @@ async fn register(state: &AppState, consoles: &[Url], secret: &str) -> Result<()
             require_mfa: true,
             // The console always sends PKCE: a code stolen on its way is useless.
             require_pkce: true,
+            external_id_claim: current.and_then(|c| c.external_id_claim.clone()),
         };
         let now = state.clock.now();
         match existing {

@@ -619,5 +619,6 @@ fn parse_client(args: ClientCreate) -> Result<ClientRegistration, CliError> {
             .map_err(|e| input(format!("--id-token-alg: {e}")))?,
         require_mfa: args.require_mfa,
         require_pkce: args.require_pkce,
+        external_id_claim: None,
     })
 }

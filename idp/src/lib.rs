@@ -13,6 +13,7 @@ pub mod domain;
 pub mod ephemeral;
 pub mod mail;
 pub mod mfa;
+pub mod migration;
 pub mod oidc;
 pub mod retention;
 pub mod signin;

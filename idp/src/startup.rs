@@ -338,7 +338,8 @@ fn router(state: AppState) -> Router {
             state.metrics.clone(),
             metrics::track,
         ));
-    plumbing(routes, state, None)
+    let body_limit = state.config.server.body_limit_bytes;
+    plumbing(routes, state, None, body_limit)
 }
 
 /// The admin listener: the admin API, `/metrics` and, unless disabled, the
@@ -347,16 +348,25 @@ fn router(state: AppState) -> Router {
 /// outsider what the deployment is doing; the admin address is not public.
 fn admin_router(state: AppState, console: Option<Router>) -> Router {
     let hops = web::client_meta::ProxyHops(state.config.admin.trusted_proxy_hops);
-    let routes = crate::admin_api::router()
+    let configured = state.config.server.body_limit_bytes;
+    let routes = crate::admin_api::router(configured)
         .route(web::paths::METRICS, axum::routing::get(web::metrics_page));
-    plumbing(routes, state, console).layer(axum::Extension(hops))
+    // The console keeps the configured limit; the API holds its own routes
+    // to it too, but for the import's batch.
+    let console = console.map(|c| c.layer(RequestBodyLimitLayer::new(configured)));
+    let body_limit = crate::admin_api::listener_body_limit(configured);
+    plumbing(routes, state, console, body_limit).layer(axum::Extension(hops))
 }
 
 /// What every listener wraps its routes in: security headers, request ids,
-/// tracing, the timeout and the body limit.
-fn plumbing(routes: Router<AppState>, state: AppState, extra: Option<Router>) -> Router {
+/// tracing, the timeout and the listener's body limit.
+fn plumbing(
+    routes: Router<AppState>,
+    state: AppState,
+    extra: Option<Router>,
+    body_limit: usize,
+) -> Router {
     let timeout = Duration::from_secs(state.config.server.request_timeout_secs);
-    let body_limit = state.config.server.body_limit_bytes;
     let hsts = web::headers::Hsts(!state.config.server.dev_mode);
     let mut routes = routes.with_state(state);
     if let Some(extra) = extra {

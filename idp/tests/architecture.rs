@@ -62,6 +62,7 @@ const LAYERS: &[(&str, Layer)] = &[
     ("mfa", Layer::Capabilities),
     ("oidc", Layer::Capabilities),
     ("retention", Layer::Capabilities),
+    ("migration", Layer::Capabilities),
     ("admin_api", Layer::FrontEnds),
     ("admin_console", Layer::FrontEnds),
     ("cli", Layer::FrontEnds),

@@ -473,6 +473,7 @@ pub async fn register_client(app: &TestApp, client: NewClient<'_>) -> Option<Str
             id_token_alg: idp::domain::IdTokenAlg::RS256,
             require_mfa: client.require_mfa,
             require_pkce: client.require_pkce,
+            external_id_claim: None,
         },
     )
     .await

@@ -46,7 +46,7 @@ async fn themes(console: &Console, who: &Signed) -> Result<Vec<Theme>, ApiError>
 
 /// The forms' fields as administrators name them (the admin API names
 /// them by member: `client_id`, `redirect_uris`, ...).
-const FIELDS: [(&str, &str); 9] = [
+const FIELDS: [(&str, &str); 10] = [
     ("client_id", "Client ID"),
     ("name", "Name"),
     ("redirect_uris", "Redirect URIs"),
@@ -56,6 +56,7 @@ const FIELDS: [(&str, &str); 9] = [
     ("theme", "Theme"),
     ("id_token_alg", "ID token algorithm"),
     ("public", "Public client"),
+    ("external_id_claim", "External ID claim"),
 ];
 
 fn field_error(field: &str, message: impl Into<String>) -> Value {
@@ -260,6 +261,8 @@ fn settings(fields: &Fields) -> Value {
         "scopes": fields.words("scopes"),
         "id_token_alg": fields.get("id_token_alg").unwrap_or("RS256"),
         "require_mfa": fields.checked("require_mfa"),
+        // Empty: no claim (null stops sending it).
+        "external_id_claim": fields.get("external_id_claim"),
     })
 }
 
@@ -277,6 +280,7 @@ fn values(fields: &Fields) -> Value {
         "scopes_text": fields.text("scopes"),
         "id_token_alg": fields.get("id_token_alg").unwrap_or("RS256"),
         "require_mfa": fields.checked("require_mfa"),
+        "external_id_claim": fields.text("external_id_claim"),
     })
 }
 

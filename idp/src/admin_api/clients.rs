@@ -41,6 +41,10 @@ pub struct ClientView {
     pub require_mfa: bool,
     /// PKCE (S256) required even though the client is confidential (public clients always need it).
     pub require_pkce: bool,
+    /// The claim in which this client receives the account's id in its
+    /// portal (its client id, else its theme), when the account has one;
+    /// `null`: no such claim.
+    pub external_id_claim: Option<String>,
     #[schema(format = DateTime)]
     pub created_at: String,
     #[schema(format = DateTime)]
@@ -74,6 +78,7 @@ impl From<&Client> for ClientView {
             id_token_alg: c.id_token_alg.as_str().to_owned(),
             require_mfa: c.require_mfa,
             require_pkce: c.require_pkce,
+            external_id_claim: c.external_id_claim.clone(),
             created_at: rfc3339(c.created_at),
             updated_at: rfc3339(c.updated_at),
         }
@@ -117,6 +122,11 @@ pub struct NewClientBody {
     /// Default: openid, profile, email, offline_access. `admin` opens this API to the client.
     #[serde(default)]
     pub scopes: Vec<String>,
+    /// The claim in which the client receives the account's id in its
+    /// portal (imported accounts): a letter, then letters, digits, _ - . (at
+    /// most 64), not a registered claim such as sub or email.
+    #[schema(pattern = r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")]
+    pub external_id_claim: Option<String>,
 }
 
 /// Changes to a client; absent members stay as they are.
@@ -136,6 +146,10 @@ pub struct ClientPatch {
     pub id_token_alg: Option<String>,
     pub require_mfa: Option<bool>,
     pub require_pkce: Option<bool>,
+    /// `null` stops sending the claim.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, pattern = r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")]
+    pub external_id_claim: Option<Option<String>>,
 }
 
 /// A member present in the body, even as `null`.
@@ -313,6 +327,7 @@ pub async fn create(
             .unwrap_or(IdTokenAlg::RS256),
         require_mfa: b.require_mfa,
         require_pkce: b.require_pkce,
+        external_id_claim: b.external_id_claim,
     };
     let registered = register_client_with_scopes(
         state.store.as_ref(),
@@ -387,6 +402,7 @@ pub async fn update(
     note("id_token_alg", p.id_token_alg.is_some());
     note("require_mfa", p.require_mfa.is_some());
     note("require_pkce", p.require_pkce.is_some());
+    note("external_id_claim", p.external_id_claim.is_some());
     if let Some(Some(theme)) = &p.theme
         && !state.themes.exists(theme)
     {
@@ -415,6 +431,7 @@ pub async fn update(
         id_token_alg: p.id_token_alg.as_deref().map(alg).transpose()?,
         require_mfa: p.require_mfa,
         require_pkce: p.require_pkce,
+        external_id_claim: p.external_id_claim,
     };
     let client = update_client(state.store.as_ref(), state.clock.as_ref(), &id, changes)
         .await

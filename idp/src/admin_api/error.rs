@@ -19,6 +19,9 @@ pub enum ApiError {
     /// The request is understood but the resource's state refuses it.
     #[error("{0}")]
     Conflict(String),
+    /// The body is over a limit; the message says which.
+    #[error("{0}")]
+    TooLarge(String),
     #[error(transparent)]
     Internal(#[from] AppError),
 }
@@ -44,7 +47,7 @@ pub fn bad_request(message: impl Into<String>) -> ApiError {
 pub struct ErrorBody {
     /// A stable code: `bad_request`, `not_found`, `conflict`, `invalid_token`,
     /// `insufficient_scope`, `insufficient_user_authentication`,
-    /// `server_error`, `temporarily_unavailable`.
+    /// `server_error`, `temporarily_unavailable`, `too_large`.
     pub error: &'static str,
     /// For people: what went wrong and, where it helps, what to do.
     pub message: String,
@@ -56,6 +59,7 @@ impl IntoResponse for ApiError {
             Self::BadRequest(m) => (StatusCode::BAD_REQUEST, "bad_request", m),
             Self::NotFound(m) => (StatusCode::NOT_FOUND, "not_found", m.to_owned()),
             Self::Conflict(m) => (StatusCode::CONFLICT, "conflict", m),
+            Self::TooLarge(m) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large", m),
             Self::Internal(e) => {
                 tracing::error!(error = %e, "admin API request failed");
                 let unavailable = matches!(

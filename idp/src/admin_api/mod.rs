@@ -7,6 +7,7 @@ mod audit_events;
 pub mod auth;
 mod clients;
 mod error;
+mod import;
 mod keys;
 mod outbox;
 mod shared;
@@ -19,11 +20,14 @@ mod users;
 
 pub use auth::{ADMIN_SCOPE, Admin, CONSOLE_CLIENT_ID};
 pub use error::ApiError;
+pub use import::{MAX_BODY_BYTES as IMPORT_MAX_BODY_BYTES, MAX_RECORDS as IMPORT_MAX_RECORDS};
 
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, header};
 use axum::response::IntoResponse;
+use tower_http::limit::RequestBodyLimitLayer;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
@@ -71,8 +75,10 @@ impl Modify for BearerScheme {
     }
 }
 
-/// The routes and their OpenAPI description, from one list.
-fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+/// The routes and their OpenAPI description, from one list. Bodies are
+/// held to `body_limit` (`server.body_limit_bytes`), but for the import's
+/// batch, which has its own limit.
+fn api(body_limit: usize) -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let (router, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(users::search, users::create))
         .routes(routes!(users::show, user_edit::update))
@@ -98,6 +104,12 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(outbox::retry))
         .routes(routes!(keys::list))
         .routes(routes!(keys::rotate))
+        .layer(RequestBodyLimitLayer::new(body_limit))
+        .merge(
+            OpenApiRouter::new()
+                .routes(routes!(import::import))
+                .layer(DefaultBodyLimit::max(import::MAX_BODY_BYTES)),
+        )
         .split_for_parts();
     describe_refusals(&mut doc);
     (router, doc)
@@ -141,8 +153,14 @@ fn describe_refusals(doc: &mut utoipa::openapi::OpenApi) {
     }
 }
 
-pub fn router() -> Router<AppState> {
-    let (router, doc) = api();
+/// The admin listener's own body limit: the import's batch, and a margin so
+/// that a batch just over it gets the API's JSON 413, which says the limit.
+pub fn listener_body_limit(body_limit: usize) -> usize {
+    body_limit.max(2 * import::MAX_BODY_BYTES)
+}
+
+pub fn router(body_limit: usize) -> Router<AppState> {
+    let (router, doc) = api(body_limit);
     let doc = Bytes::from(serde_json::to_vec(&doc).unwrap_or_default());
     router
         .route(

@@ -11,5 +11,6 @@ pub mod jit;
 pub mod legacy;
 pub mod lockout;
 pub mod policy;
+pub mod totp_secret;
 
 pub use hasher::{HashError, PasswordHasher, Verification};

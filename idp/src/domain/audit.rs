@@ -52,6 +52,7 @@ audit_kinds! {
     AdminUserSignedOut => "admin.user_signed_out",
     AdminUserUnlocked => "admin.user_unlocked",
     AdminUserUpdated => "admin.user_updated",
+    AdminUsersImported => "admin.users_imported",
     ConsentDenied => "consent.denied",
     ConsentGranted => "consent.granted",
     ConsentRevoked => "consent.revoked",
@@ -94,6 +95,9 @@ audit_kinds! {
     SessionOthersEnded => "session.others_ended",
     TokenCodeReplayed => "token.code_replayed",
     TokenIssued => "token.issued",
+    UserImported => "user.imported",
+    UserImportLinked => "user.import_linked",
+    UserImportUpdated => "user.import_updated",
     UserMigrated => "user.migrated",
 }
 

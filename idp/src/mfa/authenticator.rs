@@ -31,7 +31,7 @@ fn internal(e: impl std::fmt::Display) -> AppError {
 
 /// The base32 secret of a stored credential.
 fn open_secret(state: &AppState, c: &TotpCredential) -> Result<String, AppError> {
-    totp::open(
+    crate::credentials::totp_secret::open(
         state.kek.as_deref(),
         &c.user_id,
         &c.secret,
@@ -71,7 +71,8 @@ pub(super) async fn enrolment_secret(
     }
     let secret = totp::new_secret();
     let (stored, encrypted) =
-        totp::seal(state.kek.as_deref(), &user.id, &secret).map_err(internal)?;
+        crate::credentials::totp_secret::seal(state.kek.as_deref(), &user.id, &secret)
+            .map_err(internal)?;
     let fresh = NewTotp {
         secret: stored,
         secret_encrypted: encrypted,

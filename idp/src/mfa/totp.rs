@@ -4,9 +4,8 @@
 use rand::RngCore;
 use totp_rs::{Algorithm, Builder, Secret, Totp};
 
-use crate::crypto::envelope::{EnvelopeError, Kek};
+use crate::credentials::totp_secret::MIN_SECRET_BYTES;
 use crate::crypto::sha256_hex;
-use crate::domain::UserId;
 
 /// What every authenticator app understands: 6 digits, 30-second steps,
 /// HMAC-SHA-1; a code of the step before or after is accepted.
@@ -15,9 +14,8 @@ pub const PERIOD_SECS: u32 = 30;
 const SKEW_STEPS: u16 = 1;
 /// 160 bits, as RFC 4226 recommends.
 const SECRET_BYTES: usize = 20;
-/// Secrets of 80 bits (16 base32 characters), as many older systems issued,
-/// work when imported: totp-rs's checking builder refuses less than 128.
-const MIN_SECRET_BYTES: usize = 10;
+/// Secrets of 80 bits (`MIN_SECRET_BYTES`) work when imported: totp-rs's
+/// checking builder refuses less than 128.
 const RFC_MIN_SECRET_BYTES: usize = 16;
 /// 80 bits per recovery code: random enough for a plain SHA-256 at rest.
 const RECOVERY_BYTES: usize = 10;
@@ -133,37 +131,6 @@ pub fn recovery_hash(normalised: &str) -> String {
     sha256_hex(normalised)
 }
 
-fn envelope_context(user: &UserId) -> String {
-    format!("idp totp secret {}", user.as_str())
-}
-
-/// The secret as stored: sealed when a key-encryption key is configured.
-pub fn seal(
-    kek: Option<&Kek>,
-    user: &UserId,
-    secret: &str,
-) -> Result<(String, bool), EnvelopeError> {
-    match kek {
-        Some(kek) => Ok((kek.seal(&envelope_context(user), secret.as_bytes())?, true)),
-        None => Ok((secret.to_owned(), false)),
-    }
-}
-
-/// The base32 secret back from its stored form.
-pub fn open(
-    kek: Option<&Kek>,
-    user: &UserId,
-    stored: &str,
-    encrypted: bool,
-) -> Result<String, EnvelopeError> {
-    if !encrypted {
-        return Ok(stored.to_owned());
-    }
-    let kek = kek.ok_or(EnvelopeError::BadKey)?;
-    let plain = kek.open(&envelope_context(user), stored)?;
-    String::from_utf8(plain).map_err(|_| EnvelopeError::Open)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -240,22 +207,5 @@ mod tests {
         assert!(uri.contains("jane%40example.com"), "{uri}");
         let svg = qr_svg(&uri).unwrap();
         assert!(svg.starts_with("<svg"));
-    }
-
-    #[test]
-    fn sealed_secrets_open_only_for_their_user() {
-        use base64::Engine;
-        let kek =
-            Kek::from_base64(&base64::engine::general_purpose::STANDARD.encode([3u8; 32])).unwrap();
-        let jane = UserId::from_trusted("u-jane".into());
-        let (stored, encrypted) = seal(Some(&kek), &jane, "ABCDEFGH").unwrap();
-        assert!(encrypted && !stored.contains("ABCDEFGH"));
-        assert_eq!(open(Some(&kek), &jane, &stored, true).unwrap(), "ABCDEFGH");
-        let john = UserId::from_trusted("u-john".into());
-        assert!(open(Some(&kek), &john, &stored, true).is_err());
-        assert_eq!(
-            seal(None, &jane, "ABCDEFGH").unwrap(),
-            ("ABCDEFGH".into(), false)
-        );
     }
 }

@@ -24,6 +24,9 @@ pub struct ClientRegistration {
     pub require_mfa: bool,
     /// Confidential clients too must use PKCE (public ones always do).
     pub require_pkce: bool,
+    /// The claim carrying the account's id in this client's portal
+    /// ([`super::external_id`]); `None`: not sent.
+    pub external_id_claim: Option<String>,
 }
 
 #[derive(Debug)]
@@ -87,6 +90,7 @@ pub async fn register_client_with_scopes(
         id_token_alg: reg.id_token_alg,
         require_mfa: reg.require_mfa,
         require_pkce: reg.require_pkce,
+        external_id_claim: reg.external_id_claim,
     })
     .map_err(RegisterClientError::Invalid)?;
     let client = store
@@ -144,6 +148,9 @@ fn checked(mut c: NewClient) -> Result<NewClient, String> {
         }
     }
     c.scopes = scopes;
+    if let Some(claim) = &c.external_id_claim {
+        super::external_id::check_claim_name(claim)?;
+    }
     Ok(c)
 }
 
@@ -162,6 +169,8 @@ pub struct ClientChanges {
     pub id_token_alg: Option<IdTokenAlg>,
     pub require_mfa: Option<bool>,
     pub require_pkce: Option<bool>,
+    /// `Some(None)` stops sending the claim.
+    pub external_id_claim: Option<Option<String>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -204,6 +213,7 @@ pub async fn update_client(
         id_token_alg: changes.id_token_alg.unwrap_or(c.id_token_alg),
         require_mfa: changes.require_mfa.unwrap_or(c.require_mfa),
         require_pkce: changes.require_pkce.unwrap_or(c.require_pkce),
+        external_id_claim: changes.external_id_claim.unwrap_or(c.external_id_claim),
         ..c
     })
     .map_err(UpdateClientError::Invalid)?;
@@ -249,6 +259,7 @@ fn as_stored(c: Client) -> NewClient {
         id_token_alg: c.id_token_alg,
         require_mfa: c.require_mfa,
         require_pkce: c.require_pkce,
+        external_id_claim: c.external_id_claim,
     }
 }
 

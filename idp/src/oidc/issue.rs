@@ -35,6 +35,10 @@ struct IdClaims<'a> {
     email_verified: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     name: Option<&'a str>,
+    /// The account's id in the client's portal, under the client's claim
+    /// name (`oidc::external_id`); empty for most clients.
+    #[serde(flatten)]
+    portal: std::collections::BTreeMap<&'a str, &'a str>,
 }
 
 /// The signed-in facts a token carries.
@@ -113,15 +117,24 @@ fn at_hash(alg: IdTokenAlg, access_token: &str) -> String {
     }
 }
 
+/// Whom an ID token is about: the account, and its id in the client's
+/// portal as `(claim name, id)` when the client receives one
+/// (`oidc::external_id`).
+pub struct IdSubject<'a> {
+    pub user: &'a User,
+    pub portal: Option<(&'a str, &'a str)>,
+}
+
 pub fn id_token(
     state: &AppState,
     client: &Client,
-    user: &User,
+    subject: IdSubject<'_>,
     scopes: &[String],
     nonce: Option<&str>,
     auth: &Authentication,
     access_token: &str,
 ) -> Result<String, OAuthError> {
+    let user = subject.user;
     let now = state.clock.now().unix_timestamp();
     let iss = issuer(state);
     let has = |s: &str| scopes.iter().any(|x| x == s);
@@ -140,6 +153,7 @@ pub fn id_token(
         email: has("email").then(|| user.email.as_str()),
         email_verified: has("email").then_some(user.email_verified),
         name: has("profile").then_some(user.name.as_str()),
+        portal: subject.portal.into_iter().collect(),
     };
     state
         .keys

@@ -10,6 +10,7 @@ mod clients;
 mod consent;
 pub mod discovery;
 mod error;
+pub mod external_id;
 mod introspect;
 pub mod issue;
 mod jwks;

@@ -9,7 +9,8 @@ use serde_json::{Map, Value, json};
 
 use super::bearer::{active_access_token, bearer, invalid_token};
 use super::error::OAuthError;
-use crate::domain::UserId;
+use super::external_id;
+use crate::domain::{ClientId, UserId};
 use crate::web::AppState;
 
 pub async fn userinfo(State(state): State<AppState>, headers: HeaderMap) -> Response {
@@ -53,6 +54,14 @@ async fn claims(state: &AppState, headers: &HeaderMap) -> Result<Value, OAuthErr
     if scopes.contains(&"profile") {
         body.insert("name".into(), json!(user.name));
         body.insert("updated_at".into(), json!(user.updated_at.unix_timestamp()));
+    }
+    // The account's id in the portal of the client the token was issued to.
+    if let Ok(client_id) = ClientId::parse(&access.client_id)
+        && let Some(client) = state.clients.get(&client_id).await?
+        && let Some((claim, id)) =
+            external_id::claim(state.store.as_ref(), &client, &user.id).await?
+    {
+        body.insert(claim, json!(id));
     }
     Ok(Value::Object(body))
 }

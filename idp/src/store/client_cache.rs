@@ -76,6 +76,7 @@ mod tests {
             id_token_alg: IdTokenAlg::RS256,
             require_mfa: false,
             require_pkce: false,
+            external_id_claim: None,
         };
         store.create_client(new, clock.now()).await.unwrap();
         // Still the remembered absence...

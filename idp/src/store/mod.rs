@@ -11,6 +11,8 @@ pub mod cache;
 pub mod client_cache;
 mod connect;
 mod error;
+mod external_id;
+mod import;
 mod keys;
 mod mail;
 mod mfa;
@@ -26,6 +28,8 @@ mod sqlite;
 pub use account::{AccountStore, EmailVerification, NewToken};
 pub use connect::connect;
 pub use error::{Error, Result};
+pub use external_id::{ExternalId, ExternalIdStore};
+pub use import::{ExistingAccount, ImportAction, ImportStore, ImportWrite, ImportedUser};
 pub use keys::{KeyStore, StoredKey};
 pub use mail::*;
 pub use mfa::{MfaStore, NewTotp, TotpCredential};
@@ -60,6 +64,8 @@ pub trait Store:
     + RevocationStore
     + RetentionStore
     + StatsStore
+    + ExternalIdStore
+    + ImportStore
     + Send
     + Sync
     + std::fmt::Debug

@@ -38,6 +38,7 @@ impl PostgresStore {
 
 impl_user_store!(PostgresStore, super::sql::user::SEARCH_USERS_POSTGRES);
 impl_client_store!(PostgresStore);
+super::sql::external_id::impl_external_id_store!(PostgresStore);
 impl_audit_store!(PostgresStore);
 impl_account_store!(PostgresStore);
 super::sql::mfa::impl_mfa_store!(PostgresStore);
@@ -45,6 +46,7 @@ super::sql::oauth::impl_oauth_store!(PostgresStore);
 super::sql::setting::impl_setting_store!(PostgresStore);
 super::sql::revocation::impl_revocation_store!(PostgresStore);
 super::sql::stats::impl_stats_store!(PostgresStore);
+super::sql::import::impl_import_store!(PostgresStore);
 super::sql::keys::impl_key_store!(
     PostgresStore,
     super::sql::keys::BEGIN_POSTGRES,

@@ -46,6 +46,9 @@ pub struct Client {
     /// PKCE (S256) required of this confidential client too; public
     /// clients always need it.
     pub require_pkce: bool,
+    /// The claim in which this client receives the account's external id
+    /// for its portal (`oidc::external_id`); `None`: not sent.
+    pub external_id_claim: Option<String>,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
 }
@@ -65,6 +68,7 @@ pub struct NewClient {
     pub id_token_alg: IdTokenAlg,
     pub require_mfa: bool,
     pub require_pkce: bool,
+    pub external_id_claim: Option<String>,
 }
 
 /// One line of the audit trail.

@@ -52,6 +52,7 @@ impl SqliteStore {
 
 impl_user_store!(SqliteStore, super::sql::user::SEARCH_USERS_SQLITE);
 impl_client_store!(SqliteStore);
+super::sql::external_id::impl_external_id_store!(SqliteStore);
 impl_audit_store!(SqliteStore);
 impl_account_store!(SqliteStore);
 super::sql::mfa::impl_mfa_store!(SqliteStore);
@@ -59,6 +60,7 @@ super::sql::oauth::impl_oauth_store!(SqliteStore);
 super::sql::setting::impl_setting_store!(SqliteStore);
 super::sql::revocation::impl_revocation_store!(SqliteStore);
 super::sql::stats::impl_stats_store!(SqliteStore);
+super::sql::import::impl_import_store!(SqliteStore);
 super::sql::keys::impl_key_store!(
     SqliteStore,
     super::sql::keys::BEGIN_SQLITE,

@@ -127,6 +127,7 @@ async fn register(app: &TestApp, id: &str, reg: Reg) -> Option<String> {
             id_token_alg: reg.alg,
             require_mfa: false,
             require_pkce: false,
+            external_id_claim: None,
         },
     )
     .await

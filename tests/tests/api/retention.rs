@@ -351,6 +351,7 @@ async fn client(app: &TestApp) -> ClientId {
         id_token_alg: IdTokenAlg::ES256,
         require_mfa: false,
         require_pkce: false,
+        external_id_claim: None,
     };
     app.state
         .store

@@ -100,6 +100,7 @@ fn new_client(id: &str) -> NewClient {
         id_token_alg: IdTokenAlg::ES256,
         require_mfa: true,
         require_pkce: true,
+        external_id_claim: None,
     }
 }
 

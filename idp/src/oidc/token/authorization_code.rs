@@ -81,7 +81,8 @@ pub async fn exchange(
         &grant.scopes,
         grant.nonce.as_deref(),
         &auth,
-    )?;
+    )
+    .await?;
     let mut refresh = None;
     let mut family = None;
     if grant.scopes.iter().any(|s| s == "offline_access") {

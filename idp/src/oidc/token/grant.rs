@@ -3,6 +3,7 @@
 
 use crate::domain::UserId;
 use crate::oidc::error::{OAuthCode, OAuthError, oauth};
+use crate::oidc::external_id;
 use crate::oidc::issue::{self, Authentication, TokenResponse};
 use crate::store::{Client, User};
 use crate::tokens::AccessClaims;
@@ -33,8 +34,9 @@ pub struct Issued {
 
 impl Issued {
     /// An access token for `user`, and an ID token when `openid` is among
-    /// the scopes.
-    pub fn for_user(
+    /// the scopes (with the account's id in the client's portal when the
+    /// client asks for it: `oidc::external_id`).
+    pub async fn for_user(
         state: &AppState,
         client: &Client,
         user: &User,
@@ -45,10 +47,17 @@ impl Issued {
         let (access_token, access) =
             issue::access_token(state, &client.id, user.id.as_str(), scopes, Some(auth))?;
         let id_token = if scopes.iter().any(|s| s == "openid") {
+            let external_id = external_id::claim(state.store.as_ref(), client, &user.id).await?;
+            let subject = issue::IdSubject {
+                user,
+                portal: external_id
+                    .as_ref()
+                    .map(|(claim, id)| (claim.as_str(), id.as_str())),
+            };
             Some(issue::id_token(
                 state,
                 client,
-                user,
+                subject,
                 scopes,
                 nonce,
                 auth,

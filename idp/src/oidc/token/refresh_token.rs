@@ -113,6 +113,6 @@ pub async fn exchange(
             "the refresh token was already used; its whole family is revoked",
         ));
     }
-    let issued = Issued::for_user(state, c, &user, &scopes, None, &auth)?;
+    let issued = Issued::for_user(state, c, &user, &scopes, None, &auth).await?;
     Ok(issued.response(state, Some(token)))
 }

@@ -22,6 +22,7 @@ pub(in crate::store) struct ClientRow {
     id_token_alg: String,
     require_mfa: bool,
     require_pkce: bool,
+    external_id_claim: Option<String>,
     created_at: Ts,
     updated_at: Ts,
 }
@@ -63,6 +64,7 @@ impl TryFrom<ClientRow> for Client {
                 .map_err(|e| corrupt("id token alg", e))?,
             require_mfa: r.require_mfa,
             require_pkce: r.require_pkce,
+            external_id_claim: r.external_id_claim,
             created_at: r.created_at.into(),
             updated_at: r.updated_at.into(),
         })
@@ -86,10 +88,10 @@ macro_rules! impl_client_store {
                 use $crate::store::sql::client::{ClientRow, strings};
                 let row = sqlx::query_as::<_, ClientRow>(
                     "insert into client (client_id, name, secret_hash, kind, redirect_uris, post_logout_redirect_uris,
-                         first_party, theme, grant_types, scopes, id_token_alg, require_mfa, require_pkce, created_at, updated_at)
-                     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $14, $13, $13)
+                         first_party, theme, grant_types, scopes, id_token_alg, require_mfa, require_pkce, external_id_claim, created_at, updated_at)
+                     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $14, $15, $13, $13)
                      returning client_id, name, secret_hash, kind, redirect_uris, post_logout_redirect_uris,
-                         first_party, theme, grant_types, scopes, id_token_alg, require_mfa, require_pkce, created_at, updated_at",
+                         first_party, theme, grant_types, scopes, id_token_alg, require_mfa, require_pkce, external_id_claim, created_at, updated_at",
                 )
                 .bind(c.id.as_str())
                 .bind(&c.name)
@@ -105,6 +107,7 @@ macro_rules! impl_client_store {
                 .bind(c.require_mfa)
                 .bind($crate::store::sql::Ts(now))
                 .bind(c.require_pkce)
+                .bind(&c.external_id_claim)
                 .fetch_one(&mut *self.pool.conn().await?)
                 .await
                 .map_err($crate::store::sql::db_error)?;
@@ -117,7 +120,7 @@ macro_rules! impl_client_store {
             ) -> $crate::store::Result<Option<$crate::store::Client>> {
                 sqlx::query_as::<_, $crate::store::sql::client::ClientRow>(
                     "select client_id, name, secret_hash, kind, redirect_uris, post_logout_redirect_uris,
-                         first_party, theme, grant_types, scopes, id_token_alg, require_mfa, require_pkce, created_at, updated_at
+                         first_party, theme, grant_types, scopes, id_token_alg, require_mfa, require_pkce, external_id_claim, created_at, updated_at
                      from client where client_id = $1",
                 )
                 .bind(id.as_str())
@@ -131,7 +134,7 @@ macro_rules! impl_client_store {
             async fn list_clients(&self) -> $crate::store::Result<Vec<$crate::store::Client>> {
                 sqlx::query_as::<_, $crate::store::sql::client::ClientRow>(
                     "select client_id, name, secret_hash, kind, redirect_uris, post_logout_redirect_uris,
-                         first_party, theme, grant_types, scopes, id_token_alg, require_mfa, require_pkce, created_at, updated_at
+                         first_party, theme, grant_types, scopes, id_token_alg, require_mfa, require_pkce, external_id_claim, created_at, updated_at
                      from client order by client_id",
                 )
                 .fetch_all(&mut *self.pool.conn().await?)
@@ -164,10 +167,10 @@ macro_rules! impl_client_store {
                 sqlx::query_as::<_, ClientRow>(
                     "update client set name = $2, secret_hash = $3, redirect_uris = $4, post_logout_redirect_uris = $5,
                          first_party = $6, theme = $7, grant_types = $8, scopes = $9, id_token_alg = $10,
-                         require_mfa = $11, require_pkce = $14, updated_at = $12
+                         require_mfa = $11, require_pkce = $14, external_id_claim = $15, updated_at = $12
                      where client_id = $1 and updated_at = $13
                      returning client_id, name, secret_hash, kind, redirect_uris, post_logout_redirect_uris,
-                         first_party, theme, grant_types, scopes, id_token_alg, require_mfa, require_pkce, created_at, updated_at",
+                         first_party, theme, grant_types, scopes, id_token_alg, require_mfa, require_pkce, external_id_claim, created_at, updated_at",
                 )
                 .bind(c.id.as_str())
                 .bind(&c.name)
@@ -183,6 +186,7 @@ macro_rules! impl_client_store {
                 .bind($crate::store::sql::Ts(now))
                 .bind($crate::store::sql::Ts(expected_updated_at))
                 .bind(c.require_pkce)
+                .bind(&c.external_id_claim)
                 .fetch_optional(&mut *self.pool.conn().await?)
                 .await
                 .map_err($crate::store::sql::db_error)?

@@ -6,6 +6,8 @@
 pub(super) mod account;
 pub(super) mod audit;
 pub(super) mod client;
+pub(super) mod external_id;
+pub(super) mod import;
 pub(super) mod keys;
 pub(super) mod mail;
 pub(super) mod mfa;

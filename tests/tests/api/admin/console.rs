@@ -160,6 +160,7 @@ async fn an_administrator_signs_in_to_the_console_with_a_one_time_code(backend: 
             id_token_alg: IdTokenAlg::RS256,
             require_mfa: true,
             require_pkce: false,
+            external_id_claim: None,
         },
         &["openid".to_owned(), "admin".to_owned()],
     )

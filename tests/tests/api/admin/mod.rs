@@ -8,6 +8,8 @@
 
 mod clients;
 mod console;
+mod external_ids;
+mod import;
 mod pages;
 mod pages_readable;
 mod profile;
@@ -64,6 +66,7 @@ async fn register(
             id_token_alg: IdTokenAlg::RS256,
             require_mfa: false,
             require_pkce: false,
+            external_id_claim: None,
         },
         &scopes,
     )
@@ -250,6 +253,7 @@ async fn admin_api_lives_only_on_the_admin_listener_and_describes_itself(backend
     for (path, method) in [
         ("/admin/api/users", "get"),
         ("/admin/api/users", "post"),
+        ("/admin/api/users/import", "post"),
         ("/admin/api/users/{id}", "get"),
         ("/admin/api/users/{id}/disable", "post"),
         ("/admin/api/users/{id}/enable", "post"),

@@ -246,6 +246,7 @@ async fn administrator_lists_and_revokes_refresh_tokens_one_by_one(backend: Back
             id_token_alg: IdTokenAlg::RS256,
             require_mfa: false,
             require_pkce: false,
+            external_id_claim: None,
         },
     )
     .await
