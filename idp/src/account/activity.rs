@@ -59,6 +59,10 @@ fn describe(kind: AuditKind) -> Option<&'static str> {
         AuditKind::SessionOthersEnded => "Every other device was signed out",
         AuditKind::ConsentGranted => "An app was allowed to use the account",
         AuditKind::ConsentRevoked => "An app's access was removed",
+        AuditKind::UserImported => "Account brought over from a portal's records",
+        AuditKind::UserImportLinked => "Linked to another portal's customer record",
+        AuditKind::UserImportUpdated => "Updated from a portal's records",
+        AuditKind::UserMigrated => "Account moved over at its first sign-in here",
         k if k.by_administrator() => "Changed by an administrator",
         _ => return None,
     })

@@ -264,8 +264,18 @@ async fn a_yes_makes_the_account_and_signs_in_at_the_relying_party(backend: Back
     let again = through(&app.other_browser(), &rp, ANN).await;
     assert_eq!(again.status, StatusCode::OK, "{}", again.text());
     assert_eq!(rp.last_sign_in().sub, ann.id.as_str());
-    let direct = app.other_browser().sign_in(ANN, PW).await;
+    let browser = app.other_browser();
+    let direct = browser.sign_in(ANN, PW).await;
     assert_eq!(direct.status, StatusCode::SEE_OTHER, "{}", direct.text());
+    // Her own activity page says how the account came to be.
+    let activity = browser.page("/account/activity").await;
+    assert!(
+        activity
+            .text()
+            .contains("Account moved over at its first sign-in here"),
+        "{}",
+        activity.text()
+    );
     assert_wrong_password(&app.other_browser().sign_in(ANN, "Not-Her-Password-1").await);
     assert_eq!(legacy.calls(), 1);
     assert_eq!(migrated_events(&app).await.len(), 1);
