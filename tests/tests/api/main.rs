@@ -44,6 +44,7 @@ mod devices;
 mod ephemeral;
 mod flows;
 mod hardening;
+mod import;
 mod keys;
 mod mail;
 mod mfa;
