@@ -41,6 +41,7 @@ on_both_backends!(
     all_or_nothing_writes_nothing_when_one_line_is_bad,
     a_second_portal_links_its_external_id_and_keeps_the_password,
     a_line_of_2_gb_is_refused_in_bounded_time,
+    a_record_that_collides_meanwhile_is_left_out_alone_or_stops_all_or_nothing,
 );
 
 struct Deployment {
@@ -459,6 +460,57 @@ async fn a_line_of_2_gb_is_refused_in_bounded_time(backend: Backend) {
     assert_eq!(out.counts(), (2, 0, 0, 0, 1), "{}", out.stderr);
     assert!(out.refusal(2).contains("longer than 64 KiB"));
     assert!(took < std::time::Duration::from_secs(60), "{took:?}");
+}
+
+/// A sign-up between the look-up and the write (here: a write decided
+/// without a look-up) collides; the batch is written again record by
+/// record, so only the colliding one is left out. All or nothing: none is
+/// written.
+async fn a_record_that_collides_meanwhile_is_left_out_alone_or_stops_all_or_nothing(
+    backend: Backend,
+) {
+    use idp::store::{AuditEvent, ImportAction, ImportWrite, ImportedUser};
+    let d = Deployment::new(backend).await;
+    let taken = d.import(&[json!({"email": "taken@example.com"})], &[]);
+    assert_eq!(taken.counts(), (1, 0, 0, 0, 0));
+    let now = time::OffsetDateTime::now_utc();
+    let write = |email: &str| ImportWrite {
+        action: ImportAction::Create,
+        user: ImportedUser {
+            id: idp::domain::UserId::generate(),
+            email: Email::parse(email).unwrap(),
+            name: String::new(),
+            email_verified: false,
+            password_hash: None,
+            created_at: now,
+        },
+        totp: None,
+        external_id: None,
+        audit: AuditEvent {
+            kind: "user.imported".into(),
+            user_id: None,
+            actor: Some("test".into()),
+            client_id: None,
+            ip: None,
+            user_agent: None,
+            detail: json!({}),
+        },
+    };
+    let writes = [
+        write("first@example.com"),
+        write("TAKEN@example.com"),
+        write("third@example.com"),
+    ];
+    let whole = d.store.write_import(&writes, now, true).await;
+    assert!(
+        matches!(whole, Err(idp::store::Error::Conflict)),
+        "{whole:?}"
+    );
+    assert_eq!(d.user_count().await, 1, "all or nothing: nothing");
+
+    let collided = d.store.write_import(&writes, now, false).await.unwrap();
+    assert_eq!(collided, [1]);
+    assert_eq!(d.user_count().await, 3, "the two others are written");
 }
 
 fn env_url(name: &str) -> String {
