@@ -68,6 +68,28 @@ pub enum UserCommand {
         #[arg(long)]
         email: String,
     },
+    /// Import accounts from a portal's export, passwords and all (JSON Lines; docs/migration.md)
+    #[command(
+        after_help = "Prints a JSON summary on standard output and each refused line with its \
+reason on standard error.\nExit status: 0 when no line was refused, 1 otherwise (or on an error)."
+    )]
+    Import(UserImport),
+}
+
+#[derive(Debug, Args)]
+pub struct UserImport {
+    /// JSON Lines file of accounts, one record a line (`-`: standard input)
+    #[arg(long, value_name = "FILE")]
+    pub file: PathBuf,
+    /// Check every line and report what would be done; write nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Addresses that already exist take the file's name, verification, password hash and authenticator
+    #[arg(long)]
+    pub update: bool,
+    /// One transaction for the whole file: nothing is written if any line is refused
+    #[arg(long)]
+    pub all_or_nothing: bool,
 }
 
 #[derive(Debug, Args)]
@@ -400,6 +422,7 @@ async fn user(config: Config, cmd: UserCommand) -> Result<(), CliError> {
             );
             Ok(())
         }
+        UserCommand::Import(args) => import_users(config, args).await,
         UserCommand::List { limit, offset } => {
             let state = open(config).await?;
             let users = state
@@ -423,6 +446,78 @@ async fn user(config: Config, cmd: UserCommand) -> Result<(), CliError> {
             }
             Ok(())
         }
+    }
+}
+
+/// `idp user import`: streams the file through the import, a counter on
+/// stderr when it is a terminal, the summary at the end.
+async fn import_users(config: Config, args: UserImport) -> Result<(), CliError> {
+    use crate::migration::{ImportOptions, Portals, Records, Target};
+    use std::io::{BufRead, BufReader, IsTerminal, Write};
+
+    let reader: Box<dyn BufRead> = if args.file.as_os_str() == "-" {
+        Box::new(BufReader::with_capacity(1 << 16, std::io::stdin()))
+    } else {
+        let cannot = |e: &dyn std::fmt::Display| {
+            input(format!("--file: cannot read {}: {e}", args.file.display()))
+        };
+        let file = std::fs::File::open(&args.file).map_err(|e| cannot(&e))?;
+        if file.metadata().map_err(|e| cannot(&e))?.is_dir() {
+            return Err(cannot(&"it is a folder"));
+        }
+        Box::new(BufReader::with_capacity(1 << 16, file))
+    };
+    let themes = load_themes(&config)?;
+    let kek =
+        crate::tokens::keys::encryption_key(&config.keys).map_err(startup::StartError::from)?;
+    let state = open(config).await?;
+    let failed = |e: store::Error| CliError::Failed(e.to_string());
+    let portals = Portals::load(state.store.as_ref(), themes.names())
+        .await
+        .map_err(failed)?;
+    let target = Target {
+        store: state.store.as_ref(),
+        kek: kek.as_deref(),
+        portals: &portals,
+        now: state.clock.now(),
+        actor: "cli",
+    };
+    let options = ImportOptions {
+        dry_run: args.dry_run,
+        update: args.update,
+        all_or_nothing: args.all_or_nothing,
+    };
+    let terminal = std::io::stderr().is_terminal();
+    let mut progress = |n: usize| {
+        if terminal {
+            eprint!("\r{n} records read");
+            let _ = std::io::stderr().flush();
+        }
+    };
+    let summary = crate::migration::import(&target, Records::new(reader), &options, &mut progress)
+        .await
+        .map_err(|e| match e {
+            store::Error::Conflict => CliError::Failed(
+                "an address or external id was taken by someone else while importing; nothing was written".into(),
+            ),
+            other => failed(other),
+        })?;
+    if terminal {
+        eprintln!();
+    }
+    for refused in &summary.refused {
+        eprintln!("line {}: {}", refused.line, refused.reason);
+    }
+    let mut report = serde_json::to_value(&summary).map_err(|e| CliError::Failed(e.to_string()))?;
+    report["refused"] = json!(summary.refused.len());
+    report["dry_run"] = json!(args.dry_run);
+    println!("{report}");
+    match summary.refused.len() {
+        0 => Ok(()),
+        n if summary.written => Err(input(format!(
+            "{n} line(s) refused; the others were imported"
+        ))),
+        n => Err(input(format!("{n} line(s) refused; nothing was written"))),
     }
 }
 

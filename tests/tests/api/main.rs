@@ -44,6 +44,7 @@ mod devices;
 mod ephemeral;
 mod flows;
 mod hardening;
+mod import;
 mod imported_signin;
 mod jit;
 mod keys;
