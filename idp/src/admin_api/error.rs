@@ -39,7 +39,29 @@ impl From<crate::ephemeral::Error> for ApiError {
 }
 
 pub fn bad_request(message: impl Into<String>) -> ApiError {
-    ApiError::BadRequest(message.into())
+    ApiError::BadRequest(without_type_names(message.into()))
+}
+
+/// serde's messages name the Rust type a body is read into ("expected
+/// struct NewUserBody"); an answer says what is expected instead.
+fn without_type_names(message: String) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message.as_str();
+    while let Some(at) = rest.find("struct ") {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + "struct ".len()..];
+        let name_len = after
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(after.len());
+        if name_len == 0 {
+            out.push_str("struct ");
+        } else {
+            out.push_str("a JSON object");
+        }
+        rest = &after[name_len..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// The body of every error answer.
@@ -122,5 +144,22 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for SubId {
             .await
             .map(|axum::extract::Path((id, sub))| SubId(id, sub))
             .map_err(|e| bad_request(e.body_text()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_type_names;
+
+    #[test]
+    fn answers_name_no_rust_type() {
+        assert_eq!(
+            without_type_names("invalid type: integer `5`, expected struct ImportBody".into()),
+            "invalid type: integer `5`, expected a JSON object"
+        );
+        assert_eq!(
+            without_type_names("missing field `email`".into()),
+            "missing field `email`"
+        );
     }
 }

@@ -121,6 +121,8 @@ fn json_refusal(e: serde_json::Error) -> Refusal {
         Category::Data => {
             let text = e.to_string();
             let what = text.split(" at line ").next().unwrap_or(&text);
+            // serde names the Rust type a record is read into; say what it is.
+            let what = what.replace("struct RecordInput", "a JSON object");
             Refusal::new(format!("not a valid record: {what}"))
         }
         Category::Io => Refusal::new("could not be read"),
@@ -249,6 +251,8 @@ mod tests {
         let cases: &[(&[u8], &str)] = &[
             (b"{\"email\": ", "malformed JSON"),
             (b"[1, 2]", "not a valid record"),
+            (b"42", "expected a JSON object"),
+            (b"\"ann@example.com\"", "expected a JSON object"),
             (
                 b"{\"email\": \"a@example.com\", \"pasword_hash\": \"x\"}",
                 "unknown field `pasword_hash`",

@@ -252,6 +252,8 @@ async fn batches_are_bounded_and_malformed_bodies_are_400s(backend: Backend) {
         r#"{"records": {}}"#,
         r#"{"records": [], "dry_run": "yes"}"#,
         r#"{"records": [], "colour": "red"}"#,
+        "5",
+        r#""records""#,
     ] {
         let r = app
             .http
@@ -265,6 +267,12 @@ async fn batches_are_bounded_and_malformed_bodies_are_400s(backend: Backend) {
         assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{body}");
         let answer: Value = r.json().await.unwrap();
         assert_eq!(answer["error"], "bad_request", "{body}: {answer}");
+        // Says what is wrong in words, never the server's type names.
+        let message = answer["message"].as_str().unwrap();
+        assert!(
+            !message.contains("struct") && !message.contains("Body"),
+            "{body}: {message}"
+        );
     }
     let r = app
         .http
