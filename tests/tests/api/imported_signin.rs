@@ -66,30 +66,57 @@ fn fixture(format: &str) -> Fixture {
         .unwrap_or_else(|| panic!("no {format} fixture"))
 }
 
-/// An account as the import leaves it: `hash` stored as it came (`None`:
-/// no password at all).
+/// An account brought over by the import (`idp::migration`, what `idp user
+/// import` and the admin API run) from its portal's record: `hash` as the
+/// portal stored it (`None`: no password at all).
 async fn imported(app: &TestApp, email: &str, hash: Option<&str>) -> idp::store::User {
-    let user = idp::account::create_user(
-        app.state.store.as_ref(),
-        &app.state.hasher,
-        app.state.clock.as_ref(),
-        idp::account::NewAccount {
-            email: idp::domain::Email::parse(email).unwrap(),
-            name: "Imported Customer".into(),
-            password: None,
-            email_verified: true,
-            is_admin: false,
-        },
+    let mut record = serde_json::json!({
+        "email": email,
+        "name": "Imported Customer",
+        "email_verified": true,
+    });
+    if let Some(hash) = hash {
+        record["password_hash"] = hash.into();
+    }
+    let store = app.state.store.as_ref();
+    let portals = idp::migration::Portals::load(store, app.state.themes.names())
+        .await
+        .unwrap();
+    let target = idp::migration::Target {
+        store,
+        kek: app.state.kek.as_deref(),
+        portals: &portals,
+        now: app.clock_now(),
+        actor: "cli",
+    };
+    let line = record.to_string();
+    let summary = idp::migration::import(
+        &target,
+        [(1, idp::migration::parse_line(line.as_bytes()))],
+        &idp::migration::ImportOptions::default(),
+        &mut |_| {},
     )
     .await
     .unwrap();
-    if let Some(hash) = hash {
-        app.state
-            .store
-            .set_password_hash(&user.id, hash, app.clock_now())
-            .await
-            .unwrap();
-    }
+    assert_eq!(summary.imported, 1, "{email}: {summary:?}");
+    let user = store
+        .user_by_email(&idp::domain::Email::parse(email).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(user.password_hash.as_deref(), hash, "stored as it came");
+    user
+}
+
+/// An account whose stored hash is `value` as it is: the import refuses
+/// such values, so this is a database written by something else.
+async fn stored_as_is(app: &TestApp, email: &str, value: &str) -> idp::store::User {
+    let user = imported(app, email, None).await;
+    app.state
+        .store
+        .set_password_hash(&user.id, value, app.clock_now())
+        .await
+        .unwrap();
     user
 }
 
@@ -212,7 +239,7 @@ async fn an_unreadable_stored_hash_is_a_wrong_password(backend: Backend) {
     let long = "$6$".to_owned() + &"x".repeat(5000);
     for (i, value) in absurd.iter().copied().chain([long.as_str()]).enumerate() {
         let email = format!("odd{i}@example.com");
-        let user = imported(&app, &email, Some(value)).await;
+        let user = stored_as_is(&app, &email, value).await;
         let page = app.other_browser().sign_in(&email, "whatever-1").await;
         assert_eq!(
             page.status,
