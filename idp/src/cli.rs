@@ -162,6 +162,10 @@ pub struct ClientCreate {
     /// `admin` lets a client_credentials client call the admin API.
     #[arg(long = "scope", value_name = "SCOPE")]
     pub scopes: Vec<String>,
+    /// The claim in which this client receives the account's external id for its
+    /// portal (the id imported for the client id, else for its theme; docs/migration.md)
+    #[arg(long, value_name = "CLAIM")]
+    pub external_id_claim: Option<String>,
 }
 
 /// A command's failure, printed as one line.
@@ -598,6 +602,7 @@ async fn client(config: Config, cmd: ClientCommand) -> Result<(), CliError> {
                         "grant_types": c.grant_types.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
                         "id_token_alg": c.id_token_alg.as_str(),
                         "require_mfa": c.require_mfa,
+                        "external_id_claim": c.external_id_claim,
                         "require_pkce": c.require_pkce,
                         "scopes": c.scopes,
                     })
@@ -714,6 +719,6 @@ fn parse_client(args: ClientCreate) -> Result<ClientRegistration, CliError> {
             .map_err(|e| input(format!("--id-token-alg: {e}")))?,
         require_mfa: args.require_mfa,
         require_pkce: args.require_pkce,
-        external_id_claim: None,
+        external_id_claim: args.external_id_claim,
     })
 }

@@ -898,8 +898,20 @@ async fn client_create_refuses_an_unknown_theme_and_an_unknown_grant_naming_the_
         &grant,
         "--grant: unknown grant type password; valid: authorization_code, refresh_token, client_credentials",
     );
+    let claim = with(&["--external-id-claim", "sub"]);
+    assert_clean_failure(
+        &claim,
+        "external_id_claim cannot be sub: it is a registered OpenID Connect or JWT claim",
+    );
     let listed = idp(dir.path(), &db, &["client", "list"]);
     assert_eq!(stdout(&listed).lines().count(), 0, "nothing registered");
+
+    // A portal that reads its own customer number from the tokens.
+    let made = with(&["--external-id-claim", "whmcs_client_id"]);
+    assert!(made.status.success(), "{}", stderr(&made));
+    let listed = idp(dir.path(), &db, &["client", "list"]);
+    let client: serde_json::Value = serde_json::from_str(stdout(&listed).trim()).unwrap();
+    assert_eq!(client["external_id_claim"], "whmcs_client_id");
 }
 
 #[tokio::test]

@@ -267,6 +267,61 @@ async fn every_fixture_format_is_imported_as_written_once_and_only_once(backend:
         lines[1]["password_hash"].as_str()
     );
     assert_eq!(d.user_count().await, n as usize);
+
+    // An update from a thinner export (another portal's: address and hash
+    // only) takes what it says and leaves what it does not say.
+    let second = changed[1]["email"].as_str().unwrap();
+    let before = d
+        .store
+        .user_by_email(&Email::parse(second).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        before.email_verified && !before.name.is_empty(),
+        "{before:?}"
+    );
+    let thin = [json!({"email": second, "password_hash": lines[0]["password_hash"]})];
+    let thinned = d.import(&thin, &["--update"]);
+    assert_eq!(thinned.counts(), (0, 1, 0, 0, 0), "{}", thinned.stderr);
+    let after = d
+        .store
+        .user_by_email(&Email::parse(second).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(after.name, before.name, "the name is kept");
+    assert!(after.email_verified, "the address stays verified");
+    assert_eq!(
+        after.password_hash.as_deref(),
+        lines[0]["password_hash"].as_str(),
+        "the hash it gave is taken"
+    );
+
+    // A password already in use here (set here, or upgraded at a first
+    // sign-in) is never replaced by a file's: a stale export cannot revert it.
+    let own = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHQ$RdescudvJCsgt3ub+b+dWRWJTmaaJObG";
+    d.store
+        .set_password_hash(&after.id, own, time::OffsetDateTime::now_utc())
+        .await
+        .unwrap();
+    let stale = d.import(&thin, &["--update"]);
+    assert_eq!(stale.counts(), (0, 1, 0, 0, 0), "{}", stale.stderr);
+    assert_eq!(d.hash_of(second).await.as_deref(), Some(own));
+
+    // An administrator's account is not a file's to update.
+    d.store
+        .set_user_admin(&after.id, true, time::OffsetDateTime::now_utc())
+        .await
+        .unwrap();
+    let admin = d.import(&thin, &["--update"]);
+    assert_eq!(admin.counts(), (0, 0, 0, 0, 1), "{}", admin.stderr);
+    assert!(
+        admin.stderr.contains("an administrator's account"),
+        "{}",
+        admin.stderr
+    );
+    assert_eq!(d.hash_of(second).await.as_deref(), Some(own));
 }
 
 async fn a_dry_run_reports_the_same_and_writes_nothing(backend: Backend) {
@@ -479,8 +534,8 @@ async fn a_record_that_collides_meanwhile_is_left_out_alone_or_stops_all_or_noth
         user: ImportedUser {
             id: idp::domain::UserId::generate(),
             email: Email::parse(email).unwrap(),
-            name: String::new(),
-            email_verified: false,
+            name: None,
+            email_verified: None,
             password_hash: None,
             created_at: now,
         },

@@ -181,7 +181,17 @@ pub async fn import(
         .into_iter()
         .enumerate()
         .map(|(i, value)| (i + 1, record(value)));
-    let summary = run_import(&target, records, &options, &mut |_| {}).await?;
+    let summary = match run_import(&target, records, &options, &mut |_| {}).await {
+        Ok(summary) => summary,
+        // Only an all-or-nothing run stops on a conflict, having written nothing.
+        Err(crate::store::Error::Conflict) => {
+            return Err(ApiError::Conflict(
+                "an account or external id in the batch was created meanwhile; nothing was written: send the batch again"
+                    .into(),
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    };
     if summary.written {
         audit(
             &state,

@@ -284,6 +284,14 @@ impl Run<'_, '_> {
         }
         let action = match existing {
             None => ImportAction::Create,
+            // An administrator's password and authenticator are not a file's
+            // to set: a stale or forged export must not take over the console.
+            Some(a) if self.options.update && a.is_admin => {
+                return Err(Refusal::new(format!(
+                    "{} is an administrator's account: an import does not update it",
+                    r.email.as_str()
+                )));
+            }
             Some(_) if self.options.update => ImportAction::Update,
             Some(_) if new_external_id.is_some() => ImportAction::Link,
             Some(_) => return Ok(None),

@@ -14,6 +14,7 @@ use crate::domain::{Email, UserId};
 #[derive(Debug, Clone, PartialEq)]
 pub struct ExistingAccount {
     pub user_id: UserId,
+    pub is_admin: bool,
     /// Portal → the account's external id there.
     pub external_ids: HashMap<String, String>,
 }
@@ -23,8 +24,10 @@ pub struct ExistingAccount {
 pub struct ImportedUser {
     pub id: UserId,
     pub email: Email,
-    pub name: String,
-    pub email_verified: bool,
+    /// `None`: empty for a new account; an update keeps the current one.
+    pub name: Option<String>,
+    /// `None`: false for a new account; an update keeps the current one.
+    pub email_verified: Option<bool>,
     /// As the portal's software wrote it (`credentials::legacy`); `None`:
     /// no usable password yet. On an update, `None` keeps the current one.
     pub password_hash: Option<String>,

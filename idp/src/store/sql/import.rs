@@ -30,7 +30,7 @@ macro_rules! impl_import_store {
                 let mut conn = self.pool.conn().await?;
                 for keys in email_keys.chunks(ROWS_PER_STATEMENT) {
                     let mut q = sqlx::QueryBuilder::new(
-                        "select u.user_id, u.email_key, x.portal, x.external_id
+                        "select u.user_id, u.email_key, u.is_admin, x.portal, x.external_id
                          from user_account u
                          left join user_external_id x on x.user_id = u.user_id
                          where u.email_key in (",
@@ -40,18 +40,19 @@ macro_rules! impl_import_store {
                         list.push_bind(key.as_str());
                     }
                     q.push(")");
-                    let rows: Vec<(String, String, Option<String>, Option<String>)> = q
+                    let rows: Vec<(String, String, bool, Option<String>, Option<String>)> = q
                         .build_query_as()
                         .persistent(false)
                         .fetch_all(&mut *conn)
                         .await
                         .map_err(db_error)?;
-                    for (user_id, key, portal, external_id) in rows {
+                    for (user_id, key, is_admin, portal, external_id) in rows {
                         let account =
                             found
                                 .entry(key)
                                 .or_insert_with(|| $crate::store::ExistingAccount {
                                     user_id: $crate::domain::UserId::from_trusted(user_id),
+                                    is_admin,
                                     external_ids: std::collections::HashMap::new(),
                                 });
                         if let (Some(portal), Some(external_id)) = (portal, external_id) {
@@ -156,8 +157,8 @@ macro_rules! write_batch {
                     row.push_bind(w.user.id.as_str())
                         .push_bind(w.user.email.as_str())
                         .push_bind(w.user.email.key())
-                        .push_bind(w.user.name.as_str())
-                        .push_bind(w.user.email_verified)
+                        .push_bind(w.user.name.as_deref().unwrap_or_default())
+                        .push_bind(w.user.email_verified.unwrap_or(false))
                         .push_bind(w.user.password_hash.as_deref())
                         .push_bind(false)
                         .push_bind(Ts(w.user.created_at))
@@ -167,12 +168,15 @@ macro_rules! write_batch {
             }
             for w in writes.iter().filter(|w| w.action == ImportAction::Update) {
                 sqlx::query(
-                    "update user_account set name = $2, email_verified = $3,
-                         password_hash = coalesce($4, password_hash), updated_at = $5
+                    "update user_account set name = coalesce($2, name),
+                         email_verified = coalesce($3, email_verified),
+                         password_hash = case when password_hash like '$argon2id$%' then password_hash
+                                              else coalesce($4, password_hash) end,
+                         updated_at = $5
                      where user_id = $1",
                 )
                 .bind(w.user.id.as_str())
-                .bind(w.user.name.as_str())
+                .bind(w.user.name.as_deref())
                 .bind(w.user.email_verified)
                 .bind(w.user.password_hash.as_deref())
                 .bind(now)
