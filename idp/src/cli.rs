@@ -120,7 +120,7 @@ pub struct UserCreate {
 #[derive(Debug, Subcommand)]
 pub enum ClientCommand {
     /// Register a client; prints {"client_id", "client_secret"} (the secret is shown only now)
-    Create(ClientCreate),
+    Create(Box<ClientCreate>),
     /// List clients
     List,
 }
@@ -559,7 +559,7 @@ async fn client(config: Config, cmd: ClientCommand) -> Result<(), CliError> {
                     )));
                 }
             }
-            let registration = parse_client(args)?;
+            let registration = parse_client(*args)?;
             let state = open(config).await?;
             let registered = oidc::register_client_with_scopes(
                 state.store.as_ref(),
