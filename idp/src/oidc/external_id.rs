@@ -8,7 +8,9 @@
 //!
 //! The portal of a client: an id recorded under the client's id wins, else
 //! one recorded under the client's theme name (the import record's `portal`
-//! names either). See docs/migration.md.
+//! names either), but the theme only while no other client wears it: two
+//! clients of one theme are two portals the theme's records cannot tell
+//! apart, so neither receives them. See docs/migration.md.
 
 use crate::domain::UserId;
 use crate::store::{self, Client, ExternalId, Store};
@@ -91,14 +93,20 @@ pub fn check_claim_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// The id the client's portal knows the account by, from the account's ids.
-pub fn for_client<'a>(client: &Client, ids: &'a [ExternalId]) -> Option<&'a str> {
+/// The id the client's portal knows the account by, from the account's ids;
+/// `theme_is_its_own`: no other client wears the client's theme.
+pub fn for_client<'a>(
+    client: &Client,
+    theme_is_its_own: bool,
+    ids: &'a [ExternalId],
+) -> Option<&'a str> {
     let under = |portal: &str| {
         ids.iter()
             .find(|i| i.portal == portal)
             .map(|i| i.external_id.as_str())
     };
-    under(client.id.as_str()).or_else(|| client.theme.as_deref().and_then(under))
+    let theme = client.theme.as_deref().filter(|_| theme_is_its_own);
+    under(client.id.as_str()).or_else(|| theme.and_then(under))
 }
 
 /// `(claim name, external id)` for the client's tokens, when the client has
@@ -113,7 +121,18 @@ pub async fn claim(
         return Ok(None);
     };
     let ids = store.external_ids(user).await?;
-    Ok(for_client(client, &ids).map(|id| (name.to_owned(), id.to_owned())))
+    if ids.is_empty() {
+        return Ok(None);
+    }
+    let theme_is_its_own = match client.theme.as_deref() {
+        None => false,
+        Some(theme) => !store
+            .list_clients()
+            .await?
+            .iter()
+            .any(|other| other.id != client.id && other.theme.as_deref() == Some(theme)),
+    };
+    Ok(for_client(client, theme_is_its_own, &ids).map(|id| (name.to_owned(), id.to_owned())))
 }
 
 #[cfg(test)]

@@ -187,6 +187,18 @@ async fn each_portal_receives_its_own_external_id(backend: Backend) {
     assert_eq!(claims["helpdesk-user"], "H-77", "{claims}");
     assert_eq!(claims["billing_customer_id"], Value::Null, "{claims}");
 
+    // A second client wearing helix's theme: the ids recorded under the
+    // theme no longer say which portal they belong to, so neither gets them.
+    let shop = portal(&app, &token, "helix-shop", "helix", Some("shop_id")).await;
+    for (client, secret) in [("support", support.clone()), ("helix-shop", shop)] {
+        let rp = rp(&app, client, Some(secret)).await;
+        let (tokens, _) = tokens_for(&app, &rp, &["email", "profile"]).await;
+        let signed = id_token_claims(&tokens);
+        assert!(!signed.to_string().contains("H-77"), "{client}: {signed}");
+        let info = userinfo(&app, &tokens).await;
+        assert!(!info.to_string().contains("H-77"), "{client}: {info}");
+    }
+
     // The setting taken away: the claim goes with it, at once on this node.
     let (status, edited) = send_json(
         &app,
