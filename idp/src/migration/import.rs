@@ -228,7 +228,12 @@ impl Run<'_, '_> {
             return Ok(());
         }
         if self.options.all_or_nothing {
-            self.held.extend(writes);
+            // Once a line is refused nothing will be written: hold no more.
+            if self.summary.refused.is_empty() {
+                self.held.extend(writes);
+            } else {
+                self.held = Vec::new();
+            }
             return Ok(());
         }
         let (lines, writes): (Vec<usize>, Vec<ImportWrite>) = writes.into_iter().unzip();
