@@ -212,7 +212,8 @@ const LEGACY_SAMPLE: u32 = 1000;
 fn learn_legacy_floor(state: &AppState) {
     let (store, hasher) = (state.store.clone(), state.hasher.clone());
     tokio::spawn(async move {
-        let learned = match store.legacy_password_hashes(LEGACY_SAMPLE).await {
+        let own = hasher.own_prefix();
+        let learned = match store.legacy_password_hashes(&own, LEGACY_SAMPLE).await {
             Ok(sample) => hasher.learn_floor(&sample).await.map_err(|e| e.to_string()),
             Err(e) => Err(e.to_string()),
         };
