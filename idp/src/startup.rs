@@ -54,6 +54,8 @@ pub enum StartError {
     },
     #[error("server: {0}")]
     Serve(std::io::Error),
+    #[error("migration hook client: {0}")]
+    HookClient(reqwest::Error),
 }
 
 pub struct Application {
@@ -305,6 +307,8 @@ pub async fn connect(config: Config, clock: SharedClock) -> Result<AppState, Sta
         web::USER_CACHE_CAPACITY,
     );
     let verified_tokens = crate::oidc::bearer::verified_cache(clock.clone());
+    let hook_client = crate::credentials::jit::hook_client(config.migration_hook.timeout_ms)
+        .map_err(StartError::HookClient)?;
     Ok(AppState::new(web::state::Shared {
         discovery,
         clients,
@@ -322,6 +326,7 @@ pub async fn connect(config: Config, clock: SharedClock) -> Result<AppState, Sta
         kek,
         metrics: metrics::Metrics::default(),
         revocation_reload: Default::default(),
+        hook_client,
     }))
 }
 
