@@ -54,6 +54,8 @@ pub enum StartError {
     },
     #[error("server: {0}")]
     Serve(std::io::Error),
+    #[error("migration hook client: {0}")]
+    HookClient(reqwest::Error),
 }
 
 pub struct Application {
@@ -212,7 +214,8 @@ const LEGACY_SAMPLE: u32 = 1000;
 fn learn_legacy_floor(state: &AppState) {
     let (store, hasher) = (state.store.clone(), state.hasher.clone());
     tokio::spawn(async move {
-        let learned = match store.legacy_password_hashes(LEGACY_SAMPLE).await {
+        let own = hasher.own_prefix();
+        let learned = match store.legacy_password_hashes(&own, LEGACY_SAMPLE).await {
             Ok(sample) => hasher.learn_floor(&sample).await.map_err(|e| e.to_string()),
             Err(e) => Err(e.to_string()),
         };
@@ -304,6 +307,8 @@ pub async fn connect(config: Config, clock: SharedClock) -> Result<AppState, Sta
         web::USER_CACHE_CAPACITY,
     );
     let verified_tokens = crate::oidc::bearer::verified_cache(clock.clone());
+    let hook_client = crate::credentials::jit::hook_client(config.migration_hook.timeout_ms)
+        .map_err(StartError::HookClient)?;
     Ok(AppState::new(web::state::Shared {
         discovery,
         clients,
@@ -321,6 +326,7 @@ pub async fn connect(config: Config, clock: SharedClock) -> Result<AppState, Sta
         kek,
         metrics: metrics::Metrics::default(),
         revocation_reload: Default::default(),
+        hook_client,
     }))
 }
 

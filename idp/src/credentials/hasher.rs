@@ -21,7 +21,10 @@
 //! addresses have imported accounts. So:
 //! - a legacy account's check costs its legacy check, then one argon2id
 //!   computation either way (the new hash on a match, the dummy check on a
-//!   mismatch);
+//!   mismatch). An argon2id hash at other parameters than the deployment's
+//!   (PHP's m=65536,t=4, Django's m=102400,t=2,p=8, or this deployment's
+//!   before a change) is such a legacy hash: its check costs what its
+//!   parameters say, not what the dummy costs;
 //! - every wrong password then waits (a sleep, no CPU, no permit held) until
 //!   its legacy part has taken at least the *legacy floor*: the cost of the
 //!   costliest legacy check this node knows is still stored. Everything else
@@ -82,26 +85,26 @@ pub struct PasswordHasher {
 
 /// What a stored password hash is, for checking.
 enum Stored {
-    /// The deployment's own kind: argon2id, of any parameters.
+    /// The deployment's own: argon2id at its parameters.
     Argon2id(String),
-    /// Another format, brought by an import.
+    /// Another format or argon2id at other parameters, brought by an import
+    /// (or left by earlier parameters): timed as a legacy check.
     Legacy(LegacyHash),
     /// No account, no password, or nothing readable: the dummy is checked.
     Nothing,
 }
 
 impl Stored {
-    fn of(stored: Option<&str>) -> Self {
+    fn of(stored: Option<&str>, params: &Params) -> Self {
         let Some(stored) = stored else {
             return Self::Nothing;
         };
-        let own = PasswordHash::new(stored).is_ok_and(|h| h.algorithm == argon2::ARGON2ID_IDENT);
-        if own {
-            return Self::Argon2id(stored.to_owned());
-        }
         match LegacyHash::parse(stored) {
-            Ok(hash) if !hash.is_current() => Self::Legacy(hash),
-            Ok(_) => Self::Argon2id(stored.to_owned()),
+            Ok(hash) if hash.is_current(params) => Self::Argon2id(stored.to_owned()),
+            Ok(hash) => Self::Legacy(hash),
+            // Beyond the import's limits (which refused it): only this
+            // deployment's own argon2id of earlier parameters can be so dear.
+            Err(_) if is_argon2id(stored) => Self::Argon2id(stored.to_owned()),
             Err(why) => {
                 // The reason never repeats the hash.
                 tracing::warn!(reason = %why, "a stored password hash cannot be read: the password is taken as wrong");
@@ -155,7 +158,7 @@ impl PasswordHasher {
         let params = self.params.clone();
         let password = password.clone();
         let dummy = self.dummy_hash.clone();
-        let stored = Stored::of(stored);
+        let stored = Stored::of(stored, &self.params);
         let (verification, legacy_cost) = self
             .run(move || check(&params, &dummy, &password, stored))
             .await?;
@@ -182,15 +185,29 @@ impl PasswordHasher {
         Duration::from_nanos(before.max(nanos))
     }
 
+    /// The start of this deployment's own hashes (`$argon2id$v=19$m=…,t=…,p=…$`):
+    /// the store's `legacy_password_hashes` samples the others. It holds
+    /// no `%` or `_`, so it can be a `like` pattern as it is.
+    pub fn own_prefix(&self) -> String {
+        let p = &self.params;
+        format!(
+            "$argon2id$v=19$m={},t={},p={}$",
+            p.m_cost(),
+            p.t_cost(),
+            p.p_cost()
+        )
+    }
+
     /// Seeds the floor from `sample`, stored hashes of the deployment (the
     /// store's `legacy_password_hashes`): times one wrong-password check of
-    /// the costliest legacy hash among them, by its parameters. A sample
-    /// without one leaves the floor as it is (zero at start-up).
+    /// the costliest legacy hash among them (argon2id at other parameters
+    /// included), by its parameters. A sample without one leaves the floor
+    /// as it is (zero at start-up).
     pub async fn learn_floor(&self, sample: &[String]) -> Result<Duration, HashError> {
         let costliest = sample
             .iter()
             .filter_map(|s| LegacyHash::parse(s).ok())
-            .filter(|h| !h.is_current())
+            .filter(|h| !h.is_current(&self.params))
             .max_by_key(LegacyHash::work);
         let Some(hash) = costliest else {
             return Ok(self.legacy_floor());
@@ -288,6 +305,10 @@ fn check(
             Ok((verification, cost))
         }
     }
+}
+
+fn is_argon2id(stored: &str) -> bool {
+    PasswordHash::new(stored).is_ok_and(|h| h.algorithm == argon2::ARGON2ID_IDENT)
 }
 
 /// Checks an argon2id hash, of any parameters; a match with other
@@ -475,6 +496,57 @@ mod tests {
             floor * 4 >= one_dear_check,
             "floor {floor:?}, one check of the dearest {one_dear_check:?}"
         );
+    }
+
+    /// PHP's and Django's argon2id are dearer than the deployment's: their
+    /// wrong passwords must not be slower than an unknown address's.
+    #[tokio::test]
+    async fn an_argon2id_hash_at_other_parameters_is_timed_as_a_legacy_one() {
+        let hasher = PasswordHasher::new(&cheap(8192)).unwrap();
+        let own = hasher.hash(&pw("correct horse")).await.unwrap();
+        assert!(own.starts_with(&hasher.own_prefix()), "{own}");
+        let portal = PasswordHasher::new(&PasswordHashingConfig {
+            memory_kib: 16384,
+            iterations: 2,
+            parallelism: 2,
+            max_concurrent: 2,
+        })
+        .unwrap();
+        let theirs = portal.hash(&pw("correct horse")).await.unwrap();
+        assert!(!theirs.starts_with(&hasher.own_prefix()), "{theirs}");
+
+        // In the start-up sample, it raises the floor to about its check.
+        let floor = hasher
+            .learn_floor(&[own.clone(), theirs.clone()])
+            .await
+            .unwrap();
+        assert!(floor > Duration::ZERO);
+        let started = Instant::now();
+        assert!(!LegacyHash::parse(&theirs).unwrap().verify("x"));
+        let one_check = started.elapsed();
+        assert!(
+            floor * 4 >= one_check,
+            "floor {floor:?}, one check {one_check:?}"
+        );
+        // Then an unknown address, like a wrong password for either
+        // account, waits at least that floor (lower bounds only).
+        for stored in [None, Some(own.as_str()), Some(theirs.as_str())] {
+            let started = Instant::now();
+            let answer = hasher.verify(&pw("wrong horse"), stored).await.unwrap();
+            assert_eq!(answer, Verification::Mismatch);
+            assert!(started.elapsed() >= floor, "{:?}", started.elapsed());
+        }
+
+        // A node that has not sampled it learns the floor from its check,
+        // and the right password replaces it by the deployment's own.
+        let fresh = PasswordHasher::new(&cheap(8192)).unwrap();
+        let answer = fresh.verify(&pw("wrong horse"), Some(&theirs)).await;
+        assert_eq!(answer.unwrap(), Verification::Mismatch);
+        assert!(fresh.legacy_floor() > Duration::ZERO);
+        match fresh.verify(&pw("correct horse"), Some(&theirs)).await {
+            Ok(Verification::MatchRehashed(h)) => assert!(h.starts_with(&fresh.own_prefix())),
+            other => panic!("expected the deployment's own hash, got {other:?}"),
+        }
     }
 
     #[tokio::test]

@@ -72,6 +72,68 @@ impl Declined {
     }
 }
 
+/// The client that calls the hooks, built once at start-up (kept in the
+/// app's state as `hook_client`) with the configured timeout: no redirect
+/// followed, one connection pool.
+///
+/// It ignores the proxy environment (`HTTP_PROXY`, `HTTPS_PROXY`,
+/// `ALL_PROXY`): a hook may be a plain-http loopback address, and a proxy
+/// named there for the server's other traffic would receive the password.
+pub fn hook_client(timeout_ms: u64) -> Result<reqwest::Client, reqwest::Error> {
+    let timeout = Duration::from_millis(timeout_ms);
+    reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(timeout)
+        .connect_timeout(timeout)
+        .user_agent(concat!("idp-migration-hook/", env!("CARGO_PKG_VERSION")))
+        .build()
+}
+
+/// One POST with `client` (see [`hook_client`]), no retry, the answer read
+/// up to [`MAX_ANSWER_BYTES`], the whole exchange within `timeout_ms`.
+pub async fn call(
+    client: &reqwest::Client,
+    hook: Hook<'_>,
+    timeout_ms: u64,
+    timestamp: i64,
+    body: String,
+) -> Result<JitAnswer, Declined> {
+    let signed = signature_header(hook.secret.expose().as_bytes(), timestamp, body.as_bytes());
+    let exchange = async {
+        let mut response = client
+            .post(hook.url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header(SIGNATURE_HEADER, signed)
+            .body(body)
+            .send()
+            .await
+            .map_err(from_reqwest)?;
+        if response.status() != reqwest::StatusCode::OK {
+            return Err(Declined::Status(response.status().as_u16()));
+        }
+        if response
+            .content_length()
+            .is_some_and(|n| n > MAX_ANSWER_BYTES as u64)
+        {
+            return Err(Declined::TooLarge);
+        }
+        let mut answer = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(from_reqwest)? {
+            if answer.len() + chunk.len() > MAX_ANSWER_BYTES {
+                return Err(Declined::TooLarge);
+            }
+            answer.extend_from_slice(&chunk);
+        }
+        understood(&answer)
+    };
+    // reqwest's own timeout covers the body too; this one bounds the whole
+    // exchange whatever the transport does.
+    tokio::time::timeout(Duration::from_millis(timeout_ms), exchange)
+        .await
+        .unwrap_or(Err(Declined::TimedOut))
+}
+
 /// The signature of one call: HMAC-SHA256 with `secret` over
 /// `"<timestamp>.<body>"`, as lowercase hex.
 pub fn signature(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
@@ -102,6 +164,11 @@ pub fn hook_for<'a>(config: &'a MigrationHookConfig, client: Option<&Client>) ->
 /// Asks `hook` whether `password` is right for `email` at the legacy
 /// portal, within the limits (each counted before the call, so a burst of
 /// unknown addresses gets no more calls than they allow).
+///
+/// The deployment's limit is counted first and the address's only when
+/// that one let the call through: during a flood that spent the minute, a
+/// customer's own attempts are not asked about, so they must not use up
+/// the hourly allowance of their address either.
 pub async fn ask(
     state: &AppState,
     hook: Hook<'_>,
@@ -109,70 +176,20 @@ pub async fn ask(
     password: &PlainPassword,
 ) -> Result<Result<JitAnswer, Declined>, AppError> {
     let config = &state.config.migration_hook;
-    let hour = Duration::from_secs(3600);
-    let for_address = keys::counter("jit-address", &email.key());
-    if state.ephemeral.increment(&for_address, hour).await? > config.per_address_per_hour {
-        return Ok(Err(Declined::AddressLimit));
-    }
     let minute = Duration::from_secs(60);
     let for_deployment = keys::counter("jit-calls", "deployment");
     if state.ephemeral.increment(&for_deployment, minute).await? > config.per_minute {
         return Ok(Err(Declined::DeploymentLimit));
     }
+    let hour = Duration::from_secs(3600);
+    let for_address = keys::counter("jit-address", &email.key());
+    if state.ephemeral.increment(&for_address, hour).await? > config.per_address_per_hour {
+        return Ok(Err(Declined::AddressLimit));
+    }
     let body = json!({ "email": email.as_str(), "password": password.expose() }).to_string();
     let timestamp = state.clock.now().unix_timestamp();
-    Ok(call(hook, config.timeout_ms, timestamp, body).await)
-}
-
-/// One POST, no retry, no redirect followed, the answer read up to
-/// [`MAX_ANSWER_BYTES`].
-async fn call(
-    hook: Hook<'_>,
-    timeout_ms: u64,
-    timestamp: i64,
-    body: String,
-) -> Result<JitAnswer, Declined> {
-    let timeout = Duration::from_millis(timeout_ms);
-    let signed = signature_header(hook.secret.expose().as_bytes(), timestamp, body.as_bytes());
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(timeout)
-        .connect_timeout(timeout)
-        .user_agent(concat!("idp-migration-hook/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| Declined::Unreachable(e.to_string()))?;
-    let exchange = async {
-        let mut response = client
-            .post(hook.url)
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .header(SIGNATURE_HEADER, signed)
-            .body(body)
-            .send()
-            .await
-            .map_err(from_reqwest)?;
-        if response.status() != reqwest::StatusCode::OK {
-            return Err(Declined::Status(response.status().as_u16()));
-        }
-        if response
-            .content_length()
-            .is_some_and(|n| n > MAX_ANSWER_BYTES as u64)
-        {
-            return Err(Declined::TooLarge);
-        }
-        let mut answer = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(from_reqwest)? {
-            if answer.len() + chunk.len() > MAX_ANSWER_BYTES {
-                return Err(Declined::TooLarge);
-            }
-            answer.extend_from_slice(&chunk);
-        }
-        understood(&answer)
-    };
-    // reqwest's own timeout covers the body too; this one bounds the whole
-    // exchange whatever the transport does.
-    tokio::time::timeout(timeout, exchange)
-        .await
-        .unwrap_or(Err(Declined::TimedOut))
+    let client = &state.hook_client;
+    Ok(call(client, hook, config.timeout_ms, timestamp, body).await)
 }
 
 fn from_reqwest(e: reqwest::Error) -> Declined {

@@ -282,13 +282,6 @@ impl LegacyHash {
         self.format
     }
 
-    /// Whether the hash is already the deployment's kind (argon2id), which
-    /// the deployment's own hasher checks and re-hashes to its parameters;
-    /// every other hash must be replaced at the first correct sign-in.
-    pub fn is_current(&self) -> bool {
-        self.format == Format::Argon2id
-    }
-
     /// Whether `password` is the one behind this hash, as the originating
     /// software would have said. Digests are compared in constant time.
     pub fn verify(&self, password: &str) -> bool {

@@ -171,10 +171,12 @@ pub trait UserStore {
         changes: &UserChanges,
         now: OffsetDateTime,
     ) -> Result<Option<User>>;
-    /// Up to `limit` stored password hashes that are not argon2id (imported
-    /// from other software), picked at random: the hasher learns from them
+    /// Up to `limit` stored password hashes that do not start with
+    /// `own_prefix`, the deployment's argon2id and its parameters (a `like`
+    /// pattern without its `%`): imported from other software, or argon2id
+    /// at other parameters; picked at random. The hasher learns from them
     /// what a legacy check costs.
-    async fn legacy_password_hashes(&self, limit: u32) -> Result<Vec<String>>;
+    async fn legacy_password_hashes(&self, own_prefix: &str, limit: u32) -> Result<Vec<String>>;
     /// `None` when no such user.
     async fn set_user_admin(
         &self,

@@ -56,6 +56,8 @@ pub struct Shared {
     pub metrics: Metrics,
     /// One reload of revoked access tokens at a time (see `oidc::revocation`).
     pub revocation_reload: crate::tokens::ReloadGate,
+    /// Calls the just-in-time migration hooks (`credentials::jit::hook_client`).
+    pub hook_client: reqwest::Client,
     /// The discovery document, rendered once.
     pub discovery: axum::body::Bytes,
 }

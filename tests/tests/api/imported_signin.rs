@@ -23,6 +23,7 @@ on_both_backends!(
     an_unreadable_stored_hash_is_a_wrong_password,
     an_imported_account_and_an_unknown_address_get_the_same_answer_and_count,
     the_node_learns_the_floor_from_the_stored_hashes_at_start_up,
+    an_argon2id_hash_at_other_parameters_sets_the_floor_at_start_up,
     a_change_of_password_checks_and_replaces_an_imported_hash,
     an_account_without_a_password_sets_one_by_mail_and_reaches_the_relying_party,
 );
@@ -362,6 +363,47 @@ async fn the_node_learns_the_floor_from_the_stored_hashes_at_start_up(backend: B
         started.elapsed()
     );
     assert!(page.contains(BAD_CREDENTIALS), "{}", page.text());
+}
+
+/// An argon2id hash at other parameters than the deployment's (the
+/// fixture's m=64 against the tests' m=8192) is sampled and timed like any
+/// imported hash, while the deployment's own hashes are not.
+async fn an_argon2id_hash_at_other_parameters_sets_the_floor_at_start_up(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.create_user("own@example.com", "Own-Password-123", "Own")
+        .await;
+    imported(&app, "argon@example.com", Some(&fixture("argon2id").hash)).await;
+    assert_eq!(app.state.hasher.legacy_floor(), std::time::Duration::ZERO);
+    let node = app.spawn_beside(|_| {}).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while node.state.hasher.legacy_floor().is_zero() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no floor learned from the argon2id hash at other parameters"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let floor = node.state.hasher.legacy_floor();
+    // An unknown address and a wrong password for the deployment's own
+    // account each wait at least that floor (lower bounds only).
+    for email in ["unknown@example.com", "own@example.com"] {
+        let browser = node.other_browser();
+        let form = browser.page("/login").await;
+        let started = std::time::Instant::now();
+        let page = browser
+            .submit_on(
+                &form,
+                "/login",
+                &[("email", email), ("password", "Wrong-1")],
+            )
+            .await;
+        assert!(
+            started.elapsed() >= floor,
+            "{email}: {:?} < {floor:?}",
+            started.elapsed()
+        );
+        assert!(page.contains(BAD_CREDENTIALS), "{}", page.text());
+    }
 }
 
 async fn a_change_of_password_checks_and_replaces_an_imported_hash(backend: Backend) {

@@ -32,6 +32,7 @@ on_both_backends!(
     a_hook_that_fails_is_a_no_and_answers_promptly,
     a_burst_of_unknown_addresses_calls_the_hook_at_most_per_minute,
     one_address_is_asked_about_at_most_per_address_per_hour,
+    a_flood_that_spent_the_minute_does_not_spend_a_customers_allowance,
     a_race_for_one_new_address_makes_one_account,
     the_hook_is_chosen_by_the_flow_not_by_the_form,
     off_by_default_the_hook_is_never_called,
@@ -385,6 +386,37 @@ async fn one_address_is_asked_about_at_most_per_address_per_hour(backend: Backen
     assert_wrong_password(&app.other_browser().sign_in(ANN, PW).await);
     assert_eq!(legacy.calls(), 2);
     assert!(account(&app, ANN).await.is_none());
+    legacy.assert_clean();
+}
+
+async fn a_flood_that_spent_the_minute_does_not_spend_a_customers_allowance(backend: Backend) {
+    let legacy = Legacy::start(Duration::ZERO).await;
+    let app = TestApp::spawn_with(backend, |c| {
+        legacy.hook(c);
+        c.migration_hook.per_minute = 2;
+        c.migration_hook.per_address_per_hour = 2;
+    })
+    .await;
+    // Others' guesses spend the minute's calls.
+    for i in 0..2 {
+        let page = app
+            .other_browser()
+            .sign_in(&format!("guess{i}@legacy.example"), PW)
+            .await;
+        assert_wrong_password(&page);
+    }
+    assert_eq!(legacy.calls(), 2);
+    // Ann tries as often as her address is allowed: the hook is not asked.
+    for _ in 0..2 {
+        assert_wrong_password(&app.other_browser().sign_in(ANN, PW).await);
+    }
+    assert_eq!(legacy.calls(), 2);
+    // Once the minute is over, her address still has its allowance.
+    app.clock.advance(time::Duration::seconds(61));
+    let page = app.other_browser().sign_in(ANN, PW).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.text());
+    assert_eq!(legacy.calls(), 3);
+    assert!(account(&app, ANN).await.is_some());
     legacy.assert_clean();
 }
 

@@ -1,10 +1,34 @@
 //! What a check of a stored hash costs, estimated from its parameters (the
 //! password hasher picks the costliest of a sample with it, then times that
-//! one for real).
+//! one for real), and whether its cost is the deployment's own.
 
-use super::{Check, LegacyHash, Prf};
+use super::{Check, Format, LegacyHash, Prf};
 
 impl LegacyHash {
+    /// Whether the hash is already the deployment's own: argon2id at its
+    /// `params` (memory, passes, lanes). Every other hash, an argon2id of
+    /// other parameters included, is checked as a legacy one (its cost is
+    /// not the deployment's, so its time would tell it apart) and replaced
+    /// at the first correct sign-in.
+    pub fn is_current(&self, params: &argon2::Params) -> bool {
+        self.format == Format::Argon2id
+            && self.argon2_params().is_some_and(|p| {
+                (p.m_cost(), p.t_cost(), p.p_cost())
+                    == (params.m_cost(), params.t_cost(), params.p_cost())
+            })
+    }
+
+    /// An argon2 hash's parameters (none for the other formats).
+    fn argon2_params(&self) -> Option<argon2::Params> {
+        use argon2::password_hash::phc::PasswordHash;
+        let Check::Argon2(phc) = &self.check else {
+            return None;
+        };
+        PasswordHash::new(phc)
+            .ok()
+            .and_then(|h| argon2::Params::try_from(&h).ok())
+    }
+
     /// A rough estimate of one check's cost, in nanoseconds of one core,
     /// from the hash's parameters alone: enough to pick the costliest of a
     /// sample of stored hashes (whose check is then timed for real), not a
@@ -16,17 +40,11 @@ impl LegacyHash {
                 let cost = hash.get(4..6).and_then(|c| c.parse().ok()).unwrap_or(31);
                 rounds(cost).saturating_mul(60_000)
             }
-            Check::Argon2(phc) => {
-                use argon2::password_hash::phc::PasswordHash;
-                PasswordHash::new(phc)
-                    .ok()
-                    .and_then(|h| argon2::Params::try_from(&h).ok())
-                    .map_or(u64::MAX, |p| {
-                        u64::from(p.m_cost())
-                            .saturating_mul(u64::from(p.t_cost()))
-                            .saturating_mul(1_000)
-                    })
-            }
+            Check::Argon2(_) => self.argon2_params().map_or(u64::MAX, |p| {
+                u64::from(p.m_cost())
+                    .saturating_mul(u64::from(p.t_cost()))
+                    .saturating_mul(1_000)
+            }),
             Check::Scrypt { params, .. } => rounds(u32::from(params.log_n()))
                 .saturating_mul(u64::from(params.r()))
                 .saturating_mul(u64::from(params.p()))

@@ -332,13 +332,15 @@ macro_rules! impl_user_store {
 
             async fn legacy_password_hashes(
                 &self,
+                own_prefix: &str,
                 limit: u32,
             ) -> $crate::store::Result<Vec<String>> {
                 sqlx::query_scalar::<_, String>(
                     "select password_hash from user_account
-                     where password_hash is not null and password_hash not like '$argon2id$%'
-                     order by random() limit $1",
+                     where password_hash is not null and password_hash not like $1
+                     order by random() limit $2",
                 )
+                .bind(format!("{own_prefix}%"))
                 .bind(i64::from(limit))
                 .fetch_all(&mut *self.pool.conn().await?)
                 .await
