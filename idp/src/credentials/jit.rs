@@ -165,10 +165,11 @@ pub fn hook_for<'a>(config: &'a MigrationHookConfig, client: Option<&Client>) ->
 /// portal, within the limits (each counted before the call, so a burst of
 /// unknown addresses gets no more calls than they allow).
 ///
-/// The deployment's limit is counted first and the address's only when
-/// that one let the call through: during a flood that spent the minute, a
-/// customer's own attempts are not asked about, so they must not use up
-/// the hourly allowance of their address either.
+/// The address's allowance is counted first, so one address that keeps
+/// trying cannot spend the deployment's minute for everyone; then the
+/// deployment's minute. A try the minute refuses is given back to the
+/// address (no call was made): during a flood that spent the minute, a
+/// customer's own attempts do not use up their address's hourly allowance.
 pub async fn ask(
     state: &AppState,
     hook: Hook<'_>,
@@ -176,15 +177,16 @@ pub async fn ask(
     password: &PlainPassword,
 ) -> Result<Result<JitAnswer, Declined>, AppError> {
     let config = &state.config.migration_hook;
-    let minute = Duration::from_secs(60);
-    let for_deployment = keys::counter("jit-calls", "deployment");
-    if state.ephemeral.increment(&for_deployment, minute).await? > config.per_minute {
-        return Ok(Err(Declined::DeploymentLimit));
-    }
     let hour = Duration::from_secs(3600);
     let for_address = keys::counter("jit-address", &email.key());
     if state.ephemeral.increment(&for_address, hour).await? > config.per_address_per_hour {
         return Ok(Err(Declined::AddressLimit));
+    }
+    let minute = Duration::from_secs(60);
+    let for_deployment = keys::counter("jit-calls", "deployment");
+    if state.ephemeral.increment(&for_deployment, minute).await? > config.per_minute {
+        state.ephemeral.decrement(&for_address).await?;
+        return Ok(Err(Declined::DeploymentLimit));
     }
     let body = json!({ "email": email.as_str(), "password": password.expose() }).to_string();
     let timestamp = state.clock.now().unix_timestamp();

@@ -375,6 +375,7 @@ async fn one_address_is_asked_about_at_most_per_address_per_hour(backend: Backen
     let app = TestApp::spawn_with(backend, |c| {
         legacy.hook(c);
         c.migration_hook.per_address_per_hour = 2;
+        c.migration_hook.per_minute = 4;
     })
     .await;
     // Three tries (the lockout's fifth failure would lock the address).
@@ -386,6 +387,11 @@ async fn one_address_is_asked_about_at_most_per_address_per_hour(backend: Backen
     assert_wrong_password(&app.other_browser().sign_in(ANN, PW).await);
     assert_eq!(legacy.calls(), 2);
     assert!(account(&app, ANN).await.is_none());
+    // Her refused tries did not spend the deployment's minute: another
+    // customer is still asked about (4 a minute, 2 spent on calls).
+    let other = "bob@legacy.example";
+    let _ = app.other_browser().sign_in(other, PW).await;
+    assert_eq!(legacy.calls(), 3, "another address is still asked about");
     legacy.assert_clean();
 }
 
