@@ -14,25 +14,6 @@ on_both_backends!(
 
 // ---------------------------------------------------------------- clients
 
-async fn send_json(
-    app: &TestApp,
-    method: reqwest::Method,
-    path: &str,
-    token: &str,
-    body: &Value,
-) -> (StatusCode, Value) {
-    let r = app
-        .http
-        .request(method, app.admin_url(path))
-        .bearer_auth(token)
-        .json(body)
-        .send()
-        .await
-        .unwrap();
-    let status = r.status();
-    (status, r.json().await.unwrap_or(Value::Null))
-}
-
 async fn clients_are_registered_edited_and_their_secrets_rotated(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let token = automation_token(&app).await;

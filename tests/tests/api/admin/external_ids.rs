@@ -20,25 +20,6 @@ on_both_backends!(
     bad_claim_names_are_refused_and_change_nothing,
 );
 
-async fn send_json(
-    app: &TestApp,
-    method: reqwest::Method,
-    path: &str,
-    token: &str,
-    body: &Value,
-) -> (StatusCode, Value) {
-    let r = app
-        .http
-        .request(method, app.admin_url(path))
-        .bearer_auth(token)
-        .json(body)
-        .send()
-        .await
-        .unwrap();
-    let status = r.status();
-    (status, r.json().await.unwrap_or(Value::Null))
-}
-
 /// Registers a first-party portal client through the admin API; returns its secret.
 async fn portal(app: &TestApp, token: &str, id: &str, theme: &str, claim: Option<&str>) -> String {
     let mut body = json!({

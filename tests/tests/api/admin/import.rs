@@ -19,16 +19,7 @@ const IMPORT: &str = "/admin/api/users/import";
 const BCRYPT: &str = "$2a$04$ULmAQR.Ni.sjyklaGtgEDu6DkjG0sdlg5qZUeItKXmPnzvwYQcx6u";
 
 async fn import(app: &TestApp, token: &str, body: &Value) -> (StatusCode, Value) {
-    let r = app
-        .http
-        .post(app.admin_url(IMPORT))
-        .bearer_auth(token)
-        .json(body)
-        .send()
-        .await
-        .unwrap();
-    let status = r.status();
-    (status, r.json().await.unwrap_or(Value::Null))
+    send_json(app, reqwest::Method::POST, IMPORT, token, body).await
 }
 
 async fn user(app: &TestApp, email: &str) -> Option<User> {

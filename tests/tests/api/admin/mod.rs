@@ -174,6 +174,26 @@ async fn post(app: &TestApp, path: &str, token: &str) -> (StatusCode, Value) {
     (status, r.json().await.unwrap_or(Value::Null))
 }
 
+/// A JSON request with a bearer token: its status and JSON answer.
+async fn send_json(
+    app: &TestApp,
+    method: reqwest::Method,
+    path: &str,
+    token: &str,
+    body: &Value,
+) -> (StatusCode, Value) {
+    let r = app
+        .http
+        .request(method, app.admin_url(path))
+        .bearer_auth(token)
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
 /// The user's most recent audit event of `kind`.
 async fn latest_event(
     app: &TestApp,
