@@ -15,6 +15,7 @@ pub mod mail;
 pub mod mfa;
 pub mod migration;
 pub mod oidc;
+pub mod passkey;
 pub mod retention;
 pub mod signin;
 pub mod startup;

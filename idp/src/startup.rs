@@ -335,6 +335,7 @@ fn router(state: AppState) -> Router {
         .merge(crate::account::router())
         .merge(crate::oidc::router())
         .merge(crate::mfa::router())
+        .merge(crate::passkey::router())
         .fallback(web::not_found)
         .layer(middleware::from_fn_with_state(
             state.clone(),

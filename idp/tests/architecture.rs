@@ -61,6 +61,7 @@ const LAYERS: &[(&str, Layer)] = &[
     ("account", Layer::Capabilities),
     ("mfa", Layer::Capabilities),
     ("oidc", Layer::Capabilities),
+    ("passkey", Layer::Capabilities),
     ("retention", Layer::Capabilities),
     ("migration", Layer::Capabilities),
     ("admin_api", Layer::FrontEnds),

@@ -17,6 +17,7 @@ use sqlx::Connection;
 
 pub mod browser;
 pub mod chromium;
+pub mod passkey;
 pub mod rp;
 pub mod signin;
 pub mod smtp;

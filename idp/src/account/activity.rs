@@ -44,6 +44,10 @@ fn describe(kind: AuditKind) -> Option<&'static str> {
         AuditKind::MfaEnrolFailed => "Refused: turning two-step sign-in on (wrong code)",
         AuditKind::ReauthSucceeded => "Confirmed it was you",
         AuditKind::ReauthFailed => "Refused: confirming it was you",
+        AuditKind::PasskeyAdded => "Passkey added",
+        AuditKind::PasskeyRenamed => "Passkey renamed",
+        AuditKind::PasskeyRemoved => "Passkey removed",
+        AuditKind::PasskeyRegisterFailed => "Refused: adding a passkey",
         AuditKind::PasswordChangeSucceeded => "Password changed",
         AuditKind::PasswordChangeFailed => {
             "Refused: changing the password (wrong current password)"

@@ -17,6 +17,7 @@ mod keys;
 mod mail;
 mod mfa;
 mod oauth;
+mod passkey;
 mod postgres;
 mod records;
 pub mod retention;
@@ -34,6 +35,7 @@ pub use keys::{KeyStore, StoredKey};
 pub use mail::*;
 pub use mfa::{MfaStore, NewTotp, TotpCredential};
 pub use oauth::{Consent, NewRefreshToken, OAuthStore, RefreshFamily, RefreshToken};
+pub use passkey::{NewPasskey, PasskeyStore, StoredPasskey};
 pub use postgres::PostgresStore;
 pub use records::*;
 pub use retention::{PruneSession, RETENTION_APPLICATION_NAME, RETENTION_LOCK_KEY, RetentionStore};
@@ -57,6 +59,7 @@ pub trait Store:
     + AuditStore
     + AccountStore
     + MfaStore
+    + PasskeyStore
     + OAuthStore
     + MailStore
     + KeyStore

@@ -42,6 +42,7 @@ super::sql::external_id::impl_external_id_store!(PostgresStore);
 impl_audit_store!(PostgresStore);
 impl_account_store!(PostgresStore);
 super::sql::mfa::impl_mfa_store!(PostgresStore);
+super::sql::passkey::impl_passkey_store!(PostgresStore);
 super::sql::oauth::impl_oauth_store!(PostgresStore);
 super::sql::setting::impl_setting_store!(PostgresStore);
 super::sql::revocation::impl_revocation_store!(PostgresStore);

@@ -56,6 +56,7 @@ super::sql::external_id::impl_external_id_store!(SqliteStore);
 impl_audit_store!(SqliteStore);
 impl_account_store!(SqliteStore);
 super::sql::mfa::impl_mfa_store!(SqliteStore);
+super::sql::passkey::impl_passkey_store!(SqliteStore);
 super::sql::oauth::impl_oauth_store!(SqliteStore);
 super::sql::setting::impl_setting_store!(SqliteStore);
 super::sql::revocation::impl_revocation_store!(SqliteStore);

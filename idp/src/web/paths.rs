@@ -27,6 +27,13 @@ pub const ACCOUNT_MFA: &str = "/account/mfa";
 pub const ACCOUNT_MFA_SETUP: &str = "/account/mfa/setup";
 pub const ACCOUNT_MFA_DISABLE: &str = "/account/mfa/disable";
 pub const ACCOUNT_MFA_RECOVERY_CODES: &str = "/account/mfa/recovery-codes";
+/// Passkeys (issue 16): the list, the two halves of a registration (JSON,
+/// for the page's script), renaming and removing one.
+pub const ACCOUNT_PASSKEYS: &str = "/account/passkeys";
+pub const ACCOUNT_PASSKEYS_REGISTER_START: &str = "/account/passkeys/register/start";
+pub const ACCOUNT_PASSKEYS_REGISTER_FINISH: &str = "/account/passkeys/register/finish";
+pub const ACCOUNT_PASSKEY_RENAME: &str = "/account/passkeys/{id}/rename";
+pub const ACCOUNT_PASSKEY_REMOVE: &str = "/account/passkeys/{id}/remove";
 /// "Confirm it's you": a fresh proof before changing how the account signs in.
 pub const ACCOUNT_REAUTH: &str = "/account/reauth";
 

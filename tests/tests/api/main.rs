@@ -52,6 +52,7 @@ mod mail;
 mod mfa;
 mod oidc;
 mod outage;
+mod passkeys;
 mod plans;
 mod portal_browser;
 mod portal_look;

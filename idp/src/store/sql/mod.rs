@@ -12,6 +12,7 @@ pub(super) mod keys;
 pub(super) mod mail;
 pub(super) mod mfa;
 pub(super) mod oauth;
+pub(super) mod passkey;
 pub(super) mod retention;
 pub(super) mod revocation;
 pub(super) mod setting;

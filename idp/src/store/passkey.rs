@@ -1,0 +1,57 @@
+//! Passkeys (WebAuthn credentials) of a user: each with the owner's name for
+//! it and the credential as the WebAuthn library serialises it. A
+//! credential id belongs to one account only (`passkey_credential_id_key`).
+
+use time::OffsetDateTime;
+
+use super::Result;
+use crate::domain::UserId;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredPasskey {
+    /// Our id for it (random, URL-safe): the account pages name it by this.
+    pub id: String,
+    pub user_id: UserId,
+    pub name: String,
+    /// The authenticator's credential id, base64url.
+    pub credential_id: String,
+    /// The credential (public key, counter, backup flags) as JSON; only the
+    /// passkey capability reads it.
+    pub credential: String,
+    pub created_at: OffsetDateTime,
+    pub last_used_at: Option<OffsetDateTime>,
+}
+
+/// A passkey to store (see [`PasskeyStore::add_passkey`]).
+#[derive(Debug, Clone)]
+pub struct NewPasskey {
+    pub id: String,
+    pub name: String,
+    pub credential_id: String,
+    pub credential: String,
+}
+
+#[async_trait::async_trait]
+pub trait PasskeyStore {
+    /// The user's passkeys, oldest first.
+    async fn passkeys(&self, user: &UserId) -> Result<Vec<StoredPasskey>>;
+
+    /// Stores a new passkey. [`Error::Conflict`](super::Error::Conflict)
+    /// when its credential id is already stored (for any account).
+    async fn add_passkey(
+        &self,
+        user: &UserId,
+        passkey: NewPasskey,
+        now: OffsetDateTime,
+    ) -> Result<StoredPasskey>;
+
+    /// Renames one of the user's passkeys; `false` when the user has no
+    /// passkey with that id.
+    async fn rename_passkey(&self, user: &UserId, id: &str, name: &str) -> Result<bool>;
+
+    /// Removes one of the user's passkeys, unless it is the account's last
+    /// way to sign in: with `keep_last`, the last passkey of the user stays
+    /// (checked in the same statement, so two removals racing cannot both
+    /// pass). `false` when nothing was removed.
+    async fn remove_passkey(&self, user: &UserId, id: &str, keep_last: bool) -> Result<bool>;
+}
