@@ -192,9 +192,9 @@ pub async fn remove(
     let Some(passkey) = find(&state, &user, &id).await? else {
         return Ok(ui.render(not_found(list_page(&state, &user).await?)));
     };
-    // Without a password, the last passkey is the only way in.
-    let keep_last = user.password_hash.is_none();
-    if !state.store.remove_passkey(&user.id, &id, keep_last).await? {
+    // Without a password, the last passkey is the only way in (the store
+    // reads the password and the count as they are when it removes).
+    if !state.store.remove_passkey(&user.id, &id, true).await? {
         let page = list_page(&state, &user)
             .await?
             .flash(

@@ -50,8 +50,9 @@ pub trait PasskeyStore {
     async fn rename_passkey(&self, user: &UserId, id: &str, name: &str) -> Result<bool>;
 
     /// Removes one of the user's passkeys, unless it is the account's last
-    /// way to sign in: with `keep_last`, the last passkey of the user stays
-    /// (checked in the same statement, so two removals racing cannot both
-    /// pass). `false` when nothing was removed.
+    /// way to sign in: with `keep_last`, the last passkey of an account with
+    /// no password stays (read as stored when the removal runs, after any
+    /// other removal of the account's passkeys has committed, so two
+    /// removals racing cannot both pass). `false` when nothing was removed.
     async fn remove_passkey(&self, user: &UserId, id: &str, keep_last: bool) -> Result<bool>;
 }

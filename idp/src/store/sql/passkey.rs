@@ -109,16 +109,31 @@ macro_rules! impl_passkey_store {
                 keep_last: bool,
             ) -> $crate::store::Result<bool> {
                 use $crate::store::sql::db_error;
+                let mut tx = self.pool.begin().await.map_err(db_error)?;
+                // Removals of one account's passkeys take turns: the account's
+                // row is written first (PostgreSQL locks it until the commit;
+                // SQLite has one writer), so the delete below reads the count
+                // and the password after any other removal has committed.
+                // Read in one statement only, two removals at once under
+                // READ COMMITTED would each see the other's passkey.
+                sqlx::query("update user_account set updated_at = updated_at where user_id = $1")
+                    .bind(user.as_str())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
                 let done = sqlx::query(
                     "delete from passkey where user_id = $1 and passkey_id = $2
-                       and (not $3 or (select count(*) from passkey where user_id = $1) > 1)",
+                       and (not $3
+                            or (select password_hash from user_account where user_id = $1) is not null
+                            or (select count(*) from passkey where user_id = $1) > 1)",
                 )
                 .bind(user.as_str())
                 .bind(id)
                 .bind(keep_last)
-                .execute(&mut *self.pool.conn().await?)
+                .execute(&mut *tx)
                 .await
                 .map_err(db_error)?;
+                tx.commit().await.map_err(db_error)?;
                 Ok(done.rows_affected() == 1)
             }
         }
