@@ -43,6 +43,12 @@
       headers: { "Content-Type": "application/json", "Accept": "application/json" },
       body: JSON.stringify(body)
     }).then(function (response) {
+      // A session that ended meanwhile is sent to the sign-in page: that is
+      // no answer to this request, so say so instead of reading it as one.
+      var type = response.headers.get("Content-Type") || "";
+      if (response.redirected || type.indexOf("application/json") !== 0) {
+        return { ok: false, json: { error: "You were signed out. Please sign in again, then add the passkey." } };
+      }
       return response.json().catch(function () { return {}; }).then(function (json) {
         return { ok: response.ok, json: json };
       });
