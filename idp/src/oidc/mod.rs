@@ -44,7 +44,7 @@ pub fn router() -> Router<AppState> {
         .route(paths::TOKEN, axum::routing::post(token::token))
         .route(
             paths::USERINFO,
-            get(userinfo::userinfo).post(userinfo::userinfo),
+            get(userinfo::userinfo).post(userinfo::userinfo_post),
         )
         .route(
             paths::INTROSPECT,

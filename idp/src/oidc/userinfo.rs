@@ -1,5 +1,8 @@
 //! `/userinfo` (OIDC Core 5.3): the signed-in person's claims, by scope, for
-//! a bearer access token. GET and POST.
+//! a bearer access token. GET and POST; a POST may carry the token in a
+//! form-encoded body instead of the header (RFC 6750 2.2), never in both
+//! (3.1: `invalid_request`). A token in the URI's query (2.3) is not taken:
+//! URIs end up in logs.
 
 use axum::Json;
 use axum::extract::State;
@@ -8,13 +11,59 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
 use super::bearer::{active_access_token, bearer, invalid_token};
-use super::error::OAuthError;
+use super::error::{OAuthCode, OAuthError, oauth};
 use super::external_id;
 use crate::domain::{ClientId, UserId};
 use crate::web::AppState;
 
 pub async fn userinfo(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    match claims(&state, &headers).await {
+    let token = bearer(&headers).map(str::to_owned);
+    answer(&state, token).await
+}
+
+/// POST: the token in the `Authorization` header, or as `access_token` in
+/// an `application/x-www-form-urlencoded` body.
+pub async fn userinfo_post(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| {
+            v.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        });
+    let in_body: Vec<String> = if form {
+        url::form_urlencoded::parse(&body)
+            .filter(|(k, _)| k == "access_token")
+            .map(|(_, v)| v.into_owned())
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let token = match (bearer(&headers), in_body.as_slice()) {
+        (Some(_), [_, ..]) => {
+            return oauth(
+                OAuthCode::InvalidRequest,
+                "the access token is sent both in the Authorization header and in the body; send it once",
+            )
+            .into_response();
+        }
+        (None, [_, _, ..]) => {
+            return oauth(OAuthCode::InvalidRequest, "access_token is repeated").into_response();
+        }
+        (Some(header_token), []) => Some(header_token.to_owned()),
+        (None, [one]) => Some(one.clone()),
+        (None, []) => None,
+    };
+    answer(&state, token).await
+}
+
+async fn answer(state: &AppState, token: Option<String>) -> Response {
+    match claims(state, token.as_deref()).await {
         Ok(body) => {
             let mut response = Json(body).into_response();
             response
@@ -26,9 +75,8 @@ pub async fn userinfo(State(state): State<AppState>, headers: HeaderMap) -> Resp
     }
 }
 
-async fn claims(state: &AppState, headers: &HeaderMap) -> Result<Value, OAuthError> {
-    let token =
-        bearer(headers).ok_or_else(|| invalid_token("a bearer access token is required"))?;
+async fn claims(state: &AppState, token: Option<&str>) -> Result<Value, OAuthError> {
+    let token = token.ok_or_else(|| invalid_token("a bearer access token is required"))?;
     let access = active_access_token(state, token)
         .await?
         .ok_or_else(|| invalid_token("the access token is invalid, expired or revoked"))?;

@@ -55,6 +55,7 @@ on_both_backends!(
     another_clients_code_neither_burns_nor_revokes,
     client_credentials_only_for_clients_registered_for_it,
     userinfo_refuses_an_expired_access_token,
+    userinfo_takes_the_token_in_a_form_body_but_not_twice,
     introspection_tells_live_tokens_from_dead_ones,
     a_token_checked_before_is_refused_once_revoked_or_expired,
     revoking_an_unknown_token_answers_200,
@@ -1242,6 +1243,54 @@ async fn userinfo_refuses_an_expired_access_token(backend: Backend) {
             .unwrap()
             .contains("invalid_token")
     );
+}
+
+/// RFC 6750 2.2 (the certification's oidcc-userinfo-post-body): a POST
+/// may carry the token as `access_token` in a form body; sent both there
+/// and in the header it is 400 invalid_request (3.1).
+async fn userinfo_takes_the_token_in_a_form_body_but_not_twice(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let rp = shop(&app).await;
+    let (tokens, _) = tokens_for(&app, &rp, &["email"]).await;
+    let token = tokens.access_token().secret().to_owned();
+
+    let in_body = rp_http()
+        .post(app.url("/userinfo"))
+        .form(&[("access_token", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(in_body.status(), StatusCode::OK);
+    let claims: serde_json::Value = in_body.json().await.unwrap();
+    assert!(claims["sub"].is_string(), "{claims}");
+    assert!(claims["email"].is_string(), "{claims}");
+
+    let twice = rp_http()
+        .post(app.url("/userinfo"))
+        .bearer_auth(&token)
+        .form(&[("access_token", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(twice.status(), StatusCode::BAD_REQUEST);
+    let error: serde_json::Value = twice.json().await.unwrap();
+    assert_eq!(error["error"], "invalid_request", "{error}");
+
+    // Not a form: no token is read from it.
+    let json_body = rp_http()
+        .post(app.url("/userinfo"))
+        .json(&serde_json::json!({ "access_token": token }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(json_body.status(), StatusCode::UNAUTHORIZED);
+    // The query is not a place for tokens (they end up in logs).
+    let in_query = rp_http()
+        .get(app.url(&format!("/userinfo?access_token={token}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(in_query.status(), StatusCode::UNAUTHORIZED);
 }
 
 async fn introspection_tells_live_tokens_from_dead_ones(backend: Backend) {
