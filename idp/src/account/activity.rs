@@ -47,6 +47,7 @@ fn describe(kind: AuditKind) -> Option<&'static str> {
         AuditKind::PasskeyAdded => "Passkey added",
         AuditKind::PasskeyRenamed => "Passkey renamed",
         AuditKind::PasskeyRemoved => "Passkey removed",
+        AuditKind::AdminPasskeyRemoved => "Passkey removed by an administrator",
         AuditKind::PasskeyRegisterFailed => "Refused: adding a passkey",
         AuditKind::PasswordChangeSucceeded => "Password changed",
         AuditKind::PasswordChangeFailed => {

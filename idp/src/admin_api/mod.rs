@@ -15,6 +15,7 @@ mod summary;
 mod themes;
 mod user_actions;
 mod user_edit;
+mod user_passkeys;
 mod user_sessions;
 mod users;
 
@@ -94,6 +95,8 @@ fn api(body_limit: usize) -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(user_sessions::end_session))
         .routes(routes!(user_sessions::refresh_tokens))
         .routes(routes!(user_sessions::revoke_refresh_token))
+        .routes(routes!(user_passkeys::passkeys))
+        .routes(routes!(user_passkeys::remove_passkey))
         .routes(routes!(summary::show))
         .routes(routes!(audit_events::search))
         .routes(routes!(clients::list, clients::create))

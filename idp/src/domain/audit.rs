@@ -43,6 +43,7 @@ audit_kinds! {
     AdminClientUpdated => "admin.client_updated",
     AdminKeysRotated => "admin.keys_rotated",
     AdminMailRetried => "admin.mail_retried",
+    AdminPasskeyRemoved => "admin.passkey_removed",
     AdminPasswordResetSent => "admin.password_reset_sent",
     AdminRefreshTokenRevoked => "admin.refresh_token_revoked",
     AdminSessionRevoked => "admin.session_revoked",

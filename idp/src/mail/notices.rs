@@ -90,3 +90,36 @@ pub fn password_changed(
     )
     .map_err(AppError::from)
 }
+
+/// The "a passkey was added" mail (issue 16), in the page's portal's theme,
+/// for the outbox: a passkey is a way in, so its owner hears of every new one.
+pub fn passkey_added(
+    state: &AppState,
+    ui: &Ui,
+    user: &User,
+    passkey_name: &str,
+) -> Result<crate::store::OutgoingMail, AppError> {
+    let issuer = &state.config.server.issuer;
+    let portal_query = ui.portal_query();
+    let mut context = tera::Context::new();
+    let when = state
+        .clock
+        .now()
+        .format(&time::format_description::well_known::Rfc2822)
+        .unwrap_or_default();
+    context.insert("when", &when);
+    context.insert("passkey_name", passkey_name);
+    context.insert(
+        "reset_link",
+        &mailer::forgot_password_link(issuer, &portal_query),
+    );
+    context.insert(
+        "account_link",
+        &mailer::link(
+            issuer,
+            &format!("{}{portal_query}", crate::web::paths::ACCOUNT_PASSKEYS),
+        ),
+    );
+    mailer::compose(&ui.theme, "passkey_added", &user.email, &user.name, context)
+        .map_err(AppError::from)
+}

@@ -184,6 +184,19 @@ pub async fn finish(
         json!({ "passkey_id": stored.id, "name": stored.name }),
     )
     .await;
+    // The passkey is stored: a mail that cannot be queued is logged, not an error.
+    let queued = match crate::mail::notices::passkey_added(&state, &ui, &user, &stored.name) {
+        Ok(mail) => state
+            .mail
+            .enqueue(mail)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    if let Err(error) = queued {
+        tracing::error!(%error, "passkey added notice not queued");
+    }
     let to = format!("{}{}", paths::ACCOUNT_PASSKEYS, ui.flow_query());
     Ok(Json(json!({ "ok": true, "redirect": to })).into_response())
 }

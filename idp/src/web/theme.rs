@@ -493,6 +493,7 @@ mod tests {
         c.insert("remaining", &2);
         c.insert("old_email", "jane.old@example.com");
         c.insert("new_email", "jane.new@example.com");
+        c.insert("passkey_name", "Work <laptop>");
         c
     }
 
@@ -704,6 +705,7 @@ mod tests {
         "email_change",
         "email_changed",
         "email_change_taken",
+        "passkey_added",
     ];
 
     #[test]
@@ -761,7 +763,9 @@ mod tests {
                         let text = theme
                             .render(&format!("mail/{mail}.{ext}"), &c)
                             .unwrap_or_else(|e| panic!("{name}/mail/{mail}.{ext}: {e}"));
-                        if mail.starts_with("mfa_") && ext != "subject.txt" {
+                        if (mail.starts_with("mfa_") || mail.starts_with("passkey_"))
+                            && ext != "subject.txt"
+                        {
                             assert!(
                                 text.contains("jane@example.com")
                                     && text.contains("Sun, 22 Nov 2026 20:00:00 +0000")

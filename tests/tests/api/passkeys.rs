@@ -11,6 +11,7 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sqlx::Connection;
+use tests::browser::MailApp;
 use tests::passkey::SoftAuthenticator;
 use time::Duration;
 
@@ -18,6 +19,7 @@ use crate::{Backend, TestApp};
 
 on_both_backends!(
     a_passkey_is_added_after_a_recent_sign_in_and_listed,
+    adding_a_passkey_mails_its_owner,
     adding_or_removing_a_passkey_needs_a_recent_sign_in,
     passkeys_are_renamed_and_removed,
     the_last_way_to_sign_in_cannot_be_removed,
@@ -159,6 +161,31 @@ async fn a_passkey_is_added_after_a_recent_sign_in_and_listed(backend: Backend) 
         .unwrap();
     assert_eq!(excluded.len(), 1);
     assert_eq!(excluded[0]["id"], credential["rawId"]);
+}
+
+/// The owner hears of every new way into the account (issue 16, item 4).
+async fn adding_a_passkey_mails_its_owner(backend: Backend) {
+    let app = MailApp::spawn_with(backend, |c| {
+        c.server.issuer.set_host(Some("localhost")).unwrap();
+    })
+    .await;
+    signed_in(&app).await;
+    add(&app, &mut SoftAuthenticator::default(), "Kitchen <tablet>").await;
+
+    let mail = app.wait_for_mail_to(EMAIL, 1).await;
+    assert!(
+        mail.subject().contains("a passkey was added"),
+        "{}",
+        mail.subject()
+    );
+    let text = mail.text_body();
+    assert!(text.contains("\"Kitchen <tablet>\""), "{text}");
+    assert!(text.contains(EMAIL), "{text}");
+    assert!(text.contains("/forgot-password"), "{text}");
+    assert!(text.contains("/account/passkeys"), "{text}");
+    let html = mail.html_body().expect("an HTML alternative");
+    assert!(html.contains("Kitchen &lt;tablet&gt;"), "{html}");
+    assert_eq!(app.mail_to(EMAIL).len(), 1, "one mail per passkey");
 }
 
 async fn adding_or_removing_a_passkey_needs_a_recent_sign_in(backend: Backend) {

@@ -12,6 +12,7 @@ mod external_ids;
 mod import;
 mod pages;
 mod pages_readable;
+mod passkeys;
 mod profile;
 mod records;
 mod sessions;
@@ -288,6 +289,8 @@ async fn admin_api_lives_only_on_the_admin_listener_and_describes_itself(backend
         ("/admin/api/users/{id}/sessions/{session_id}", "delete"),
         ("/admin/api/users/{id}/refresh-tokens", "get"),
         ("/admin/api/users/{id}/refresh-tokens/{family_id}", "delete"),
+        ("/admin/api/users/{id}/passkeys", "get"),
+        ("/admin/api/users/{id}/passkeys/{passkey_id}", "delete"),
         ("/admin/api/summary", "get"),
         ("/admin/api/audit-events", "get"),
         ("/admin/api/clients", "get"),
@@ -320,6 +323,7 @@ async fn admin_api_lives_only_on_the_admin_listener_and_describes_itself(backend
         "UserPatch",
         "SessionList",
         "RefreshTokenList",
+        "PasskeyList",
         "Summary",
         "AuditEventPage",
         "ErrorBody",
@@ -378,6 +382,14 @@ async fn assert_refused(
         (
             reqwest::Method::DELETE,
             format!("/admin/api/users/{}/refresh-tokens/some-family", target.id),
+        ),
+        (
+            reqwest::Method::GET,
+            format!("/admin/api/users/{}/passkeys", target.id),
+        ),
+        (
+            reqwest::Method::DELETE,
+            format!("/admin/api/users/{}/passkeys/some-passkey", target.id),
         ),
     ] {
         let r = call(app, method.clone(), &path, token).await;
