@@ -49,6 +49,10 @@ fn describe(kind: AuditKind) -> Option<&'static str> {
         AuditKind::PasskeyRemoved => "Passkey removed",
         AuditKind::AdminPasskeyRemoved => "Passkey removed by an administrator",
         AuditKind::PasskeyRegisterFailed => "Refused: adding a passkey",
+        AuditKind::PasskeySigninFailed => "Refused: signing in with a passkey",
+        AuditKind::PasskeyCloneWarning => {
+            "Refused: a passkey whose counter went back (it may have been copied)"
+        }
         AuditKind::PasswordChangeSucceeded => "Password changed",
         AuditKind::PasswordChangeFailed => {
             "Refused: changing the password (wrong current password)"
@@ -76,7 +80,20 @@ fn describe(kind: AuditKind) -> Option<&'static str> {
 /// How an event reads on the page, if it is shown.
 fn entry(e: RecordedAuditEvent) -> Option<EntryView> {
     let kind = AuditKind::parse(&e.event.kind)?;
-    let what = describe(kind)?;
+    let what = match describe(kind)? {
+        // How the sign-in was made, from the methods it recorded.
+        signed_in if kind == AuditKind::LoginSucceeded => {
+            let by_passkey = e.event.detail["amr"]
+                .as_array()
+                .is_some_and(|amr| amr.iter().any(|m| m == "pop"));
+            if by_passkey {
+                "Signed in with a passkey"
+            } else {
+                signed_in
+            }
+        }
+        what => what,
+    };
     // An administrator acted from their own browser: not the owner's.
     let by_owner = !kind.by_administrator();
     Some(EntryView {

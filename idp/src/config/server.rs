@@ -44,6 +44,13 @@ fn unreachable_url() -> Url {
 }
 
 impl ServerConfig {
+    /// The WebAuthn relying-party id passkeys are made for: the issuer's
+    /// host when it is a domain name. `None` (an IP address) turns passkeys
+    /// off, since WebAuthn RP ids are domains.
+    pub fn passkey_rp_id(&self) -> Option<&str> {
+        self.issuer.domain()
+    }
+
     pub(super) fn validate(&self) -> Result<(), ConfigError> {
         if !matches!(self.issuer.scheme(), "http" | "https") {
             return Err(invalid("server.issuer", "must be an http(s) URL"));

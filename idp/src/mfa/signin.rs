@@ -50,8 +50,21 @@ async fn ui_for(
     Ok(ui)
 }
 
-fn otp_page(p: &Pending) -> Page {
-    Page::new("login_otp.html", "Two-step sign-in").with("email", &p.email)
+/// The second step's page: the code form when the account has an
+/// authenticator app, the passkey button (the page's script) when it has
+/// passkeys and the server offers them; either one passes.
+async fn otp_page(state: &AppState, p: &Pending) -> Result<Page, AppError> {
+    let app = state
+        .store
+        .totp_credential(&p.user_id)
+        .await?
+        .is_some_and(|c| c.is_active());
+    let passkeys = state.config.server.passkey_rp_id().is_some()
+        && !state.store.passkeys(&p.user_id).await?.is_empty();
+    Ok(Page::new("login_otp.html", "Two-step sign-in")
+        .with("email", &p.email)
+        .with("otp_offered", &app)
+        .with("passkey_step", &passkeys))
 }
 
 /// The pending sign-in's user, if still allowed to sign in.
@@ -146,7 +159,7 @@ pub async fn page(
         return Ok(Redirect::to(paths::LOGIN_MFA_SETUP).into_response());
     }
     let ui = ui_for(&state, jar, &headers, &p).await?;
-    Ok(ui.render(otp_page(&p)))
+    Ok(ui.render(otp_page(&state, &p).await?))
 }
 
 pub async fn submit(
@@ -199,7 +212,8 @@ pub async fn submit(
             return refuse_locked(&state, ui, &meta, &pid, &user, lock).await;
         }
         return Ok(ui.render(
-            otp_page(&p)
+            otp_page(&state, &p)
+                .await?
                 .field_error("code", checked.message())
                 .invalid(),
         ));

@@ -14,18 +14,22 @@
 
 use std::time::Duration;
 
+use axum_extra::extract::cookie::CookieJar;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use webauthn_rs::prelude::{
-    CreationChallengeResponse, Passkey, PasskeyRegistration, Uuid, Webauthn, WebauthnBuilder,
+    CreationChallengeResponse, DiscoverableAuthentication, Passkey, PasskeyAuthentication,
+    PasskeyRegistration, RequestChallengeResponse, Uuid, Webauthn, WebauthnBuilder,
 };
 use webauthn_rs_proto::ResidentKeyRequirement;
 
-use crate::domain::UserId;
+use crate::crypto::random_token;
+use crate::domain::{Token, UserId};
 use crate::ephemeral::{Key, keys};
 use crate::store::{StoredPasskey, User};
+use crate::web::session;
 use crate::web::{AppError, AppState};
 
 /// How long a started registration can be finished.
@@ -36,7 +40,7 @@ pub const CEREMONY_TTL: Duration = Duration::from_secs(5 * 60);
 /// address): WebAuthn RP ids are domains, so passkeys are off there.
 pub fn relying_party(state: &AppState) -> Option<Webauthn> {
     let issuer = &state.config.server.issuer;
-    let rp_id = issuer.domain()?;
+    let rp_id = state.config.server.passkey_rp_id()?;
     let origin = url::Url::parse(&issuer.origin().ascii_serialization()).ok()?;
     WebauthnBuilder::new(rp_id, &origin)
         .ok()?
@@ -61,7 +65,7 @@ fn pending_key(session_id: &str) -> Key<Pending> {
 /// The user handle the authenticator stores: the user id when it is a
 /// UUID (it always is for accounts made here), else a UUID derived from
 /// it. Never the email address.
-fn user_handle(user: &UserId) -> Uuid {
+pub fn user_handle(user: &UserId) -> Uuid {
     Uuid::parse_str(user.as_str()).unwrap_or_else(|_| {
         let digest = Sha256::digest(user.as_str().as_bytes());
         let mut bytes = [0u8; 16];
@@ -136,15 +140,130 @@ pub async fn take(
     session_id: &str,
     user: &UserId,
 ) -> Result<Option<PasskeyRegistration>, AppError> {
-    let pending = match state.ephemeral.take(&pending_key(session_id)).await {
-        Ok(pending) => pending,
-        // Unreadable (another version's format): as good as none.
-        Err(crate::ephemeral::Error::Decode(_)) => None,
-        Err(e) => return Err(e.into()),
-    };
+    let pending = readable(state.ephemeral.take(&pending_key(session_id)).await)?;
     Ok(pending
         .filter(|p| &p.user_id == user)
         .map(|p| p.registration))
+}
+
+/// Reads a taken state: one of another version's format is as good as none.
+fn readable<T>(taken: Result<Option<T>, crate::ephemeral::Error>) -> Result<Option<T>, AppError> {
+    match taken {
+        Ok(value) => Ok(value),
+        Err(crate::ephemeral::Error::Decode(_)) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// A passkey sign-in (the first step) under way in a browser that has no
+/// session yet: kept under the SHA-256 of a random id that only its own
+/// HttpOnly cookie holds, so no other browser can finish it.
+fn signin_key(id: &str) -> Key<DiscoverableAuthentication> {
+    keys::secret("passkey-signin", id)
+}
+
+fn signin_cookie_name(dev_mode: bool) -> &'static str {
+    if dev_mode {
+        "idp_passkey"
+    } else {
+        "__Host-idp_passkey"
+    }
+}
+
+/// Starts a passkey sign-in in this browser, replacing one it had started:
+/// the options for `navigator.credentials.get` (no credentials listed: the
+/// authenticator offers the discoverable ones it holds for this RP id,
+/// user verification required) and the jar carrying the cookie.
+pub async fn begin_signin(
+    state: &AppState,
+    webauthn: &Webauthn,
+    jar: CookieJar,
+) -> Result<(CookieJar, RequestChallengeResponse), AppError> {
+    let dev = state.config.server.dev_mode;
+    if let Some(old) = jar.get(signin_cookie_name(dev)) {
+        state.ephemeral.delete(&signin_key(old.value())).await?;
+    }
+    let (mut options, authentication) = webauthn
+        .start_discoverable_authentication()
+        .map_err(|e| AppError::Internal(format!("passkey sign-in not started: {e}")))?;
+    // The page's script chooses how to ask (autofill or a dialog).
+    options.mediation = None;
+    let id = random_token();
+    state
+        .ephemeral
+        .put(&signin_key(&id), &authentication, CEREMONY_TTL)
+        .await?;
+    let jar = jar.add(session::cookie(signin_cookie_name(dev), id, dev));
+    Ok((jar, options))
+}
+
+/// Takes the passkey sign-in this browser started: gone afterwards, as is
+/// its cookie. `None` when there is none (expired, used, or the cookie is
+/// another browser's to hold).
+pub async fn take_signin(
+    state: &AppState,
+    jar: CookieJar,
+) -> Result<(CookieJar, Option<DiscoverableAuthentication>), AppError> {
+    let dev = state.config.server.dev_mode;
+    let Some(id) = jar
+        .get(signin_cookie_name(dev))
+        .map(|c| c.value().to_owned())
+        .filter(|id| Token::parse(id).is_some())
+    else {
+        return Ok((jar, None));
+    };
+    let taken = readable(state.ephemeral.take(&signin_key(&id)).await)?;
+    let jar = jar.remove(session::cookie(signin_cookie_name(dev), String::new(), dev));
+    Ok((jar, taken))
+}
+
+/// A passkey as the second step of a sign-in, kept under the pending
+/// second step's id (its own cookie's secret) and naming the person who
+/// passed the password.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SecondStep {
+    pub user_id: UserId,
+    pub authentication: PasskeyAuthentication,
+}
+
+fn second_step_key(pending_id: &str) -> Key<SecondStep> {
+    keys::secret("passkey-second-step", pending_id)
+}
+
+/// Starts a passkey check for the pending second step `pending_id` of
+/// `user`, offering the account's own passkeys only.
+pub async fn begin_second_step(
+    state: &AppState,
+    webauthn: &Webauthn,
+    pending_id: &str,
+    user: &UserId,
+    passkeys: &[Passkey],
+) -> Result<RequestChallengeResponse, AppError> {
+    let (options, authentication) = webauthn
+        .start_passkey_authentication(passkeys)
+        .map_err(|e| AppError::Internal(format!("passkey check not started: {e}")))?;
+    let step = SecondStep {
+        user_id: user.clone(),
+        authentication,
+    };
+    state
+        .ephemeral
+        .put(&second_step_key(pending_id), &step, CEREMONY_TTL)
+        .await?;
+    Ok(options)
+}
+
+/// Takes the passkey check of the pending second step `pending_id`, if it
+/// was started for `user`: gone afterwards either way.
+pub async fn take_second_step(
+    state: &AppState,
+    pending_id: &str,
+    user: &UserId,
+) -> Result<Option<PasskeyAuthentication>, AppError> {
+    let taken = readable(state.ephemeral.take(&second_step_key(pending_id)).await)?;
+    Ok(taken
+        .filter(|s| &s.user_id == user)
+        .map(|s| s.authentication))
 }
 
 #[cfg(test)]

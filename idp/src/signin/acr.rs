@@ -3,7 +3,9 @@
 
 /// The password alone.
 pub const ACR_PASSWORD: &str = "1";
-/// The password and a second step (TOTP).
+/// Two factors: the password and a second step (a code or a passkey), or
+/// a passkey with user verification alone (something held, and a PIN or
+/// biometric checked by the authenticator).
 pub const ACR_MFA: &str = "2";
 
 /// The `acr` a sign-in done with these methods reaches.
@@ -34,9 +36,10 @@ pub fn acr_reached(amr: &[String], essential: Option<&[String]>) -> &'static str
     }
 }
 
-/// Whether these methods include a second factor.
+/// Whether these methods include a second factor: a code (`otp`), or a
+/// passkey's sign-in, which says `mfa` (RFC 8176).
 pub fn has_second_factor(amr: &[String]) -> bool {
-    amr.iter().any(|m| m == "otp")
+    amr.iter().any(|m| m == "otp" || m == "mfa")
 }
 
 /// Which of the `acr` values a client asks for, in its order of preference,
@@ -149,6 +152,8 @@ mod tests {
     fn the_acr_said_is_one_of_the_essential_values() {
         let otp = ["pwd".to_owned(), "otp".to_owned()];
         let pwd = ["pwd".to_owned()];
+        let passkey = ["pop".to_owned(), "mfa".to_owned()];
+        assert_eq!(acr_reached(&passkey, None), ACR_MFA);
         let one = ["1".to_owned()];
         let both = ["1".to_owned(), "2".to_owned()];
         assert_eq!(acr_reached(&otp, Some(&one)), ACR_PASSWORD);

@@ -14,7 +14,8 @@ use crate::web::{AppError, AppState};
 pub enum Next {
     /// Who is signing in: the email and password form.
     Password,
-    /// A code from the account's authenticator app (or a recovery code).
+    /// A second factor: a code from the account's authenticator app (or a
+    /// recovery code), or one of its passkeys.
     Code,
     /// An authenticator must be set up first: one is required and the
     /// account has none.
@@ -78,8 +79,8 @@ pub async fn next(
     {
         return Ok(Next::Password);
     }
-    let has_otp = session.is_some_and(|c| has_second_factor(&c.session.amr));
-    if !has_otp {
+    let has_second = session.is_some_and(|c| has_second_factor(&c.session.amr));
+    if !has_second {
         let required = state.config.mfa.required || pending.is_some_and(|p| p.client.require_mfa);
         let essential_mfa = essential == Essential::SecondFactor;
         // A preference (acr_values) never fails a silent request: with
@@ -121,11 +122,17 @@ fn needs_login(state: &AppState, request: &AuthRequest, current: &CurrentUser) -
         || request.max_age.is_some_and(|max| now - auth_time > max)
 }
 
-/// Whether the account has an authenticator app turned on.
+/// Whether the account has a second factor: an authenticator app turned
+/// on, or a passkey (while this server offers passkeys at all).
 async fn has_authenticator(state: &AppState, user: &User) -> Result<bool, AppError> {
-    Ok(state
+    let app = state
         .store
         .totp_credential(&user.id)
         .await?
-        .is_some_and(|c| c.is_active()))
+        .is_some_and(|c| c.is_active());
+    if app {
+        return Ok(true);
+    }
+    let passkeys_on = state.config.server.passkey_rp_id().is_some();
+    Ok(passkeys_on && !state.store.passkeys(&user.id).await?.is_empty())
 }

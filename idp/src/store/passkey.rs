@@ -45,6 +45,22 @@ pub trait PasskeyStore {
         now: OffsetDateTime,
     ) -> Result<StoredPasskey>;
 
+    /// The passkey with this credential id (base64url), whoever owns it.
+    async fn passkey_by_credential_id(&self, credential_id: &str) -> Result<Option<StoredPasskey>>;
+
+    /// Records a sign-in with the passkey `id`: `last_used_at` becomes
+    /// `now`, and with `updated` the credential (its signature counter and
+    /// backup flags) is replaced, only if it is still `previous` as read
+    /// before the sign-in was checked. `false` when it was not: another
+    /// sign-in with the same passkey got there first (or it is gone).
+    async fn passkey_used(
+        &self,
+        id: &str,
+        previous: &str,
+        updated: Option<&str>,
+        now: OffsetDateTime,
+    ) -> Result<bool>;
+
     /// Renames one of the user's passkeys; `false` when the user has no
     /// passkey with that id.
     async fn rename_passkey(&self, user: &UserId, id: &str, name: &str) -> Result<bool>;

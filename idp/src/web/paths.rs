@@ -23,6 +23,10 @@ pub const CONFIRM_EMAIL_CHANGE: &str = "/account/email/confirm";
 
 pub const LOGIN_OTP: &str = "/login/otp";
 pub const LOGIN_MFA_SETUP: &str = "/login/mfa-setup";
+pub const LOGIN_PASSKEY_START: &str = "/login/passkey/start";
+pub const LOGIN_PASSKEY_FINISH: &str = "/login/passkey/finish";
+pub const LOGIN_OTP_PASSKEY_START: &str = "/login/otp/passkey/start";
+pub const LOGIN_OTP_PASSKEY_FINISH: &str = "/login/otp/passkey/finish";
 pub const ACCOUNT_MFA: &str = "/account/mfa";
 pub const ACCOUNT_MFA_SETUP: &str = "/account/mfa/setup";
 pub const ACCOUNT_MFA_DISABLE: &str = "/account/mfa/disable";

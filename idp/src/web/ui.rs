@@ -349,6 +349,8 @@ impl Ui {
         context.insert("client_id", self.client_id().unwrap_or(""));
         context.insert("flow_query", &self.flow_query());
         context.insert("req", self.request.as_deref().unwrap_or(""));
+        let passkeys = self.state.config.server.passkey_rp_id().is_some();
+        context.insert("passkeys_offered", &passkeys);
         context.insert("errors", &page.errors);
         context.insert("values", &page.values);
         if let Some(message) = &page.form_error {

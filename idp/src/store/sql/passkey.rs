@@ -83,6 +83,46 @@ macro_rules! impl_passkey_store {
                 })
             }
 
+            async fn passkey_by_credential_id(
+                &self,
+                credential_id: &str,
+            ) -> $crate::store::Result<Option<$crate::store::StoredPasskey>> {
+                use $crate::store::sql::db_error;
+                let row = sqlx::query_as::<_, $crate::store::sql::passkey::PasskeyRow>(
+                    "select passkey_id, user_id, name, credential_id, credential, created_at, last_used_at
+                     from passkey where credential_id = $1",
+                )
+                .bind(credential_id)
+                .fetch_optional(&mut *self.pool.conn().await?)
+                .await
+                .map_err(db_error)?;
+                Ok(row.map(Into::into))
+            }
+
+            async fn passkey_used(
+                &self,
+                id: &str,
+                previous: &str,
+                updated: Option<&str>,
+                now: time::OffsetDateTime,
+            ) -> $crate::store::Result<bool> {
+                use $crate::store::sql::{Ts, db_error};
+                // Compared with what was read: two sign-ins with one passkey
+                // at once cannot both move its counter (one would put it back).
+                let done = sqlx::query(
+                    "update passkey set credential = coalesce($3, credential), last_used_at = $4
+                     where passkey_id = $1 and credential = $2",
+                )
+                .bind(id)
+                .bind(previous)
+                .bind(updated)
+                .bind(Ts(now))
+                .execute(&mut *self.pool.conn().await?)
+                .await
+                .map_err(db_error)?;
+                Ok(done.rows_affected() == 1)
+            }
+
             async fn rename_passkey(
                 &self,
                 user: &$crate::domain::UserId,

@@ -1,0 +1,539 @@
+//! Signing in with a passkey (issue 16, items 2 and 3), over HTTP as the
+//! sign-in page's script does it: the first step instead of the password
+//! (the authenticator names the account; two factors, `amr` `pop` `mfa`,
+//! `acr` 2), and the second step after the password, next to the
+//! authenticator app. Then what an attacker tries: a replayed answer, an
+//! answer carried to another browser, another account's user handle, a
+//! copied authenticator (its counter goes back), a wrong origin, garbage,
+//! an oversized body, a disabled account: each a JSON refusal that starts
+//! no session.
+//!
+//! The authenticator is the kit's software passkey (`tests::passkey`),
+//! which is not this server's code. WebAuthn needs a domain name: the
+//! servers' issuer, and the address the tests use, is
+//! `http://localhost:<port>`.
+
+use openidconnect::core::CoreIdTokenClaims;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tests::browser::{NewClient, Page, register_client};
+use tests::passkey::SoftAuthenticator;
+
+use crate::oidc::{self, CALLBACK};
+use crate::{Backend, TestApp};
+
+on_both_backends!(
+    a_passkey_signs_in_to_a_portal_without_a_password,
+    a_passkey_meets_a_client_that_requires_two_step_sign_in,
+    a_passkey_is_the_second_step_after_the_password,
+    a_replayed_passkey_answer_is_refused,
+    another_browser_cannot_finish_this_browsers_passkey_sign_in,
+    a_forged_user_handle_is_refused,
+    a_copied_passkey_is_refused_and_audited,
+    bad_passkey_answers_get_json_errors_and_no_session,
+    a_disabled_account_cannot_sign_in_with_its_passkey,
+);
+
+const EMAIL: &str = "pat@example.com";
+const PW: &str = "correct horse battery staple";
+const START: &str = "/login/passkey/start";
+const FINISH: &str = "/login/passkey/finish";
+const STEP_START: &str = "/login/otp/passkey/start";
+const STEP_FINISH: &str = "/login/otp/passkey/finish";
+
+/// A server whose issuer is `http://localhost:<port>`, reached by that name.
+async fn spawn(backend: Backend) -> TestApp {
+    let mut app = TestApp::spawn_with(backend, |c| {
+        c.server.issuer.set_host(Some("localhost")).unwrap();
+    })
+    .await;
+    app.base_url = origin(&app);
+    app
+}
+
+fn origin(app: &TestApp) -> String {
+    app.state
+        .config
+        .server
+        .issuer
+        .origin()
+        .ascii_serialization()
+}
+
+async fn post_json(app: &TestApp, path: &str, body: &Value) -> (StatusCode, Value) {
+    let response = app
+        .http
+        .post(app.url(path))
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let json = response.json().await.unwrap_or(Value::Null);
+    (status, json)
+}
+
+/// Pat, with a password and a passkey made in its own browser.
+async fn pat_with_a_passkey(app: &TestApp) -> (idp::store::User, SoftAuthenticator) {
+    let user = app.create_user(EMAIL, PW, "Pat").await;
+    let mut authenticator = SoftAuthenticator::default();
+    let browser = app.other_browser();
+    browser.signed_in(EMAIL, PW).await;
+    let page = browser.page("/account/passkeys").await;
+    let csrf = field(&page, "/account/passkeys/register/start", "csrf_token");
+    let body = json!({ "csrf_token": csrf });
+    let (status, options) = post_json(&browser, "/account/passkeys/register/start", &body).await;
+    assert_eq!(status, StatusCode::OK, "{options}");
+    let credential = authenticator.register(&origin(app), &options);
+    let body = json!({ "csrf_token": csrf, "name": "Laptop", "credential": credential });
+    let (status, answer) = post_json(&browser, "/account/passkeys/register/finish", &body).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    (user, authenticator)
+}
+
+fn field(page: &Page, action: &str, name: &str) -> String {
+    page.hidden_fields(action)
+        .into_iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v)
+        .unwrap_or_default()
+}
+
+/// The sign-in page `browser` lands on for `auth_url`: its CSRF token and
+/// the pending request's `req`.
+async fn sign_in_page(browser: &TestApp, auth_url: &str) -> (Page, String, String) {
+    let to_login = oidc::open(browser, auth_url).await;
+    let location = to_login.location.clone().expect("sent to the sign-in page");
+    assert!(location.starts_with("/login?req="), "{location}");
+    let page = oidc::open(browser, &location).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let csrf = field(&page, "/login", "csrf_token");
+    let req = field(&page, "/login", "req");
+    assert!(!req.is_empty(), "the form carries the pending request");
+    (page, csrf, req)
+}
+
+/// Starts a passkey sign-in in `browser`: the options for `navigator.credentials.get`.
+async fn start(browser: &TestApp, csrf: &str, req: &str) -> Value {
+    let body = json!({ "csrf_token": csrf, "req": req });
+    let (status, options) = post_json(browser, START, &body).await;
+    assert_eq!(status, StatusCode::OK, "{options}");
+    options
+}
+
+async fn finish(browser: &TestApp, csrf: &str, req: &str, answer: &Value) -> (StatusCode, Value) {
+    let body = json!({ "csrf_token": csrf, "req": req, "credential": answer });
+    post_json(browser, FINISH, &body).await
+}
+
+/// Follows redirects from `path` to the client's callback: its query.
+async fn to_callback(browser: &TestApp, path: &str) -> std::collections::HashMap<String, String> {
+    let mut target = path.to_owned();
+    for _ in 0..10 {
+        let page = oidc::open(browser, &target).await;
+        let Some(next) = page.location.clone() else {
+            panic!("stopped at {target}: {} {}", page.status, page.text());
+        };
+        if next.starts_with(CALLBACK) {
+            return oidc::query_of(&next);
+        }
+        target = next;
+    }
+    panic!("no end of redirects from {path}");
+}
+
+fn amr(claims: &CoreIdTokenClaims) -> Vec<String> {
+    claims
+        .auth_method_refs()
+        .map(|v| v.iter().map(|m| m.as_str().to_owned()).collect())
+        .unwrap_or_default()
+}
+
+fn acr(claims: &CoreIdTokenClaims) -> Option<String> {
+    claims.auth_context_ref().map(|a| a.as_str().to_owned())
+}
+
+async fn client(app: &TestApp, require_mfa: bool) -> oidc::Rp {
+    let secret = register_client(
+        app,
+        NewClient {
+            require_mfa,
+            ..NewClient::app("shop", "Helix Shop", CALLBACK)
+        },
+    )
+    .await;
+    oidc::rp(app, "shop", secret).await
+}
+
+/// Whether `browser` has a session (the account page opens).
+async fn has_session(browser: &TestApp) -> bool {
+    browser.page("/account").await.status == StatusCode::OK
+}
+
+async fn audit_kinds(app: &TestApp, user: &idp::store::User) -> Vec<(String, Value)> {
+    app.state
+        .store
+        .audit_events(Some(&user.id), 50)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.event.kind, e.event.detail))
+        .collect()
+}
+
+/// A whole passkey sign-in through `rp` in a fresh browser: the ID token's claims.
+async fn signed_in_with_passkey(
+    app: &TestApp,
+    rp: &oidc::Rp,
+    authenticator: &mut SoftAuthenticator,
+) -> (TestApp, CoreIdTokenClaims) {
+    let browser = app.other_browser();
+    let auth = oidc::start(rp, &["email"], &[]);
+    let (_, csrf, req) = sign_in_page(&browser, &auth.url).await;
+    let options = start(&browser, &csrf, &req).await;
+    let answer = authenticator.sign_in(&origin(app), &options);
+    let (status, done) = finish(&browser, &csrf, &req, &answer).await;
+    assert_eq!(status, StatusCode::OK, "{done}");
+    let to = done["redirect"].as_str().expect("where to go next");
+    assert!(to.starts_with("/authorize/continue?req="), "{to}");
+    let answer = to_callback(&browser, to).await;
+    assert_eq!(answer.get("state"), Some(auth.state.secret()), "{answer:?}");
+    let code = answer.get("code").expect("a code");
+    let tokens = oidc::redeem(rp, code, &auth.verifier).await.unwrap();
+    let claims = oidc::verify_id_token(rp, &tokens, Some(&auth.nonce));
+    (browser, claims)
+}
+
+async fn a_passkey_signs_in_to_a_portal_without_a_password(backend: Backend) {
+    let app = spawn(backend).await;
+    let (user, mut authenticator) = pat_with_a_passkey(&app).await;
+    let rp = client(&app, false).await;
+
+    // The sign-in page offers it: a section the script shows, and the
+    // email field's autofill may list passkeys.
+    let browser = app.other_browser();
+    let auth = oidc::start(&rp, &["email"], &[]);
+    let (page, csrf, req) = sign_in_page(&browser, &auth.url).await;
+    let html = page.body.clone();
+    assert!(html.contains("data-passkey-signin"), "{html}");
+    assert!(
+        html.contains("autocomplete=\"username webauthn\""),
+        "{html}"
+    );
+    assert!(html.contains("/passkey-signin.js\" defer"), "{html}");
+    // No account named: nothing to enumerate, the authenticator chooses;
+    // user verification is required (two factors in one).
+    let options = start(&browser, &csrf, &req).await;
+    let public_key = &options["publicKey"];
+    assert!(
+        public_key["allowCredentials"]
+            .as_array()
+            .is_none_or(Vec::is_empty),
+        "{options}"
+    );
+    assert_eq!(public_key["userVerification"], "required", "{options}");
+    assert_eq!(public_key["rpId"], "localhost", "{options}");
+
+    let (browser, claims) = signed_in_with_passkey(&app, &rp, &mut authenticator).await;
+    assert_eq!(claims.subject().as_str(), user.id.as_str());
+    assert_eq!(amr(&claims), ["pop", "mfa"]);
+    assert_eq!(acr(&claims).as_deref(), Some("2"));
+    assert!(has_session(&browser).await);
+
+    // Its use is recorded and shown to the owner.
+    let stored = app.state.store.passkeys(&user.id).await.unwrap();
+    assert!(stored[0].last_used_at.is_some());
+    let activity = browser.page("/account/activity").await.text();
+    assert!(activity.contains("Signed in with a passkey"), "{activity}");
+    let passkeys = browser.page("/account/passkeys").await.text();
+    assert!(passkeys.contains("Last used"), "{passkeys}");
+}
+
+async fn a_passkey_meets_a_client_that_requires_two_step_sign_in(backend: Backend) {
+    let app = spawn(backend).await;
+    let (_, mut authenticator) = pat_with_a_passkey(&app).await;
+    let rp = client(&app, true).await;
+    // No code asked, no authenticator app to set up: the passkey is both.
+    let (_, claims) = signed_in_with_passkey(&app, &rp, &mut authenticator).await;
+    assert_eq!(amr(&claims), ["pop", "mfa"]);
+    assert_eq!(acr(&claims).as_deref(), Some("2"));
+}
+
+async fn a_passkey_is_the_second_step_after_the_password(backend: Backend) {
+    let app = spawn(backend).await;
+    let (user, mut authenticator) = pat_with_a_passkey(&app).await;
+    let rp = client(&app, true).await;
+
+    // The client requires two steps; Pat has no authenticator app but a
+    // passkey: after the password comes the passkey, not an enrolment.
+    let browser = app.other_browser();
+    let auth = oidc::start(&rp, &["email"], &[]);
+    let (page, _, _) = sign_in_page(&browser, &auth.url).await;
+    let after = browser
+        .submit_on(&page, "/login", &[("email", EMAIL), ("password", PW)])
+        .await;
+    assert_eq!(
+        after.location.as_deref(),
+        Some("/login/otp"),
+        "{}",
+        after.text()
+    );
+    let step = browser.page("/login/otp").await;
+    let html = step.body.clone();
+    assert!(html.contains("data-passkey-step"), "{html}");
+    assert!(!html.contains("name=\"code\""), "no code to type: {html}");
+    let csrf = html
+        .split("name=\"csrf_token\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a CSRF token")
+        .to_owned();
+    assert!(
+        !has_session(&browser).await,
+        "no session before the second step"
+    );
+
+    // Only Pat's own passkeys are offered.
+    let (status, options) = post_json(&browser, STEP_START, &json!({ "csrf_token": csrf })).await;
+    assert_eq!(status, StatusCode::OK, "{options}");
+    let listed: Vec<&str> = options["publicKey"]["allowCredentials"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["id"].as_str())
+        .collect();
+    assert_eq!(listed, authenticator.credential_ids());
+
+    let answer = authenticator.sign_in(&origin(&app), &options);
+    let body = json!({ "csrf_token": csrf, "credential": answer });
+    let (status, done) = post_json(&browser, STEP_FINISH, &body).await;
+    assert_eq!(status, StatusCode::OK, "{done}");
+    let to = done["redirect"].as_str().unwrap();
+    let answer = to_callback(&browser, to).await;
+    let tokens = oidc::redeem(&rp, &answer["code"], &auth.verifier)
+        .await
+        .unwrap();
+    let claims = oidc::verify_id_token(&rp, &tokens, Some(&auth.nonce));
+    assert_eq!(amr(&claims), ["pwd", "pop", "mfa"]);
+    assert_eq!(acr(&claims).as_deref(), Some("2"));
+
+    // The same answer again: the step is over and its challenge used.
+    let (status, again) = post_json(&browser, STEP_FINISH, &body).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{again}");
+    assert!(
+        app.state
+            .store
+            .totp_credential(&user.id)
+            .await
+            .unwrap()
+            .is_none(),
+        "no authenticator app was forced on Pat"
+    );
+}
+
+async fn a_replayed_passkey_answer_is_refused(backend: Backend) {
+    let app = spawn(backend).await;
+    let (_, mut authenticator) = pat_with_a_passkey(&app).await;
+    let rp = client(&app, false).await;
+    let browser = app.other_browser();
+    let auth = oidc::start(&rp, &["email"], &[]);
+    let (_, csrf, req) = sign_in_page(&browser, &auth.url).await;
+    let options = start(&browser, &csrf, &req).await;
+    let answer = authenticator.sign_in(&origin(&app), &options);
+    let (status, _) = finish(&browser, &csrf, &req, &answer).await;
+    assert_eq!(status, StatusCode::OK);
+
+    // Someone who captured the answer sends it again from a fresh browser,
+    // with a challenge of its own: the answer signed another challenge.
+    let thief = app.other_browser();
+    let auth = oidc::start(&rp, &["email"], &[]);
+    let (_, csrf, req) = sign_in_page(&thief, &auth.url).await;
+    start(&thief, &csrf, &req).await;
+    let (status, refused) = finish(&thief, &csrf, &req, &answer).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
+    assert!(refused["error"].as_str().is_some(), "{refused}");
+    assert!(!has_session(&thief).await);
+    // And with no challenge at all (the first one is used up).
+    let (status, _) = finish(&thief, &csrf, &req, &answer).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(!has_session(&thief).await);
+}
+
+async fn another_browser_cannot_finish_this_browsers_passkey_sign_in(backend: Backend) {
+    let app = spawn(backend).await;
+    let (_, mut authenticator) = pat_with_a_passkey(&app).await;
+    let rp = client(&app, false).await;
+    let browser = app.other_browser();
+    let auth = oidc::start(&rp, &["email"], &[]);
+    let (_, csrf, req) = sign_in_page(&browser, &auth.url).await;
+    let options = start(&browser, &csrf, &req).await;
+    let answer = authenticator.sign_in(&origin(&app), &options);
+
+    // Another browser holds no ceremony: the answer opens nothing there,
+    // with its own CSRF token and request or with this browser's.
+    let other = app.other_browser();
+    let (_, other_csrf, other_req) = sign_in_page(&other, &auth.url).await;
+    let (status, _) = finish(&other, &other_csrf, &other_req, &answer).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = finish(&other, &csrf, &req, &answer).await;
+    assert!(status.is_client_error(), "{status}");
+    assert!(!has_session(&other).await);
+
+    // This browser's sign-in was left alone.
+    let (status, done) = finish(&browser, &csrf, &req, &answer).await;
+    assert_eq!(status, StatusCode::OK, "{done}");
+    assert!(has_session(&browser).await);
+}
+
+async fn a_forged_user_handle_is_refused(backend: Backend) {
+    let app = spawn(backend).await;
+    let (pat, mut authenticator) = pat_with_a_passkey(&app).await;
+    let sam = app.create_user("sam@example.com", PW, "Sam").await;
+    let rp = client(&app, false).await;
+    let browser = app.other_browser();
+    let auth = oidc::start(&rp, &["email"], &[]);
+    let (_, csrf, req) = sign_in_page(&browser, &auth.url).await;
+    let options = start(&browser, &csrf, &req).await;
+    let mut answer = authenticator.sign_in(&origin(&app), &options);
+    // Pat's passkey, claiming to be Sam's (the handle is not signed).
+    let sams_handle = base64url(uuid::Uuid::parse_str(sam.id.as_str()).unwrap().as_bytes());
+    answer["response"]["userHandle"] = Value::String(sams_handle);
+    let (status, refused) = finish(&browser, &csrf, &req, &answer).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
+    assert!(!has_session(&browser).await);
+    let events = audit_kinds(&app, &pat).await;
+    assert!(
+        events
+            .iter()
+            .any(|(k, d)| k == "passkey.signin_failed" && d["reason"] == "other_user"),
+        "{events:?}"
+    );
+}
+
+fn base64url(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+async fn a_copied_passkey_is_refused_and_audited(backend: Backend) {
+    let app = spawn(backend).await;
+    let (user, mut authenticator) = pat_with_a_passkey(&app).await;
+    let rp = client(&app, false).await;
+    // Two browsers each get a challenge; the authenticator signs both, the
+    // first with the lower counter. A copy of the key used elsewhere looks
+    // like this: an answer whose counter is not above the one last seen.
+    let first = app.other_browser();
+    let second = app.other_browser();
+    let auth = oidc::start(&rp, &["email"], &[]);
+    let (_, csrf1, req1) = sign_in_page(&first, &auth.url).await;
+    let (_, csrf2, req2) = sign_in_page(&second, &auth.url).await;
+    let options1 = start(&first, &csrf1, &req1).await;
+    let options2 = start(&second, &csrf2, &req2).await;
+    let older = authenticator.sign_in(&origin(&app), &options1);
+    let newer = authenticator.sign_in(&origin(&app), &options2);
+
+    let (status, _) = finish(&second, &csrf2, &req2, &newer).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, refused) = finish(&first, &csrf1, &req1, &older).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
+    assert!(!has_session(&first).await);
+
+    let events = audit_kinds(&app, &user).await;
+    assert!(
+        events.iter().any(|(k, _)| k == "passkey.clone_warning"),
+        "{events:?}"
+    );
+    let activity = second.page("/account/activity").await.text();
+    assert!(activity.contains("it may have been copied"), "{activity}");
+}
+
+async fn bad_passkey_answers_get_json_errors_and_no_session(backend: Backend) {
+    let app = spawn(backend).await;
+    let (user, mut authenticator) = pat_with_a_passkey(&app).await;
+    let rp = client(&app, false).await;
+    let browser = app.other_browser();
+    let auth = oidc::start(&rp, &["email"], &[]);
+    let (_, csrf, req) = sign_in_page(&browser, &auth.url).await;
+
+    // Not JSON at all.
+    let response = browser
+        .http
+        .post(browser.url(FINISH))
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let json: Value = response.json().await.unwrap();
+    assert!(json["error"].as_str().is_some(), "{json}");
+
+    // No CSRF token: refused before anything is looked at.
+    let (status, _) = post_json(&browser, START, &json!({ "req": req })).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    // Garbage where the credential goes; then an answer made at another origin.
+    start(&browser, &csrf, &req).await;
+    let (status, refused) = finish(&browser, &csrf, &req, &json!({ "id": 7 })).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
+    // A look-alike site relays this browser's challenge: the authenticator
+    // answers for that site's origin and RP id, never for this one's.
+    let mut options = start(&browser, &csrf, &req).await;
+    options["publicKey"]["rpId"] = json!("evil.example");
+    let phished = authenticator.sign_in("https://evil.example", &options);
+    let (status, refused) = finish(&browser, &csrf, &req, &phished).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
+
+    // An oversized body: refused by its size, not a server error.
+    let huge =
+        json!({ "csrf_token": csrf, "req": req, "credential": { "id": "x".repeat(200_000) } });
+    let response = browser
+        .http
+        .post(browser.url(FINISH))
+        .json(&huge)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+
+    // A passkey removed meanwhile is not registered any more.
+    let options = start(&browser, &csrf, &req).await;
+    let answer = authenticator.sign_in(&origin(&app), &options);
+    let stored = app.state.store.passkeys(&user.id).await.unwrap();
+    assert!(
+        app.state
+            .store
+            .remove_passkey(&user.id, &stored[0].id, false)
+            .await
+            .unwrap()
+    );
+    let (status, refused) = finish(&browser, &csrf, &req, &answer).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
+    assert!(
+        refused["error"]
+            .as_str()
+            .unwrap()
+            .contains("not registered"),
+        "{refused}"
+    );
+    assert!(!has_session(&browser).await);
+}
+
+async fn a_disabled_account_cannot_sign_in_with_its_passkey(backend: Backend) {
+    let app = spawn(backend).await;
+    let (user, mut authenticator) = pat_with_a_passkey(&app).await;
+    let rp = client(&app, false).await;
+    app.state
+        .store
+        .set_user_disabled(&user.id, true, app.clock_now())
+        .await
+        .unwrap();
+    let browser = app.other_browser();
+    let auth = oidc::start(&rp, &["email"], &[]);
+    let (_, csrf, req) = sign_in_page(&browser, &auth.url).await;
+    let options = start(&browser, &csrf, &req).await;
+    let answer = authenticator.sign_in(&origin(&app), &options);
+    let (status, refused) = finish(&browser, &csrf, &req, &answer).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
+    assert!(!has_session(&browser).await);
+}
