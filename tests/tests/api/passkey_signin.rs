@@ -32,6 +32,7 @@ on_both_backends!(
     a_copied_passkey_is_refused_and_audited,
     bad_passkey_answers_get_json_errors_and_no_session,
     a_disabled_account_cannot_sign_in_with_its_passkey,
+    wrong_passwords_do_not_lock_the_owners_passkey_out,
 );
 
 const EMAIL: &str = "pat@example.com";
@@ -536,4 +537,31 @@ async fn a_disabled_account_cannot_sign_in_with_its_passkey(backend: Backend) {
     let (status, refused) = finish(&browser, &csrf, &req, &answer).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
     assert!(!has_session(&browser).await);
+}
+
+async fn wrong_passwords_do_not_lock_the_owners_passkey_out(backend: Backend) {
+    let app = spawn(backend).await;
+    let (_, mut authenticator) = pat_with_a_passkey(&app).await;
+    let rp = client(&app, false).await;
+    // Someone guesses Pat's password until the address locks.
+    let guesser = app.other_browser();
+    let mut locked = false;
+    for _ in 0..10 {
+        let page = guesser.sign_in(EMAIL, "not the password at all").await;
+        if page.text().contains("locked") {
+            locked = true;
+            break;
+        }
+    }
+    assert!(locked, "the address locks after repeated wrong passwords");
+    let right = app.other_browser().sign_in(EMAIL, PW).await;
+    assert_ne!(
+        right.status,
+        StatusCode::SEE_OTHER,
+        "the password is locked out too"
+    );
+    // Pat's passkey cannot be guessed, and still signs in.
+    let (browser, claims) = signed_in_with_passkey(&app, &rp, &mut authenticator).await;
+    assert_eq!(amr(&claims), ["pop", "mfa"]);
+    assert!(has_session(&browser).await);
 }
