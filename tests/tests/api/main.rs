@@ -52,6 +52,7 @@ mod mail;
 mod mfa;
 mod oidc;
 mod outage;
+mod passkey_browser;
 mod passkeys;
 mod plans;
 mod portal_browser;
