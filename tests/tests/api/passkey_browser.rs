@@ -102,6 +102,16 @@ async fn a_passkey_is_added_on_the_portal_themed_page(backend: Backend) {
     assert_eq!(passkeys[0].name, "Work laptop");
     assert_eq!(passkeys[0].credential_id, credential.credential_id);
 
+    // The same phone again: it says it holds one already and makes none.
+    let refused = press_add_passkey(&browser, "Again").await;
+    let message = refused.expect_err("no second passkey on the same phone");
+    assert!(
+        message.contains("This device already has a passkey for your account"),
+        "{message}"
+    );
+    assert_eq!(key.credentials(&browser).await.len(), 1);
+    assert_eq!(stored(&app, &jane).await.len(), 1);
+
     browser
         .assert_clean_console("adding a passkey in the helix theme")
         .await;
