@@ -253,6 +253,34 @@ impl TestApp {
         .unwrap()
     }
 
+    /// Takes `user`'s password away, as for an account made elsewhere (an
+    /// import) without one: its passkeys are then its only way in. Nothing
+    /// in the server makes such an account yet, so the column is cleared
+    /// directly.
+    pub async fn remove_password(&self, user: &idp::domain::UserId) {
+        use sqlx::Connection;
+        let url = self.state.config.database.url.expose().to_owned();
+        let sql = "update user_account set password_hash = null where user_id = $1";
+        match self.backend {
+            crate::Backend::Postgres => {
+                let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+                sqlx::query(sql)
+                    .bind(user.as_str())
+                    .execute(&mut conn)
+                    .await
+                    .unwrap();
+            }
+            crate::Backend::Sqlite => {
+                let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+                sqlx::query(sql)
+                    .bind(user.as_str())
+                    .execute(&mut conn)
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+
     /// A second browser on the same server: its own cookies.
     pub fn other_browser(&self) -> TestApp {
         self.browser_as(crate::USER_AGENT)

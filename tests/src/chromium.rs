@@ -428,12 +428,8 @@ impl Browser {
 
     /// A Chrome DevTools Protocol command, through chromedriver.
     pub async fn cdp(&self, cmd: &str, params: Value) -> Value {
-        let session = &self.session;
         let answer: Value = reqwest::Client::new()
-            .post(format!(
-                "{}/session/{session}/goog/cdp/execute",
-                self.driver.url()
-            ))
+            .post(self.session_url("/goog/cdp/execute"))
             .json(&json!({ "cmd": cmd, "params": params }))
             .send()
             .await
@@ -441,6 +437,43 @@ impl Browser {
             .json()
             .await
             .unwrap_or_else(|e| panic!("{cmd}'s answer as JSON: {e}"));
+        answer["value"].clone()
+    }
+
+    /// `<chromedriver>/session/<this session><path>`.
+    fn session_url(&self, path: &str) -> String {
+        format!("{}/session/{}{path}", self.driver.url(), self.session)
+    }
+
+    /// A WebDriver command on this session that fantoccini does not have
+    /// (an extension's, such as WebAuthn's virtual authenticators): sent as
+    /// `method` to `/session/{id}{path}` with `body` (none for GET and
+    /// DELETE); returns the answer's `value`, and fails the test on a
+    /// WebDriver error, with its words.
+    pub async fn session_command(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Value {
+        let what = format!("{method} {path}");
+        let mut request = reqwest::Client::new().request(method, self.session_url(path));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("send {what} to chromedriver: {e}"));
+        let status = response.status();
+        let answer: Value = response
+            .json()
+            .await
+            .unwrap_or_else(|e| panic!("{what}'s answer as JSON: {e}"));
+        assert!(
+            status.is_success(),
+            "chromedriver refused {what} ({status}): {answer}"
+        );
         answer["value"].clone()
     }
 
@@ -474,9 +507,8 @@ impl Browser {
     /// Console messages not read before (chromedriver's browser log):
     /// (level, source, message); also kept for [`Self::assert_clean_console`].
     pub async fn pull_console(&self) -> Vec<(String, String, String)> {
-        let session = &self.session;
         let answer: Value = match reqwest::Client::new()
-            .post(format!("{}/session/{session}/se/log", self.driver.url()))
+            .post(self.session_url("/se/log"))
             .json(&json!({ "type": "browser" }))
             .send()
             .await
@@ -514,12 +546,23 @@ impl Browser {
     /// Content-Security-Policy report since the last check. A form answered
     /// with its errors (422) is expected, not a fault.
     pub async fn assert_clean_console(&self, page: &str) {
+        self.assert_clean_console_but(page, &[]).await;
+    }
+
+    /// [`Self::assert_clean_console`], also excusing the network messages
+    /// that contain one of `expected`: refusals the page's script asks for
+    /// and handles, which Chromium logs as failed loads (say
+    /// `/register/start - Failed to load resource: the server responded
+    /// with a status of 403`).
+    pub async fn assert_clean_console_but(&self, page: &str, expected: &[&str]) {
         let bad: Vec<_> = self
             .console()
             .await
             .into_iter()
             .filter(|(level, source, message)| {
-                let expected = source == "network" && message.contains("status of 422");
+                let expected = source == "network"
+                    && (message.contains("status of 422")
+                        || expected.iter().any(|e| message.contains(e)));
                 !expected
                     && (level == "SEVERE"
                         || source == "security"

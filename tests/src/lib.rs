@@ -22,6 +22,7 @@ pub mod rp;
 pub mod signin;
 pub mod smtp;
 pub mod totp;
+pub mod webauthn;
 
 /// What the test browsers call themselves (the audit trail records it).
 pub const USER_AGENT: &str = "idp-black-box-tests/1.0";

@@ -52,6 +52,7 @@ mod mail;
 mod mfa;
 mod oidc;
 mod outage;
+mod passkey_browser;
 mod passkey_signin;
 mod passkeys;
 mod plans;

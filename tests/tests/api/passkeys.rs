@@ -10,7 +10,6 @@
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use sqlx::Connection;
 use tests::browser::MailApp;
 use tests::passkey::SoftAuthenticator;
 use time::Duration;
@@ -318,26 +317,7 @@ async fn the_last_way_to_sign_in_cannot_be_removed(backend: Backend) {
     let user = signed_in(&app).await;
     add(&app, &mut SoftAuthenticator::default(), "Only").await;
     // An account without a password (made elsewhere): its passkey is its way in.
-    let url = app.state.config.database.url.expose().to_owned();
-    let sql = "update user_account set password_hash = null where user_id = $1";
-    match app.backend {
-        Backend::Postgres => {
-            let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
-            sqlx::query(sql)
-                .bind(user.id.as_str())
-                .execute(&mut conn)
-                .await
-                .unwrap();
-        }
-        Backend::Sqlite => {
-            let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
-            sqlx::query(sql)
-                .bind(user.id.as_str())
-                .execute(&mut conn)
-                .await
-                .unwrap();
-        }
-    }
+    app.remove_password(&user.id).await;
     let id = stored(&app, &user).await[0].id.clone();
     let remove = format!("/account/passkeys/{id}/remove");
     let page = app.submit(PAGE, &remove, &[]).await;

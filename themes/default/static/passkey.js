@@ -7,7 +7,9 @@
  * (POST /account/passkeys/register/finish) with the name typed. Binary
  * fields travel as base64url, as the server's WebAuthn library expects.
  * Errors show in the form's [data-passkey-message]; a server asking to
- * confirm it's you first sends the browser there.
+ * confirm it's you first sends the browser there. A device that already
+ * holds one of the account's passkeys is told apart from a cancelled or
+ * failed ceremony: trying again there cannot help.
  */
 (function () {
   "use strict";
@@ -110,7 +112,12 @@
             credential: credentialJson(credential)
           };
           return post(FINISH, body);
-        }, function () {
+        }, function (error) {
+          // The authenticator holds one of the passkeys the server listed
+          // (excludeCredentials): trying again on it can never work.
+          if (error && error.name === "InvalidStateError") {
+            throw new Error("This device already has a passkey for your account, so no new one was made. Add one from another device, or use the one you have.");
+          }
           throw new Error("No passkey was made. You can try again.");
         });
       }).then(function (finished) {

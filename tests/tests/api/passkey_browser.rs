@@ -1,0 +1,212 @@
+//! Passkeys on the account page in headless Chromium (issue 16, item 1):
+//! the page's own script runs the registration ceremony, and Chromium
+//! answers `navigator.credentials.create` with a virtual authenticator (the
+//! WebAuthn WebDriver extension, `tests::webauthn`), whose credentials the
+//! test then reads: what a person's phone would hold. The server's issuer is
+//! `http://localhost:<port>` (WebAuthn RP ids are domain names) and the
+//! browser opens the pages there. Each test fails on a console error or a
+//! Content-Security-Policy violation. The ceremony's refusals are HTTP
+//! tests (`passkeys.rs`).
+
+use serde_json::json;
+use tests::TestApp;
+use tests::browser::{NewClient, register_client};
+use tests::chromium::{Browser, save_screenshot};
+use tests::webauthn::{
+    browser_with_authenticator, issuer_on_localhost, issuer_url, press_add_passkey,
+    register_passkey, sign_in_at_issuer,
+};
+
+use crate::Backend;
+
+in_chromium!(
+    a_passkey_is_added_on_the_portal_themed_page,
+    a_passkey_is_removed_from_the_page_but_not_the_last_way_in,
+    without_a_recent_sign_in_the_page_asks_to_confirm_it_is_you,
+);
+
+const EMAIL: &str = "jane@example.com";
+const PW: &str = "Correct-Horse-Battery-9";
+
+/// A provider on `http://localhost:<port>` with Jane, and a first-party
+/// portal wearing `theme`; returns the query that shows its theme.
+async fn provider(backend: Backend, theme: &str) -> (TestApp, idp::store::User, String) {
+    let app = TestApp::spawn_with(backend, issuer_on_localhost).await;
+    let jane = app.create_user(EMAIL, PW, "Jane Doe").await;
+    let client = format!("{theme}-portal");
+    register_client(&app, NewClient::portal(&client, theme)).await;
+    (app, jane, format!("?client_id={client}"))
+}
+
+async fn stored(app: &TestApp, user: &idp::store::User) -> Vec<idp::store::StoredPasskey> {
+    app.state.store.passkeys(&user.id).await.unwrap()
+}
+
+/// Waits until the page shown wears `theme`.
+async fn wears(browser: &Browser, theme: &str) {
+    browser
+        .wait_until(
+            &format!("the {theme} theme"),
+            "return document.readyState === 'complete'
+               && document.body.classList.contains('theme-' + arguments[0]);",
+            vec![json!(theme)],
+        )
+        .await;
+}
+
+async fn a_passkey_is_added_on_the_portal_themed_page(backend: Backend) {
+    let (app, jane, query) = provider(backend, "helix").await;
+    let (browser, key) = browser_with_authenticator().await;
+    sign_in_at_issuer(&browser, &app, &query, EMAIL, PW).await;
+
+    // From the account page's link, in the portal's theme.
+    browser.follow_link("Passkeys").await;
+    browser.wait_for_path("/account/passkeys").await;
+    wears(&browser, "helix").await;
+    browser.see("You have no passkeys yet.").await;
+
+    // The finger is not recognised: the page says so, nothing is made.
+    key.set_user_verified(&browser, false).await;
+    let refused = press_add_passkey(&browser, "Work laptop").await;
+    let message = refused.expect_err("no passkey without user verification");
+    assert!(message.contains("No passkey was made"), "{message}");
+    assert!(key.credentials(&browser).await.is_empty());
+    assert!(stored(&app, &jane).await.is_empty());
+
+    key.set_user_verified(&browser, true).await;
+    register_passkey(&browser, &app, &query, "Work laptop").await;
+    wears(&browser, "helix").await;
+    browser.see("Not used yet.").await;
+
+    // The phone holds one discoverable credential for this server, under a
+    // handle that is the account's id, not its address; the server holds
+    // the same credential.
+    let held = key.credentials(&browser).await;
+    assert_eq!(held.len(), 1, "{held:?}");
+    let credential = &held[0];
+    assert!(credential.is_resident_credential, "{credential:?}");
+    assert_eq!(
+        credential.rp_id.as_deref(),
+        Some("localhost"),
+        "{credential:?}"
+    );
+    let handle = credential.user_handle_bytes().expect("a user handle");
+    assert!(
+        !String::from_utf8_lossy(&handle).contains(EMAIL),
+        "{credential:?}"
+    );
+    let id = uuid::Uuid::parse_str(jane.id.as_str()).unwrap();
+    assert_eq!(handle, id.as_bytes(), "{credential:?}");
+    let passkeys = stored(&app, &jane).await;
+    assert_eq!(passkeys.len(), 1);
+    assert_eq!(passkeys[0].name, "Work laptop");
+    assert_eq!(passkeys[0].credential_id, credential.credential_id);
+
+    // The same phone again: it says it holds one already and makes none.
+    let refused = press_add_passkey(&browser, "Again").await;
+    let message = refused.expect_err("no second passkey on the same phone");
+    assert!(
+        message.contains("This device already has a passkey for your account"),
+        "{message}"
+    );
+    assert_eq!(key.credentials(&browser).await.len(), 1);
+    assert_eq!(stored(&app, &jane).await.len(), 1);
+
+    browser
+        .assert_clean_console("adding a passkey in the helix theme")
+        .await;
+    save_screenshot(&browser, "passkeys-helix-added").await;
+    browser.quit().await;
+}
+
+async fn a_passkey_is_removed_from_the_page_but_not_the_last_way_in(backend: Backend) {
+    let (app, jane, query) = provider(backend, "customer").await;
+    let (browser, key) = browser_with_authenticator().await;
+    sign_in_at_issuer(&browser, &app, &query, EMAIL, PW).await;
+    register_passkey(&browser, &app, &query, "Phone").await;
+
+    browser.click_button("Remove Phone").await;
+    browser.see("Passkey “Phone” removed.").await;
+    browser.see("You have no passkeys yet.").await;
+    wears(&browser, "customer").await;
+    assert!(stored(&app, &jane).await.is_empty());
+    browser
+        .assert_clean_console("removing a passkey in the customer theme")
+        .await;
+
+    // Without a password, her only passkey is her only way in: it stays.
+    app.remove_password(&jane.id).await;
+    key.remove_all_credentials(&browser).await;
+    register_passkey(&browser, &app, &query, "Only key").await;
+    browser.click_button("Remove Only key").await;
+    browser.see("only way you can sign in").await;
+    browser.see("Only key").await;
+    wears(&browser, "customer").await;
+    assert_eq!(stored(&app, &jane).await.len(), 1);
+    assert_eq!(key.credentials(&browser).await.len(), 1);
+    // The refusal is a 409 page, which Chromium logs as a failed load.
+    browser
+        .assert_clean_console_but("the refused removal", &["status of 409"])
+        .await;
+    save_screenshot(&browser, "passkeys-customer-last-way-in").await;
+    browser.quit().await;
+}
+
+async fn without_a_recent_sign_in_the_page_asks_to_confirm_it_is_you(backend: Backend) {
+    let (app, jane, query) = provider(backend, "helix").await;
+    let (browser, key) = browser_with_authenticator().await;
+    sign_in_at_issuer(&browser, &app, &query, EMAIL, PW).await;
+    register_passkey(&browser, &app, &query, "Phone").await;
+    let reauth_after = app.state.config.account.reauth_max_age_minutes;
+    app.clock.advance(time::Duration::minutes(
+        i64::try_from(reauth_after).unwrap() + 1,
+    ));
+
+    // The page still shows; adding sends her to "Confirm it's you", in the
+    // portal's theme, before any ceremony.
+    browser
+        .open(&issuer_url(&app, &format!("/account/passkeys{query}")))
+        .await;
+    browser.see("Phone").await;
+    press_add_passkey(&browser, "Laptop")
+        .await
+        .expect("the browser leaves for the confirmation");
+    browser.wait_for_path("/account/reauth").await;
+    browser.see("Confirm it's you").await;
+    wears(&browser, "helix").await;
+    assert_eq!(key.credentials(&browser).await.len(), 1);
+    browser
+        .assert_clean_console_but(
+            "the passkey started without a recent sign-in",
+            &["/account/passkeys/register/start - Failed to load resource: the server responded with a status of 403"],
+        )
+        .await;
+
+    // Removing too.
+    browser
+        .open(&issuer_url(&app, &format!("/account/passkeys{query}")))
+        .await;
+    browser.click_button("Remove Phone").await;
+    browser.wait_for_path("/account/reauth").await;
+    browser.see("Confirm it's you").await;
+    assert_eq!(stored(&app, &jane).await.len(), 1);
+
+    // Confirmed with her password: back on the page, and adding works
+    // (from a new laptop: an authenticator without her first passkey).
+    browser.type_into("password", PW).await;
+    browser.click_button("Confirm").await;
+    browser.wait_for_path("/account/passkeys").await;
+    wears(&browser, "helix").await;
+    let first = key.credentials(&browser).await[0].credential_id.clone();
+    key.remove_credential(&browser, &first).await;
+    press_add_passkey(&browser, "Laptop")
+        .await
+        .expect("the passkey is added");
+    browser.wait_for_path("/account/passkeys").await;
+    browser.see("Laptop").await;
+    assert_eq!(stored(&app, &jane).await.len(), 2);
+    browser
+        .assert_clean_console("adding a passkey after confirming")
+        .await;
+    browser.quit().await;
+}
