@@ -11,7 +11,8 @@
 use serde_json::json;
 use tests::TestApp;
 use tests::browser::{NewClient, register_client};
-use tests::chromium::{Browser, save_screenshot};
+use tests::chromium::{Browser, save_screenshot, sign_in};
+use tests::rp::TestRp;
 use tests::webauthn::{
     browser_with_authenticator, issuer_on_localhost, issuer_url, press_add_passkey,
     register_passkey, sign_in_at_issuer,
@@ -23,6 +24,8 @@ in_chromium!(
     a_passkey_is_added_on_the_portal_themed_page,
     a_passkey_is_removed_from_the_page_but_not_the_last_way_in,
     without_a_recent_sign_in_the_page_asks_to_confirm_it_is_you,
+    a_passkey_signs_in_to_a_portal_on_another_origin,
+    a_passkey_is_the_second_step_of_a_portal_that_requires_two,
 );
 
 const EMAIL: &str = "jane@example.com";
@@ -208,5 +211,134 @@ async fn without_a_recent_sign_in_the_page_asks_to_confirm_it_is_you(backend: Ba
     browser
         .assert_clean_console("adding a passkey after confirming")
         .await;
+    browser.quit().await;
+}
+
+/// A provider on `http://localhost:<port>`, reached by that name, with
+/// Jane, and a relying party wearing `theme` on its own origin
+/// (127.0.0.1, its own port), requiring two-step sign-in if `require_mfa`.
+async fn provider_and_portal(
+    backend: Backend,
+    theme: &str,
+    require_mfa: bool,
+) -> (TestApp, idp::store::User, TestRp) {
+    let mut app = TestApp::spawn_with(backend, issuer_on_localhost).await;
+    app.base_url = issuer_url(&app, "");
+    let jane = app.create_user(EMAIL, PW, "Jane Doe").await;
+    let client = format!("{theme}-portal");
+    let rp = TestRp::start(
+        &app,
+        NewClient {
+            require_mfa,
+            ..NewClient::portal(&client, theme)
+        },
+    )
+    .await;
+    (app, jane, rp)
+}
+
+/// Jane adds a passkey from her account page, then signs out of the
+/// provider: the authenticator keeps the passkey, the browser no session.
+async fn jane_with_a_passkey(browser: &Browser, app: &TestApp, theme: &str) {
+    let query = format!("?client_id={theme}-portal");
+    sign_in_at_issuer(browser, app, &query, EMAIL, PW).await;
+    register_passkey(browser, app, &query, "Phone").await;
+    browser
+        .client
+        .delete_all_cookies()
+        .await
+        .expect("cookies cleared");
+}
+
+async fn a_passkey_signs_in_to_a_portal_on_another_origin(backend: Backend) {
+    let (app, jane, rp) = provider_and_portal(backend, "helix", false).await;
+    let (browser, key) = browser_with_authenticator().await;
+    jane_with_a_passkey(&browser, &app, "helix").await;
+
+    // The portal sends her to the provider's sign-in page, in its theme.
+    // The page quietly asks for a passkey for the email field's autofill;
+    // her finger is not recognised yet, so that request finds nothing and
+    // the page stays, with its button.
+    key.set_user_verified(&browser, false).await;
+    browser.open(&rp.url("/login")).await;
+    browser.wait_for_path("/login").await;
+    wears(&browser, "helix").await;
+    browser.visible_button("Sign in with a passkey").await;
+    assert!(rp.sign_ins().is_empty());
+
+    // The button: the phone answers and she lands on the portal (another
+    // origin), signed in with two factors and no password typed.
+    key.set_user_verified(&browser, true).await;
+    browser.press_button("Sign in with a passkey").await;
+    browser.wait_for_address(&rp.url("/cb")).await;
+    browser.see("Signed in to helix-portal").await;
+    let signed_in = rp.last_sign_in();
+    assert_eq!(signed_in.sub, jane.id.as_str());
+    assert_eq!(signed_in.amr, ["pop", "mfa"]);
+    assert_eq!(signed_in.acr.as_deref(), Some("2"));
+    let passkeys = app.state.store.passkeys(&jane.id).await.unwrap();
+    assert!(passkeys[0].last_used_at.is_some());
+
+    // Signed out again: this time the autofill request itself signs her in
+    // (Chromium's virtual authenticator picks the passkey at once, as she
+    // would from the email field's list).
+    browser.open(&issuer_url(&app, "/account")).await;
+    browser
+        .client
+        .delete_all_cookies()
+        .await
+        .expect("cookies cleared");
+    browser.open(&rp.url("/login")).await;
+    browser.wait_for_address(&rp.url("/cb")).await;
+    assert_eq!(rp.sign_ins().len(), 2);
+    assert_eq!(rp.last_sign_in().amr, ["pop", "mfa"]);
+    // A new sign-in with the passkey, not the first one's session.
+    let passkey_sign_ins = app
+        .state
+        .store
+        .audit_events(Some(&jane.id), 50)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.event.kind == "login.succeeded" && e.event.detail["passkey"] == "Phone")
+        .count();
+    assert_eq!(passkey_sign_ins, 2);
+    browser
+        .assert_clean_console("signing in with a passkey from the helix portal")
+        .await;
+    save_screenshot(&browser, "passkey-signin-helix").await;
+    browser.quit().await;
+}
+
+async fn a_passkey_is_the_second_step_of_a_portal_that_requires_two(backend: Backend) {
+    let (app, _jane, rp) = provider_and_portal(backend, "customer", true).await;
+    let (browser, key) = browser_with_authenticator().await;
+    jane_with_a_passkey(&browser, &app, "customer").await;
+
+    // Password first (her finger not recognised yet, the sign-in page's
+    // autofill request finds nothing); the portal requires a second step,
+    // and Jane has a passkey (no authenticator app): the page asks for it.
+    key.set_user_verified(&browser, false).await;
+    browser.open(&rp.url("/login")).await;
+    browser.wait_for_path("/login").await;
+    sign_in(&browser, EMAIL, PW).await;
+    browser.wait_for_path("/login/otp").await;
+    wears(&browser, "customer").await;
+
+    // Her finger is not recognised at first: the page says so and stays.
+    browser.press_button("Use a passkey").await;
+    browser.see("No passkey was used").await;
+    assert!(rp.sign_ins().is_empty());
+
+    key.set_user_verified(&browser, true).await;
+    browser.press_button("Use a passkey").await;
+    browser.wait_for_address(&rp.url("/cb")).await;
+    let signed_in = rp.last_sign_in();
+    assert_eq!(signed_in.amr, ["pwd", "pop", "mfa"]);
+    assert_eq!(signed_in.acr.as_deref(), Some("2"));
+    browser
+        .assert_clean_console("a passkey as the second step in the customer theme")
+        .await;
+    save_screenshot(&browser, "passkey-second-step-customer").await;
     browser.quit().await;
 }

@@ -85,6 +85,9 @@
     var message = section.querySelector("[data-passkey-message]");
     var button = section.querySelector("[data-passkey-signin-button]");
     var pending = null;
+    // Starts are sent one after another: the last one asked is the one the
+    // server keeps (each replaces the browser's previous challenge).
+    var starting = Promise.resolve();
 
     function show(text) {
       message.textContent = text;
@@ -102,7 +105,9 @@
         client_id: value(fields, "client_id"),
         req: value(fields, "req")
       };
-      return post(start, base).then(function (started) {
+      var asked = starting.catch(function () {}).then(function () { return post(start, base); });
+      starting = asked;
+      return asked.then(function (started) {
         if (!started.ok) { throw new Error(started.json.error || "The passkey could not be asked."); }
         var options = { publicKey: requestOptions(started.json) };
         if (mediation) { options.mediation = mediation; }
