@@ -4,7 +4,7 @@ use axum::Router;
 use axum::routing::{get, post};
 
 use crate::console::Console;
-use crate::pages::{clients, dashboard, records, users};
+use crate::pages::{clients, dashboard, passkeys, records, users};
 use crate::{layers, oidc, views};
 
 impl Console {
@@ -31,6 +31,10 @@ impl Console {
             .route(
                 "/admin/users/{id}/refresh-tokens/{fid}/revoke",
                 post(users::revoke_refresh_token),
+            )
+            .route(
+                "/admin/users/{id}/passkeys/{pid}/remove",
+                post(passkeys::remove),
             )
             .route("/admin/clients", get(clients::list).post(clients::create))
             .route("/admin/clients/new", get(clients::new_form))

@@ -167,6 +167,8 @@ mod tests {
                 "actions": [{"name": "unlock", "label": "Unlock", "danger": false}],
                 "sessions": [{"id": "abcd", "created": "t", "last_seen": "t", "amr": "pwd + otp", "ip": "::1", "user_agent": "Mozilla/5.0 Firefox/140.0", "browser": "Firefox <on> Linux"}],
                 "tokens": [{"id": "f1", "client_id": "shop", "scopes": "openid", "created": "t", "last_used": null, "expires": "t"}],
+                "passkeys": [{"id": "p1", "name": "Phone <Ann>", "created": "t", "last_used": null},
+                    {"id": "p2", "name": "Key", "created": "t", "last_used": "t"}],
                 "events": [event], "more_events": true}),
             "user_new.html" => {
                 json!({"values": {"email": "x@y", "email_verified": true}, "error": "taken"})

@@ -1,5 +1,5 @@
 //! Users: search, create, one user's page (details, sessions, refresh
-//! tokens, audit trail) and every action on an account.
+//! tokens, passkeys, audit trail) and every action on an account.
 
 use axum::extract::{Path, Query, State};
 use axum::http::Method;
@@ -7,7 +7,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::frame::Confirm;
+use super::passkeys::{self, PasskeyList};
 use super::records::{ListPage, audit_rows};
+use super::user_paths::{page_path, user_path};
 use crate::api::{ApiError, enc};
 use crate::console::Console;
 use crate::error::{PageError, PageResult};
@@ -102,14 +104,6 @@ pub(crate) async fn create(
     }
 }
 
-fn user_path(id: &str) -> String {
-    format!("/admin/api/users/{}", enc(id))
-}
-
-fn page_path(id: &str) -> String {
-    format!("/admin/users/{}", enc(id))
-}
-
 pub(crate) async fn show(
     State(console): State<Console>,
     mut who: Signed,
@@ -119,12 +113,14 @@ pub(crate) async fn show(
     let events_path = format!("/admin/api/audit-events?user_id={}&limit=25", enc(&id));
     let sessions_path = format!("{user_path}/sessions");
     let tokens_path = format!("{user_path}/refresh-tokens");
+    let passkeys_path = passkeys::list_path(&id);
     // Independent reads: asked together.
-    let (user, events, sessions, tokens) = tokio::try_join!(
+    let (user, events, sessions, tokens, passkey_list) = tokio::try_join!(
         console.api_get::<Value>(&who, &user_path),
         console.api_get::<ListPage>(&who, &events_path),
         console.api_get::<ListPage>(&who, &sessions_path),
         console.api_get::<ListPage>(&who, &tokens_path),
+        console.api_get::<PasskeyList>(&who, &passkeys_path),
     )?;
     let tz = console.tz();
     let sessions: Vec<Value> = sessions
@@ -163,6 +159,7 @@ pub(crate) async fn show(
         "actions": actions_for(&user, is_self),
         "sessions": sessions,
         "tokens": tokens,
+        "passkeys": passkeys::rows(&passkey_list, tz),
         "events": audit_rows(&events.items, tz),
         "more_events": events.next_cursor.is_some(),
     });
