@@ -26,6 +26,7 @@ in_chromium!(
     without_a_recent_sign_in_the_page_asks_to_confirm_it_is_you,
     a_passkey_signs_in_to_a_portal_on_another_origin,
     a_passkey_is_the_second_step_of_a_portal_that_requires_two,
+    a_replayed_passkey_answer_is_refused_in_the_browser,
 );
 
 const EMAIL: &str = "jane@example.com";
@@ -340,5 +341,87 @@ async fn a_passkey_is_the_second_step_of_a_portal_that_requires_two(backend: Bac
         .assert_clean_console("a passkey as the second step in the customer theme")
         .await;
     save_screenshot(&browser, "passkey-second-step-customer").await;
+    browser.quit().await;
+}
+
+async fn a_replayed_passkey_answer_is_refused_in_the_browser(backend: Backend) {
+    let (app, jane, rp) = provider_and_portal(backend, "helix", false).await;
+    let (browser, key) = browser_with_authenticator().await;
+    jane_with_a_passkey(&browser, &app, "helix").await;
+    // Something in the page (an extension, an injected script) copies what
+    // the sign-in script sends: the passkey's answer.
+    browser
+        .cdp(
+            "Page.addScriptToEvaluateOnNewDocument",
+            json!({ "source": "(function () {
+                const send = window.fetch;
+                window.fetch = function (url, init) {
+                  if (String(url).indexOf('/login/passkey/finish') >= 0 && init && init.body) {
+                    localStorage.setItem('copied-answer', init.body);
+                  }
+                  return send.apply(this, arguments);
+                };
+              })();" }),
+        )
+        .await;
+    browser.open(&rp.url("/login")).await;
+    browser.wait_for_address(&rp.url("/cb")).await;
+    assert_eq!(rp.sign_ins().len(), 1);
+
+    // Signed out, the copy is sent again from the provider's own page,
+    // with that page's fresh CSRF token and a challenge of its own.
+    browser.open(&issuer_url(&app, "/account")).await;
+    browser
+        .client
+        .delete_all_cookies()
+        .await
+        .expect("cookies cleared");
+    key.set_user_verified(&browser, false).await;
+    browser.open(&issuer_url(&app, "/login")).await;
+    browser.wait_for_path("/login").await;
+    browser.visible_button("Sign in with a passkey").await;
+    let answer = browser
+        .client
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             const copied = JSON.parse(localStorage.getItem('copied-answer'));
+             copied.csrf_token = document.querySelector('form[action=\\'/login\\'] [name=csrf_token]').value;
+             copied.req = '';
+             fetch('/login/passkey/start', { method: 'POST', credentials: 'same-origin',
+                 headers: { 'Content-Type': 'application/json' },
+                 body: JSON.stringify({ csrf_token: copied.csrf_token }) })
+               .then(() => fetch('/login/passkey/finish', { method: 'POST', credentials: 'same-origin',
+                 headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(copied) }))
+               .then(r => r.json().then(j => done({ status: r.status, body: j })))
+               .catch(e => done({ status: 0, body: String(e) }));",
+            vec![],
+        )
+        .await
+        .expect("the copied answer sent again");
+    assert_eq!(answer["status"], 400, "{answer}");
+    assert!(answer["body"]["error"].as_str().is_some(), "{answer}");
+    // No session: the account page sends to the sign-in page.
+    browser.open(&issuer_url(&app, "/account")).await;
+    browser.wait_for_path("/login").await;
+    assert_eq!(rp.sign_ins().len(), 1);
+    let refused = app
+        .state
+        .store
+        .audit_events(Some(&jane.id), 50)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.event.kind == "passkey.signin_failed")
+        .count();
+    assert_eq!(
+        refused, 1,
+        "the replay is audited against the passkey's owner"
+    );
+    browser
+        .assert_clean_console_but(
+            "a copied passkey answer sent again",
+            &["/login/passkey/finish - Failed to load resource"],
+        )
+        .await;
     browser.quit().await;
 }
