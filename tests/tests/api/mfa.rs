@@ -257,7 +257,7 @@ struct Enrolled {
 }
 
 /// Turns two-step sign-in on from the account page of a signed-in browser.
-async fn enrol_from_account(browser: &TestApp) -> (String, Vec<String>) {
+pub(crate) async fn enrol_from_account(browser: &TestApp) -> (String, Vec<String>) {
     let setup = browser.page("/account/mfa/setup").await;
     assert_eq!(setup.status, StatusCode::OK, "{}", setup.text());
     let secret = secret_on(&setup);

@@ -33,6 +33,7 @@ on_both_backends!(
     bad_passkey_answers_get_json_errors_and_no_session,
     a_disabled_account_cannot_sign_in_with_its_passkey,
     wrong_passwords_do_not_lock_the_owners_passkey_out,
+    the_second_step_takes_only_the_accounts_own_passkey,
 );
 
 const EMAIL: &str = "pat@example.com";
@@ -216,7 +217,9 @@ async fn a_passkey_signs_in_to_a_portal_without_a_password(backend: Backend) {
     let auth = oidc::start(&rp, &["email"], &[]);
     let (page, csrf, req) = sign_in_page(&browser, &auth.url).await;
     let html = page.body.clone();
-    assert!(html.contains("data-passkey-signin"), "{html}");
+    // Hidden until the script shows it: without JavaScript the page is
+    // the email and password form, as before.
+    assert!(html.contains("data-passkey-signin hidden"), "{html}");
     assert!(
         html.contains("autocomplete=\"username webauthn\""),
         "{html}"
@@ -564,4 +567,84 @@ async fn wrong_passwords_do_not_lock_the_owners_passkey_out(backend: Backend) {
     let (browser, claims) = signed_in_with_passkey(&app, &rp, &mut authenticator).await;
     assert_eq!(amr(&claims), ["pop", "mfa"]);
     assert!(has_session(&browser).await);
+}
+
+async fn the_second_step_takes_only_the_accounts_own_passkey(backend: Backend) {
+    let app = spawn(backend).await;
+    let (_, _pats) = pat_with_a_passkey(&app).await;
+    // Sam has a password, an authenticator app and a passkey of his own.
+    let sam = app.create_user("sam@example.com", PW, "Sam").await;
+    let mut sams = SoftAuthenticator::default();
+    let browser = app.other_browser();
+    browser.signed_in("sam@example.com", PW).await;
+    crate::mfa::enrol_from_account(&browser).await;
+    assert!(
+        app.state
+            .store
+            .totp_credential(&sam.id)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let page = browser.page("/account/passkeys").await;
+    let csrf = field(&page, "/account/passkeys/register/start", "csrf_token");
+    let (_, options) = post_json(
+        &browser,
+        "/account/passkeys/register/start",
+        &json!({ "csrf_token": csrf }),
+    )
+    .await;
+    let credential = sams.register(&origin(&app), &options);
+    let body = json!({ "csrf_token": csrf, "name": "Sam's", "credential": credential });
+    let (status, _) = post_json(&browser, "/account/passkeys/register/finish", &body).await;
+    assert_eq!(status, StatusCode::OK);
+
+    // Someone with Pat's password (but not Pat's passkey) reaches the
+    // second step, and answers with a passkey they hold: Sam's.
+    let rp = client(&app, true).await;
+    let attacker = app.other_browser();
+    let auth = oidc::start(&rp, &["email"], &[]);
+    let (page, _, _) = sign_in_page(&attacker, &auth.url).await;
+    let after = attacker
+        .submit_on(&page, "/login", &[("email", EMAIL), ("password", PW)])
+        .await;
+    assert_eq!(after.location.as_deref(), Some("/login/otp"));
+    let step = attacker.page("/login/otp").await;
+    let csrf = step
+        .body
+        .split("name=\"csrf_token\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_owned();
+    let (status, options) = post_json(&attacker, STEP_START, &json!({ "csrf_token": csrf })).await;
+    assert_eq!(status, StatusCode::OK, "{options}");
+    // Sam's authenticator, told to answer (it signs with its own key).
+    let mut forged = options.clone();
+    forged["publicKey"]["allowCredentials"] =
+        json!([{ "type": "public-key", "id": sams.credential_ids()[0] }]);
+    let answer = sams.sign_in(&origin(&app), &forged);
+    let body = json!({ "csrf_token": csrf, "credential": answer });
+    let (status, refused) = post_json(&attacker, STEP_FINISH, &body).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
+    assert!(!has_session(&attacker).await);
+
+    // Sam's own second step shows both ways: the code form and the passkey.
+    let sams_browser = app.other_browser();
+    let auth = oidc::start(&rp, &["email"], &[]);
+    let (page, _, _) = sign_in_page(&sams_browser, &auth.url).await;
+    sams_browser
+        .submit_on(
+            &page,
+            "/login",
+            &[("email", "sam@example.com"), ("password", PW)],
+        )
+        .await;
+    let step = sams_browser.page("/login/otp").await;
+    assert!(step.body.contains("name=\"code\""), "{}", step.body);
+    assert!(
+        step.body.contains("data-passkey-step hidden"),
+        "{}",
+        step.body
+    );
 }
