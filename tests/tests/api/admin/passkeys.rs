@@ -216,6 +216,7 @@ async fn the_console_shows_a_users_passkeys_and_removes_one_after_asking(backend
     let bob = app.create_user("bob@example.com", PW, "Bob").await;
     let page = user_page(&admin, &app, &jane).await;
     assert!(page.contains("No passkey."), "{}", page.text());
+    assert!(page.contains("password only"), "{}", page.text());
 
     let laptop = passkey(&app, &jane, "Laptop").await;
     let phone = passkey(&app, &jane, "Phone").await;
@@ -240,6 +241,8 @@ async fn the_console_shows_a_users_passkeys_and_removes_one_after_asking(backend
         ]
     );
     assert!(!page.contains("Bob's key") && !page.contains("CRED-ID-"));
+    // She signs in with more than a password now: the badge says so.
+    assert!(!page.contains("password only"), "{}", page.text());
     let jane_path = format!("/admin/users/{}", jane.id);
     assert_eq!(
         remove_actions(&page),
