@@ -3,12 +3,14 @@
 //! internals.
 
 mod audit;
+mod claims;
 mod client;
 mod email;
 mod token;
 mod user;
 
 pub use audit::AuditKind;
+pub use claims::{Claim, MalformedClaims, RequestedClaims};
 pub use client::{ClientId, ClientKind, GrantType, IdTokenAlg, RedirectUri};
 pub use email::Email;
 pub use token::Token;

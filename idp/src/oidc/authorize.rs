@@ -14,7 +14,7 @@ use serde::Deserialize;
 use super::request::{CodeGrant, SUPPORTED_SCOPES, code_key};
 use super::response::Return;
 use crate::crypto::{random_token, sha256_hex};
-use crate::domain::{ClientId, ClientKind, GrantType};
+use crate::domain::{ClientId, ClientKind, GrantType, RequestedClaims};
 use crate::signin::request::{AuthRequest, PendingRequest, ResponseMode};
 use crate::signin::{self, Next, Proof};
 use crate::web::session::{CurrentUser, MaybeUser};
@@ -279,11 +279,14 @@ async fn start(
             _ => return Ok(invalid("max_age must be a non-negative number of seconds")),
         },
     };
-    let essential_acr = match p.claims.as_deref() {
-        None | Some("") => None,
-        Some(claims) => match signin::acr::essential_in_claims(claims) {
-            Ok(essential) => essential,
-            Err(_) => {
+    let (essential_acr, claims) = match p.claims.as_deref() {
+        None | Some("") => (None, RequestedClaims::default()),
+        Some(claims) => match (
+            signin::acr::essential_in_claims(claims),
+            RequestedClaims::parse(claims),
+        ) {
+            (Ok(essential), Ok(asked)) => (essential, asked.allowed_by(&client.scopes)),
+            _ => {
                 return Ok(invalid(
                     "claims must be a JSON object (OpenID Connect Core 5.5)",
                 ));
@@ -310,6 +313,7 @@ async fn start(
             p.acr_values.as_deref().unwrap_or("").split_whitespace(),
         ),
         essential_acr,
+        claims,
     };
     let (binding, jar) = browser::ensure(jar, state.config.server.dev_mode);
     let request = AuthRequest {
@@ -325,6 +329,19 @@ async fn start(
     };
     let response = proceed(&state, &pending, user, false).await?;
     Ok((jar, response).into_response())
+}
+
+/// What the person allows a request: its scopes, and the scopes of the
+/// claims it asks for by name (OIDC Core 5.5), which are released as if
+/// their scopes were asked for.
+pub fn to_allow(request: &AuthRequest) -> Vec<String> {
+    let mut scopes = request.scopes.clone();
+    for scope in request.claims.scopes() {
+        if !scopes.iter().any(|s| s == scope) {
+            scopes.push(scope.to_owned());
+        }
+    }
+    scopes
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -370,13 +387,42 @@ async fn proceed(
         Some(current) => Proof::Session(current),
         None => Proof::Nobody,
     };
-    let next = signin::next(state, Some(pending), proof).await?;
+    // Consent covers the scopes of the claims asked for by name too: the
+    // pipeline decides on a copy that lists them.
+    let allow = to_allow(request);
+    let widened;
+    let decided = if allow.len() == request.scopes.len() {
+        pending
+    } else {
+        widened = PendingRequest {
+            request: AuthRequest {
+                scopes: allow,
+                ..request.clone()
+            },
+            ..pending.clone()
+        };
+        &widened
+    };
+    let next = signin::next(state, Some(decided), proof).await?;
     if next == Next::Unmet {
         signin::request::delete(state, &pending.id).await?;
         return Ok(back.error(
             state,
             "unmet_authentication_requirements",
             "the essential acr cannot be met for this user",
+        ));
+    }
+    // 5.5.1: a request naming its subject is answered for that account
+    // alone, never for whoever else holds the session.
+    if let (Some(current), Some(subject)) = (&user, &request.claims.subject)
+        && current.user.id.as_str() != subject
+        && next != Next::Password
+    {
+        signin::request::delete(state, &pending.id).await?;
+        return Ok(back.error(
+            state,
+            "login_required",
+            "the signed-in account is not the one the request names",
         ));
     }
     if next != Next::Complete && request.prompt_none {
@@ -424,6 +470,7 @@ async fn proceed(
         amr: user.session.amr.clone(),
         acr: crate::signin::acr::acr_reached(&user.session.amr, request.essential_acr.as_deref())
             .to_owned(),
+        claims: request.claims.clone(),
     };
     let ttl = std::time::Duration::from_secs(state.config.tokens.code_ttl_secs);
     state

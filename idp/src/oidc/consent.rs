@@ -11,7 +11,7 @@ use axum_extra::extract::cookie::CookieJar;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::authorize::ContinueQuery;
+use super::authorize::{ContinueQuery, to_allow};
 use super::response::Return;
 use crate::domain::{AuditKind, ClientId};
 use crate::signin;
@@ -53,7 +53,7 @@ pub async fn page(
     .await?;
     ui.set_request(Some(pending.id.clone()));
     ui.allow_form_to(&request.redirect_uri);
-    let scopes: Vec<&str> = request.scopes.iter().map(|s| describe(s)).collect();
+    let scopes: Vec<&str> = to_allow(request).iter().map(|s| describe(s)).collect();
     Ok(ui.render(
         Page::new("consent.html", format!("Allow {}?", client.name))
             .with("app_name", &client.name)
@@ -120,14 +120,10 @@ pub async fn decide(
             "the user did not allow the request",
         ));
     }
+    let allowed = to_allow(&request);
     state
         .store
-        .grant_consent(
-            &user.id,
-            &request.client_id,
-            &request.scopes,
-            state.clock.now(),
-        )
+        .grant_consent(&user.id, &request.client_id, &allowed, state.clock.now())
         .await?;
     audit::record(
         &state,
@@ -135,7 +131,7 @@ pub async fn decide(
         AuditKind::ConsentGranted,
         Some(&user.id),
         Some(&request.client_id),
-        json!({ "scopes": request.scopes }),
+        json!({ "scopes": allowed }),
     )
     .await;
     request.consented_by = Some(user.id.clone());

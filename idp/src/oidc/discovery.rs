@@ -39,10 +39,9 @@ pub fn document(config: &crate::config::Config) -> String {
         "claims_supported": ["iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "azp", "at_hash", "acr", "amr", "email", "email_verified", "name", "updated_at"],
         "acr_values_supported": [crate::signin::acr::ACR_PASSWORD, crate::signin::acr::ACR_MFA],
         "prompt_values_supported": ["none", "login", "consent", "select_account"],
-        // Only an essential `acr` is read from `claims` (signin::acr); a
-        // requested `sub` or individual claims are not honoured, so the
-        // parameter is not advertised.
-        "claims_parameter_supported": false,
+        // Individual claims (domain::RequestedClaims), `sub` with a value,
+        // and an essential `acr` (signin::acr) are honoured.
+        "claims_parameter_supported": true,
         "request_parameter_supported": false,
         "request_uri_parameter_supported": false,
         "authorization_response_iss_parameter_supported": true,

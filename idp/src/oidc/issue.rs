@@ -10,7 +10,7 @@ use time::{Duration, OffsetDateTime};
 use super::error::{OAuthCode, OAuthError, oauth};
 use super::response::issuer;
 use crate::crypto::{random_token, sha256_hex};
-use crate::domain::{ClientId, IdTokenAlg, UserId};
+use crate::domain::{Claim, ClientId, IdTokenAlg, RequestedClaims, UserId};
 use crate::store::{Client, NewRefreshToken, User};
 use crate::tokens::AccessClaims;
 use crate::web::AppState;
@@ -35,6 +35,10 @@ struct IdClaims<'a> {
     email_verified: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     name: Option<&'a str>,
+    /// Only when asked for by name (OIDC Core 5.5): the profile scope puts
+    /// it in userinfo alone.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    updated_at: Option<i64>,
     /// The account's id in the client's portal, under the client's claim
     /// name (`oidc::external_id`); empty for most clients.
     #[serde(flatten)]
@@ -47,6 +51,35 @@ pub struct Authentication {
     pub auth_time: i64,
     pub amr: Vec<String>,
     pub acr: String,
+}
+
+static NO_CLAIMS: RequestedClaims = RequestedClaims::NONE;
+
+/// What a grant releases about the account: its scopes, and the claims its
+/// authorization request asked for by name (OIDC Core 5.5).
+#[derive(Debug, Clone, Copy)]
+pub struct Release<'a> {
+    pub scopes: &'a [String],
+    pub claims: &'a RequestedClaims,
+}
+
+impl<'a> Release<'a> {
+    /// The scopes alone (a grant without an authorization request, or one
+    /// that asked for no claim by name).
+    pub fn scopes(scopes: &'a [String]) -> Self {
+        Self {
+            scopes,
+            claims: &NO_CLAIMS,
+        }
+    }
+
+    /// Whether `claim` goes in the ID token: asked for there by name, or
+    /// (as this provider has always done for `email`, `email_verified` and
+    /// `name`) released by a scope.
+    fn in_id_token(&self, claim: Claim) -> bool {
+        self.claims.id_token.contains(&claim)
+            || (claim != Claim::UpdatedAt && self.scopes.iter().any(|s| s == claim.scope()))
+    }
 }
 
 /// The `/token` success body (RFC 6749 5.1, OIDC Core 3.1.3.3).
@@ -75,7 +108,7 @@ pub fn access_token(
     state: &AppState,
     client_id: &ClientId,
     subject: &str,
-    scopes: &[String],
+    release: Release<'_>,
     auth: Option<&Authentication>,
 ) -> Result<(String, AccessClaims), OAuthError> {
     let now = state.clock.now().unix_timestamp();
@@ -88,10 +121,11 @@ pub fn access_token(
         iat: now,
         jti: random_token(),
         client_id: client_id.to_string(),
-        scope: scopes.join(" "),
+        scope: release.scopes.join(" "),
         auth_time: auth.map(|a| a.auth_time),
         acr: auth.map(|a| a.acr.clone()),
         amr: auth.map(|a| a.amr.clone()).unwrap_or_default(),
+        userinfo_claims: release.claims.userinfo.clone(),
     };
     // One algorithm for every access token (tokens.access_token_alg, ES256 by
     // default: RFC 9068 resource servers verify it, and it signs ~30x faster than RS256).
@@ -129,7 +163,7 @@ pub fn id_token(
     state: &AppState,
     client: &Client,
     subject: IdSubject<'_>,
-    scopes: &[String],
+    release: Release<'_>,
     nonce: Option<&str>,
     auth: &Authentication,
     access_token: &str,
@@ -137,7 +171,7 @@ pub fn id_token(
     let user = subject.user;
     let now = state.clock.now().unix_timestamp();
     let iss = issuer(state);
-    let has = |s: &str| scopes.iter().any(|x| x == s);
+    let has = |claim: Claim| release.in_id_token(claim);
     let claims = IdClaims {
         iss: &iss,
         sub: user.id.as_str(),
@@ -150,9 +184,10 @@ pub fn id_token(
         at_hash: at_hash(client.id_token_alg, access_token),
         acr: &auth.acr,
         amr: &auth.amr,
-        email: has("email").then(|| user.email.as_str()),
-        email_verified: has("email").then_some(user.email_verified),
-        name: has("profile").then_some(user.name.as_str()),
+        email: has(Claim::Email).then(|| user.email.as_str()),
+        email_verified: has(Claim::EmailVerified).then_some(user.email_verified),
+        name: has(Claim::Name).then_some(user.name.as_str()),
+        updated_at: has(Claim::UpdatedAt).then(|| user.updated_at.unix_timestamp()),
         portal: subject.portal.into_iter().collect(),
     };
     state
@@ -166,7 +201,7 @@ pub fn refresh_token(
     state: &AppState,
     client: &ClientId,
     user: &UserId,
-    scopes: &[String],
+    release: Release<'_>,
     auth: &Authentication,
     family: Option<(&str, OffsetDateTime)>,
 ) -> (String, NewRefreshToken) {
@@ -185,10 +220,11 @@ pub fn refresh_token(
         family_id,
         user_id: user.clone(),
         client_id: client.clone(),
-        scopes: scopes.to_vec(),
+        scopes: release.scopes.to_vec(),
         auth_time: OffsetDateTime::from_unix_timestamp(auth.auth_time).unwrap_or(now),
         amr: auth.amr.clone(),
         acr: Some(auth.acr.clone()),
+        claims: release.claims.clone(),
         expires_at: (now + Duration::seconds(t.refresh_token_idle_secs as i64))
             .min(family_expires_at),
         family_expires_at,

@@ -1,5 +1,6 @@
-//! `/userinfo` (OIDC Core 5.3): the signed-in person's claims, by scope, for
-//! a bearer access token. GET and POST; a POST may carry the token in a
+//! `/userinfo` (OIDC Core 5.3): the signed-in person's claims, by scope and
+//! as asked for by name (the `claims` parameter, 5.5), for a bearer access
+//! token. GET and POST; a POST may carry the token in a
 //! form-encoded body instead of the header (RFC 6750 2.2), never in both
 //! (3.1: `invalid_request`). A token in the URI's query (2.3) is not taken:
 //! URIs end up in logs.
@@ -13,7 +14,7 @@ use serde_json::{Map, Value, json};
 use super::bearer::{active_access_token, bearer, invalid_token};
 use super::error::{OAuthCode, OAuthError, oauth};
 use super::external_id;
-use crate::domain::{ClientId, UserId};
+use crate::domain::{Claim, ClientId, UserId};
 use crate::web::AppState;
 
 pub async fn userinfo(State(state): State<AppState>, headers: HeaderMap) -> Response {
@@ -95,13 +96,18 @@ async fn claims(state: &AppState, token: Option<&str>) -> Result<Value, OAuthErr
         .ok_or_else(|| invalid_token("the user is no longer active"))?;
     let mut body = Map::new();
     body.insert("sub".into(), json!(user.id.as_str()));
-    if scopes.contains(&"email") {
-        body.insert("email".into(), json!(user.email.as_str()));
-        body.insert("email_verified".into(), json!(user.email_verified));
-    }
-    if scopes.contains(&"profile") {
-        body.insert("name".into(), json!(user.name));
-        body.insert("updated_at".into(), json!(user.updated_at.unix_timestamp()));
+    // By scope (5.4), or asked for by name for userinfo (5.5).
+    for claim in Claim::ALL {
+        if !scopes.contains(&claim.scope()) && !access.userinfo_claims.contains(&claim) {
+            continue;
+        }
+        let value = match claim {
+            Claim::Email => json!(user.email.as_str()),
+            Claim::EmailVerified => json!(user.email_verified),
+            Claim::Name => json!(user.name),
+            Claim::UpdatedAt => json!(user.updated_at.unix_timestamp()),
+        };
+        body.insert(claim.name().into(), value);
     }
     // The account's id in the portal of the client the token was issued to.
     if let Ok(client_id) = ClientId::parse(&access.client_id)

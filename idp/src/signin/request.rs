@@ -7,7 +7,7 @@ use axum_extra::extract::cookie::CookieJar;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::Token;
-use crate::domain::{ClientId, UserId};
+use crate::domain::{ClientId, RequestedClaims, UserId};
 use crate::ephemeral::Key;
 use crate::store::Client;
 use crate::web::{AppError, AppState, browser};
@@ -55,6 +55,11 @@ pub struct AuthRequest {
     /// with `unmet_authentication_requirements`. `None`: not essential.
     #[serde(default)]
     pub essential_acr: Option<Vec<String>>,
+    /// The held claims the `claims` parameter names (OIDC Core 5.5), only
+    /// those the client is registered for: released with the tokens as if
+    /// their scopes had been asked for.
+    #[serde(default)]
+    pub claims: RequestedClaims,
 }
 
 /// Under the SHA-256 of the request id (the browser carries the id in its

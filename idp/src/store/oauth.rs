@@ -6,7 +6,7 @@
 use time::OffsetDateTime;
 
 use super::Result;
-use crate::domain::{ClientId, UserId};
+use crate::domain::{ClientId, RequestedClaims, UserId};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct RefreshToken {
@@ -18,6 +18,9 @@ pub struct RefreshToken {
     pub auth_time: OffsetDateTime,
     pub amr: Vec<String>,
     pub acr: Option<String>,
+    /// The claims the authorization request asked for by name (OIDC Core
+    /// 5.5): every token of the family releases them.
+    pub claims: RequestedClaims,
     pub created_at: OffsetDateTime,
     pub expires_at: OffsetDateTime,
     pub family_expires_at: OffsetDateTime,
@@ -51,6 +54,7 @@ pub struct NewRefreshToken {
     pub auth_time: OffsetDateTime,
     pub amr: Vec<String>,
     pub acr: Option<String>,
+    pub claims: RequestedClaims,
     pub expires_at: OffsetDateTime,
     pub family_expires_at: OffsetDateTime,
 }

@@ -4,9 +4,12 @@
 //! bearer check), and the gate that lets one reload of revocations run at a
 //! time on a node (`oidc::revocation`).
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
+
+use crate::domain::Claim;
 
 pub mod keys;
 
@@ -27,6 +30,10 @@ pub struct AccessClaims {
     pub acr: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub amr: Vec<String>,
+    /// Claims the authorization request asked for by name for userinfo
+    /// (OIDC Core 5.5), released there beyond the token's scopes.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub userinfo_claims: BTreeSet<Claim>,
 }
 
 /// One reload at a time on this node.

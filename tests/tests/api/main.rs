@@ -40,6 +40,8 @@ mod apache;
 mod at_rest;
 mod binding;
 mod chromium;
+mod claims;
+mod conformance;
 mod devices;
 mod ephemeral;
 mod flows;

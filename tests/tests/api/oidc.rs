@@ -1530,10 +1530,10 @@ async fn discovery_advertises_what_is_implemented_and_every_endpoint_answers(bac
     for unsupported in [
         "request_parameter_supported",
         "request_uri_parameter_supported",
-        "claims_parameter_supported",
     ] {
         assert_eq!(doc[unsupported], json!(false), "{unsupported}");
     }
+    assert_eq!(doc["claims_parameter_supported"], json!(true));
 
     // Each advertised ID token algorithm has a key in the JWKS.
     let jwks: Value = app.get("/jwks").await.json().await.unwrap();

@@ -381,6 +381,7 @@ impl Family {
             auth_time: at,
             amr: vec!["pwd".into()],
             acr: None,
+            claims: Default::default(),
             expires_at: (at + Duration::days(30)).min(self.ends),
             family_expires_at: self.ends,
         }

@@ -11,7 +11,7 @@ use crate::crypto::sha256_hex;
 use crate::domain::AuditKind;
 use crate::oidc::client_auth::AuthenticatedClient;
 use crate::oidc::error::{OAuthError, required};
-use crate::oidc::issue::{self, Authentication, TokenResponse};
+use crate::oidc::issue::{self, Authentication, Release, TokenResponse};
 use crate::oidc::pkce;
 use crate::oidc::request::{RedeemedCode, code_key, redeemed_key};
 use crate::web::client_meta::ClientMeta;
@@ -74,20 +74,15 @@ pub async fn exchange(
         amr: grant.amr.clone(),
         acr: grant.acr.clone(),
     };
-    let issued = Issued::for_user(
-        state,
-        c,
-        &user,
-        &grant.scopes,
-        grant.nonce.as_deref(),
-        &auth,
-    )
-    .await?;
+    let release = Release {
+        scopes: &grant.scopes,
+        claims: &grant.claims,
+    };
+    let issued = Issued::for_user(state, c, &user, release, grant.nonce.as_deref(), &auth).await?;
     let mut refresh = None;
     let mut family = None;
     if grant.scopes.iter().any(|s| s == "offline_access") {
-        let (token, record) =
-            issue::refresh_token(state, &c.id, &user.id, &grant.scopes, &auth, None);
+        let (token, record) = issue::refresh_token(state, &c.id, &user.id, release, &auth, None);
         family = Some(record.family_id.clone());
         state
             .store

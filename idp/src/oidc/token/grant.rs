@@ -4,7 +4,7 @@
 use crate::domain::UserId;
 use crate::oidc::error::{OAuthCode, OAuthError, oauth};
 use crate::oidc::external_id;
-use crate::oidc::issue::{self, Authentication, TokenResponse};
+use crate::oidc::issue::{self, Authentication, Release, TokenResponse};
 use crate::store::{Client, User};
 use crate::tokens::AccessClaims;
 use crate::web::AppState;
@@ -40,13 +40,13 @@ impl Issued {
         state: &AppState,
         client: &Client,
         user: &User,
-        scopes: &[String],
+        release: Release<'_>,
         nonce: Option<&str>,
         auth: &Authentication,
     ) -> Result<Self, OAuthError> {
         let (access_token, access) =
-            issue::access_token(state, &client.id, user.id.as_str(), scopes, Some(auth))?;
-        let id_token = if scopes.iter().any(|s| s == "openid") {
+            issue::access_token(state, &client.id, user.id.as_str(), release, Some(auth))?;
+        let id_token = if release.scopes.iter().any(|s| s == "openid") {
             let external_id = external_id::claim(state.store.as_ref(), client, &user.id).await?;
             let subject = issue::IdSubject {
                 user,
@@ -58,7 +58,7 @@ impl Issued {
                 state,
                 client,
                 subject,
-                scopes,
+                release,
                 nonce,
                 auth,
                 &access_token,
@@ -79,8 +79,13 @@ impl Issued {
         client: &Client,
         scopes: &[String],
     ) -> Result<Self, OAuthError> {
-        let (access_token, access) =
-            issue::access_token(state, &client.id, client.id.as_str(), scopes, None)?;
+        let (access_token, access) = issue::access_token(
+            state,
+            &client.id,
+            client.id.as_str(),
+            Release::scopes(scopes),
+            None,
+        )?;
         Ok(Self {
             access_token,
             access,

@@ -12,7 +12,7 @@ use crate::crypto::sha256_hex;
 use crate::domain::AuditKind;
 use crate::oidc::client_auth::AuthenticatedClient;
 use crate::oidc::error::{OAuthCode, OAuthError, oauth, required};
-use crate::oidc::issue::{self, Authentication, TokenResponse};
+use crate::oidc::issue::{self, Authentication, Release, TokenResponse};
 use crate::web::client_meta::ClientMeta;
 use crate::web::{AppState, audit};
 
@@ -86,11 +86,15 @@ pub async fn exchange(
             .clone()
             .unwrap_or_else(|| crate::signin::acr::ACR_PASSWORD.to_owned()),
     };
+    let family_release = Release {
+        scopes: &old.scopes,
+        claims: &old.claims,
+    };
     let (token, record) = issue::refresh_token(
         state,
         &c.id,
         &user.id,
-        &old.scopes,
+        family_release,
         &auth,
         Some((&old.family_id, old.family_expires_at)),
     );
@@ -113,6 +117,10 @@ pub async fn exchange(
             "the refresh token was already used; its whole family is revoked",
         ));
     }
-    let issued = Issued::for_user(state, c, &user, &scopes, None, &auth).await?;
+    let release = Release {
+        scopes: &scopes,
+        claims: &old.claims,
+    };
+    let issued = Issued::for_user(state, c, &user, release, None, &auth).await?;
     Ok(issued.response(state, Some(token)))
 }

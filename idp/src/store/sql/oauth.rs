@@ -4,7 +4,7 @@ use sqlx::FromRow;
 use sqlx::types::Json;
 
 use super::Ts;
-use crate::domain::{ClientId, UserId};
+use crate::domain::{ClientId, RequestedClaims, UserId};
 use crate::store::{Consent, RefreshFamily, RefreshToken};
 
 #[derive(FromRow)]
@@ -17,6 +17,8 @@ pub(in crate::store) struct RefreshRow {
     auth_time: Ts,
     amr: Json<Vec<String>>,
     acr: Option<String>,
+    /// Null for tokens written before it was kept, and when nothing was asked.
+    claims: Option<Json<RequestedClaims>>,
     created_at: Ts,
     expires_at: Ts,
     family_expires_at: Ts,
@@ -35,6 +37,7 @@ impl From<RefreshRow> for RefreshToken {
             auth_time: r.auth_time.into(),
             amr: r.amr.0,
             acr: r.acr,
+            claims: r.claims.map(|c| c.0).unwrap_or_default(),
             created_at: r.created_at.into(),
             expires_at: r.expires_at.into(),
             family_expires_at: r.family_expires_at.into(),
@@ -117,7 +120,7 @@ macro_rules! impl_oauth_store {
                 token_hash: &str,
             ) -> $crate::store::Result<Option<$crate::store::RefreshToken>> {
                 sqlx::query_as::<_, $crate::store::sql::oauth::RefreshRow>(
-                    "select refresh_token_id, family_id, user_id, client_id, scopes, auth_time, amr, acr,
+                    "select refresh_token_id, family_id, user_id, client_id, scopes, auth_time, amr, acr, claims,
                          created_at, expires_at, family_expires_at, rotated_at, revoked_at
                      from refresh_token where token_hash = $1",
                 )
@@ -339,9 +342,9 @@ macro_rules! impl_oauth_store {
             use $crate::store::sql::{Ts, db_error};
             sqlx::query_as::<_, $crate::store::sql::oauth::RefreshRow>(
                 "insert into refresh_token (refresh_token_id, token_hash, family_id, user_id, client_id, scopes, auth_time, amr, acr,
-                     created_at, expires_at, family_expires_at)
-                 values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
-                 returning refresh_token_id, family_id, user_id, client_id, scopes, auth_time, amr, acr,
+                     claims, created_at, expires_at, family_expires_at)
+                 values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+                 returning refresh_token_id, family_id, user_id, client_id, scopes, auth_time, amr, acr, claims,
                      created_at, expires_at, family_expires_at, rotated_at, revoked_at",
             )
             .bind(uuid::Uuid::now_v7().to_string())
@@ -353,6 +356,7 @@ macro_rules! impl_oauth_store {
             .bind(Ts(t.auth_time))
             .bind(sqlx::types::Json(&t.amr))
             .bind(&t.acr)
+            .bind((t.claims != $crate::domain::RequestedClaims::default()).then(|| sqlx::types::Json(&t.claims)))
             .bind(Ts(now))
             .bind(Ts(t.expires_at))
             .bind(Ts(t.family_expires_at))

@@ -124,7 +124,7 @@ fn user_token(app: &TestApp, user: &User, client: &str, amr: &[&str]) -> String 
         &app.state,
         &ClientId::parse(client).unwrap(),
         user.id.as_str(),
-        &scopes,
+        idp::oidc::issue::Release::scopes(&scopes),
         Some(&auth),
     )
     .unwrap()
@@ -500,7 +500,7 @@ async fn refused_tokens_change_nothing(backend: Backend) {
         &app.state,
         &ClientId::parse(console).unwrap(),
         root.id.as_str(),
-        &["openid".into(), "admin".into()],
+        idp::oidc::issue::Release::scopes(&["openid".into(), "admin".into()]),
         Some(&Authentication {
             auth_time: app.clock_now().unix_timestamp(),
             amr: vec!["pwd".into(), "otp".into()],
@@ -602,7 +602,7 @@ async fn an_old_sign_in_does_not_administer(backend: Backend) {
         &app.state,
         &ClientId::parse(idp::admin_api::CONSOLE_CLIENT_ID).unwrap(),
         admin.id.as_str(),
-        &scopes,
+        idp::oidc::issue::Release::scopes(&scopes),
         Some(&auth),
     )
     .unwrap();
