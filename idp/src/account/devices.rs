@@ -36,6 +36,7 @@ struct DeviceView {
     signed_in: String,
     last_seen: String,
     with_code: bool,
+    with_passkey: bool,
 }
 
 impl DeviceView {
@@ -47,6 +48,7 @@ impl DeviceView {
             signed_in: when(s.data.created),
             last_seen: when(s.data.last_seen),
             with_code: s.data.amr.iter().any(|m| m == "otp"),
+            with_passkey: s.data.amr.iter().any(|m| m == "pop"),
             handle: s.handle,
         }
     }

@@ -231,13 +231,13 @@ async fn user_principal(state: &AppState, claims: &AccessClaims) -> Result<Princ
         )
         .into());
     }
-    if !claims.amr.iter().any(|m| m == "otp") {
+    if !crate::signin::acr::has_second_factor(&claims.amr) {
         return Err(Refusal {
             param: Some(("acr_values", ACR_MFA.into())),
             ..refuse(
                 StatusCode::UNAUTHORIZED,
                 "insufficient_user_authentication",
-                "administration needs a sign-in with a one-time code",
+                "administration needs a sign-in with a second factor (a one-time code or a passkey)",
             )
         }
         .into());

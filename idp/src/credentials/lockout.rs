@@ -146,6 +146,25 @@ pub async fn succeeded(
     current_lock(state, email, None).await
 }
 
+/// An answer to check that names no address (a passkey's): counted
+/// against the IP before it is checked, as a password is, so one network
+/// gets no more checks than `lockout.ip_max_failures` in the window.
+/// `false`: over the limit, not to be checked.
+pub async fn ip_attempt(state: &AppState, ip: IpAddr) -> Result<bool, AppError> {
+    let config = &state.config.lockout;
+    let from_ip = state
+        .ephemeral
+        .increment(&ip_counter(ip), window(config))
+        .await?;
+    Ok(from_ip <= config.ip_max_failures)
+}
+
+/// The answer counted by [`ip_attempt`] was right: given back.
+pub async fn ip_succeeded(state: &AppState, ip: IpAddr) -> Result<(), AppError> {
+    state.ephemeral.decrement(&ip_counter(ip)).await?;
+    Ok(())
+}
+
 /// The attempt was wrong: it stays counted; the last one the limit allows
 /// locks the address. `Some` when the address is locked now.
 pub async fn failed(

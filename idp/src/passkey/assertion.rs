@@ -139,6 +139,16 @@ fn credential_id_of(result: &AuthenticationResult) -> String {
     )
 }
 
+/// The signature counter of the credential as stored (webauthn-rs keeps it
+/// inside the serialised passkey and offers no getter); 0 if unreadable,
+/// which skips the check as for a passkey without a counter.
+fn counter_of(stored: &StoredPasskey) -> u64 {
+    serde_json::from_str::<serde_json::Value>(&stored.credential)
+        .ok()
+        .and_then(|v| v["cred"]["counter"].as_u64())
+        .unwrap_or(0)
+}
+
 fn readable(stored: &StoredPasskey) -> Result<Passkey, AppError> {
     decode(stored).ok_or_else(|| AppError::Internal("a stored passkey could not be read".into()))
 }
@@ -155,20 +165,32 @@ async fn finish(
     checked: Result<AuthenticationResult, WebauthnError>,
 ) -> Result<Result<Passed, Refusal>, AppError> {
     let owner = Some(&stored.user_id);
+    let copied = match &checked {
+        Err(WebauthnError::CredentialPossibleCompromise) => true,
+        // The library compared with the counter it was given, which for a
+        // second step is the one read when the step started: compared
+        // again with the counter stored now, read after the check.
+        Ok(result) => {
+            let stored_counter = counter_of(&stored);
+            let counter = u64::from(result.counter());
+            (counter > 0 || stored_counter > 0) && counter <= stored_counter
+        }
+        Err(_) => false,
+    };
+    if copied {
+        audit::record(
+            state,
+            meta,
+            AuditKind::PasskeyCloneWarning,
+            owner,
+            None,
+            json!({ "passkey_id": stored.id, "name": stored.name }),
+        )
+        .await;
+        return refuse(state, meta, owner, Refusal::Counter).await;
+    }
     let result = match checked {
         Ok(result) => result,
-        Err(WebauthnError::CredentialPossibleCompromise) => {
-            audit::record(
-                state,
-                meta,
-                AuditKind::PasskeyCloneWarning,
-                owner,
-                None,
-                json!({ "passkey_id": stored.id, "name": stored.name }),
-            )
-            .await;
-            return refuse(state, meta, owner, Refusal::Counter).await;
-        }
         Err(e) => {
             tracing::info!(error = %e, "passkey answer refused");
             return refuse(state, meta, owner, Refusal::Refused).await;

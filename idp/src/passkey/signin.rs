@@ -29,6 +29,7 @@ use serde_json::json;
 
 use super::assertion::{self, Passed};
 use super::ceremony;
+use crate::credentials::lockout;
 use crate::domain::AuditKind;
 use crate::signin::pending::{self, Pending};
 use crate::signin::{self, route};
@@ -68,6 +69,8 @@ const NOT_JSON: &str = "The request could not be read. Reload the page and try a
 const EXPIRED_FORM: &str = "This page has expired. Reload it and try again.";
 const UNAVAILABLE: &str = "Passkeys are not available on this server.";
 const CEREMONY_GONE: &str = "This passkey request has expired or was already used. Try again.";
+const THROTTLED: &str =
+    "Too many sign-in attempts from your network. Wait a while, then try again.";
 const STEP_GONE: &str =
     "This sign-in has expired or was finished in another tab. Start again from the sign-in page.";
 
@@ -132,19 +135,29 @@ pub async fn finish(
     let Some(started) = started else {
         return Ok(with_jar(jar, StatusCode::BAD_REQUEST, CEREMONY_GONE));
     };
+    if !lockout::ip_attempt(&state, meta.ip).await? {
+        return Ok(with_jar(jar, StatusCode::TOO_MANY_REQUESTS, THROTTLED));
+    }
     let checked =
         assertion::check_signin(&state, &meta, &webauthn, body.credential, started).await?;
     let passed = match checked {
         Ok(passed) => passed,
         Err(refusal) => return Ok(with_jar(jar, StatusCode::BAD_REQUEST, refusal.message())),
     };
+    lockout::ip_succeeded(&state, meta.ip).await?;
+    // A half-done sign-in of this browser (another account's password
+    // step) ends: this browser is now the passkey's owner's.
+    let jar = match pending::load(&state, &jar).await? {
+        Some((pid, _)) => pending::finish(&state, jar, &pid).await?,
+        None => jar,
+    };
     ui.set_jar(jar);
     let amr = vec!["pop".to_owned(), "mfa".to_owned()];
     signed_in(&state, ui, &meta, &passed, amr, in_flow).await
 }
 
-/// The passkey passed: the session starts (any half-done sign-in of this
-/// browser is replaced by it), the sign-in is audited with the passkey's
+/// The passkey passed: the session starts (replacing the browser's
+/// previous one), the sign-in is audited with the passkey's
 /// name, and the script is told where to go.
 async fn signed_in(
     state: &AppState,
@@ -253,6 +266,9 @@ pub async fn second_step_finish(
     let Some(started) = ceremony::take_second_step(&state, &pid, &p.user_id).await? else {
         return Ok(refused(StatusCode::BAD_REQUEST, CEREMONY_GONE));
     };
+    if !lockout::ip_attempt(&state, meta.ip).await? {
+        return Ok(refused(StatusCode::TOO_MANY_REQUESTS, THROTTLED));
+    }
     let checked = assertion::check_second_step(
         &state,
         &meta,
@@ -266,6 +282,7 @@ pub async fn second_step_finish(
         Ok(passed) => passed,
         Err(refusal) => return Ok(refused(StatusCode::BAD_REQUEST, refusal.message())),
     };
+    lockout::ip_succeeded(&state, meta.ip).await?;
     // The second step is done: its pending state ends with it.
     let jar = pending::finish(&state, ui.take_jar(), &pid).await?;
     ui.set_jar(jar);

@@ -88,7 +88,13 @@ pub async fn next(
         let preferred = session.is_none()
             || pending.is_some_and(|p| p.request.prefers_mfa && !p.request.prompt_none);
         if required || essential_mfa || preferred {
-            if has_authenticator(state, user).await? {
+            // A preference asks for the authenticator app only: a passkey
+            // is offered as a second step only where one is needed, so
+            // an account whose passkey is lost (or was added by someone
+            // else) still signs in with its password where nothing more
+            // is asked, and can remove it.
+            let passkeys_count = required || essential_mfa;
+            if has_authenticator(state, user, passkeys_count).await? {
                 return Ok(Next::Code);
             }
             if required {
@@ -123,15 +129,19 @@ fn needs_login(state: &AppState, request: &AuthRequest, current: &CurrentUser) -
 }
 
 /// Whether the account has a second factor: an authenticator app turned
-/// on, or a passkey (while this server offers passkeys at all).
-async fn has_authenticator(state: &AppState, user: &User) -> Result<bool, AppError> {
+/// on, or (`passkeys`) a passkey, while this server offers passkeys at all.
+async fn has_authenticator(
+    state: &AppState,
+    user: &User,
+    passkeys: bool,
+) -> Result<bool, AppError> {
     let app = state
         .store
         .totp_credential(&user.id)
         .await?
         .is_some_and(|c| c.is_active());
-    if app {
-        return Ok(true);
+    if app || !passkeys {
+        return Ok(app);
     }
     let passkeys_on = state.config.server.passkey_rp_id().is_some();
     Ok(passkeys_on && !state.store.passkeys(&user.id).await?.is_empty())

@@ -34,6 +34,10 @@ on_both_backends!(
     a_disabled_account_cannot_sign_in_with_its_passkey,
     wrong_passwords_do_not_lock_the_owners_passkey_out,
     the_second_step_takes_only_the_accounts_own_passkey,
+    a_password_alone_still_signs_in_where_no_second_step_is_asked,
+    a_copied_passkey_is_refused_in_the_second_step_too,
+    bursts_of_passkey_answers_from_one_network_are_throttled,
+    a_passkey_sign_in_ends_another_accounts_half_done_sign_in,
 );
 
 const EMAIL: &str = "pat@example.com";
@@ -251,6 +255,8 @@ async fn a_passkey_signs_in_to_a_portal_without_a_password(backend: Backend) {
     assert!(activity.contains("Signed in with a passkey"), "{activity}");
     let passkeys = browser.page("/account/passkeys").await.text();
     assert!(passkeys.contains("Last used"), "{passkeys}");
+    let sessions = browser.page("/account/sessions").await.text();
+    assert!(sessions.contains("with a passkey"), "{sessions}");
 }
 
 async fn a_passkey_meets_a_client_that_requires_two_step_sign_in(backend: Backend) {
@@ -647,4 +653,129 @@ async fn the_second_step_takes_only_the_accounts_own_passkey(backend: Backend) {
         "{}",
         step.body
     );
+}
+
+/// The second step of `browser` after Pat's password through `rp`: its CSRF token.
+async fn at_second_step(browser: &TestApp, rp: &oidc::Rp) -> (String, oidc::AuthStart) {
+    let auth = oidc::start(rp, &["email"], &[]);
+    let (page, _, _) = sign_in_page(browser, &auth.url).await;
+    let after = browser
+        .submit_on(&page, "/login", &[("email", EMAIL), ("password", PW)])
+        .await;
+    assert_eq!(
+        after.location.as_deref(),
+        Some("/login/otp"),
+        "{}",
+        after.text()
+    );
+    let step = browser.page("/login/otp").await;
+    let csrf = step
+        .body
+        .split("name=\"csrf_token\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_owned();
+    (csrf, auth)
+}
+
+async fn a_password_alone_still_signs_in_where_no_second_step_is_asked(backend: Backend) {
+    let app = spawn(backend).await;
+    let (_, _key) = pat_with_a_passkey(&app).await;
+    let rp = client(&app, false).await;
+    // Pat's phone is lost (or the passkey is someone else's): where no
+    // second step is required, the password still signs in, so Pat can
+    // reach the account page and remove it.
+    let browser = app.other_browser();
+    let auth = oidc::start(&rp, &["email"], &[]);
+    let (page, _, _) = sign_in_page(&browser, &auth.url).await;
+    let after = browser
+        .submit_on(&page, "/login", &[("email", EMAIL), ("password", PW)])
+        .await;
+    let to = after.location.clone().unwrap_or_default();
+    assert!(
+        to.starts_with("/authorize/continue"),
+        "{to}: {}",
+        after.text()
+    );
+    let answer = to_callback(&browser, &to).await;
+    let tokens = oidc::redeem(&rp, &answer["code"], &auth.verifier)
+        .await
+        .unwrap();
+    let claims = oidc::verify_id_token(&rp, &tokens, Some(&auth.nonce));
+    assert_eq!(amr(&claims), ["pwd"]);
+}
+
+async fn a_copied_passkey_is_refused_in_the_second_step_too(backend: Backend) {
+    let app = spawn(backend).await;
+    let (user, mut authenticator) = pat_with_a_passkey(&app).await;
+    let rp = client(&app, true).await;
+    // A second step starts (its request remembers the counter as it was);
+    // then the passkey is used elsewhere with a higher counter; then the
+    // copy's answer, above the remembered counter but not above the
+    // stored one, comes for the second step.
+    let browser = app.other_browser();
+    let (csrf, _) = at_second_step(&browser, &rp).await;
+    let (status, options) = post_json(&browser, STEP_START, &json!({ "csrf_token": csrf })).await;
+    assert_eq!(status, StatusCode::OK, "{options}");
+    let copy = authenticator.sign_in(&origin(&app), &options);
+    signed_in_with_passkey(&app, &rp, &mut authenticator).await;
+
+    let body = json!({ "csrf_token": csrf, "credential": copy });
+    let (status, refused) = post_json(&browser, STEP_FINISH, &body).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
+    assert!(!has_session(&browser).await);
+    let events = audit_kinds(&app, &user).await;
+    assert!(
+        events.iter().any(|(k, _)| k == "passkey.clone_warning"),
+        "{events:?}"
+    );
+}
+
+async fn bursts_of_passkey_answers_from_one_network_are_throttled(backend: Backend) {
+    let mut app = TestApp::spawn_with(backend, |c| {
+        c.server.issuer.set_host(Some("localhost")).unwrap();
+        c.lockout.ip_max_failures = 3;
+    })
+    .await;
+    app.base_url = origin(&app);
+    let rp = client(&app, false).await;
+    let browser = app.other_browser();
+    let auth = oidc::start(&rp, &["email"], &[]);
+    let (_, csrf, req) = sign_in_page(&browser, &auth.url).await;
+    let mut statuses = Vec::new();
+    for _ in 0..5 {
+        start(&browser, &csrf, &req).await;
+        let (status, _) = finish(&browser, &csrf, &req, &json!({ "id": "x" })).await;
+        statuses.push(status);
+    }
+    assert_eq!(
+        statuses,
+        [
+            StatusCode::BAD_REQUEST,
+            StatusCode::BAD_REQUEST,
+            StatusCode::BAD_REQUEST,
+            StatusCode::TOO_MANY_REQUESTS,
+            StatusCode::TOO_MANY_REQUESTS,
+        ]
+    );
+}
+
+async fn a_passkey_sign_in_ends_another_accounts_half_done_sign_in(backend: Backend) {
+    let app = spawn(backend).await;
+    let (_, mut authenticator) = pat_with_a_passkey(&app).await;
+    let rp = client(&app, true).await;
+    // In one browser, Pat's password reaches the second step; then the
+    // same browser signs in with the passkey (first step).
+    let browser = app.other_browser();
+    at_second_step(&browser, &rp).await;
+    let auth = oidc::start(&rp, &["email"], &[]);
+    let (_, csrf, req) = sign_in_page(&browser, &auth.url).await;
+    let options = start(&browser, &csrf, &req).await;
+    let answer = authenticator.sign_in(&origin(&app), &options);
+    let (status, done) = finish(&browser, &csrf, &req, &answer).await;
+    assert_eq!(status, StatusCode::OK, "{done}");
+    // The half-done one is gone: its page no longer offers a step.
+    let step = browser.page("/login/otp").await;
+    assert!(!step.body.contains("data-passkey-step"), "{}", step.text());
 }

@@ -156,6 +156,8 @@
     setUp(signin, form, "/login/passkey/start", "/login/passkey/finish", true);
   }
   var step = document.querySelector("[data-passkey-step]");
+  var needs = document.querySelector("[data-passkey-needs]");
+  if (needs) { needs.hidden = true; }
   if (step) {
     setUp(step, step, "/login/otp/passkey/start", "/login/otp/passkey/finish", false);
   }

@@ -32,6 +32,7 @@ use crate::{Backend, TestApp};
 on_both_backends!(
     admin_api_lives_only_on_the_admin_listener_and_describes_itself,
     refused_tokens_change_nothing,
+    a_passkey_is_a_second_factor_for_administration,
     an_old_sign_in_does_not_administer,
     the_admin_listener_trusts_only_its_own_proxies,
 );
@@ -112,12 +113,35 @@ async fn automation_token(app: &TestApp) -> String {
     client_token(app, AUTOMATION, &secret).await
 }
 
+async fn a_passkey_is_a_second_factor_for_administration(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let console = idp::admin_api::CONSOLE_CLIENT_ID;
+    let (root, _) = console_admin(&app, "root@example.com").await;
+    // Signed in with a passkey alone, or as the step after the password:
+    // the provider says acr 2, and the admin API agrees (it must not send
+    // the console back to a sign-in that can only end the same way).
+    for amr in [&["pop", "mfa"][..], &["pwd", "pop", "mfa"][..]] {
+        let token = user_token(&app, &root, console, amr);
+        let r = call(&app, reqwest::Method::GET, "/admin/api/users", Some(&token)).await;
+        assert_eq!(r.status(), StatusCode::OK, "{amr:?}");
+    }
+    // A passkey's presence alone (no verification, no `mfa`) is not enough.
+    let token = user_token(&app, &root, console, &["pop"]);
+    let r = call(&app, reqwest::Method::GET, "/admin/api/users", Some(&token)).await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+}
+
 /// A person's access token as `/token` issues it after a sign-in with `amr`.
 fn user_token(app: &TestApp, user: &User, client: &str, amr: &[&str]) -> String {
     let auth = Authentication {
         auth_time: app.clock_now().unix_timestamp(),
         amr: amr.iter().map(|s| s.to_string()).collect(),
-        acr: if amr.contains(&"otp") { "2" } else { "1" }.into(),
+        acr: if amr.contains(&"otp") || amr.contains(&"mfa") {
+            "2"
+        } else {
+            "1"
+        }
+        .into(),
     };
     let scopes = ["openid".to_string(), "admin".to_string()];
     idp::oidc::issue::access_token(
