@@ -157,9 +157,27 @@ fn readable<T>(taken: Result<Option<T>, crate::ephemeral::Error>) -> Result<Opti
 
 /// A passkey sign-in (the first step) under way in a browser that has no
 /// session yet: kept under the SHA-256 of a random id that only its own
-/// HttpOnly cookie holds, so no other browser can finish it.
-fn signin_key(id: &str) -> Key<DiscoverableAuthentication> {
-    keys::secret("passkey-signin", id)
+/// HttpOnly cookie holds, so no other browser can finish it, and of its
+/// challenge, so each of the browser's tabs finishes its own.
+fn signin_key(id: &str, challenge: &str) -> Key<DiscoverableAuthentication> {
+    keys::secret("passkey-signin", &format!("{id}:{challenge}"))
+}
+
+/// The challenge of creation or request options, as they travel (base64url).
+fn challenge_of(options: &RequestChallengeResponse) -> Option<String> {
+    let json = serde_json::to_value(options).ok()?;
+    json["publicKey"]["challenge"].as_str().map(str::to_owned)
+}
+
+/// The challenge an answer signed, from its client data (WebAuthn 5.8.1:
+/// `challenge`, base64url): `None` when the answer has none to read.
+pub fn answered_challenge(answer: &serde_json::Value) -> Option<String> {
+    let encoded = answer["response"]["clientDataJSON"].as_str()?;
+    let bytes = URL_SAFE_NO_PAD.decode(encoded.trim_end_matches('=')).ok()?;
+    let client_data: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    client_data["challenge"]
+        .as_str()
+        .map(|c| c.trim_end_matches('=').to_owned())
 }
 
 fn signin_cookie_name(dev_mode: bool) -> &'static str {
@@ -170,7 +188,14 @@ fn signin_cookie_name(dev_mode: bool) -> &'static str {
     }
 }
 
-/// Starts a passkey sign-in in this browser, replacing one it had started:
+/// This browser's passkey sign-in id, if its cookie holds a well-formed one.
+fn signin_id(state: &AppState, jar: &CookieJar) -> Option<String> {
+    jar.get(signin_cookie_name(state.config.server.dev_mode))
+        .map(|c| c.value().to_owned())
+        .filter(|id| Token::parse(id).is_some())
+}
+
+/// Starts a passkey sign-in in this browser (beside any other of its tabs'):
 /// the options for `navigator.credentials.get` (no credentials listed: the
 /// authenticator offers the discoverable ones it holds for this RP id,
 /// user verification required) and the jar carrying the cookie.
@@ -180,41 +205,40 @@ pub async fn begin_signin(
     jar: CookieJar,
 ) -> Result<(CookieJar, RequestChallengeResponse), AppError> {
     let dev = state.config.server.dev_mode;
-    if let Some(old) = jar.get(signin_cookie_name(dev)) {
-        state.ephemeral.delete(&signin_key(old.value())).await?;
-    }
     let (mut options, authentication) = webauthn
         .start_discoverable_authentication()
         .map_err(|e| AppError::Internal(format!("passkey sign-in not started: {e}")))?;
     // The page's script chooses how to ask (autofill or a dialog).
     options.mediation = None;
-    let id = random_token();
+    let challenge = challenge_of(&options)
+        .ok_or_else(|| AppError::Internal("passkey options without a challenge".into()))?;
+    let (id, jar) = match signin_id(state, &jar) {
+        Some(id) => (id, jar),
+        None => {
+            let id = random_token();
+            let jar = jar.add(session::cookie(signin_cookie_name(dev), id.clone(), dev));
+            (id, jar)
+        }
+    };
     state
         .ephemeral
-        .put(&signin_key(&id), &authentication, CEREMONY_TTL)
+        .put(&signin_key(&id, &challenge), &authentication, CEREMONY_TTL)
         .await?;
-    let jar = jar.add(session::cookie(signin_cookie_name(dev), id, dev));
     Ok((jar, options))
 }
 
-/// Takes the passkey sign-in this browser started: gone afterwards, as is
-/// its cookie. `None` when there is none (expired, used, or the cookie is
-/// another browser's to hold).
+/// Takes the passkey sign-in this browser started with the challenge
+/// `answer` signed: gone afterwards. `None` when there is none (expired,
+/// used, another browser's, or an answer with no challenge to read).
 pub async fn take_signin(
     state: &AppState,
-    jar: CookieJar,
-) -> Result<(CookieJar, Option<DiscoverableAuthentication>), AppError> {
-    let dev = state.config.server.dev_mode;
-    let Some(id) = jar
-        .get(signin_cookie_name(dev))
-        .map(|c| c.value().to_owned())
-        .filter(|id| Token::parse(id).is_some())
-    else {
-        return Ok((jar, None));
+    jar: &CookieJar,
+    answer: &serde_json::Value,
+) -> Result<Option<DiscoverableAuthentication>, AppError> {
+    let (Some(id), Some(challenge)) = (signin_id(state, jar), answered_challenge(answer)) else {
+        return Ok(None);
     };
-    let taken = readable(state.ephemeral.take(&signin_key(&id)).await)?;
-    let jar = jar.remove(session::cookie(signin_cookie_name(dev), String::new(), dev));
-    Ok((jar, taken))
+    readable(state.ephemeral.take(&signin_key(&id, &challenge)).await)
 }
 
 /// A passkey as the second step of a sign-in, kept under the pending

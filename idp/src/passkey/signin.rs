@@ -131,13 +131,15 @@ pub async fn finish(
     let Some(webauthn) = ceremony::relying_party(&state) else {
         return Ok(refused(StatusCode::NOT_FOUND, UNAVAILABLE));
     };
-    let (jar, started) = ceremony::take_signin(&state, ui.take_jar()).await?;
-    let Some(started) = started else {
-        return Ok(with_jar(jar, StatusCode::BAD_REQUEST, CEREMONY_GONE));
-    };
+    let jar = ui.take_jar();
+    // Counted before anything is looked at, answers with no ceremony too.
     if !lockout::ip_attempt(&state, meta.ip).await? {
         return Ok(with_jar(jar, StatusCode::TOO_MANY_REQUESTS, THROTTLED));
     }
+    let started = ceremony::take_signin(&state, &jar, &body.credential).await?;
+    let Some(started) = started else {
+        return Ok(with_jar(jar, StatusCode::BAD_REQUEST, CEREMONY_GONE));
+    };
     let checked =
         assertion::check_signin(&state, &meta, &webauthn, body.credential, started).await?;
     let passed = match checked {

@@ -38,6 +38,7 @@ on_both_backends!(
     a_copied_passkey_is_refused_in_the_second_step_too,
     bursts_of_passkey_answers_from_one_network_are_throttled,
     a_passkey_sign_in_ends_another_accounts_half_done_sign_in,
+    two_tabs_of_one_browser_each_finish_their_own_passkey_sign_in,
 );
 
 const EMAIL: &str = "pat@example.com";
@@ -778,4 +779,27 @@ async fn a_passkey_sign_in_ends_another_accounts_half_done_sign_in(backend: Back
     // The half-done one is gone: its page no longer offers a step.
     let step = browser.page("/login/otp").await;
     assert!(!step.body.contains("data-passkey-step"), "{}", step.text());
+}
+
+async fn two_tabs_of_one_browser_each_finish_their_own_passkey_sign_in(backend: Backend) {
+    let app = spawn(backend).await;
+    let (_, mut authenticator) = pat_with_a_passkey(&app).await;
+    let rp = client(&app, false).await;
+    // One browser, two sign-in pages (two tabs, or the autofill request
+    // and the button): the later start does not void the earlier one.
+    let browser = app.other_browser();
+    let auth = oidc::start(&rp, &["email"], &[]);
+    let (_, csrf, req) = sign_in_page(&browser, &auth.url).await;
+    let first = start(&browser, &csrf, &req).await;
+    let second = start(&browser, &csrf, &req).await;
+    assert_ne!(
+        first["publicKey"]["challenge"],
+        second["publicKey"]["challenge"]
+    );
+    let answer = authenticator.sign_in(&origin(&app), &first);
+    let (status, done) = finish(&browser, &csrf, &req, &answer).await;
+    assert_eq!(status, StatusCode::OK, "{done}");
+    // Used once: the same answer again finds nothing.
+    let (status, _) = finish(&browser, &csrf, &req, &answer).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
 }

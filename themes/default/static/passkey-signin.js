@@ -85,8 +85,8 @@
     var message = section.querySelector("[data-passkey-message]");
     var button = section.querySelector("[data-passkey-signin-button]");
     var pending = null;
-    // Starts are sent one after another: the last one asked is the one the
-    // server keeps (each replaces the browser's previous challenge).
+    // Starts are sent one after another, so the quiet request and the
+    // button never cross on the way.
     var starting = Promise.resolve();
 
     function show(text) {
