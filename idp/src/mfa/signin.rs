@@ -54,13 +54,8 @@ async fn ui_for(
 /// authenticator app, the passkey button (the page's script) when it has
 /// passkeys and the server offers them; either one passes.
 async fn otp_page(state: &AppState, p: &Pending) -> Result<Page, AppError> {
-    let app = state
-        .store
-        .totp_credential(&p.user_id)
-        .await?
-        .is_some_and(|c| c.is_active());
-    let passkeys = state.config.server.passkey_rp_id().is_some()
-        && !state.store.passkeys(&p.user_id).await?.is_empty();
+    let app = crate::signin::authenticator_app(state, &p.user_id).await?;
+    let passkeys = crate::signin::has_passkeys(state, &p.user_id).await?;
     Ok(Page::new("login_otp.html", "Two-step sign-in")
         .with("email", &p.email)
         .with("otp_offered", &app)

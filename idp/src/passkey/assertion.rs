@@ -10,7 +10,7 @@ use webauthn_rs::prelude::{
     PublicKeyCredential, Webauthn, WebauthnError,
 };
 
-use super::ceremony::{self, decode};
+use super::ceremony::{self, decode, encoded_id};
 use crate::domain::{AuditKind, UserId};
 use crate::store::{StoredPasskey, User};
 use crate::web::client_meta::ClientMeta;
@@ -85,8 +85,7 @@ pub async fn check_signin(
     let Ok((handle, cred_id)) = webauthn.identify_discoverable_authentication(&credential) else {
         return refuse(state, meta, None, Refusal::Malformed).await;
     };
-    let cred_id =
-        base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, cred_id);
+    let cred_id = encoded_id(cred_id);
     let Some(stored) = state.store.passkey_by_credential_id(&cred_id).await? else {
         return refuse(state, meta, None, Refusal::Unknown).await;
     };
@@ -113,11 +112,8 @@ pub async fn check_second_step(
     };
     let checked = webauthn.finish_passkey_authentication(&credential, started);
     let cred_id = match &checked {
-        Ok(result) => credential_id_of(result),
-        Err(_) => base64::Engine::encode(
-            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
-            credential.get_credential_id(),
-        ),
+        Ok(result) => encoded_id(result.cred_id()),
+        Err(_) => encoded_id(credential.get_credential_id()),
     };
     let stored = state
         .store
@@ -130,13 +126,6 @@ pub async fn check_second_step(
     };
     let passkey = readable(&stored)?;
     finish(state, meta, stored, passkey, checked).await
-}
-
-fn credential_id_of(result: &AuthenticationResult) -> String {
-    base64::Engine::encode(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
-        result.cred_id(),
-    )
 }
 
 /// The signature counter of the credential as stored (webauthn-rs keeps it

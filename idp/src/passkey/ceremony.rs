@@ -81,7 +81,13 @@ pub fn decode(stored: &StoredPasskey) -> Option<Passkey> {
 
 /// The credential id as stored: base64url without padding.
 pub fn credential_id(passkey: &Passkey) -> String {
-    URL_SAFE_NO_PAD.encode(passkey.cred_id())
+    encoded_id(passkey.cred_id())
+}
+
+/// A credential id (or any WebAuthn bytes) as stored and sent: base64url
+/// without padding.
+pub fn encoded_id(bytes: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
 }
 
 /// Starts a registration for `user` in the browser of `session_id`,

@@ -16,8 +16,8 @@ use serde::Deserialize;
 use serde_json::json;
 use webauthn_rs::prelude::RegisterPublicKeyCredential;
 
-use super::ceremony;
 use super::settings::{confirm_path, passkey_name};
+use super::{EXPIRED_FORM, NOT_JSON, UNAVAILABLE, ceremony, refused};
 use crate::domain::AuditKind;
 use crate::store::NewPasskey;
 use crate::web::client_meta::ClientMeta;
@@ -42,14 +42,6 @@ pub struct FinishBody {
     /// only once the ceremony is taken: a malformed one uses it up too.
     credential: serde_json::Value,
 }
-
-fn refused(status: StatusCode, message: &str) -> Response {
-    (status, Json(json!({ "error": message }))).into_response()
-}
-
-const NOT_JSON: &str = "The request could not be read. Reload the page and try again.";
-const EXPIRED_FORM: &str = "This page has expired. Reload it and try again.";
-const UNAVAILABLE: &str = "Passkeys are not available on this server.";
 
 pub async fn start(
     State(state): State<AppState>,

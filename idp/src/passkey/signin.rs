@@ -28,7 +28,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::assertion::{self, Passed};
-use super::ceremony;
+use super::{NOT_JSON, ceremony, opened, refused};
 use crate::credentials::lockout;
 use crate::domain::AuditKind;
 use crate::signin::pending::{self, Pending};
@@ -57,17 +57,10 @@ pub struct FinishBody {
     credential: serde_json::Value,
 }
 
-fn refused(status: StatusCode, message: &str) -> Response {
-    (status, Json(json!({ "error": message }))).into_response()
-}
-
 fn with_jar(jar: CookieJar, status: StatusCode, message: &str) -> Response {
     (jar, refused(status, message)).into_response()
 }
 
-const NOT_JSON: &str = "The request could not be read. Reload the page and try again.";
-const EXPIRED_FORM: &str = "This page has expired. Reload it and try again.";
-const UNAVAILABLE: &str = "Passkeys are not available on this server.";
 const CEREMONY_GONE: &str = "This passkey request has expired or was already used. Try again.";
 const THROTTLED: &str =
     "Too many sign-in attempts from your network. Wait a while, then try again.";
@@ -104,11 +97,9 @@ pub async fn start(
         return Ok(refused(StatusCode::BAD_REQUEST, NOT_JSON));
     };
     let (mut ui, _) = flow_ui(&state, jar, &headers, &body.client_id, &body.req).await?;
-    if !ui.csrf_ok(&body.csrf_token) {
-        return Ok(refused(StatusCode::FORBIDDEN, EXPIRED_FORM));
-    }
-    let Some(webauthn) = ceremony::relying_party(&state) else {
-        return Ok(refused(StatusCode::NOT_FOUND, UNAVAILABLE));
+    let webauthn = match opened(&state, &ui, &body.csrf_token) {
+        Ok(webauthn) => webauthn,
+        Err((status, message)) => return Ok(refused(status, message)),
     };
     let (jar, options) = ceremony::begin_signin(&state, &webauthn, ui.take_jar()).await?;
     Ok((jar, Json(options)).into_response())
@@ -125,11 +116,9 @@ pub async fn finish(
         return Ok(refused(StatusCode::BAD_REQUEST, NOT_JSON));
     };
     let (mut ui, in_flow) = flow_ui(&state, jar, &headers, &body.client_id, &body.req).await?;
-    if !ui.csrf_ok(&body.csrf_token) {
-        return Ok(refused(StatusCode::FORBIDDEN, EXPIRED_FORM));
-    }
-    let Some(webauthn) = ceremony::relying_party(&state) else {
-        return Ok(refused(StatusCode::NOT_FOUND, UNAVAILABLE));
+    let webauthn = match opened(&state, &ui, &body.csrf_token) {
+        Ok(webauthn) => webauthn,
+        Err((status, message)) => return Ok(refused(status, message)),
     };
     let jar = ui.take_jar();
     // Counted before anything is looked at, answers with no ceremony too.
@@ -221,11 +210,9 @@ pub async fn second_step_start(
         return Ok(refused(StatusCode::BAD_REQUEST, STEP_GONE));
     };
     let ui = step_ui(&state, jar, &headers, &p).await?;
-    if !ui.csrf_ok(&body.csrf_token) {
-        return Ok(refused(StatusCode::FORBIDDEN, EXPIRED_FORM));
-    }
-    let Some(webauthn) = ceremony::relying_party(&state) else {
-        return Ok(refused(StatusCode::NOT_FOUND, UNAVAILABLE));
+    let webauthn = match opened(&state, &ui, &body.csrf_token) {
+        Ok(webauthn) => webauthn,
+        Err((status, message)) => return Ok(refused(status, message)),
     };
     let passkeys: Vec<_> = state
         .store
@@ -259,11 +246,9 @@ pub async fn second_step_finish(
         return Ok(refused(StatusCode::BAD_REQUEST, STEP_GONE));
     };
     let mut ui = step_ui(&state, jar, &headers, &p).await?;
-    if !ui.csrf_ok(&body.csrf_token) {
-        return Ok(refused(StatusCode::FORBIDDEN, EXPIRED_FORM));
-    }
-    let Some(webauthn) = ceremony::relying_party(&state) else {
-        return Ok(refused(StatusCode::NOT_FOUND, UNAVAILABLE));
+    let webauthn = match opened(&state, &ui, &body.csrf_token) {
+        Ok(webauthn) => webauthn,
+        Err((status, message)) => return Ok(refused(status, message)),
     };
     let Some(started) = ceremony::take_second_step(&state, &pid, &p.user_id).await? else {
         return Ok(refused(StatusCode::BAD_REQUEST, CEREMONY_GONE));

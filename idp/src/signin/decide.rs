@@ -4,6 +4,7 @@
 
 use super::acr::{self, Essential, has_second_factor};
 use super::request::{AuthRequest, PendingRequest};
+use crate::domain::UserId;
 use crate::store::User;
 use crate::web::session::CurrentUser;
 use crate::web::{AppError, AppState};
@@ -129,20 +130,30 @@ fn needs_login(state: &AppState, request: &AuthRequest, current: &CurrentUser) -
 }
 
 /// Whether the account has a second factor: an authenticator app turned
-/// on, or (`passkeys`) a passkey, while this server offers passkeys at all.
+/// on, or (`passkeys`) a passkey.
 async fn has_authenticator(
     state: &AppState,
     user: &User,
     passkeys: bool,
 ) -> Result<bool, AppError> {
-    let app = state
-        .store
-        .totp_credential(&user.id)
-        .await?
-        .is_some_and(|c| c.is_active());
-    if app || !passkeys {
-        return Ok(app);
+    if authenticator_app(state, &user.id).await? {
+        return Ok(true);
     }
-    let passkeys_on = state.config.server.passkey_rp_id().is_some();
-    Ok(passkeys_on && !state.store.passkeys(&user.id).await?.is_empty())
+    Ok(passkeys && has_passkeys(state, &user.id).await?)
+}
+
+/// Whether the account has an authenticator app turned on.
+pub async fn authenticator_app(state: &AppState, user: &UserId) -> Result<bool, AppError> {
+    Ok(state
+        .store
+        .totp_credential(user)
+        .await?
+        .is_some_and(|c| c.is_active()))
+}
+
+/// Whether the account has a passkey that can be used here (this server
+/// offers passkeys at all).
+pub async fn has_passkeys(state: &AppState, user: &UserId) -> Result<bool, AppError> {
+    let offered = state.config.server.passkey_rp_id().is_some();
+    Ok(offered && !state.store.passkeys(user).await?.is_empty())
 }

@@ -42,5 +42,5 @@ pub mod portal;
 pub mod request;
 pub mod route;
 
-pub use decide::{Next, Proof, next};
+pub use decide::{Next, Proof, authenticator_app, has_passkeys, next};
 pub use request::{PendingRequest, load};

@@ -20,6 +20,7 @@ use tests::browser::{NewClient, Page, register_client};
 use tests::passkey::SoftAuthenticator;
 
 use crate::oidc::{self, CALLBACK};
+use crate::passkeys::{add, origin, post_json};
 use crate::{Backend, TestApp};
 
 on_both_backends!(
@@ -58,43 +59,13 @@ async fn spawn(backend: Backend) -> TestApp {
     app
 }
 
-fn origin(app: &TestApp) -> String {
-    app.state
-        .config
-        .server
-        .issuer
-        .origin()
-        .ascii_serialization()
-}
-
-async fn post_json(app: &TestApp, path: &str, body: &Value) -> (StatusCode, Value) {
-    let response = app
-        .http
-        .post(app.url(path))
-        .json(body)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status();
-    let json = response.json().await.unwrap_or(Value::Null);
-    (status, json)
-}
-
 /// Pat, with a password and a passkey made in its own browser.
 async fn pat_with_a_passkey(app: &TestApp) -> (idp::store::User, SoftAuthenticator) {
     let user = app.create_user(EMAIL, PW, "Pat").await;
     let mut authenticator = SoftAuthenticator::default();
     let browser = app.other_browser();
     browser.signed_in(EMAIL, PW).await;
-    let page = browser.page("/account/passkeys").await;
-    let csrf = field(&page, "/account/passkeys/register/start", "csrf_token");
-    let body = json!({ "csrf_token": csrf });
-    let (status, options) = post_json(&browser, "/account/passkeys/register/start", &body).await;
-    assert_eq!(status, StatusCode::OK, "{options}");
-    let credential = authenticator.register(&origin(app), &options);
-    let body = json!({ "csrf_token": csrf, "name": "Laptop", "credential": credential });
-    let (status, answer) = post_json(&browser, "/account/passkeys/register/finish", &body).await;
-    assert_eq!(status, StatusCode::OK, "{answer}");
+    add(&browser, &mut authenticator, "Laptop").await;
     (user, authenticator)
 }
 
@@ -293,12 +264,7 @@ async fn a_passkey_is_the_second_step_after_the_password(backend: Backend) {
     let html = step.body.clone();
     assert!(html.contains("data-passkey-step"), "{html}");
     assert!(!html.contains("name=\"code\""), "no code to type: {html}");
-    let csrf = html
-        .split("name=\"csrf_token\" value=\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .expect("a CSRF token")
-        .to_owned();
+    let csrf = step_csrf(&step);
     assert!(
         !has_session(&browser).await,
         "no session before the second step"
@@ -593,37 +559,13 @@ async fn the_second_step_takes_only_the_accounts_own_passkey(backend: Backend) {
             .unwrap()
             .is_some()
     );
-    let page = browser.page("/account/passkeys").await;
-    let csrf = field(&page, "/account/passkeys/register/start", "csrf_token");
-    let (_, options) = post_json(
-        &browser,
-        "/account/passkeys/register/start",
-        &json!({ "csrf_token": csrf }),
-    )
-    .await;
-    let credential = sams.register(&origin(&app), &options);
-    let body = json!({ "csrf_token": csrf, "name": "Sam's", "credential": credential });
-    let (status, _) = post_json(&browser, "/account/passkeys/register/finish", &body).await;
-    assert_eq!(status, StatusCode::OK);
+    add(&browser, &mut sams, "Sam's").await;
 
     // Someone with Pat's password (but not Pat's passkey) reaches the
     // second step, and answers with a passkey they hold: Sam's.
     let rp = client(&app, true).await;
     let attacker = app.other_browser();
-    let auth = oidc::start(&rp, &["email"], &[]);
-    let (page, _, _) = sign_in_page(&attacker, &auth.url).await;
-    let after = attacker
-        .submit_on(&page, "/login", &[("email", EMAIL), ("password", PW)])
-        .await;
-    assert_eq!(after.location.as_deref(), Some("/login/otp"));
-    let step = attacker.page("/login/otp").await;
-    let csrf = step
-        .body
-        .split("name=\"csrf_token\" value=\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .unwrap()
-        .to_owned();
+    let (csrf, _) = at_second_step(&attacker, &rp).await;
     let (status, options) = post_json(&attacker, STEP_START, &json!({ "csrf_token": csrf })).await;
     assert_eq!(status, StatusCode::OK, "{options}");
     // Sam's authenticator, told to answer (it signs with its own key).
@@ -656,6 +598,16 @@ async fn the_second_step_takes_only_the_accounts_own_passkey(backend: Backend) {
     );
 }
 
+/// The CSRF token of a second-step page (its passkey section's hidden field).
+fn step_csrf(step: &Page) -> String {
+    step.body
+        .split("name=\"csrf_token\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a CSRF token")
+        .to_owned()
+}
+
 /// The second step of `browser` after Pat's password through `rp`: its CSRF token.
 async fn at_second_step(browser: &TestApp, rp: &oidc::Rp) -> (String, oidc::AuthStart) {
     let auth = oidc::start(rp, &["email"], &[]);
@@ -670,13 +622,7 @@ async fn at_second_step(browser: &TestApp, rp: &oidc::Rp) -> (String, oidc::Auth
         after.text()
     );
     let step = browser.page("/login/otp").await;
-    let csrf = step
-        .body
-        .split("name=\"csrf_token\" value=\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .unwrap()
-        .to_owned();
+    let csrf = step_csrf(&step);
     (csrf, auth)
 }
 

@@ -41,7 +41,7 @@ async fn spawn(backend: Backend) -> TestApp {
     .await
 }
 
-fn origin(app: &TestApp) -> String {
+pub(crate) fn origin(app: &TestApp) -> String {
     app.state
         .config
         .server
@@ -68,7 +68,7 @@ async fn csrf(app: &TestApp) -> String {
         .expect("the add form carries a CSRF token")
 }
 
-async fn post_json(app: &TestApp, path: &str, body: &Value) -> (StatusCode, Value) {
+pub(crate) async fn post_json(app: &TestApp, path: &str, body: &Value) -> (StatusCode, Value) {
     let response = app
         .http
         .post(app.url(path))
@@ -91,7 +91,7 @@ async fn finish(app: &TestApp, csrf: &str, name: &str, credential: &Value) -> (S
 }
 
 /// Adds a passkey named `name` with `authenticator`; it must succeed.
-async fn add(app: &TestApp, authenticator: &mut SoftAuthenticator, name: &str) {
+pub(crate) async fn add(app: &TestApp, authenticator: &mut SoftAuthenticator, name: &str) {
     let csrf = csrf(app).await;
     let (status, options) = start(app, &csrf).await;
     assert_eq!(status, StatusCode::OK, "{options}");
