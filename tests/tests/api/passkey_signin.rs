@@ -40,6 +40,9 @@ on_both_backends!(
     bursts_of_passkey_answers_from_one_network_are_throttled,
     a_passkey_sign_in_ends_another_accounts_half_done_sign_in,
     two_tabs_of_one_browser_each_finish_their_own_passkey_sign_in,
+    a_parallel_burst_of_passkey_answers_gets_no_more_checks_than_the_limit,
+    one_passkey_answer_sent_twice_at_once_signs_in_once,
+    another_browser_cannot_finish_this_browsers_passkey_second_step,
 );
 
 const EMAIL: &str = "pat@example.com";
@@ -748,4 +751,92 @@ async fn two_tabs_of_one_browser_each_finish_their_own_passkey_sign_in(backend: 
     // Used once: the same answer again finds nothing.
     let (status, _) = finish(&browser, &csrf, &req, &answer).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+async fn a_parallel_burst_of_passkey_answers_gets_no_more_checks_than_the_limit(backend: Backend) {
+    let mut app = TestApp::spawn_with(backend, |c| {
+        c.server.issuer.set_host(Some("localhost")).unwrap();
+        c.lockout.ip_max_failures = 3;
+    })
+    .await;
+    app.base_url = origin(&app);
+    let rp = client(&app, false).await;
+    let browser = app.other_browser();
+    let auth = oidc::start(&rp, &["email"], &[]);
+    let (_, csrf, req) = sign_in_page(&browser, &auth.url).await;
+    // Twenty answers at once from one network: each is counted before it is
+    // looked at, so no more than the limit get past the count.
+    let body = json!({ "csrf_token": csrf, "req": req, "credential": { "id": "x" } });
+    let sends = (0..20).map(|_| post_json(&browser, FINISH, &body));
+    let statuses: Vec<StatusCode> = futures::future::join_all(sends)
+        .await
+        .into_iter()
+        .map(|(status, _)| status)
+        .collect();
+    let checked = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::BAD_REQUEST)
+        .count();
+    let throttled = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert_eq!((checked, throttled), (3, 17), "{statuses:?}");
+}
+
+async fn one_passkey_answer_sent_twice_at_once_signs_in_once(backend: Backend) {
+    let app = spawn(backend).await;
+    let (user, mut authenticator) = pat_with_a_passkey(&app).await;
+    let rp = client(&app, false).await;
+    let browser = app.other_browser();
+    let auth = oidc::start(&rp, &["email"], &[]);
+    let (_, csrf, req) = sign_in_page(&browser, &auth.url).await;
+    let options = start(&browser, &csrf, &req).await;
+    let answer = authenticator.sign_in(&origin(&app), &options);
+    // The same answer, several times at once: the ceremony is taken once.
+    let sends = (0..8).map(|_| finish(&browser, &csrf, &req, &answer));
+    let statuses: Vec<StatusCode> = futures::future::join_all(sends)
+        .await
+        .into_iter()
+        .map(|(status, _)| status)
+        .collect();
+    let passed = statuses.iter().filter(|s| **s == StatusCode::OK).count();
+    assert_eq!(passed, 1, "{statuses:?}");
+    let sign_ins = audit_kinds(&app, &user)
+        .await
+        .into_iter()
+        .filter(|(k, d)| k == "login.succeeded" && d["passkey"] == "Laptop")
+        .count();
+    assert_eq!(sign_ins, 1);
+}
+
+async fn another_browser_cannot_finish_this_browsers_passkey_second_step(backend: Backend) {
+    let app = spawn(backend).await;
+    let (_, mut authenticator) = pat_with_a_passkey(&app).await;
+    let rp = client(&app, true).await;
+    let browser = app.other_browser();
+    let (csrf, _) = at_second_step(&browser, &rp).await;
+    let (status, options) = post_json(&browser, STEP_START, &json!({ "csrf_token": csrf })).await;
+    assert_eq!(status, StatusCode::OK, "{options}");
+    let answer = authenticator.sign_in(&origin(&app), &options);
+
+    // Another browser where Pat's password was typed too (its own second
+    // step), and one with no second step at all: neither holds this
+    // browser's check, so the answer opens nothing there.
+    let other = app.other_browser();
+    let (other_csrf, _) = at_second_step(&other, &rp).await;
+    let body = json!({ "csrf_token": other_csrf, "credential": answer });
+    let (status, _) = post_json(&other, STEP_FINISH, &body).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(!has_session(&other).await);
+    let stranger = app.other_browser();
+    let body = json!({ "csrf_token": csrf, "credential": answer });
+    let (status, _) = post_json(&stranger, STEP_FINISH, &body).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(!has_session(&stranger).await);
+
+    // This browser's second step was left alone.
+    let (status, done) = post_json(&browser, STEP_FINISH, &body).await;
+    assert_eq!(status, StatusCode::OK, "{done}");
+    assert!(has_session(&browser).await);
 }
