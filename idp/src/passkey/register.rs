@@ -16,8 +16,9 @@ use serde::Deserialize;
 use serde_json::json;
 use webauthn_rs::prelude::RegisterPublicKeyCredential;
 
+use super::ceremony;
+use super::refusal::{EXPIRED_FORM, NOT_JSON, UNAVAILABLE, refused};
 use super::settings::{confirm_path, passkey_name};
-use super::{EXPIRED_FORM, NOT_JSON, UNAVAILABLE, ceremony, refused};
 use crate::domain::AuditKind;
 use crate::store::NewPasskey;
 use crate::web::client_meta::ClientMeta;

@@ -28,7 +28,8 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::assertion::{self, Passed};
-use super::{NOT_JSON, ceremony, opened, refused};
+use super::ceremony;
+use super::refusal::{NOT_JSON, opened, refused};
 use crate::credentials::lockout;
 use crate::domain::AuditKind;
 use crate::signin::pending::{self, Pending};
