@@ -2132,6 +2132,13 @@ impl Report<'_> {
         }
         writeln!(md)?;
         let sign_ins = median(all_sign_ins);
+        let mut flood_cpu: Vec<(String, Cpu)> = Vec::new();
+        for (_, c) in self.cpu.iter().filter(|(n, _)| n.contains("login flood")) {
+            add_cpu(&mut flood_cpu, "flood".into(), Cpu::default(), *c);
+        }
+        let flood_shares = flood_cpu
+            .first()
+            .map(|(_, c)| cpu_shares(Cpu::default(), *c));
         writeln!(
             md,
             "Hashing saturated? {} sign-ins were in flight at every moment against at most {} hashed at once \
@@ -2142,6 +2149,14 @@ impl Report<'_> {
             self.max_concurrent,
             pct(sign_ins / capacity),
         )?;
+        if let Some(shares) = flood_shares {
+            writeln!(
+                md,
+                "During the floods the server took {:.0}% of the cores' time, the load tools \
+                 (wrk and the browsers of this driver) {:.0}%, anything else {:.0}%, and {:.0}% was idle.",
+                shares[0], shares[3], shares[5], shares[6]
+            )?;
+        }
         if refused_total.is_empty() {
             writeln!(md, "Every sign-in of the floods ended signed in (303).")?;
         } else {
