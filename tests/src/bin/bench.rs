@@ -1,35 +1,42 @@
 //! The benchmark driver (not a test), run by `scripts/bench`, which starts
-//! `idp serve` on PostgreSQL + Redis and passes its URL and pid.
+//! `idp serve` on PostgreSQL + Redis (behind one trusted proxy hop) and,
+//! unless `--no-peer`, node-oidc-provider, and passes their URLs and pids.
 //!
 //! 1. Creates a user and a confidential first-party client with `idp user
-//!    create` / `idp client create`, as an operator would.
-//! 2. Reads the server's RSS idle.
-//! 3. Gets a client_credentials token and, through one real authorization
-//!    code flow over HTTP, a user access token.
-//! 4. Checks one answer of each endpoint is 200, then loads it with
-//!    `wrk -t2 -c16 -d10s --latency`: discovery, JWKS, userinfo (bearer),
-//!    token (client_credentials, basic auth) and introspection (basic auth),
-//!    the last two through a small Lua script.
-//! 5. Runs complete authorization-code flows (sign-in with the password
-//!    included) from 16 concurrent tasks for 10 s, counting only those that
-//!    end with tokens.
-//! 6. Reads the RSS again, 1 s after the load and 15 s after it (once
-//!    tokio's idle blocking threads have ended), then prints a Markdown
-//!    report (and writes it to `--out`) with the figures, where the CPU went
-//!    during each load (the server, PostgreSQL, Redis, the load tool,
-//!    anything else on the machine), the server's own status counts from
-//!    `/metrics` (on the admin listener, `--admin-url`), and the machine.
+//!    create` / `idp client create`, as an operator would; reads the RSS idle.
+//! 2. Times one argon2id hash at the server's configured cost on one thread,
+//!    its memory reused (`hash_password_into_with_memory`), `--hash-samples`
+//!    times: capacity = cores ÷ the median.
+//! 3. Imports `--accounts` verified accounts with `idp user import`, every one
+//!    with the same PHC hash at that cost, computed once here.
+//! 4. Starts the yardstick (`bare`) with the bytes of our discovery document
+//!    and JWKS, then runs `--rounds` interleaved rounds. In each round, per
+//!    endpoint (discovery, JWKS, token, introspection, userinfo), after one
+//!    checked sample answer: the yardstick (discovery, JWKS), ours idle, the
+//!    peer (token, introspection: the same Lua scripts), and ours while
+//!    `--flood-tasks` concurrent password sign-ins (GET + POST /login, a fresh
+//!    cookie jar and X-Forwarded-For each, rotating over the accounts) keep the
+//!    hashing busy (not userinfo). Each is `wrk -t1 -c16 -d8s --latency` by
+//!    default. Then complete authorization-code flows from `--flow-tasks`
+//!    tasks for the same time.
+//! 5. Reads the RSS 1 s and 15 s after the load and prints a Markdown report
+//!    (also written to `--out`): each item of issue 17 against its target,
+//!    medians of the rounds next to their yardstick, every load, where the CPU
+//!    went, the server's own status counts from `/metrics` (on the admin
+//!    listener, `--admin-url`), and the machine.
 //!
 //! ```text
 //! bench --url http://127.0.0.1:PORT --pid PID --idp target/release/idp
-//!       [--pg-pid POSTMASTER_PID] [--redis-pid PID] [--workdir DIR]
-//!       [--out target/bench/latest.md]
-//!       [--duration 10] [--connections 16] [--threads 2] [--rounds 3]
+//!       [--bare target/release/bare] [--pg-pid POSTMASTER_PID] [--redis-pid PID]
+//!       [--peer-url URL --peer-pid PID --peer-client ID --peer-secret S | --peer-note WHY]
+//!       [--workdir DIR] [--out target/bench/latest.md]
+//!       [--duration 8] [--connections 16] [--threads 1] [--rounds 5]  (scale mode: 10 s, -t2, 3 rounds)
+//!       [--accounts 256] [--flood-tasks 32] [--flow-tasks 32] [--hash-samples 15]
 //!       [--admin-url http://127.0.0.1:ADMIN_PORT]
 //! ```
-//! Each endpoint is loaded `--rounds` times in a row; the report gives the
-//! median round (this VM's neighbours move single runs by ±20%) and every
-//! round's rate.
+//! It exits non-zero when a sample answer is wrong or the server dies, never
+//! because a target is missed. `--full-url ...` is the scale mode
+//! (`scripts/bench --scale`), described there.
 //! The `idp` commands inherit this process's environment (`IDP__…`), so they
 //! reach the same database as the server.
 
@@ -80,8 +87,21 @@ struct Args {
     connections: u32,
     threads: u32,
     rounds: usize,
-    /// The yardstick (`tests/src/bin/bare.rs`), loaded like the endpoints.
-    bare_url: Option<Url>,
+    /// The yardstick's binary (`tests/src/bin/bare.rs`): started by the
+    /// driver to serve the bytes of our discovery document and JWKS.
+    bare: Option<PathBuf>,
+    /// node-oidc-provider, started by `scripts/bench` (`--no-peer`: none).
+    peer: Option<Peer>,
+    /// Why there is no peer (printed in the report).
+    peer_note: Option<String>,
+    /// Accounts imported for the login flood (and the flows).
+    accounts: u32,
+    /// Concurrent sign-in tasks of the login flood.
+    flood_tasks: u32,
+    /// Concurrent tasks of the complete code flows.
+    flow_tasks: u32,
+    /// argon2id hashes timed for the capacity.
+    hash_samples: usize,
     /// The admin listener, where `/metrics` is served (the cross-check is
     /// skipped without it).
     admin_url: Option<Url>,
@@ -90,6 +110,15 @@ struct Args {
     full: Option<FullSide>,
     /// Markdown put at the top of the scale report (the fill's timings).
     preamble: Option<PathBuf>,
+}
+
+/// The peer: its URL, pid and its one client.
+#[derive(Debug)]
+struct Peer {
+    url: Url,
+    pid: u32,
+    client_id: String,
+    secret: String,
 }
 
 /// The filled side of the scale mode, and both sides' database URLs (for
@@ -111,11 +140,14 @@ fn parse_args() -> Result<Args> {
     let mut idp = None;
     let mut workdir = std::env::current_dir()?;
     let mut out = PathBuf::from("target/bench/latest.md");
-    let mut duration = 10;
+    let mut duration = None;
     let mut connections = 16;
-    let mut threads = 2;
-    let mut rounds = 3;
-    let mut bare_url = None;
+    let mut threads = None;
+    let mut rounds = None;
+    let mut bare = None;
+    let mut peer_note = None;
+    let (mut peer_url, mut peer_pid, mut peer_client, mut peer_secret) = (None, None, None, None);
+    let (mut accounts, mut flood_tasks, mut flow_tasks, mut hash_samples) = (256, 32, 32, 15);
     let mut admin_url = None;
     let (mut full_url, mut full_pid, mut full_admin_url) = (None, None, None);
     let (mut empty_db, mut full_db, mut preamble) = (None, None, None);
@@ -130,11 +162,20 @@ fn parse_args() -> Result<Args> {
             "--idp" => idp = Some(PathBuf::from(value()?)),
             "--workdir" => workdir = PathBuf::from(value()?),
             "--out" => out = PathBuf::from(value()?),
-            "--duration" => duration = value()?.parse().context("--duration")?,
+            "--duration" => duration = Some(value()?.parse().context("--duration")?),
             "--connections" => connections = value()?.parse().context("--connections")?,
-            "--threads" => threads = value()?.parse().context("--threads")?,
-            "--rounds" => rounds = value()?.parse().context("--rounds")?,
-            "--bare-url" => bare_url = Some(Url::parse(&value()?).context("--bare-url")?),
+            "--threads" => threads = Some(value()?.parse().context("--threads")?),
+            "--rounds" => rounds = Some(value()?.parse().context("--rounds")?),
+            "--bare" => bare = Some(PathBuf::from(value()?)),
+            "--peer-url" => peer_url = Some(Url::parse(&value()?).context("--peer-url")?),
+            "--peer-pid" => peer_pid = Some(value()?.parse().context("--peer-pid")?),
+            "--peer-client" => peer_client = Some(value()?),
+            "--peer-secret" => peer_secret = Some(value()?),
+            "--peer-note" => peer_note = Some(value()?),
+            "--accounts" => accounts = value()?.parse().context("--accounts")?,
+            "--flood-tasks" => flood_tasks = value()?.parse().context("--flood-tasks")?,
+            "--flow-tasks" => flow_tasks = value()?.parse().context("--flow-tasks")?,
+            "--hash-samples" => hash_samples = value()?.parse().context("--hash-samples")?,
             "--admin-url" => admin_url = Some(Url::parse(&value()?).context("--admin-url")?),
             "--full-url" => full_url = Some(Url::parse(&value()?).context("--full-url")?),
             "--full-pid" => full_pid = Some(value()?.parse().context("--full-pid")?),
@@ -148,7 +189,9 @@ fn parse_args() -> Result<Args> {
                 println!(
                     "bench --url URL --pid PID --idp PATH [--pg-pid PID] [--redis-pid PID] \
                      [--workdir DIR] [--out FILE] \
-                     [--duration SECS] [--connections N] [--threads N] [--rounds N] [--bare-url URL] \
+                     [--duration SECS] [--connections N] [--threads N] [--rounds N] [--bare PATH] \
+                     [--peer-url URL --peer-pid PID --peer-client ID --peer-secret SECRET] \
+                     [--accounts N] [--flood-tasks N] [--flow-tasks N] [--hash-samples N] \
                      [--admin-url URL] [--full-url URL --full-pid PID --full-admin-url URL \
                      --empty-db URL --full-db URL [--preamble FILE]]"
                 );
@@ -168,8 +211,39 @@ fn parse_args() -> Result<Args> {
             full_db: full_db.ok_or_else(|| anyhow!("--full-url needs --full-db"))?,
         }),
     };
+    let peer = match peer_url {
+        None => None,
+        Some(url) => Some(Peer {
+            url,
+            pid: peer_pid.ok_or_else(|| anyhow!("--peer-url needs --peer-pid"))?,
+            client_id: peer_client.ok_or_else(|| anyhow!("--peer-url needs --peer-client"))?,
+            secret: peer_secret.ok_or_else(|| anyhow!("--peer-url needs --peer-secret"))?,
+        }),
+    };
+    ensure!(
+        accounts >= flood_tasks.max(flow_tasks),
+        "--accounts must be at least --flood-tasks and --flow-tasks"
+    );
+    // The defaults: issue 17's (wrk -t1 as the issue measured, 5 rounds of
+    // 8 s: about 12 minutes); the scale mode keeps its own (-t2, 3 rounds of 10 s).
+    let (default_threads, default_rounds, default_duration) = if full.is_some() {
+        (2, 3, 10)
+    } else {
+        (1, 5, 8)
+    };
+    let (threads, rounds, duration): (u32, usize, u64) = (
+        threads.unwrap_or(default_threads),
+        rounds.unwrap_or(default_rounds),
+        duration.unwrap_or(default_duration),
+    );
     Ok(Args {
         full,
+        peer,
+        peer_note,
+        accounts,
+        flood_tasks,
+        flow_tasks,
+        hash_samples: hash_samples.max(1),
         preamble,
         url: url.ok_or_else(|| anyhow!("--url is required"))?,
         pid: pid.ok_or_else(|| anyhow!("--pid is required"))?,
@@ -182,7 +256,7 @@ fn parse_args() -> Result<Args> {
         connections,
         threads,
         rounds: rounds.max(1),
-        bare_url,
+        bare,
         admin_url,
     })
 }
@@ -540,6 +614,8 @@ struct Cpu {
     driver: u64,
     /// ...and its finished children: wrk.
     children: u64,
+    /// The yardstick (bare) and the peer (node-oidc-provider).
+    yardstick_peer: u64,
     machine_busy: u64,
     machine_total: u64,
 }
@@ -560,6 +636,16 @@ fn cpu_sample(args: &Args) -> Cpu {
         cpu.children = children;
     }
     cpu.idp = proc_times(&args.pid.to_string()).map_or(0, |t| t.1);
+    let bare = BARE_PID.load(Ordering::Relaxed);
+    for pid in [
+        Some(bare).filter(|p| *p != 0),
+        args.peer.as_ref().map(|p| p.pid),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        cpu.yardstick_peer += proc_times(&pid.to_string()).map_or(0, |t| t.1);
+    }
     let entries = std::fs::read_dir("/proc").into_iter().flatten().flatten();
     for entry in entries {
         let name = entry.file_name();
@@ -602,22 +688,24 @@ fn cpu_sample(args: &Args) -> Cpu {
 }
 
 /// Shares of the machine's CPU time between two samples, in percent of all
-/// its cores: (server, PostgreSQL, Redis, load tool, other, idle).
-fn cpu_shares(before: Cpu, after: Cpu) -> [f64; 6] {
+/// its cores: (server, PostgreSQL, Redis, load tool, yardstick/peer, other, idle).
+fn cpu_shares(before: Cpu, after: Cpu) -> [f64; 7] {
     let d = |a: u64, b: u64| a.saturating_sub(b) as f64;
     let total = d(after.machine_total, before.machine_total).max(1.0);
     let idp = d(after.idp, before.idp);
     let pg = d(after.postgres, before.postgres);
     let redis = d(after.redis, before.redis);
     let tool = d(after.driver, before.driver) + d(after.children, before.children);
+    let others = d(after.yardstick_peer, before.yardstick_peer);
     let busy = d(after.machine_busy, before.machine_busy);
-    let other = (busy - idp - pg - redis - tool).max(0.0);
+    let other = (busy - idp - pg - redis - tool - others).max(0.0);
     let pct = |x: f64| 100.0 * x / total;
     [
         pct(idp),
         pct(pg),
         pct(redis),
         pct(tool),
+        pct(others),
         pct(other),
         pct(total - busy),
     ]
@@ -639,10 +727,43 @@ struct WrkResult {
 /// One load: `-t threads -c connections -d duration --latency`, with an
 /// optional header and Lua script.
 fn wrk(args: &Args, url: &Url, header: Option<&str>, script: Option<&Path>) -> Result<WrkResult> {
+    wrk_with(
+        (args.threads, args.connections, args.duration),
+        url,
+        header,
+        script,
+    )
+}
+
+/// [`wrk`] off the async workers, so that tasks of this driver (the login
+/// flood) keep running during the load.
+async fn wrk_async(
+    args: &Args,
+    url: &Url,
+    header: Option<&str>,
+    script: Option<&Path>,
+) -> Result<WrkResult> {
+    let shape = (args.threads, args.connections, args.duration);
+    let (url, header, script) = (
+        url.clone(),
+        header.map(str::to_owned),
+        script.map(Path::to_path_buf),
+    );
+    tokio::task::spawn_blocking(move || wrk_with(shape, &url, header.as_deref(), script.as_deref()))
+        .await?
+}
+
+/// wrk with (threads, connections, seconds).
+fn wrk_with(
+    (threads, connections, duration): (u32, u32, u64),
+    url: &Url,
+    header: Option<&str>,
+    script: Option<&Path>,
+) -> Result<WrkResult> {
     let mut cmd = std::process::Command::new("wrk");
-    cmd.arg(format!("-t{}", args.threads))
-        .arg(format!("-c{}", args.connections))
-        .arg(format!("-d{}s", args.duration))
+    cmd.arg(format!("-t{threads}"))
+        .arg(format!("-c{connections}"))
+        .arg(format!("-d{duration}s"))
         .arg("--latency");
     if let Some(h) = header {
         cmd.arg("-H").arg(h);
@@ -700,6 +821,30 @@ fn parse_wrk(text: &str) -> Result<WrkResult> {
         errors,
         error_detail: detail.join("; "),
     })
+}
+
+/// A wrk latency ("980.00us", "1.86ms", "1.02s") in milliseconds.
+fn latency_ms(text: &str) -> f64 {
+    let t = text.trim();
+    let (number, factor) = if let Some(n) = t.strip_suffix("us") {
+        (n, 0.001)
+    } else if let Some(n) = t.strip_suffix("ms") {
+        (n, 1.0)
+    } else if let Some(n) = t.strip_suffix('s') {
+        (n, 1000.0)
+    } else {
+        (t, 1.0)
+    };
+    number.parse::<f64>().map_or(f64::NAN, |n| n * factor)
+}
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    match xs.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => xs[n / 2],
+        n => (xs[n / 2 - 1] + xs[n / 2]) / 2.0,
+    }
 }
 
 /// A Lua script making wrk POST a form with HTTP Basic client authentication.
@@ -796,18 +941,6 @@ async fn flow_load(
 }
 
 // --- report ----------------------------------------------------------------------------
-
-struct Row {
-    endpoint: String,
-    rate: String,
-    /// Every round's rate, in order (empty for the flows).
-    rounds: String,
-    p50: String,
-    p99: String,
-    errors: String,
-    target: String,
-    met: String,
-}
 
 fn mark(ok: bool) -> String {
     if ok { "yes".into() } else { "**no**".into() }
@@ -1070,402 +1203,271 @@ async fn main() -> Result<()> {
     );
     let cc: Value = cc.json().await?;
     ensure!(cc["access_token"].is_string(), "client_credentials: {cc}");
-    create_flow_users(&args, None, args.connections).await?;
+    let config = effective_config(&args).await?;
+    let setting = |key: &str| config.get(key).cloned().unwrap_or_else(|| "?".into());
+    let cost = HashCost::from_config(&config)?;
+    let nproc = std::thread::available_parallelism().map_or(1, |n| n.get());
+
+    // The hashing yardstick, while nothing else runs: one argon2id hash at
+    // the server's cost on one thread, its memory reused.
+    say(format!(
+        "timing {} argon2id hashes (m={} KiB, t={}, p={}) on one thread",
+        args.hash_samples, cost.m, cost.t, cost.p
+    ));
+    let hash_ms = {
+        let (cost, n) = (cost, args.hash_samples);
+        tokio::task::spawn_blocking(move || time_hashes(cost, n)).await??
+    };
+    let hash_median = median(hash_ms.clone());
+    let capacity = nproc as f64 * 1000.0 / hash_median;
+    say(format!(
+        "one hash: {hash_median:.1} ms (median of {}); {nproc} cores can hash {capacity:.1}/s",
+        hash_ms.len()
+    ));
+
+    // Many accounts, fast: one PHC hash at the server's cost, computed once,
+    // imported for every account.
+    let phc = { tokio::task::spawn_blocking(move || cost.phc(USER_PASSWORD)).await?? };
+    import_accounts(&args, args.accounts, &phc).await?;
+
     let user_tokens = code_flow(&http, &base, &secret, USER_EMAIL)
         .await
         .map_err(|e| anyhow!("the first code flow failed at {}: {:#}", e.step, e.error))?;
-    let user_token = user_tokens["access_token"]
+    let first_token = user_tokens["access_token"]
         .as_str()
         .ok_or_else(|| anyhow!("no access_token"))?
         .to_owned();
-    let access_alg = jwt_alg(&user_token);
+    let access_alg = jwt_alg(&first_token);
     let id_alg = jwt_alg(user_tokens["id_token"].as_str().unwrap_or(""));
-    let config = effective_config(&args).await?;
-    let setting = |key: &str| config.get(key).cloned().unwrap_or_else(|| "?".into());
     say("got a client_credentials token and a user token (one full code flow)");
     let rss_one_sign_in = memory(args.pid)?;
 
-    // 4. Each endpoint: one checked answer, then wrk.
+    // One sign-in of the flood, checked: it must end signed in.
+    let next_ip = Arc::new(std::sync::atomic::AtomicU32::new(1));
+    match sign_in(&http, &base, &flow_email(0), &forwarded_for(&next_ip)).await {
+        Ok(s) if s == StatusCode::SEE_OTHER => {}
+        Ok(s) => bail!("a sign-in of the flood (GET + POST /login) answered {s}, not 303"),
+        Err(e) => bail!("a sign-in of the flood (GET + POST /login) failed: {e:#}"),
+    }
+
     let dir = tempfile::tempdir()?;
-    let token_script = post_script(
-        dir.path(),
-        "token",
-        "grant_type=client_credentials",
-        &client_auth,
-    )?;
-    let introspect_script = post_script(
-        dir.path(),
-        "introspect",
-        &format!("token={user_token}"),
-        &client_auth,
-    )?;
-    let bearer = format!("Authorization: Bearer {user_token}");
+    // The yardstick: a bare axum handler serving the bytes of our discovery
+    // document and of our JWKS.
+    let mut bare = match &args.bare {
+        Some(bin) => Some(Bare::start(&http, bin, &base, dir.path()).await?),
+        None => None,
+    };
+    let peer_auth = args.peer.as_ref().map(|p| basic(&p.client_id, &p.secret));
 
-    struct Load<'a> {
-        name: &'a str,
-        path: &'a str,
-        target: f64,
-        header: Option<&'a str>,
-        script: Option<&'a Path>,
-    }
     let loads = [
-        Load {
-            name: "discovery `GET /.well-known/openid-configuration`",
-            path: "/.well-known/openid-configuration",
-            target: 40_000.0,
-            header: None,
-            script: None,
-        },
-        Load {
-            name: "JWKS `GET /jwks`",
-            path: "/jwks",
-            target: 40_000.0,
-            header: None,
-            script: None,
-        },
-        Load {
-            name: "token `POST /token` (client_credentials, basic auth)",
-            path: "/token",
-            target: 12_000.0,
-            header: None,
-            script: Some(&token_script),
-        },
-        Load {
-            name: "introspection `POST /introspect` (user access token, basic auth)",
-            path: "/introspect",
-            target: 10_000.0,
-            header: None,
-            script: Some(&introspect_script),
-        },
-        Load {
-            name: "userinfo `GET /userinfo` (bearer)",
-            path: "/userinfo",
-            target: 10_000.0,
-            header: Some(&bearer),
-            script: None,
-        },
+        Load::Discovery,
+        Load::Jwks,
+        Load::Token,
+        Load::Introspect,
+        Load::Userinfo,
     ];
-
-    let mut rows = Vec::new();
-    let mut notes = Vec::new();
-    let mut cpu_rows: Vec<(String, [f64; 6])> = Vec::new();
-    // The yardstick first: what a bare axum handler does on this machine now.
-    if let Some(bare) = &args.bare_url {
-        let mut runs = Vec::new();
-        for _ in 0..args.rounds {
-            let run = wrk(&args, bare, None, None)?;
-            say(format!("bare axum: {:.0} req/s", run.rps));
-            runs.push(run);
+    let mut stats: BTreeMap<(Load, Variant), Stat> = BTreeMap::new();
+    let mut flows_rounds: Vec<FlowResult> = Vec::new();
+    // In the order of the loads: (what, CPU time summed over its rounds).
+    let mut cpu: Vec<(String, Cpu)> = Vec::new();
+    let mut rss_after_endpoints = rss_one_sign_in;
+    for round in 0..args.rounds {
+        for load in loads {
+            // Fresh tokens to introspect each round (ours live 10 minutes).
+            let user_token = if load == Load::Userinfo || load == Load::Introspect {
+                code_flow(&http, &base, &secret, USER_EMAIL)
+                    .await
+                    .map_err(|e| anyhow!("a code flow failed at {}: {:#}", e.step, e.error))?["access_token"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned()
+            } else {
+                first_token.clone()
+            };
+            let ours =
+                Target::ours(&http, &base, load, &client_auth, &user_token, dir.path()).await?;
+            let mut variants = Vec::new();
+            if let (Some(b), Load::Discovery | Load::Jwks) = (&bare, load) {
+                variants.push((Variant::Yardstick, b.target(load)?));
+            }
+            variants.push((Variant::Idle, ours.clone()));
+            if let (Some(p), Some(auth), Load::Token | Load::Introspect) =
+                (&args.peer, &peer_auth, load)
+            {
+                variants.push((
+                    Variant::Peer,
+                    Target::peer(&http, p, auth, load, dir.path()).await?,
+                ));
+            }
+            if load != Load::Userinfo {
+                variants.push((Variant::Flood, ours));
+            }
+            for (variant, target) in variants {
+                let flood = (variant == Variant::Flood)
+                    .then(|| Flood::start(&http, &base, args.flood_tasks, args.accounts, &next_ip));
+                if flood.is_some() {
+                    // Let the queue fill before the load starts.
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                }
+                let signed_before = flood.as_ref().map(Flood::snapshot);
+                let before = cpu_sample(&args);
+                let started = Instant::now();
+                let run = wrk_async(
+                    &args,
+                    &target.url,
+                    target.header.as_deref(),
+                    target.script.as_deref(),
+                )
+                .await?;
+                let seconds = started.elapsed().as_secs_f64();
+                let after = cpu_sample(&args);
+                let stat = stats.entry((load, variant)).or_default();
+                if let (Some(f), Some(b)) = (&flood, signed_before) {
+                    let (signed, refused) = f.snapshot().since(&b);
+                    stat.sign_ins.push(signed as f64 / seconds);
+                    for (k, v) in refused {
+                        *stat.refused.entry(k).or_insert(0) += v;
+                    }
+                }
+                if let Some(f) = flood {
+                    f.stop().await;
+                }
+                add_cpu(
+                    &mut cpu,
+                    format!("{} {}", load.path(), variant.label()),
+                    before,
+                    after,
+                );
+                say(format!(
+                    "round {}/{}: {} {}: {:.0} req/s, p50 {}, p99 {}, {} errors{}",
+                    round + 1,
+                    args.rounds,
+                    load.path(),
+                    variant.label(),
+                    run.rps,
+                    run.p50,
+                    run.p99,
+                    run.errors,
+                    stat.sign_ins
+                        .last()
+                        .filter(|_| variant == Variant::Flood)
+                        .map(|s| format!("; {s:.1} sign-ins/s"))
+                        .unwrap_or_default()
+                ));
+                stat.push(run);
+                ensure!(
+                    alive(args.pid),
+                    "the server exited during the load of {}",
+                    load.path()
+                );
+            }
         }
-        let rounds: Vec<String> = runs.iter().map(|r| fmt_rate(r.rps)).collect();
-        runs.sort_by(|a, b| a.rps.total_cmp(&b.rps));
-        let r = runs.swap_remove(runs.len() / 2);
-        rows.push(Row {
-            endpoint: "yardstick: a bare axum handler, static JSON of the same size (not the IdP)"
-                .into(),
-            rate: fmt_rate(r.rps),
-            rounds: rounds.join(" / "),
-            p50: r.p50,
-            p99: r.p99,
-            errors: r.errors.to_string(),
-            target: "— (~70,000 on the issue's machine)".into(),
-            met: "—".into(),
-        });
-    }
-    for load in &loads {
-        let url = base.join(load.path)?;
-        // The same request wrk will send, once, checked.
-        let sample = match load.path {
-            "/token" => http
-                .post(url.clone())
-                .header(AUTHORIZATION, &client_auth)
-                .form(&[("grant_type", "client_credentials")]),
-            "/introspect" => http
-                .post(url.clone())
-                .header(AUTHORIZATION, &client_auth)
-                .form(&[("token", user_token.as_str())]),
-            "/userinfo" => http
-                .get(url.clone())
-                .header(AUTHORIZATION, format!("Bearer {user_token}")),
-            _ => http.get(url.clone()),
-        }
-        .send()
-        .await?;
-        let status = sample.status();
-        let body: Value = sample.json().await.unwrap_or(Value::Null);
-        ensure!(
-            status == StatusCode::OK,
-            "{}: sample answer {status}: {body}",
-            load.path
-        );
-        match load.path {
-            "/introspect" => ensure!(body["active"] == true, "introspection: {body}"),
-            "/userinfo" => ensure!(body["sub"].is_string(), "userinfo: {body}"),
-            "/token" => ensure!(body["access_token"].is_string(), "token: {body}"),
-            "/jwks" => ensure!(body["keys"].is_array(), "jwks: {body}"),
-            _ => ensure!(body["issuer"].is_string(), "discovery: {body}"),
-        }
+        rss_after_endpoints = memory(args.pid)?;
         say(format!(
-            "{}: sample 200; {} rounds of wrk -t{} -c{} -d{}s",
-            load.path, args.rounds, args.threads, args.connections, args.duration
+            "round {}/{}: complete code flows, {} tasks for {} s",
+            round + 1,
+            args.rounds,
+            args.flow_tasks,
+            args.duration
         ));
         let before = cpu_sample(&args);
-        let mut runs = Vec::new();
-        for _ in 0..args.rounds {
-            let run = wrk(&args, &url, load.header, load.script)?;
-            say(format!(
-                "{}: {:.0} req/s, p50 {}, p99 {}, {} errors",
-                load.path, run.rps, run.p50, run.p99, run.errors
-            ));
-            runs.push(run);
-        }
-        cpu_rows.push((load.path.to_owned(), cpu_shares(before, cpu_sample(&args))));
-        let rounds: Vec<String> = runs.iter().map(|r| fmt_rate(r.rps)).collect();
-        let errors: u64 = runs.iter().map(|r| r.errors).sum();
-        runs.sort_by(|a, b| a.rps.total_cmp(&b.rps));
-        let mut r = runs.swap_remove(runs.len() / 2);
-        r.errors = errors;
-        if r.errors > 0 {
-            notes.push(format!(
-                "{}: {} ({} requests)",
-                load.path, r.error_detail, r.requests
-            ));
-        }
-        ensure!(
-            alive(args.pid),
-            "the server exited during the load of {}",
-            load.path
-        );
-        rows.push(Row {
-            endpoint: load.name.to_owned(),
-            rate: fmt_rate(r.rps),
-            rounds: rounds.join(" / "),
-            p50: r.p50.clone(),
-            p99: r.p99.clone(),
-            errors: r.errors.to_string(),
-            target: format!("≥ {}", fmt_rate(load.target)),
-            met: mark(r.rps >= load.target && r.errors == 0),
-        });
-    }
-    // The user token is still good after all that (not expired, not revoked).
-    let again: Value = http
-        .post(base.join("/introspect")?)
-        .header(AUTHORIZATION, &client_auth)
-        .form(&[("token", user_token.as_str())])
-        .send()
-        .await?
-        .json()
-        .await?;
-    ensure!(
-        again["active"] == true,
-        "introspection after the load: {again}"
-    );
-    let rss_after_endpoints = memory(args.pid)?;
-    say(format!(
-        "RSS after the endpoint loads: {:.1} MiB",
-        mib(rss_after_endpoints.rss)
-    ));
-
-    // 5. Complete flows.
-    say(format!(
-        "authorization-code flows with sign-in: {} tasks for {} s",
-        args.connections, args.duration
-    ));
-    let before = cpu_sample(&args);
-    let flows = flow_load(
-        &http,
-        &base,
-        &secret,
-        args.connections,
-        Duration::from_secs(args.duration),
-    )
-    .await;
-    cpu_rows.push(("flows".to_owned(), cpu_shares(before, cpu_sample(&args))));
-    let failed: u64 = flows.failed.values().sum();
-    let flow_rate = flows.completed as f64 / flows.seconds;
-    say(format!(
-        "flows: {} completed in {:.1} s ({flow_rate:.1}/s), {failed} failed",
-        flows.completed, flows.seconds
-    ));
-    if let Some(f) = &flows.first_failure {
-        notes.push(format!(
-            "flows: {failed} failed ({:?}); first: {f}",
-            flows.failed
+        let f = flow_load(
+            &http,
+            &base,
+            &secret,
+            args.flow_tasks,
+            Duration::from_secs(args.duration),
+        )
+        .await;
+        add_cpu(&mut cpu, "code flows".into(), before, cpu_sample(&args));
+        say(format!(
+            "flows: {} completed in {:.1} s ({:.1}/s), {} failed",
+            f.completed,
+            f.seconds,
+            f.completed as f64 / f.seconds,
+            f.failed.values().sum::<u64>()
         ));
+        ensure!(alive(args.pid), "the server exited during the flows");
+        flows_rounds.push(f);
     }
-    ensure!(alive(args.pid), "the server exited during the flows");
-    rows.push(Row {
-        endpoint: "complete authorization-code flow (5 requests, sign-in with argon2id included)"
-            .into(),
-        rate: format!("{flow_rate:.1} flows/s"),
-        rounds: String::new(),
-        p50: format!("{:.1}ms", flows.p50_ms),
-        p99: format!("{:.1}ms", flows.p99_ms),
-        errors: failed.to_string(),
-        target: "— (measured)".into(),
-        met: "—".into(),
-    });
+    if let Some(b) = &mut bare {
+        b.stop();
+    }
 
-    // 6. Memory after the load.
+    // Memory after the load.
     tokio::time::sleep(Duration::from_secs(1)).await;
     let rss_after = memory(args.pid)?;
     let rss_peak = proc_status_kb(args.pid, "VmHWM")?;
+    let peer_mem = args
+        .peer
+        .as_ref()
+        .and_then(|p| Some((memory(p.pid).ok()?, proc_status_kb(p.pid, "VmHWM").ok()?)));
     say(format!("RSS after the load: {:.1} MiB", mib(rss_after.rss)));
-    // tokio ends blocking-pool threads (where argon2 runs) after 10 s idle;
-    // what they held may go with them.
+    // tokio ends blocking-pool threads after 10 s idle; what they held may go with them.
     say("waiting 15 s for the server's idle threads to end");
     tokio::time::sleep(Duration::from_secs(15)).await;
     let rss_settled = memory(args.pid)?;
-    say(format!(
-        "RSS 15 s after the load: {:.1} MiB",
-        mib(rss_settled.rss)
-    ));
     let counts = match &args.admin_url {
         Some(admin) => server_counts(&http, admin).await.unwrap_or_default(),
         None => BTreeMap::new(),
     };
 
-    // The report.
-    let mut md = String::new();
-    writeln!(md, "### Results")?;
-    writeln!(md)?;
-    writeln!(
-        md,
-        "wrk `-t{} -c{} -d{}s --latency` per endpoint, {} rounds in a row (the row is the median round); flows: {} concurrent tasks for {} s. \
-         PostgreSQL + Redis on loopback, release build, default configuration: \
-         argon2id m={} KiB t={} p={} (at most {} at once), access tokens {access_alg}, \
-         the client's ID tokens {id_alg}, {} database connections.",
-        args.threads,
-        args.connections,
-        args.duration,
-        args.rounds,
-        args.connections,
-        args.duration,
-        setting("password_hashing.memory_kib"),
-        setting("password_hashing.iterations"),
-        setting("password_hashing.parallelism"),
-        setting("password_hashing.max_concurrent"),
-        setting("database.max_connections"),
-    )?;
-    writeln!(md)?;
-    writeln!(
-        md,
-        "| endpoint | req/s (median) | rounds (req/s) | p50 | p99 | errors | target | met? |"
-    )?;
-    writeln!(md, "|---|---:|---:|---:|---:|---:|---:|:---:|")?;
-    for r in &rows {
-        writeln!(
-            md,
-            "| {} | {} | {} | {} | {} | {} | {} | {} |",
-            r.endpoint, r.rate, r.rounds, r.p50, r.p99, r.errors, r.target, r.met
-        )?;
-    }
-    writeln!(md)?;
-    writeln!(
-        md,
-        "| server memory (VmRSS of `idp serve`) | MiB | anonymous | file-backed | target | met? |"
-    )?;
-    writeln!(md, "|---|---:|---:|---:|---:|:---:|")?;
-    let mem_rows = [
-        ("idle (started, keys loaded, no traffic)", rss_idle, false),
-        (
-            "after one sign-in (the first code flow)",
-            rss_one_sign_in,
-            false,
+    let report = Report {
+        args: &args,
+        stats: &stats,
+        flows: &flows_rounds,
+        cpu: &cpu,
+        hash_ms: &hash_ms,
+        cost,
+        nproc,
+        max_concurrent: setting("password_hashing.max_concurrent"),
+        header: format!(
+            "wrk `-t{} -c{} -d{}s --latency` per load, {} interleaved rounds (per endpoint and round: \
+             yardstick, ours idle, peer, ours under the login flood); the figures are medians of the rounds. \
+             PostgreSQL + Redis on loopback, release build, default configuration but \
+             `server.trusted_proxy_hops = 1` (log level {}): argon2id m={} KiB t={} p={} \
+             (at most {} at once), access tokens {access_alg}, the client's ID tokens {id_alg}, \
+             {} database connections. {} accounts imported with one argon2id hash at that cost.",
+            args.threads,
+            args.connections,
+            args.duration,
+            args.rounds,
+            setting("log.level"),
+            cost.m,
+            cost.t,
+            cost.p,
+            setting("password_hashing.max_concurrent"),
+            setting("database.max_connections"),
+            args.accounts,
         ),
-        ("after the endpoint loads", rss_after_endpoints, false),
-        ("after the load (endpoints + flows)", rss_after, true),
-        (
-            "15 s after the load (idle blocking threads ended)",
-            rss_settled,
-            false,
-        ),
-    ];
-    for (label, m, judged) in mem_rows {
-        let (target, met) = if judged {
+        mem_rows: vec![
+            ("idle (started, keys loaded, no traffic)", rss_idle, false),
             (
-                format!("< {RSS_TARGET_MIB:.0}"),
-                mark(mib(m.rss) < RSS_TARGET_MIB),
-            )
-        } else {
-            (String::new(), String::new())
-        };
-        writeln!(
-            md,
-            "| {label} | {:.1} | {:.1} | {:.1} | {target} | {met} |",
-            mib(m.rss),
-            mib(m.anon),
-            mib(m.file)
-        )?;
-    }
-    writeln!(md, "| peak (VmHWM) | {:.1} | | | | |", mib(rss_peak))?;
-    writeln!(md)?;
-    writeln!(
-        md,
-        "Where the CPU went during each load, in % of all {} cores' time \
-         (from /proc; the load tool is wrk, or this driver for the flows):",
-        std::thread::available_parallelism().map_or(0, |n| n.get())
-    )?;
-    writeln!(md)?;
-    writeln!(
-        md,
-        "| load | idp | PostgreSQL | Redis | load tool | other | idle |"
-    )?;
-    writeln!(md, "|---|---:|---:|---:|---:|---:|---:|")?;
-    for (name, shares) in &cpu_rows {
-        let cells: Vec<String> = shares.iter().map(|x| format!("{x:.0}%")).collect();
-        writeln!(md, "| {name} | {} |", cells.join(" | "))?;
-    }
-    writeln!(md)?;
-    let busiest = cpu_rows
-        .iter()
-        .map(|(name, shares)| (name, shares[4]))
-        .fold(None::<(&String, f64)>, |best, (n, o)| match best {
-            Some((_, b)) if b >= o => best,
-            _ => Some((n, o)),
-        });
-    if let Some((name, other)) = busiest
-        && other > 5.0
-    {
-        let warning = format!(
-            "**The machine was not quiet**: other processes took up to {other:.0}% of the CPU \
-             (during {name}); the figures above are lower than this machine can do. \
-             Re-run when nothing else is running."
-        );
-        say(&warning);
-        writeln!(md, "{warning}")?;
-        writeln!(md)?;
-    }
-    if !notes.is_empty() {
-        writeln!(md, "Errors seen:")?;
-        writeln!(md)?;
-        for n in &notes {
-            writeln!(md, "- {n}")?;
-        }
-        writeln!(md)?;
-    }
-    if !counts.is_empty() {
-        writeln!(md, "Answers counted by the server (`/metrics`), whole run:")?;
-        writeln!(md)?;
-        writeln!(md, "| route | statuses |")?;
-        writeln!(md, "|---|---|")?;
-        for ((route, method), statuses) in &counts {
-            let s: Vec<String> = statuses
-                .iter()
-                .map(|(code, n)| format!("{code}: {n}"))
-                .collect();
-            writeln!(md, "| {method} {route} | {} |", s.join(", "))?;
-        }
-        writeln!(md)?;
-    }
-    writeln!(
-        md,
-        "Machine (the server, PostgreSQL, Redis and the load tool share it):"
-    )?;
-    writeln!(md)?;
-    for (k, v) in machine() {
-        writeln!(md, "- {k}: {v}")?;
-    }
+                "after one sign-in (the first code flow)",
+                rss_one_sign_in,
+                false,
+            ),
+            (
+                "after the last round's endpoint loads",
+                rss_after_endpoints,
+                false,
+            ),
+            (
+                "1 s after all the load (endpoints, floods, flows)",
+                rss_after,
+                true,
+            ),
+            (
+                "15 s after the load (idle blocking threads ended)",
+                rss_settled,
+                false,
+            ),
+        ],
+        rss_peak,
+        peer_mem,
+        counts: &counts,
+    };
+    let md = report.render()?;
     println!("{md}");
     if let Some(parent) = args.out.parent() {
         std::fs::create_dir_all(parent)?;
@@ -1473,6 +1475,954 @@ async fn main() -> Result<()> {
     std::fs::write(&args.out, &md).with_context(|| format!("writing {}", args.out.display()))?;
     say(format!("written to {}", args.out.display()));
     Ok(())
+}
+
+// --- issue 17: the hashing yardstick, many accounts, the login flood ---------------------------
+
+/// argon2id's cost as the server is configured (`password_hashing.*`).
+#[derive(Debug, Clone, Copy)]
+struct HashCost {
+    m: u32,
+    t: u32,
+    p: u32,
+}
+
+impl HashCost {
+    fn from_config(config: &BTreeMap<String, String>) -> Result<Self> {
+        let get = |key: &str| -> Result<u32> {
+            config
+                .get(key)
+                .ok_or_else(|| anyhow!("idp check-config does not say {key}"))?
+                .parse()
+                .with_context(|| key.to_owned())
+        };
+        Ok(Self {
+            m: get("password_hashing.memory_kib")?,
+            t: get("password_hashing.iterations")?,
+            p: get("password_hashing.parallelism")?,
+        })
+    }
+
+    fn argon2(self) -> Result<argon2::Argon2<'static>> {
+        let params = argon2::Params::new(self.m, self.t, self.p, None)
+            .map_err(|e| anyhow!("argon2 parameters: {e}"))?;
+        Ok(argon2::Argon2::new(
+            argon2::Algorithm::Argon2id,
+            argon2::Version::V0x13,
+            params,
+        ))
+    }
+
+    /// A PHC string of `password` at this cost, as the server would store it.
+    fn phc(self, password: &str) -> Result<String> {
+        use argon2::PasswordHasher as _;
+        Ok(self
+            .argon2()?
+            .hash_password(password.as_bytes())
+            .map_err(|e| anyhow!("argon2: {e}"))?
+            .to_string())
+    }
+}
+
+/// `n` argon2id hashes at `cost` on this thread, one memory buffer reused
+/// (no page faults counted), after one untimed hash; in milliseconds.
+fn time_hashes(cost: HashCost, n: usize) -> Result<Vec<f64>> {
+    let argon = cost.argon2()?;
+    let mut blocks = vec![argon2::Block::default(); argon.params().block_count()];
+    let mut out = [0u8; 32];
+    let salt = [7u8; 16];
+    let mut times = Vec::with_capacity(n);
+    for i in 0..=n {
+        let t = Instant::now();
+        argon
+            .hash_password_into_with_memory(USER_PASSWORD.as_bytes(), &salt, &mut out, &mut blocks)
+            .map_err(|e| anyhow!("argon2: {e}"))?;
+        if i > 0 {
+            times.push(t.elapsed().as_secs_f64() * 1000.0);
+        }
+    }
+    Ok(times)
+}
+
+/// `idp user import` of `n` verified accounts `bench.signin.<i>@example.com`,
+/// every one with the same PHC hash of [`USER_PASSWORD`].
+async fn import_accounts(args: &Args, n: u32, phc: &str) -> Result<()> {
+    let path = args.workdir.join("bench-accounts.jsonl");
+    let mut file = String::new();
+    for i in 0..n {
+        writeln!(
+            file,
+            "{}",
+            serde_json::json!({"email": flow_email(i), "email_verified": true, "password_hash": phc})
+        )?;
+    }
+    std::fs::write(&path, file)?;
+    let started = Instant::now();
+    let path = path.to_string_lossy().into_owned();
+    let summary = idp_json(args, &["user", "import", "--file", &path]).await?;
+    say(format!(
+        "imported {n} accounts in {:.1} s: {summary}",
+        started.elapsed().as_secs_f64()
+    ));
+    Ok(())
+}
+
+/// A distinct client address per sign-in, 10.0.0.1 onwards.
+fn forwarded_for(next: &std::sync::atomic::AtomicU32) -> String {
+    let n = next.fetch_add(1, Ordering::Relaxed);
+    format!("10.{}.{}.{}", (n >> 16) & 255, (n >> 8) & 255, n & 255)
+}
+
+/// One password sign-in as a fresh browser from `xff` (behind one trusted
+/// proxy): GET /login, then POST /login with its hidden fields. Returns the
+/// POST's status (303 when signed in), or the GET's when it is not 200.
+async fn sign_in(http: &reqwest::Client, base: &Url, email: &str, xff: &str) -> Result<StatusCode> {
+    let browser = Browser::new(http, base);
+    let url = base.join("/login")?;
+    let page = browser
+        .send(http.get(url.clone()).header("x-forwarded-for", xff), &url)
+        .await?;
+    if page.status != StatusCode::OK {
+        return Ok(page.status);
+    }
+    let mut form = hidden_fields(&page.body, "/login")?;
+    form.push(("email".into(), email.into()));
+    form.push(("password".into(), USER_PASSWORD.into()));
+    let answer = browser
+        .send(
+            http.post(url.clone())
+                .header("x-forwarded-for", xff)
+                .form(&form),
+            &url,
+        )
+        .await?;
+    Ok(answer.status)
+}
+
+/// Sign-ins so far: completed (303), and the rest by step and status.
+#[derive(Debug, Default, Clone)]
+struct FloodCount {
+    signed_in: u64,
+    refused: BTreeMap<String, u64>,
+}
+
+impl FloodCount {
+    /// What happened between `earlier` and this count.
+    fn since(&self, earlier: &FloodCount) -> (u64, BTreeMap<String, u64>) {
+        let refused = self
+            .refused
+            .iter()
+            .map(|(k, v)| (k.clone(), v - earlier.refused.get(k).copied().unwrap_or(0)))
+            .filter(|(_, v)| *v > 0)
+            .collect();
+        (self.signed_in - earlier.signed_in, refused)
+    }
+}
+
+/// The login flood: `tasks` concurrent password sign-ins, each a fresh
+/// browser from its own address, rotating over the imported accounts.
+struct Flood {
+    stop: Arc<AtomicBool>,
+    count: Arc<std::sync::Mutex<FloodCount>>,
+    handles: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Flood {
+    fn start(
+        http: &reqwest::Client,
+        base: &Url,
+        tasks: u32,
+        accounts: u32,
+        next_ip: &Arc<std::sync::atomic::AtomicU32>,
+    ) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let count = Arc::new(std::sync::Mutex::new(FloodCount::default()));
+        let handles = (0..tasks)
+            .map(|task| {
+                let (http, base, stop, count, next_ip) = (
+                    http.clone(),
+                    base.clone(),
+                    stop.clone(),
+                    count.clone(),
+                    next_ip.clone(),
+                );
+                tokio::spawn(async move {
+                    let mut account = task;
+                    while !stop.load(Ordering::Relaxed) {
+                        let xff = forwarded_for(&next_ip);
+                        let outcome = sign_in(&http, &base, &flow_email(account), &xff).await;
+                        account = (account + tasks) % accounts;
+                        let mut c = count.lock().unwrap_or_else(|e| e.into_inner());
+                        match outcome {
+                            Ok(StatusCode::SEE_OTHER) => c.signed_in += 1,
+                            Ok(status) => *c.refused.entry(status.to_string()).or_insert(0) += 1,
+                            Err(e) => {
+                                let kind = if e.to_string().contains("no form") {
+                                    "a page without the sign-in form".to_owned()
+                                } else {
+                                    format!("error: {}", e.root_cause())
+                                };
+                                *c.refused.entry(kind).or_insert(0) += 1;
+                            }
+                        }
+                    }
+                })
+            })
+            .collect();
+        Self {
+            stop,
+            count,
+            handles,
+        }
+    }
+
+    fn snapshot(&self) -> FloodCount {
+        self.count.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Stops the tasks; the sign-ins in flight are finished first.
+    async fn stop(self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for h in self.handles {
+            let _ = h.await;
+        }
+    }
+}
+
+/// The pid of the yardstick, for the CPU accounting.
+static BARE_PID: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+/// The yardstick: `bare` serving the bytes of our discovery document and
+/// JWKS at the same paths.
+struct Bare {
+    child: std::process::Child,
+    base: Url,
+}
+
+impl Bare {
+    async fn start(http: &reqwest::Client, bin: &Path, ours: &Url, dir: &Path) -> Result<Self> {
+        let mut cmd = std::process::Command::new(bin);
+        cmd.arg("127.0.0.1:0");
+        for (name, path) in [
+            ("discovery", Load::Discovery.path()),
+            ("jwks", Load::Jwks.path()),
+        ] {
+            let bytes = http.get(ours.join(path)?).send().await?.bytes().await?;
+            let file = dir.join(format!("{name}.json"));
+            std::fs::write(&file, &bytes)?;
+            cmd.arg(format!("{path}={}", file.display()));
+        }
+        let mut child = cmd
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .with_context(|| format!("starting {}", bin.display()))?;
+        let stdout = child.stdout.take().ok_or_else(|| anyhow!("no stdout"))?;
+        let addr = tokio::task::spawn_blocking(move || {
+            let mut line = String::new();
+            std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line)
+                .map(|_| line.trim().to_owned())
+        })
+        .await??;
+        BARE_PID.store(child.id(), Ordering::Relaxed);
+        let base = Url::parse(&format!("http://{addr}"))
+            .with_context(|| format!("the yardstick said {addr:?}"))?;
+        say(format!("yardstick (bare axum) on {base}"));
+        Ok(Self { child, base })
+    }
+
+    fn target(&self, load: Load) -> Result<Target> {
+        Ok(Target {
+            url: self.base.join(load.path())?,
+            header: None,
+            script: None,
+        })
+    }
+
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Load {
+    Discovery,
+    Jwks,
+    Token,
+    Introspect,
+    Userinfo,
+}
+
+impl Load {
+    fn path(self) -> &'static str {
+        match self {
+            Load::Discovery => "/.well-known/openid-configuration",
+            Load::Jwks => "/jwks",
+            Load::Token => "/token",
+            Load::Introspect => "/introspect",
+            Load::Userinfo => "/userinfo",
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Load::Discovery => "discovery `GET /.well-known/openid-configuration`",
+            Load::Jwks => "JWKS `GET /jwks`",
+            Load::Token => "token `POST /token` (client_credentials, basic auth)",
+            Load::Introspect => "introspection `POST /introspect` (an access token, basic auth)",
+            Load::Userinfo => "userinfo `GET /userinfo` (bearer)",
+        }
+    }
+}
+
+/// Who answers a load, and in what circumstances.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Variant {
+    Yardstick,
+    Idle,
+    Peer,
+    Flood,
+}
+
+impl Variant {
+    fn label(self) -> &'static str {
+        match self {
+            Variant::Yardstick => "(yardstick: bare axum, same bytes)",
+            Variant::Idle => "(ours, idle)",
+            Variant::Peer => "(node-oidc-provider)",
+            Variant::Flood => "(ours, under the login flood)",
+        }
+    }
+}
+
+/// What wrk is given for one load.
+#[derive(Debug, Clone)]
+struct Target {
+    url: Url,
+    header: Option<String>,
+    script: Option<PathBuf>,
+}
+
+impl Target {
+    /// Our endpoint, after one sample answer is checked.
+    async fn ours(
+        http: &reqwest::Client,
+        base: &Url,
+        load: Load,
+        client_auth: &str,
+        user_token: &str,
+        dir: &Path,
+    ) -> Result<Self> {
+        let url = base.join(load.path())?;
+        let (sample, header, script) = match load {
+            Load::Token => (
+                http.post(url.clone())
+                    .header(AUTHORIZATION, client_auth)
+                    .form(&[("grant_type", "client_credentials")]),
+                None,
+                Some(post_script(
+                    dir,
+                    "token",
+                    "grant_type=client_credentials",
+                    client_auth,
+                )?),
+            ),
+            Load::Introspect => (
+                http.post(url.clone())
+                    .header(AUTHORIZATION, client_auth)
+                    .form(&[("token", user_token)]),
+                None,
+                Some(post_script(
+                    dir,
+                    "introspect",
+                    &format!("token={user_token}"),
+                    client_auth,
+                )?),
+            ),
+            Load::Userinfo => (
+                http.get(url.clone())
+                    .header(AUTHORIZATION, format!("Bearer {user_token}")),
+                Some(format!("Authorization: Bearer {user_token}")),
+                None,
+            ),
+            Load::Discovery | Load::Jwks => (http.get(url.clone()), None, None),
+        };
+        let answer = sample.send().await?;
+        let status = answer.status();
+        let body: Value = answer.json().await.unwrap_or(Value::Null);
+        ensure!(
+            status == StatusCode::OK,
+            "{}: sample answer {status}: {body}",
+            load.path()
+        );
+        let ok = match load {
+            Load::Introspect => body["active"] == true,
+            Load::Userinfo => body["sub"].is_string(),
+            Load::Token => body["access_token"].is_string(),
+            Load::Jwks => body["keys"].is_array(),
+            Load::Discovery => body["issuer"].is_string(),
+        };
+        ensure!(ok, "{}: unexpected sample answer: {body}", load.path());
+        Ok(Self {
+            url,
+            header,
+            script,
+        })
+    }
+
+    /// The peer's token endpoint, or its introspection of one of its own
+    /// (opaque) client_credentials access tokens, after a checked sample.
+    async fn peer(
+        http: &reqwest::Client,
+        peer: &Peer,
+        auth: &str,
+        load: Load,
+        dir: &Path,
+    ) -> Result<Self> {
+        let token_url = peer.url.join("/token")?;
+        let answer = http
+            .post(token_url.clone())
+            .header(AUTHORIZATION, auth)
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await?;
+        let status = answer.status();
+        let body: Value = answer.json().await.unwrap_or(Value::Null);
+        let token = body["access_token"].as_str().unwrap_or_default().to_owned();
+        ensure!(
+            status == StatusCode::OK && !token.is_empty(),
+            "node-oidc-provider: client_credentials answered {status}: {body}"
+        );
+        if load == Load::Token {
+            return Ok(Self {
+                url: token_url,
+                header: None,
+                script: Some(post_script(
+                    dir,
+                    "peer-token",
+                    "grant_type=client_credentials",
+                    auth,
+                )?),
+            });
+        }
+        let url = peer.url.join("/token/introspection")?;
+        let body: Value = http
+            .post(url.clone())
+            .header(AUTHORIZATION, auth)
+            .form(&[("token", token.as_str())])
+            .send()
+            .await?
+            .json()
+            .await?;
+        ensure!(
+            body["active"] == true,
+            "node-oidc-provider: introspection: {body}"
+        );
+        Ok(Self {
+            url,
+            header: None,
+            script: Some(post_script(
+                dir,
+                "peer-introspect",
+                &format!("token={token}"),
+                auth,
+            )?),
+        })
+    }
+}
+
+/// The rounds of one load.
+#[derive(Debug, Default)]
+struct Stat {
+    rates: Vec<f64>,
+    p50s: Vec<f64>,
+    p99s: Vec<f64>,
+    errors: u64,
+    error_detail: Vec<String>,
+    /// Under the flood: sign-ins completed per second during each round's load...
+    sign_ins: Vec<f64>,
+    /// ...and those that did not end signed in, by status.
+    refused: BTreeMap<String, u64>,
+}
+
+impl Stat {
+    fn push(&mut self, run: WrkResult) {
+        self.rates.push(run.rps);
+        self.p50s.push(latency_ms(&run.p50));
+        self.p99s.push(latency_ms(&run.p99));
+        self.errors += run.errors;
+        if run.errors > 0 {
+            self.error_detail
+                .push(format!("{} ({} requests)", run.error_detail, run.requests));
+        }
+    }
+
+    fn rate(&self) -> f64 {
+        median(self.rates.clone())
+    }
+
+    fn rounds(&self) -> String {
+        self.rates
+            .iter()
+            .map(|r| fmt_rate(*r))
+            .collect::<Vec<_>>()
+            .join(" / ")
+    }
+}
+
+/// Adds the CPU time between two samples to `what`'s.
+fn add_cpu(sums: &mut Vec<(String, Cpu)>, what: String, before: Cpu, after: Cpu) {
+    let i = match sums.iter().position(|(w, _)| *w == what) {
+        Some(i) => i,
+        None => {
+            sums.push((what, Cpu::default()));
+            sums.len() - 1
+        }
+    };
+    let acc = &mut sums[i].1;
+    let d = |a: u64, b: u64| a.saturating_sub(b);
+    acc.idp += d(after.idp, before.idp);
+    acc.postgres += d(after.postgres, before.postgres);
+    acc.redis += d(after.redis, before.redis);
+    acc.driver += d(after.driver, before.driver);
+    acc.children += d(after.children, before.children);
+    acc.yardstick_peer += d(after.yardstick_peer, before.yardstick_peer);
+    acc.machine_busy += d(after.machine_busy, before.machine_busy);
+    acc.machine_total += d(after.machine_total, before.machine_total);
+}
+
+// --- the report -----------------------------------------------------------------------------------
+
+struct Report<'a> {
+    args: &'a Args,
+    stats: &'a BTreeMap<(Load, Variant), Stat>,
+    flows: &'a [FlowResult],
+    cpu: &'a [(String, Cpu)],
+    hash_ms: &'a [f64],
+    cost: HashCost,
+    nproc: usize,
+    max_concurrent: String,
+    header: String,
+    mem_rows: Vec<(&'static str, Mem, bool)>,
+    rss_peak: u64,
+    peer_mem: Option<(Mem, u64)>,
+    counts: &'a BTreeMap<(String, String), BTreeMap<u16, u64>>,
+}
+
+/// Targets of issue 17.
+const YARDSTICK_SHARE: f64 = 0.90;
+const FLOOD_SHARE: f64 = 0.50;
+const FLOOD_P99_MS: f64 = 20.0;
+const FLOWS_SHARE: f64 = 0.90;
+
+fn pct(x: f64) -> String {
+    if x.is_finite() {
+        format!("{:.0}%", 100.0 * x)
+    } else {
+        "?".into()
+    }
+}
+
+impl Report<'_> {
+    fn stat(&self, load: Load, variant: Variant) -> Option<&Stat> {
+        self.stats
+            .get(&(load, variant))
+            .filter(|s| !s.rates.is_empty())
+    }
+
+    fn render(&self) -> Result<String> {
+        let mut md = String::new();
+        let args = self.args;
+        writeln!(md, "### Results")?;
+        writeln!(md)?;
+        writeln!(md, "{}", self.header)?;
+        writeln!(md)?;
+
+        // 1.
+        writeln!(
+            md,
+            "#### 1. Cheap requests: against a bare axum handler serving the same bytes"
+        )?;
+        writeln!(md)?;
+        writeln!(
+            md,
+            "| endpoint | ours, req/s | yardstick, req/s | ours ÷ yardstick | rounds, ours | rounds, yardstick | p50 / p99, ours | errors | target | met? |"
+        )?;
+        writeln!(md, "|---|---:|---:|---:|---|---|---:|---:|---:|:---:|")?;
+        for load in [Load::Discovery, Load::Jwks] {
+            let (Some(ours), Some(bare)) = (
+                self.stat(load, Variant::Idle),
+                self.stat(load, Variant::Yardstick),
+            ) else {
+                writeln!(
+                    md,
+                    "| {} | not measured (no yardstick) | | | | | | | | |",
+                    load.name()
+                )?;
+                continue;
+            };
+            let share = ours.rate() / bare.rate();
+            writeln!(
+                md,
+                "| {} | {} | {} | {} | {} | {} | {:.2} / {:.2} ms | {} | ≥ {} | {} |",
+                load.name(),
+                fmt_rate(ours.rate()),
+                fmt_rate(bare.rate()),
+                pct(share),
+                ours.rounds(),
+                bare.rounds(),
+                median(ours.p50s.clone()),
+                median(ours.p99s.clone()),
+                ours.errors + bare.errors,
+                pct(YARDSTICK_SHARE),
+                mark(share >= YARDSTICK_SHARE),
+            )?;
+        }
+        writeln!(md)?;
+
+        // 2.
+        let capacity = self.nproc as f64 * 1000.0 / median(self.hash_ms.to_vec());
+        writeln!(
+            md,
+            "#### 2. Under a login flood ({} concurrent password sign-ins, {} accounts, a distinct X-Forwarded-For each)",
+            args.flood_tasks, args.accounts
+        )?;
+        writeln!(md)?;
+        writeln!(
+            md,
+            "| endpoint | idle, req/s | flood, req/s | flood ÷ idle | p99 idle | p99 flood (median; worst round) | sign-ins/s during the load | not signed in | errors | target | met? |"
+        )?;
+        writeln!(
+            md,
+            "|---|---:|---:|---:|---:|---:|---:|---|---:|---:|:---:|"
+        )?;
+        let mut all_sign_ins = Vec::new();
+        let mut refused_total: BTreeMap<String, u64> = BTreeMap::new();
+        for load in [Load::Discovery, Load::Jwks, Load::Token, Load::Introspect] {
+            let (Some(idle), Some(flood)) = (
+                self.stat(load, Variant::Idle),
+                self.stat(load, Variant::Flood),
+            ) else {
+                continue;
+            };
+            let share = flood.rate() / idle.rate();
+            let p99 = median(flood.p99s.clone());
+            let worst = flood.p99s.iter().copied().fold(0.0, f64::max);
+            all_sign_ins.extend(flood.sign_ins.iter().copied());
+            let refused: u64 = flood.refused.values().sum();
+            for (k, v) in &flood.refused {
+                *refused_total.entry(k.clone()).or_insert(0) += v;
+            }
+            writeln!(
+                md,
+                "| {} | {} | {} | {} | {:.2} ms | {:.2} ms; {:.2} ms | {:.1} | {} | {} | ≥ {}, p99 < {FLOOD_P99_MS:.0} ms | {} |",
+                load.name(),
+                fmt_rate(idle.rate()),
+                fmt_rate(flood.rate()),
+                pct(share),
+                median(idle.p99s.clone()),
+                p99,
+                worst,
+                median(flood.sign_ins.clone()),
+                refused,
+                idle.errors + flood.errors,
+                pct(FLOOD_SHARE),
+                mark(share >= FLOOD_SHARE && p99 < FLOOD_P99_MS),
+            )?;
+        }
+        writeln!(md)?;
+        let sign_ins = median(all_sign_ins);
+        let mut flood_cpu: Vec<(String, Cpu)> = Vec::new();
+        for (_, c) in self.cpu.iter().filter(|(n, _)| n.contains("login flood")) {
+            add_cpu(&mut flood_cpu, "flood".into(), Cpu::default(), *c);
+        }
+        let flood_shares = flood_cpu
+            .first()
+            .map(|(_, c)| cpu_shares(Cpu::default(), *c));
+        writeln!(
+            md,
+            "Hashing saturated? {} sign-ins were in flight at every moment against at most {} hashed at once \
+             (`password_hashing.max_concurrent`), and they completed {sign_ins:.1}/s during the loads \
+             (median of the flood rounds): {} of what the cores can hash ({capacity:.1}/s, item 3) while wrk \
+             and its endpoint share the same cores.",
+            args.flood_tasks,
+            self.max_concurrent,
+            pct(sign_ins / capacity),
+        )?;
+        if let Some(shares) = flood_shares {
+            writeln!(
+                md,
+                "During the floods the server took {:.0}% of the cores' time, the load tools \
+                 (wrk and the browsers of this driver) {:.0}%, anything else {:.0}%, and {:.0}% was idle.",
+                shares[0], shares[3], shares[5], shares[6]
+            )?;
+        }
+        if refused_total.is_empty() {
+            writeln!(md, "Every sign-in of the floods ended signed in (303).")?;
+        } else {
+            let list: Vec<String> = refused_total
+                .iter()
+                .map(|(k, v)| format!("{k}: {v}"))
+                .collect();
+            writeln!(
+                md,
+                "Sign-ins of the floods that did not end signed in (303), by answer: {} \
+                 (503 is the bounded hashing queue's \"try again\").",
+                list.join(", ")
+            )?;
+        }
+        writeln!(md)?;
+
+        // 3.
+        let hash = median(self.hash_ms.to_vec());
+        let (lo, hi) = self
+            .hash_ms
+            .iter()
+            .fold((f64::MAX, 0.0f64), |(l, h), x| (l.min(*x), h.max(*x)));
+        let rates: Vec<f64> = self
+            .flows
+            .iter()
+            .map(|f| f.completed as f64 / f.seconds)
+            .collect();
+        let flow_rate = median(rates.clone());
+        let failed: u64 = self.flows.iter().flat_map(|f| f.failed.values()).sum();
+        let mut failed_steps: BTreeMap<&str, u64> = BTreeMap::new();
+        for f in self.flows {
+            for (k, v) in &f.failed {
+                *failed_steps.entry(k).or_insert(0) += v;
+            }
+        }
+        writeln!(md, "#### 3. Sign-ins at the hashing limit")?;
+        writeln!(md)?;
+        writeln!(md, "| | figure | target | met? |")?;
+        writeln!(md, "|---|---:|---:|:---:|")?;
+        writeln!(
+            md,
+            "| one argon2id hash (m={} KiB, t={}, p={}), one thread, its memory reused: median of {} | {hash:.1} ms ({lo:.1}–{hi:.1}) | | |",
+            self.cost.m,
+            self.cost.t,
+            self.cost.p,
+            self.hash_ms.len()
+        )?;
+        writeln!(
+            md,
+            "| capacity: {} cores (nproc) ÷ one hash | {capacity:.1} sign-ins/s | | |",
+            self.nproc
+        )?;
+        writeln!(
+            md,
+            "| complete code flows/s ({} tasks, 5 requests each, sign-in included), median of rounds ({}) | {flow_rate:.1} | ≥ {:.1} ({} of capacity) | {} |",
+            args.flow_tasks,
+            rates
+                .iter()
+                .map(|r| format!("{r:.1}"))
+                .collect::<Vec<_>>()
+                .join(" / "),
+            FLOWS_SHARE * capacity,
+            pct(FLOWS_SHARE),
+            mark(flow_rate >= FLOWS_SHARE * capacity),
+        )?;
+        writeln!(
+            md,
+            "| flows ÷ capacity | {} | | |",
+            pct(flow_rate / capacity)
+        )?;
+        writeln!(
+            md,
+            "| flow latency p50 / p99 (median of rounds) | {:.0} / {:.0} ms | | |",
+            median(self.flows.iter().map(|f| f.p50_ms).collect()),
+            median(self.flows.iter().map(|f| f.p99_ms).collect())
+        )?;
+        writeln!(
+            md,
+            "| flows that did not end with tokens | {failed} {failed_steps:?} | | |"
+        )?;
+        writeln!(md)?;
+        if let Some(first) = self.flows.iter().find_map(|f| f.first_failure.as_ref()) {
+            writeln!(md, "First failed flow: {first}")?;
+            writeln!(md)?;
+        }
+
+        // 4.
+        writeln!(
+            md,
+            "#### 4. Against node-oidc-provider (the same wrk Lua scripts, interleaved)"
+        )?;
+        writeln!(md)?;
+        if args.peer.is_none() {
+            writeln!(
+                md,
+                "Not run: {}.",
+                args.peer_note.as_deref().unwrap_or("no peer given")
+            )?;
+            writeln!(md)?;
+        } else {
+            writeln!(
+                md,
+                "| endpoint | ours, req/s | peer, req/s | ours ÷ peer | rounds, ours | rounds, peer | p99 ours / peer | errors | target | met? |"
+            )?;
+            writeln!(md, "|---|---:|---:|---:|---|---|---:|---:|---:|:---:|")?;
+            for (load, target) in [(Load::Token, 5.0), (Load::Introspect, 6.0)] {
+                let (Some(ours), Some(peer)) = (
+                    self.stat(load, Variant::Idle),
+                    self.stat(load, Variant::Peer),
+                ) else {
+                    continue;
+                };
+                let x = ours.rate() / peer.rate();
+                writeln!(
+                    md,
+                    "| {} | {} | {} | {x:.1}x | {} | {} | {:.2} / {:.2} ms | {} | ≥ {target:.0}x | {} |",
+                    load.name(),
+                    fmt_rate(ours.rate()),
+                    fmt_rate(peer.rate()),
+                    ours.rounds(),
+                    peer.rounds(),
+                    median(ours.p99s.clone()),
+                    median(peer.p99s.clone()),
+                    ours.errors + peer.errors,
+                    mark(x >= target),
+                )?;
+            }
+            writeln!(md)?;
+            let ours_after = self.mem_rows.iter().find(|r| r.2).map_or(0, |r| r.1.rss);
+            if let Some((m, peak)) = self.peer_mem {
+                writeln!(
+                    md,
+                    "Memory after the load: the peer (node) {:.1} MiB (peak {:.1} MiB), ours {:.1} MiB: the peer's is {:.1}x ours. \
+                     The peer's tokens are opaque and kept in its in-memory adapter (its default; a production \
+                     deployment would use a database or Redis adapter); introspection looks them up there. Ours \
+                     are ES256 JWTs, checked against Redis for revocation.",
+                    mib(m.rss),
+                    mib(peak),
+                    mib(ours_after),
+                    m.rss as f64 / ours_after.max(1) as f64
+                )?;
+                writeln!(md)?;
+            }
+        }
+
+        // 5.
+        writeln!(md, "#### 5. Memory of the server (VmRSS of `idp serve`)")?;
+        writeln!(md)?;
+        writeln!(
+            md,
+            "| when | MiB | anonymous | file-backed | target | met? |"
+        )?;
+        writeln!(md, "|---|---:|---:|---:|---:|:---:|")?;
+        for (label, m, judged) in &self.mem_rows {
+            let (target, met) = if *judged {
+                (
+                    format!("≤ {RSS_TARGET_MIB:.0}"),
+                    mark(mib(m.rss) <= RSS_TARGET_MIB),
+                )
+            } else {
+                (String::new(), String::new())
+            };
+            writeln!(
+                md,
+                "| {label} | {:.1} | {:.1} | {:.1} | {target} | {met} |",
+                mib(m.rss),
+                mib(m.anon),
+                mib(m.file)
+            )?;
+        }
+        writeln!(md, "| peak (VmHWM) | {:.1} | | | | |", mib(self.rss_peak))?;
+        writeln!(md)?;
+
+        // Every load.
+        writeln!(md, "#### Every load (medians of the rounds)")?;
+        writeln!(md)?;
+        writeln!(md, "| load | req/s | rounds | p50 | p99 | errors |")?;
+        writeln!(md, "|---|---:|---|---:|---:|---:|")?;
+        let mut notes = Vec::new();
+        for ((load, variant), s) in self.stats {
+            writeln!(
+                md,
+                "| {} {} | {} | {} | {:.2} ms | {:.2} ms | {} |",
+                load.path(),
+                variant.label(),
+                fmt_rate(s.rate()),
+                s.rounds(),
+                median(s.p50s.clone()),
+                median(s.p99s.clone()),
+                s.errors
+            )?;
+            for d in &s.error_detail {
+                notes.push(format!("{} {}: {d}", load.path(), variant.label()));
+            }
+        }
+        writeln!(md)?;
+
+        writeln!(
+            md,
+            "Where the CPU went, in % of all {} cores' time, summed over the rounds of each load \
+             (from /proc; the load tool is wrk, plus this driver, which also runs the flood's and the flows' browsers):",
+            self.nproc
+        )?;
+        writeln!(md)?;
+        writeln!(
+            md,
+            "| load | idp | PostgreSQL | Redis | load tool | yardstick / peer | other | idle |"
+        )?;
+        writeln!(md, "|---|---:|---:|---:|---:|---:|---:|---:|")?;
+        let mut busiest: Option<(&String, f64)> = None;
+        for (name, c) in self.cpu {
+            let shares = cpu_shares(Cpu::default(), *c);
+            let cells: Vec<String> = shares.iter().map(|x| format!("{x:.0}%")).collect();
+            writeln!(md, "| {name} | {} |", cells.join(" | "))?;
+            if busiest.is_none_or(|(_, o)| shares[5] > o) {
+                busiest = Some((name, shares[5]));
+            }
+        }
+        writeln!(md)?;
+        if let Some((name, other)) = busiest
+            && other > 5.0
+        {
+            let warning = format!(
+                "**The machine was not quiet**: other processes took up to {other:.0}% of the CPU \
+                 (during {name}); the figures above are lower than this machine can do. \
+                 Re-run when nothing else is running."
+            );
+            say(&warning);
+            writeln!(md, "{warning}")?;
+            writeln!(md)?;
+        }
+        if !notes.is_empty() {
+            writeln!(md, "Errors seen by wrk:")?;
+            writeln!(md)?;
+            for n in &notes {
+                writeln!(md, "- {n}")?;
+            }
+            writeln!(md)?;
+        }
+        if !self.counts.is_empty() {
+            writeln!(md, "Answers counted by the server (`/metrics`), whole run:")?;
+            writeln!(md)?;
+            writeln!(md, "| route | statuses |")?;
+            writeln!(md, "|---|---|")?;
+            for ((route, method), statuses) in self.counts {
+                let s: Vec<String> = statuses
+                    .iter()
+                    .map(|(code, n)| format!("{code}: {n}"))
+                    .collect();
+                writeln!(md, "| {method} {route} | {} |", s.join(", "))?;
+            }
+            writeln!(md)?;
+        }
+        writeln!(
+            md,
+            "Machine (the server, PostgreSQL, Redis, the yardstick, the peer and the load tools share it):"
+        )?;
+        writeln!(md)?;
+        for (k, v) in machine() {
+            writeln!(md, "- {k}: {v}")?;
+        }
+        if args.peer.is_some() {
+            writeln!(md, "- node: {}", command_line("node", &["--version"]))?;
+        }
+        Ok(md)
+    }
 }
 
 // --- scale mode ---------------------------------------------------------------------------------
@@ -1728,30 +2678,6 @@ mod scale {
             r.url
         );
         Ok(())
-    }
-
-    /// A wrk latency ("980.00us", "1.86ms", "1.02s") in milliseconds.
-    fn latency_ms(text: &str) -> f64 {
-        let t = text.trim();
-        let (number, factor) = if let Some(n) = t.strip_suffix("us") {
-            (n, 0.001)
-        } else if let Some(n) = t.strip_suffix("ms") {
-            (n, 1.0)
-        } else if let Some(n) = t.strip_suffix('s') {
-            (n, 1000.0)
-        } else {
-            (t, 1.0)
-        };
-        number.parse::<f64>().map_or(f64::NAN, |n| n * factor)
-    }
-
-    fn median(mut xs: Vec<f64>) -> f64 {
-        xs.sort_by(f64::total_cmp);
-        match xs.len() {
-            0 => f64::NAN,
-            n if n % 2 == 1 => xs[n / 2],
-            n => (xs[n / 2 - 1] + xs[n / 2]) / 2.0,
-        }
     }
 
     /// Rounds of one side: (rate, p99 in ms, errors).
