@@ -20,13 +20,14 @@ on_both_backends!(
 const PW: &str = "Correct-Horse-Battery-9";
 const BUSY: &str = "try again in a few seconds";
 
-/// One hashing thread and one place in its queue, with a dear hash (64 MiB),
-/// so a burst finds both taken; a lockout that locks at the first failure.
-async fn narrow(backend: Backend) -> TestApp {
-    TestApp::spawn_with(backend, |c| {
+/// One hashing thread and one place in its queue, with a dear hash (64 MiB,
+/// `iterations` passes), so a burst finds both taken; a lockout that locks
+/// at the first failure.
+async fn narrow(backend: Backend, iterations: u32) -> TestApp {
+    TestApp::spawn_with(backend, move |c| {
         c.server.trusted_proxy_hops = 1;
         c.password_hashing.memory_kib = 65536;
-        c.password_hashing.iterations = 2;
+        c.password_hashing.iterations = iterations;
         c.password_hashing.max_concurrent = 1;
         c.password_hashing.max_queued = Some(1);
         c.lockout.max_failures = 1;
@@ -35,25 +36,49 @@ async fn narrow(backend: Backend) -> TestApp {
     .await
 }
 
-/// Takes the hashing thread and the queue's place with dear hashes of the
-/// test's own, until they are done: anything hashed meanwhile is refused.
-async fn fill_the_queue(app: &TestApp) -> tokio::task::JoinSet<()> {
-    let mut hashes = tokio::task::JoinSet::new();
-    for _ in 0..2 {
-        let hasher = app.state.hasher.clone();
-        hashes.spawn(async move {
-            let password = idp::domain::PlainPassword::parse("occupying the queue").unwrap();
-            let _ = hasher.hash(&password).await;
-        });
-        // The first is taken by the thread before the second queues.
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+/// Keeps the hashing thread and the queue's place taken with dear hashes
+/// of the test's own (a new one offered every millisecond, so a freed place
+/// is taken again at once) until the answer is dropped: anything hashed
+/// meanwhile is refused, however long a request takes to reach its hash.
+async fn fill_the_queue(app: &TestApp) -> Occupied {
+    let hasher = app.state.hasher.clone();
+    let task = tokio::spawn(async move {
+        let mut hashes = tokio::task::JoinSet::new();
+        loop {
+            let hasher = hasher.clone();
+            hashes.spawn(async move {
+                let password = idp::domain::PlainPassword::parse("occupying the queue").unwrap();
+                let _ = hasher.hash(&password).await;
+            });
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+    });
     let started = std::time::Instant::now();
     while app.state.hasher.load().queued.get() < 1 {
         assert!(started.elapsed().as_secs() < 10, "the queue never filled");
         tokio::time::sleep(std::time::Duration::from_millis(2)).await;
     }
-    hashes
+    Occupied(task)
+}
+
+struct Occupied(tokio::task::JoinHandle<()>);
+
+impl Occupied {
+    /// Stops offering hashes; those taken finish on their own.
+    async fn release(self, app: &TestApp) {
+        self.0.abort();
+        let started = std::time::Instant::now();
+        while app
+            .state
+            .hasher
+            .hash(&idp::domain::PlainPassword::parse("free?").unwrap())
+            .await
+            .is_err()
+        {
+            assert!(started.elapsed().as_secs() < 30, "the queue never drained");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
 }
 
 fn assert_busy(page: &Page) {
@@ -68,7 +93,7 @@ fn assert_busy(page: &Page) {
 }
 
 async fn a_sign_in_flood_past_the_queue_is_asked_to_try_again(backend: Backend) {
-    let app = narrow(backend).await;
+    let app = narrow(backend, 2).await;
     let people: Vec<String> = (0..8).map(|i| format!("p{i}@example.com")).collect();
     for email in &people {
         app.create_user(email, PW, "P").await;
@@ -150,7 +175,7 @@ async fn a_sign_in_flood_past_the_queue_is_asked_to_try_again(backend: Backend) 
 }
 
 async fn a_registration_refused_as_busy_creates_no_account(backend: Backend) {
-    let app = narrow(backend).await;
+    let app = narrow(backend, 10).await;
     let form = app.page("/register").await;
     let values = form_values(
         &form,
@@ -165,7 +190,7 @@ async fn a_registration_refused_as_busy_creates_no_account(backend: Backend) {
     let busy = fill_the_queue(&app).await;
     let answer = app.post("/register", &values).await;
     assert_busy(&answer);
-    busy.join_all().await;
+    busy.release(&app).await;
     let email = idp::domain::Email::parse("ada@example.com").unwrap();
     assert!(
         app.state
@@ -181,7 +206,7 @@ async fn a_registration_refused_as_busy_creates_no_account(backend: Backend) {
 }
 
 async fn the_admin_api_answers_busy_in_json(backend: Backend) {
-    let app = narrow(backend).await;
+    let app = narrow(backend, 10).await;
     let token = crate::admin::automation_token(&app).await;
     let create = || async {
         let r = app
@@ -200,7 +225,7 @@ async fn the_admin_api_answers_busy_in_json(backend: Backend) {
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     assert!(retry_after.is_some());
     assert_eq!(body["error"], "temporarily_unavailable", "{body}");
-    busy.join_all().await;
+    busy.release(&app).await;
     let email = idp::domain::Email::parse("jane@example.com").unwrap();
     assert!(
         app.state
