@@ -309,6 +309,7 @@ pub async fn connect(config: Config, clock: SharedClock) -> Result<AppState, Sta
     let verified_tokens = crate::oidc::bearer::verified_cache(clock.clone());
     let hook_client = crate::credentials::jit::hook_client(config.migration_hook.timeout_ms)
         .map_err(StartError::HookClient)?;
+    let metrics = metrics::Metrics::new(&hasher.load());
     Ok(AppState::new(web::state::Shared {
         discovery,
         clients,
@@ -324,7 +325,7 @@ pub async fn connect(config: Config, clock: SharedClock) -> Result<AppState, Sta
         mail,
         keys,
         kek,
-        metrics: metrics::Metrics::default(),
+        metrics,
         revocation_reload: Default::default(),
         hook_client,
     }))

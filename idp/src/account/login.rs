@@ -12,10 +12,10 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::forms::{FlowQuery, captcha_message, captcha_required, render_captcha};
-use crate::credentials::Verification;
 use crate::credentials::captcha;
 use crate::credentials::jit;
 use crate::credentials::lockout::{self, Gate};
+use crate::credentials::{HashError, Verification};
 use crate::domain::{AuditKind, Email, PlainPassword};
 use crate::signin::pending::Flow;
 use crate::signin::{self, Next, Proof};
@@ -178,22 +178,33 @@ pub async fn submit(
     // password and the account be made now (docs/jit-migration.md).
     let user = match user {
         None => {
-            jit::migrate(
+            let migrated = jit::migrate(
                 &state,
                 &meta,
                 &email,
                 &password,
                 pending.as_ref().map(|p| &p.client),
             )
-            .await?
+            .await;
+            match migrated {
+                Err(AppError::Hash(HashError::Busy)) => {
+                    return refused_busy(&state, attempt, ui).await;
+                }
+                other => other?,
+            }
         }
         known => known,
     };
     let usable = user.as_ref().filter(|u| !u.disabled);
-    let verification = state
+    let verification = match state
         .hasher
         .verify(&password, usable.and_then(|u| u.password_hash.as_deref()))
-        .await?;
+        .await
+    {
+        // Nothing was checked: not a failure, and nothing is recorded.
+        Err(HashError::Busy) => return refused_busy(&state, attempt, ui).await,
+        other => other?,
+    };
     let user = match (verification, usable) {
         (Verification::Match, Some(u)) => u.clone(),
         (Verification::MatchRehashed(hash), Some(u)) => {
@@ -300,6 +311,18 @@ pub async fn submit(
     .await;
     let target = signin::route::after_step(ui.request(), &ui.flow_query());
     Ok((jar, Redirect::to(&target)).into_response())
+}
+
+/// The password hashing queue was full: the attempt is given back, as if
+/// it had not been made (no failure counted, nothing audited), and the
+/// person is asked to try again in a few seconds.
+async fn refused_busy(
+    state: &AppState,
+    attempt: lockout::Attempt,
+    ui: Ui,
+) -> Result<Response, AppError> {
+    lockout::release(state, attempt).await?;
+    Ok(crate::web::busy_page(ui))
 }
 
 pub async fn account(

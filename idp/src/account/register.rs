@@ -16,6 +16,7 @@ use super::MAX_NAME_CHARS;
 use super::forms::{
     FlowQuery, LinkQuery, keep_new_password, new_password_errors, pending_client, portal_rules,
 };
+use crate::credentials::HashError;
 use crate::credentials::policy::PasswordPolicy;
 use crate::crypto::{random_token, sha256_hex};
 use crate::domain::{AuditKind, Email, PlainPassword};
@@ -147,6 +148,13 @@ pub async fn submit(
         return Ok(ui.render(page.invalid()));
     };
     let password = PlainPassword::parse(&f.password).map_err(|e| AppError::Internal(e.0))?;
+    // Hashed here, whether or not the address has an account (the answer
+    // takes one hash either way), and before anything is counted or kept:
+    // a refusal because the hashing queue is full changes nothing.
+    let hash = match state.hasher.hash(&password).await {
+        Err(HashError::Busy) => return Ok(crate::web::busy_page(ui)),
+        other => other?,
+    };
     let sent = Page::new("register_sent.html", "Check your email").with("email", email.as_str());
     if !crate::credentials::guesses::mail_allowed(&state, &email, meta.ip).await? {
         // The same answer: whether mail went (or the address has an
@@ -177,7 +185,7 @@ pub async fn submit(
             client,
             task_email,
             name,
-            password,
+            hash,
         )
         .await;
         if let Err(e) = result {
@@ -196,14 +204,13 @@ async fn register_in_background(
     client: Option<crate::domain::ClientId>,
     email: Email,
     name: String,
-    password: PlainPassword,
+    hash: String,
 ) -> Result<(), AppError> {
     let issuer = &state.config.server.issuer;
     let now = state.clock.now();
     if let Some(existing) = state.store.user_by_email(&email).await? {
         return tell_owner(state, theme, flow_query, meta, &existing).await;
     }
-    let hash = state.hasher.hash(&password).await?;
     let token = random_token();
     let ttl_hours = state.config.account.verification_link_ttl_hours;
     let sep = if flow_query.is_empty() { "?" } else { "&" };

@@ -20,7 +20,7 @@ use super::forms::{
     new_password_errors, pending_client, portal_rules, render_captcha,
 };
 use crate::credentials::policy::PasswordPolicy;
-use crate::credentials::{captcha, lockout};
+use crate::credentials::{HashError, captcha, lockout};
 use crate::crypto::{random_token, sha256_hex};
 use crate::domain::ClientId;
 use crate::domain::{AuditKind, Email, PlainPassword, Token};
@@ -403,7 +403,11 @@ pub async fn reset_submit(
         return Ok(ui.render(page));
     }
     let password = PlainPassword::parse(&f.password).map_err(|e| AppError::Internal(e.0))?;
-    let hash = state.hasher.hash(&password).await?;
+    // Before the link is used: a busy refusal leaves it valid.
+    let hash = match state.hasher.hash(&password).await {
+        Err(HashError::Busy) => return Ok(crate::web::busy_page(ui)),
+        other => other?,
+    };
     let mail = notices::password_changed(&state, &ui, &user)?;
     if !state
         .store

@@ -12,6 +12,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::forms::{FlowQuery, keep_new_password, new_password_errors, portal_rules};
+use crate::credentials::HashError;
 use crate::credentials::guesses::{CurrentPassword, check_current_password};
 use crate::credentials::policy::PasswordPolicy;
 use crate::domain::{AuditKind, PlainPassword};
@@ -104,7 +105,10 @@ pub async fn submit(
         return Ok(ui.render(page.invalid()));
     }
     let password = PlainPassword::parse(&f.password).map_err(|e| AppError::Internal(e.0))?;
-    let hash = state.hasher.hash(&password).await?;
+    let hash = match state.hasher.hash(&password).await {
+        Err(HashError::Busy) => return Ok(crate::web::busy_page(ui)),
+        other => other?,
+    };
     let mail = notices::password_changed(&state, &ui, &user)?;
     state
         .store

@@ -77,6 +77,24 @@ pub struct ErrorBody {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        if matches!(
+            self,
+            Self::Internal(AppError::Hash(crate::credentials::HashError::Busy))
+        ) {
+            // The password hashing queue is full: nothing was done.
+            let body = ErrorBody {
+                error: "temporarily_unavailable",
+                message:
+                    "too many passwords are being hashed right now; try again in a few seconds"
+                        .to_owned(),
+            };
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                [(axum::http::header::RETRY_AFTER, "5")],
+                Json(body),
+            )
+                .into_response();
+        }
         let (status, error, message) = match self {
             Self::BadRequest(m) => (StatusCode::BAD_REQUEST, "bad_request", m),
             Self::NotFound(m) => (StatusCode::NOT_FOUND, "not_found", m.to_owned()),

@@ -47,9 +47,22 @@ pub struct PasswordHashingConfig {
     pub memory_kib: u32,
     pub iterations: u32,
     pub parallelism: u32,
-    /// Hashes computed at once; the rest wait, so sign-in floods cannot take
-    /// every core.
+    /// Hashing threads: hashes computed at once (default: one per core).
+    /// The rest wait in the queue.
     pub max_concurrent: usize,
+    /// Hashes that may wait for a thread; past it a sign-in is answered
+    /// "try again in a few seconds" at once. Unset: what the threads hash
+    /// in about a second ([`Self::queue_bound`]).
+    pub max_queued: Option<usize>,
+}
+
+/// Hashes one thread computes in about a second at the default cost
+/// (OWASP's m = 19 MiB, t = 2: about 30 ms in release builds).
+pub const HASHES_PER_THREAD_SECOND: usize = 32;
+
+/// The cores this process may run on (1 if unknown).
+pub fn available_cores() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
 }
 
 impl Default for PasswordHashingConfig {
@@ -58,7 +71,8 @@ impl Default for PasswordHashingConfig {
             memory_kib: 19 * 1024,
             iterations: 2,
             parallelism: 1,
-            max_concurrent: 4,
+            max_concurrent: available_cores(),
+            max_queued: None,
         }
     }
 }
@@ -131,6 +145,19 @@ impl PasswordHashingConfig {
                 "must be between 1 and 256",
             ));
         }
+        if self.max_queued.is_some_and(|n| !(1..=100_000).contains(&n)) {
+            return Err(invalid(
+                "password_hashing.max_queued",
+                "must be between 1 and 100000",
+            ));
+        }
         Ok(())
+    }
+
+    /// The queue's bound: `max_queued`, or what the threads hash in about
+    /// a second, a wait people accept before a "try again".
+    pub fn queue_bound(&self) -> usize {
+        self.max_queued
+            .unwrap_or(self.max_concurrent * HASHES_PER_THREAD_SECOND)
     }
 }

@@ -8,6 +8,7 @@
 //! Also the other allowances counted before the check: codes typed outside
 //! the sign-in's second step, and requests that send mail.
 
+use super::HashError;
 use crate::ephemeral::keys;
 use crate::store::User;
 use crate::web::{AppError, AppState};
@@ -51,10 +52,18 @@ pub async fn check_current_password(
     if state.ephemeral.increment(&key, hour).await? > TRIES_PER_HOUR {
         return Ok(CurrentPassword::NotTried);
     }
-    let right = state
+    let right = match state
         .hasher
         .matches(typed, user.password_hash.as_deref())
-        .await?;
+        .await
+    {
+        Err(HashError::Busy) => {
+            // Not checked: the try is given back.
+            state.ephemeral.decrement(&key).await?;
+            return Err(HashError::Busy.into());
+        }
+        other => other?,
+    };
     Ok(if right {
         CurrentPassword::Right
     } else {

@@ -1,13 +1,18 @@
-//! argon2id password hashing (PHC strings), off the async workers behind a
-//! semaphore: a burst of sign-ins queues instead of starving the async
-//! workers or taking every core.
+//! argon2id password hashing (PHC strings), off the async workers on a
+//! fixed pool of hashing threads, one per core by default
+//! (`password_hashing.max_concurrent`), behind a bounded queue
+//! (`password_hashing.max_queued`): a burst of sign-ins queues instead of
+//! starving the async workers, and past the bound is refused at once
+//! ([`HashError::Busy`], a "try again in a few seconds" page) rather than
+//! piling up requests. The workers keep argon2's memory while they are
+//! busy, run below the request handlers' CPU priority, and hand the memory
+//! back to the operating system when they fall idle ([`pool`]).
 //!
-//! Each hash runs on its own short-lived thread, which hands its heap back
-//! to the operating system before it ends ([`release_memory`]): argon2id's
-//! 19 MiB buffer would otherwise stay resident in the allocator (mimalloc
-//! keeps freed memory of a thread for reuse), one buffer per thread that
-//! ever hashed. Starting a thread costs tens of microseconds against a hash
-//! of tens of milliseconds.
+//! The PHC strings are built and read here around argon2's
+//! `hash_password_into_with_memory` (the worker's own memory); a hash made
+//! by argon2's `PasswordHasher` verifies here, and one made here verifies
+//! with argon2's `PasswordVerifier` (tested both ways). Outputs are compared
+//! in constant time.
 //!
 //! Imported accounts (issue 15) keep their portal's hash until the first
 //! correct sign-in: any format [`LegacyHash`] reads is checked on the same
@@ -37,14 +42,17 @@
 //! deployment without imports pays nothing. Right passwords are not padded:
 //! their answer (a session) already says the account exists.
 
+mod pool;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use argon2::password_hash::phc::PasswordHash;
-use argon2::{Algorithm, Argon2, Params, PasswordHasher as _, PasswordVerifier as _, Version};
-use tokio::sync::Semaphore;
+use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
+use argon2::{Algorithm, Argon2, Params, Version};
+use subtle::ConstantTimeEq as _;
 
+use self::pool::{Memory, Pool};
 use super::legacy::LegacyHash;
 use crate::config::PasswordHashingConfig;
 use crate::domain::PlainPassword;
@@ -60,7 +68,13 @@ pub enum HashError {
     Params(String),
     #[error("password hashing failed: {0}")]
     Failed(String),
+    /// `password_hashing.max_queued` hashes already wait: refused at once,
+    /// nothing was checked. A "try again in a few seconds", not a failure.
+    #[error("too many passwords are waiting to be hashed")]
+    Busy,
 }
+
+pub use self::pool::Load;
 
 /// Outcome of checking a password against a stored hash.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,7 +88,7 @@ pub enum Verification {
 #[derive(Debug, Clone)]
 pub struct PasswordHasher {
     params: Params,
-    permits: Arc<Semaphore>,
+    pool: Arc<Pool>,
     /// Verified against when the account does not exist, so an unknown email
     /// costs the same time as a wrong password.
     dummy_hash: Arc<str>,
@@ -123,26 +137,39 @@ impl PasswordHasher {
             None,
         )
         .map_err(|e| HashError::Params(e.to_string()))?;
+        let pool = Pool::start(config.max_concurrent, config.queue_bound())
+            .map_err(|e| HashError::Failed(e.to_string()))?;
+        // On a worker, like every hash; waited for here (start-up only).
+        let (done, dummy) = std::sync::mpsc::sync_channel(1);
         let dummy_params = params.clone();
-        let dummy_hash = std::thread::spawn(move || {
-            let hash = hash_with(&dummy_params, "dummy password for unknown accounts");
-            release_memory();
-            hash
-        })
-        .join()
-        .map_err(|_| HashError::Failed("the hashing thread panicked".into()))??;
+        pool.submit(Box::new(move |memory| {
+            let _ = done.send(hash_with(
+                &dummy_params,
+                "dummy password for unknown accounts",
+                memory,
+            ));
+        }))
+        .map_err(|_| HashError::Busy)?;
+        let dummy_hash = dummy
+            .recv()
+            .map_err(|_| HashError::Failed("the hashing thread panicked".into()))??;
         Ok(Self {
             params,
-            permits: Arc::new(Semaphore::new(config.max_concurrent)),
+            pool: Arc::new(pool),
             dummy_hash: dummy_hash.into(),
             legacy_floor: Arc::default(),
         })
     }
 
+    /// The pool's counters, for the metrics.
+    pub fn load(&self) -> Load {
+        self.pool.load().clone()
+    }
+
     pub async fn hash(&self, password: &PlainPassword) -> Result<String, HashError> {
         let params = self.params.clone();
         let password = password.clone();
-        self.run(move || hash_with(&params, password.expose()))
+        self.run(move |memory| hash_with(&params, password.expose(), memory))
             .await
     }
 
@@ -160,7 +187,7 @@ impl PasswordHasher {
         let dummy = self.dummy_hash.clone();
         let stored = Stored::of(stored, &self.params);
         let (verification, legacy_cost) = self
-            .run(move || check(&params, &dummy, &password, stored))
+            .run(move |memory| check(&params, &dummy, &password, stored, memory))
             .await?;
         let floor = self.raise_floor(legacy_cost);
         if verification == Verification::Mismatch {
@@ -213,7 +240,7 @@ impl PasswordHasher {
             return Ok(self.legacy_floor());
         };
         let cost = self
-            .run(move || {
+            .run(move |_| {
                 let started = Instant::now();
                 // A wrong password (none is a lone space) that phpass,
                 // which retries a password trimmed, checks twice: the
@@ -237,43 +264,27 @@ impl PasswordHasher {
         ))
     }
 
+    /// Runs `job` on a hashing worker, or refuses it at once
+    /// ([`HashError::Busy`]) when the queue is full. A request cancelled
+    /// while its job waits leaves a job that the worker skips.
     async fn run<T: Send + 'static>(
         &self,
-        job: impl FnOnce() -> Result<T, HashError> + Send + 'static,
+        job: impl FnOnce(&mut Memory) -> Result<T, HashError> + Send + 'static,
     ) -> Result<T, HashError> {
-        // Held by the thread: a cancelled request does not free the slot
-        // before its hash is done.
-        let permit = self
-            .permits
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|e| HashError::Failed(e.to_string()))?;
         let (done, result) = tokio::sync::oneshot::channel();
-        std::thread::Builder::new()
-            .name("argon2".into())
-            .spawn(move || {
-                let outcome = job();
-                release_memory();
-                drop(permit);
+        self.pool
+            .submit(Box::new(move |memory| {
+                if done.is_closed() {
+                    return;
+                }
                 // The receiver is gone only if the request was cancelled.
-                let _ = done.send(outcome);
-            })
-            .map_err(|e| HashError::Failed(e.to_string()))?;
+                let _ = done.send(job(memory));
+            }))
+            .map_err(|_| HashError::Busy)?;
         result
             .await
-            .map_err(|_| HashError::Failed("the hashing thread ended early".into()))?
+            .map_err(|_| HashError::Failed("the hashing job ended early".into()))?
     }
-}
-
-/// Returns the memory this thread freed (argon2's buffer) to the OS now.
-#[allow(unsafe_code)]
-fn release_memory() {
-    // SAFETY: `mi_collect` takes no pointers and only walks the calling
-    // thread's mimalloc heap, which is the global allocator's (main.rs sets
-    // mimalloc as the global allocator; in tests, where it is not, the call
-    // only finds an empty mimalloc heap).
-    unsafe { libmimalloc_sys::mi_collect(true) }
 }
 
 /// One check, on a hashing thread: the verification, and how long its
@@ -283,12 +294,15 @@ fn check(
     dummy: &str,
     password: &PlainPassword,
     stored: Stored,
+    memory: &mut Memory,
 ) -> Result<(Verification, Duration), HashError> {
     match stored {
-        Stored::Argon2id(hash) => Ok((verify_own(params, password, &hash)?, Duration::ZERO)),
+        Stored::Argon2id(hash) => {
+            Ok((verify_own(params, password, &hash, memory)?, Duration::ZERO))
+        }
         Stored::Nothing => {
             // The dummy's password could be typed: whatever it says, no.
-            let _ = verify_own(params, password, dummy);
+            let _ = verify_own(params, password, dummy, memory);
             Ok((Verification::Mismatch, Duration::ZERO))
         }
         Stored::Legacy(hash) => {
@@ -297,9 +311,9 @@ fn check(
             let cost = started.elapsed();
             // One argon2id computation either way: the new hash, or the dummy.
             let verification = if right {
-                Verification::MatchRehashed(hash_with(params, password.expose())?)
+                Verification::MatchRehashed(hash_with(params, password.expose(), memory)?)
             } else {
-                let _ = verify_own(params, password, dummy);
+                let _ = verify_own(params, password, dummy, memory);
                 Verification::Mismatch
             };
             Ok((verification, cost))
@@ -311,43 +325,106 @@ fn is_argon2id(stored: &str) -> bool {
     PasswordHash::new(stored).is_ok_and(|h| h.algorithm == argon2::ARGON2ID_IDENT)
 }
 
-/// Checks an argon2id hash, of any parameters; a match with other
-/// parameters than the deployment's comes with a new hash.
+/// Checks an argon2 hash (argon2id, or argon2i/argon2d, which match only
+/// to be replaced), of any parameters; a match with other parameters than
+/// the deployment's comes with a new hash. Anything unreadable is a
+/// mismatch.
 fn verify_own(
     params: &Params,
     password: &PlainPassword,
     stored: &str,
+    memory: &mut Memory,
 ) -> Result<Verification, HashError> {
-    let ok = argon2(params)
-        .verify_password(password.expose().as_bytes(), stored)
-        .is_ok();
-    if !ok {
+    let Ok(hash) = PasswordHash::new(stored) else {
+        return Ok(Verification::Mismatch);
+    };
+    let (Some(salt), Some(expected)) = (&hash.salt, &hash.hash) else {
+        return Ok(Verification::Mismatch);
+    };
+    let Ok(algorithm) = Algorithm::try_from(hash.algorithm.as_str()) else {
+        return Ok(Verification::Mismatch);
+    };
+    let version = match hash.version.map(Version::try_from).transpose() {
+        Ok(version) => version.unwrap_or_default(),
+        Err(_) => return Ok(Verification::Mismatch),
+    };
+    // The stored parameters, with the stored output's length.
+    let Ok(theirs) = Params::try_from(&hash) else {
+        return Ok(Verification::Mismatch);
+    };
+    let mut buffer = [0u8; Output::MAX_LENGTH];
+    let Some(out) = buffer.get_mut(..expected.len()) else {
+        return Ok(Verification::Mismatch);
+    };
+    let computed = compute(
+        algorithm,
+        version,
+        &theirs,
+        password.expose(),
+        salt,
+        out,
+        memory,
+    );
+    if computed.is_err() || !bool::from(out.ct_eq(expected.as_bytes())) {
         return Ok(Verification::Mismatch);
     }
-    let current = PasswordHash::new(stored).ok().and_then(|h| {
-        (h.algorithm == argon2::ARGON2ID_IDENT)
-            .then(|| Params::try_from(&h).ok())
-            .flatten()
-    });
-    let same = current.is_some_and(|c| {
-        (c.m_cost(), c.t_cost(), c.p_cost()) == (params.m_cost(), params.t_cost(), params.p_cost())
-    });
+    let same = algorithm == Algorithm::Argon2id
+        && (theirs.m_cost(), theirs.t_cost(), theirs.p_cost())
+            == (params.m_cost(), params.t_cost(), params.p_cost());
     if same {
         Ok(Verification::Match)
     } else {
-        hash_with(params, password.expose()).map(Verification::MatchRehashed)
+        hash_with(params, password.expose(), memory).map(Verification::MatchRehashed)
     }
 }
 
-fn argon2(params: &Params) -> Argon2<'static> {
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
+/// One argon2 computation in the worker's memory.
+fn compute(
+    algorithm: Algorithm,
+    version: Version,
+    params: &Params,
+    password: &str,
+    salt: &[u8],
+    out: &mut [u8],
+    memory: &mut Memory,
+) -> Result<(), argon2::Error> {
+    Argon2::new(algorithm, version, params.clone()).hash_password_into_with_memory(
+        password.as_bytes(),
+        salt,
+        out,
+        memory.blocks(params.block_count()),
+    )
 }
 
-fn hash_with(params: &Params, password: &str) -> Result<String, HashError> {
-    argon2(params)
-        .hash_password(password.as_bytes())
-        .map(|h| h.to_string())
-        .map_err(|e| HashError::Failed(e.to_string()))
+/// A new argon2id hash of `password` at the deployment's parameters, as a
+/// PHC string (`$argon2id$v=19$m=…,t=…,p=…$salt$hash`: a 16-byte salt and
+/// a 32-byte output, what argon2's own `PasswordHasher` writes).
+fn hash_with(params: &Params, password: &str, memory: &mut Memory) -> Result<String, HashError> {
+    fn failed(e: impl std::fmt::Display) -> HashError {
+        HashError::Failed(e.to_string())
+    }
+    let salt = argon2::password_hash::try_generate_salt().map_err(failed)?;
+    let salt = Salt::new(&salt).map_err(failed)?;
+    let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
+    let version = Version::V0x13;
+    compute(
+        Algorithm::Argon2id,
+        version,
+        params,
+        password,
+        &salt,
+        &mut out,
+        memory,
+    )
+    .map_err(failed)?;
+    let phc = PasswordHash {
+        algorithm: argon2::ARGON2ID_IDENT,
+        version: Some(version.into()),
+        params: ParamsString::try_from(params).map_err(failed)?,
+        salt: Some(salt),
+        hash: Some(Output::new(&out).map_err(failed)?),
+    };
+    Ok(phc.to_string())
 }
 
 #[cfg(test)]
@@ -360,6 +437,7 @@ mod tests {
             iterations: 1,
             parallelism: 1,
             max_concurrent: 2,
+            max_queued: None,
         }
     }
 
@@ -510,6 +588,7 @@ mod tests {
             iterations: 2,
             parallelism: 2,
             max_concurrent: 2,
+            max_queued: None,
         })
         .unwrap();
         let theirs = portal.hash(&pw("correct horse")).await.unwrap();
@@ -567,5 +646,126 @@ mod tests {
         // The floor has a ceiling.
         hasher.raise_floor(Duration::from_secs(3600));
         assert_eq!(hasher.legacy_floor(), LEGACY_FLOOR_CEILING);
+    }
+
+    /// Hashes made here are standard PHC strings: argon2's own verifier
+    /// (not this module's code) accepts them.
+    #[tokio::test]
+    async fn a_pooled_hash_verifies_with_argon2s_own_verifier() {
+        use argon2::PasswordVerifier as _;
+        let hasher = PasswordHasher::new(&cheap(8192)).unwrap();
+        for _ in 0..3 {
+            let hash = hasher.hash(&pw("correct horse")).await.unwrap();
+            assert!(hash.starts_with("$argon2id$v=19$m=8192,t=1,p=1$"), "{hash}");
+            let parsed = PasswordHash::new(&hash).unwrap();
+            assert_eq!(parsed.salt.map(|s| s.len()), Some(16));
+            assert!(
+                Argon2::default()
+                    .verify_password(b"correct horse", &parsed)
+                    .is_ok()
+            );
+            assert!(
+                Argon2::default()
+                    .verify_password(b"correct horsf", &parsed)
+                    .is_err()
+            );
+        }
+    }
+
+    /// Hashes stored before the pool (argon2's `PasswordHasher`) keep
+    /// verifying; an argon2i one matches and is replaced by argon2id.
+    #[tokio::test]
+    async fn hashes_made_by_argon2s_own_hasher_verify_here() {
+        use argon2::PasswordHasher as _;
+        let hasher = PasswordHasher::new(&cheap(8192)).unwrap();
+        let params = Params::new(8192, 1, 1, None).unwrap();
+        let theirs = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
+            .hash_password(b"correct horse")
+            .unwrap()
+            .to_string();
+        assert_eq!(
+            hasher
+                .verify(&pw("correct horse"), Some(&theirs))
+                .await
+                .unwrap(),
+            Verification::Match
+        );
+        assert_eq!(
+            hasher
+                .verify(&pw("correct horsf"), Some(&theirs))
+                .await
+                .unwrap(),
+            Verification::Mismatch
+        );
+        let argon2i = Argon2::new(Algorithm::Argon2i, Version::V0x13, params)
+            .hash_password(b"correct horse")
+            .unwrap()
+            .to_string();
+        match hasher.verify(&pw("correct horse"), Some(&argon2i)).await {
+            Ok(Verification::MatchRehashed(h)) => assert!(h.starts_with(&hasher.own_prefix())),
+            other => panic!("expected a rehash, got {other:?}"),
+        }
+        assert_eq!(
+            hasher
+                .verify(&pw("correct horsf"), Some(&argon2i))
+                .await
+                .unwrap(),
+            Verification::Mismatch
+        );
+    }
+
+    /// One thread, one place in the queue: of a burst, at most two are
+    /// taken (one hashing, one waiting), the rest refused at once and
+    /// counted; then the pool takes work again.
+    #[tokio::test]
+    async fn past_the_queue_bound_a_hash_is_refused_at_once() {
+        let hasher = PasswordHasher::new(&PasswordHashingConfig {
+            max_concurrent: 1,
+            max_queued: Some(1),
+            ..cheap(16384)
+        })
+        .unwrap();
+        let password = pw("correct horse");
+        let burst = 8;
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..burst {
+            let (hasher, password) = (hasher.clone(), password.clone());
+            tasks.spawn(async move { hasher.hash(&password).await });
+        }
+        let answers = tasks.join_all().await;
+        let busy = answers
+            .iter()
+            .filter(|a| matches!(a, Err(HashError::Busy)))
+            .count();
+        let hashed = answers.iter().filter(|a| a.is_ok()).count();
+        assert_eq!(busy + hashed, burst, "{answers:?}");
+        assert!((1..=2).contains(&hashed), "{answers:?}");
+        assert_eq!(hasher.load().refused.get(), busy as u64);
+        assert_eq!(hasher.load().queued.get(), 0);
+        assert!(hasher.hash(&password).await.is_ok());
+    }
+
+    /// The hashing threads run below the request handlers' priority.
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn hashing_threads_run_at_a_lower_priority() {
+        let hasher = PasswordHasher::new(&cheap(8192)).unwrap();
+        hasher.hash(&pw("correct horse")).await.unwrap();
+        let mut seen = 0;
+        for task in std::fs::read_dir("/proc/self/task").unwrap() {
+            let stat =
+                std::fs::read_to_string(task.unwrap().path().join("stat")).unwrap_or_default();
+            // pid (comm) state ppid ...: nice is the 19th field, the 17th after ')'.
+            let Some((comm, rest)) = stat.rsplit_once(')') else {
+                continue;
+            };
+            if !comm.contains("(argon2-") {
+                continue;
+            }
+            let nice: i32 = rest.split_whitespace().nth(16).unwrap().parse().unwrap();
+            assert_eq!(nice, pool::WORKER_NICE, "{stat}");
+            seen += 1;
+        }
+        assert!(seen >= 2, "no hashing thread found");
     }
 }

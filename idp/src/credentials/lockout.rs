@@ -138,12 +138,19 @@ pub async fn succeeded(
     attempt: Attempt,
     email: &Email,
 ) -> Result<Option<OffsetDateTime>, AppError> {
+    release(state, attempt).await?;
+    current_lock(state, email, None).await
+}
+
+/// The attempt was not checked after all (the password hashing queue was
+/// full): its count is given back, as for a right one.
+pub async fn release(state: &AppState, attempt: Attempt) -> Result<(), AppError> {
     state
         .ephemeral
         .decrement(&email_counter(&attempt.email_key))
         .await?;
     state.ephemeral.decrement(&ip_counter(attempt.ip)).await?;
-    current_lock(state, email, None).await
+    Ok(())
 }
 
 /// An answer to check that names no address (a passkey's): counted

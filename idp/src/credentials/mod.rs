@@ -13,4 +13,4 @@ pub mod lockout;
 pub mod policy;
 pub mod totp_secret;
 
-pub use hasher::{HashError, PasswordHasher, Verification};
+pub use hasher::{HashError, Load as HashLoad, PasswordHasher, Verification};

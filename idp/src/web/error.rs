@@ -5,7 +5,7 @@
 //! in the portal's look ([`themed`]); everything else (JSON endpoints,
 //! scripts) gets the same short text as before.
 
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::theme::ThemeError;
@@ -35,15 +35,39 @@ pub enum AppError {
 }
 
 /// Marks a response made from an [`AppError`], so `error_page::themed` can
-/// dress it.
+/// dress it; `busy`: the password hashing queue was full.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct FromAppError;
+pub(super) struct FromAppError {
+    pub busy: bool,
+}
+
+/// What a busy refusal says (the themed page says the same).
+pub const BUSY_TEXT: &str =
+    "Many people are signing in right now. Please try again in a few seconds.";
+
+/// The `Retry-After` of a busy refusal, in seconds: about what the queue
+/// takes to drain (`password_hashing.max_queued` is about a second's hashing).
+pub const BUSY_RETRY_AFTER: &str = "5";
 
 const UNAVAILABLE_TEXT: &str = "The service is temporarily unavailable. Please try again shortly.";
 const INTERNAL_TEXT: &str = "Something went wrong on our side. Please try again; if it persists, quote the request id shown in the x-request-id header.";
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
+        if matches!(self, AppError::Hash(HashError::Busy)) {
+            // Expected under a flood, and nothing failed: no error line.
+            tracing::debug!("refused: the password hashing queue is full");
+            let mut response = (
+                StatusCode::SERVICE_UNAVAILABLE,
+                [(header::RETRY_AFTER, BUSY_RETRY_AFTER)],
+                BUSY_TEXT,
+            )
+                .into_response();
+            response
+                .extensions_mut()
+                .insert(FromAppError { busy: true });
+            return response;
+        }
         let status = match &self {
             AppError::Store(store::Error::Unavailable(_))
             | AppError::Ephemeral(ephemeral::Error::Unavailable(_)) => {
@@ -58,7 +82,9 @@ impl IntoResponse for AppError {
             _ => INTERNAL_TEXT,
         };
         let mut response = (status, body).into_response();
-        response.extensions_mut().insert(FromAppError);
+        response
+            .extensions_mut()
+            .insert(FromAppError { busy: false });
         response
     }
 }

@@ -8,7 +8,7 @@ use axum::response::{Html, IntoResponse, Response};
 use axum_extra::extract::cookie::CookieJar;
 
 use super::AppState;
-use super::error::{AppError, FromAppError};
+use super::error::{AppError, BUSY_RETRY_AFTER, BUSY_TEXT, FromAppError};
 use crate::domain::ClientId;
 
 /// Middleware: an [`AppError`] answered to a browser becomes a themed page
@@ -31,7 +31,10 @@ pub async fn themed(State(state): State<AppState>, request: Request, next: Next)
         .to_owned();
     let jar = CookieJar::from_headers(request.headers());
     let response = next.run(request).await;
-    if !wants_html || response.extensions().get::<FromAppError>().is_none() {
+    let Some(&FromAppError { busy }) = response.extensions().get::<FromAppError>() else {
+        return response;
+    };
+    if !wants_html {
         return response;
     }
     let status = response.status();
@@ -46,7 +49,9 @@ pub async fn themed(State(state): State<AppState>, request: Request, next: Next)
     let theme = state
         .themes
         .get(client.as_ref().and_then(|c| c.theme.as_deref()));
-    let (title, message) = if status == StatusCode::SERVICE_UNAVAILABLE {
+    let (title, message) = if busy {
+        ("Busy right now", BUSY_TEXT.to_owned())
+    } else if status == StatusCode::SERVICE_UNAVAILABLE {
         (
             "Temporarily unavailable",
             "We cannot serve this page right now. Nothing you did caused this: please try again in a few minutes.".to_owned(),
@@ -67,8 +72,9 @@ pub async fn themed(State(state): State<AppState>, request: Request, next: Next)
         Ok(html) => {
             let mut page = (status, Html(html)).into_response();
             if status == StatusCode::SERVICE_UNAVAILABLE {
+                let after = if busy { BUSY_RETRY_AFTER } else { "30" };
                 page.headers_mut()
-                    .insert(header::RETRY_AFTER, header::HeaderValue::from_static("30"));
+                    .insert(header::RETRY_AFTER, header::HeaderValue::from_static(after));
             }
             page
         }
@@ -93,6 +99,21 @@ fn accepts_html(headers: &HeaderMap) -> bool {
 #[serde(default)]
 pub struct LookQuery {
     client_id: Option<String>,
+}
+
+/// The page for a sign-in or password change refused because the password
+/// hashing queue is full, in the look `ui` already chose.
+pub fn busy(ui: super::ui::Ui) -> Response {
+    let mut page = ui.render(super::ui::Page::error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Busy right now",
+        BUSY_TEXT,
+    ));
+    page.headers_mut().insert(
+        header::RETRY_AFTER,
+        header::HeaderValue::from_static(BUSY_RETRY_AFTER),
+    );
+    page
 }
 
 /// Any path nobody serves: "not found", in the portal's look.

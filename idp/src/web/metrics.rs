@@ -112,6 +112,14 @@ fn latency_histogram() -> Histogram {
 
 impl Default for Metrics {
     fn default() -> Self {
+        Self::new(&crate::credentials::HashLoad::default())
+    }
+}
+
+impl Metrics {
+    /// The families, with the password hasher's `load` (its counters are
+    /// shared handles: the hasher updates them, this registry reads them).
+    pub fn new(load: &crate::credentials::HashLoad) -> Self {
         let mut registry = Registry::with_prefix("idp");
         let requests = Family::<RequestLabels, Counter>::default();
         let latency: LatencyFamily = Family::new_with_constructor(latency_histogram);
@@ -136,6 +144,16 @@ impl Default for Metrics {
             "retention_last_success_timestamp_seconds",
             "When this node last completed a retention pass (Unix time, app clock; 0: not yet)",
             retention_success.clone(),
+        );
+        registry.register(
+            "password_hashes_refused",
+            "Sign-ins and password changes refused at once because password_hashing.max_queued hashes already waited",
+            load.refused.clone(),
+        );
+        registry.register(
+            "password_hashes_queued",
+            "Password hashes waiting for a hashing thread now",
+            load.queued.clone(),
         );
         Self(Arc::new(Families {
             registry,

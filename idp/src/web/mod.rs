@@ -19,7 +19,7 @@ pub mod theme;
 pub mod ui;
 
 pub use error::AppError;
-pub use error_page::{not_found, themed as themed_errors};
+pub use error_page::{busy as busy_page, not_found, themed as themed_errors};
 pub use health::metrics as metrics_page;
 pub use state::{AppState, USER_CACHE_CAPACITY, USER_CACHE_TTL};
 

@@ -39,6 +39,7 @@ mod admin;
 mod apache;
 mod at_rest;
 mod binding;
+mod busy;
 mod chromium;
 mod claims;
 mod conformance;

@@ -119,6 +119,7 @@ async fn sign_in_rehashes_when_parameters_change(backend: Backend) {
         iterations: 2,
         parallelism: 1,
         max_concurrent: 1,
+        max_queued: None,
     })
     .unwrap();
     let hash = old

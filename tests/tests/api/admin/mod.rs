@@ -108,7 +108,7 @@ async fn client_token(app: &TestApp, id: &str, secret: &str) -> String {
 }
 
 /// A token for the automation client, which is granted `admin`.
-async fn automation_token(app: &TestApp) -> String {
+pub(crate) async fn automation_token(app: &TestApp) -> String {
     let secret = register_client(app, AUTOMATION, &["admin"]).await;
     client_token(app, AUTOMATION, &secret).await
 }

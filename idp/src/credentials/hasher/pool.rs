@@ -1,0 +1,237 @@
+//! The hashing workers: a fixed set of threads (one per core by default)
+//! behind one bounded queue.
+//!
+//! - Each worker keeps argon2's memory ([`Memory`]) from one job to the
+//!   next, so a busy period pays its page faults once per worker, not a
+//!   few milliseconds per hash. A worker that finds the queue empty drops
+//!   it and hands it back to the operating system ([`release_memory`])
+//!   before it sleeps (after a short [`LINGER`]): after a load the process
+//!   returns to its idle size.
+//! - The workers run at a lower CPU priority than the async workers
+//!   ([`WORKER_NICE`]): under a sign-in flood the scheduler still prefers
+//!   the request handlers (discovery, JWKS, tokens), while hashing keeps
+//!   the cores the handlers leave.
+//! - At most `max_queued` jobs wait; past it a job is refused at once
+//!   ([`Full`]) rather than piling up requests that time out anyway.
+
+use std::collections::VecDeque;
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+
+use argon2::Block;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+
+/// The nice value of a hashing worker (the async workers keep the
+/// process's, 0 by default). Chosen by experiment (docs/benchmarks.md):
+/// at 10 a thread gets about a tenth of the CPU a nice-0 thread gets when
+/// both want it, so JWKS and discovery keep their latency while 32
+/// sign-ins wait for hashes, yet hashing never stops: it gets the cores
+/// whenever the handlers idle, which between requests they do. Not the
+/// idle class (`SCHED_IDLE`): under a saturating load it would starve
+/// sign-ins entirely.
+pub const WORKER_NICE: i32 = 10;
+
+/// How long a worker with nothing to do keeps its memory before it gives
+/// it back: sign-ins a few milliseconds apart (a steady trickle, not only
+/// a flood) then fault its pages in once, not at every hash.
+const LINGER: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// A job: runs on a worker, with the worker's memory.
+pub type Job = Box<dyn FnOnce(&mut Memory) + Send>;
+
+/// argon2's working memory, kept by a worker between jobs.
+#[derive(Default)]
+pub struct Memory {
+    blocks: Vec<Block>,
+}
+
+impl Memory {
+    /// `count` blocks to fill, grown if this worker held fewer. Their
+    /// content does not matter: argon2 writes every block before it reads it.
+    pub fn blocks(&mut self, count: usize) -> &mut [Block] {
+        if self.blocks.len() < count {
+            self.blocks.resize(count, Block::new());
+        }
+        &mut self.blocks[..count]
+    }
+
+    /// Whether this worker holds memory now.
+    fn held(&self) -> bool {
+        self.blocks.capacity() > 0
+    }
+}
+
+/// The queue was full: the job was not taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Full;
+
+/// What the hasher reports to the metrics (shared handles).
+#[derive(Debug, Clone, Default)]
+pub struct Load {
+    /// Jobs refused because the queue was full.
+    pub refused: Counter,
+    /// Jobs waiting for a worker now.
+    pub queued: Gauge,
+}
+
+struct Queue {
+    jobs: VecDeque<Job>,
+    /// The pool's handle is gone: workers end once the queue is empty.
+    closed: bool,
+}
+
+struct Shared {
+    queue: Mutex<Queue>,
+    ready: Condvar,
+    load: Load,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Queue> {
+        // Jobs run outside the lock: a poisoned one holds a consistent queue.
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The handle: dropping the last one lets the workers end.
+pub struct Pool {
+    shared: Arc<Shared>,
+    max_queued: usize,
+}
+
+impl std::fmt::Debug for Pool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pool")
+            .field("max_queued", &self.max_queued)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Pool {
+    /// Starts `workers` threads; at most `max_queued` jobs wait for them.
+    pub fn start(workers: usize, max_queued: usize) -> std::io::Result<Self> {
+        let shared = Arc::new(Shared {
+            queue: Mutex::new(Queue {
+                jobs: VecDeque::new(),
+                closed: false,
+            }),
+            ready: Condvar::new(),
+            load: Load::default(),
+        });
+        let pool = Self { shared, max_queued };
+        for n in 0..workers.max(1) {
+            let shared = pool.shared.clone();
+            std::thread::Builder::new()
+                .name(format!("argon2-{n}"))
+                .spawn(move || work(&shared))?;
+        }
+        Ok(pool)
+    }
+
+    /// Queues `job`, or refuses it at once when `max_queued` already wait.
+    pub fn submit(&self, job: Job) -> Result<(), Full> {
+        let mut queue = self.shared.lock();
+        if queue.jobs.len() >= self.max_queued {
+            drop(queue);
+            self.shared.load.refused.inc();
+            return Err(Full);
+        }
+        queue.jobs.push_back(job);
+        self.shared.load.queued.set(gauge(queue.jobs.len()));
+        drop(queue);
+        self.shared.ready.notify_one();
+        Ok(())
+    }
+
+    pub fn load(&self) -> &Load {
+        &self.shared.load
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        self.shared.lock().closed = true;
+        self.shared.ready.notify_all();
+    }
+}
+
+fn gauge(len: usize) -> i64 {
+    i64::try_from(len).unwrap_or(i64::MAX)
+}
+
+/// A worker's life: take a job, run it with the kept memory; with nothing
+/// waiting for [`LINGER`], give the memory back, then sleep.
+fn work(shared: &Shared) {
+    lower_priority();
+    let mut memory = Memory::default();
+    loop {
+        let mut queue = shared.lock();
+        let job = loop {
+            if let Some(job) = queue.jobs.pop_front() {
+                shared.load.queued.set(gauge(queue.jobs.len()));
+                break job;
+            }
+            if queue.closed {
+                return;
+            }
+            if !memory.held() {
+                queue = shared
+                    .ready
+                    .wait(queue)
+                    .unwrap_or_else(PoisonError::into_inner);
+                continue;
+            }
+            let (again, waited) = shared
+                .ready
+                .wait_timeout(queue, LINGER)
+                .unwrap_or_else(PoisonError::into_inner);
+            queue = again;
+            if waited.timed_out() && queue.jobs.is_empty() {
+                drop(queue);
+                memory = Memory::default();
+                release_memory();
+                queue = shared.lock();
+            }
+        };
+        drop(queue);
+        // A panicking job drops its answer's sender (its caller sees an
+        // error); the worker and its memory stay.
+        if std::panic::catch_unwind(AssertUnwindSafe(|| job(&mut memory))).is_err() {
+            tracing::error!("a password hashing job panicked");
+        }
+    }
+}
+
+/// Returns the memory this thread freed (argon2's buffer) to the OS now.
+#[allow(unsafe_code)]
+pub fn release_memory() {
+    // SAFETY: `mi_collect` takes no pointers and only walks the calling
+    // thread's mimalloc heap, which is the global allocator's (main.rs sets
+    // mimalloc as the global allocator; in tests, where it is not, the call
+    // only finds an empty mimalloc heap).
+    unsafe { libmimalloc_sys::mi_collect(true) }
+}
+
+/// Puts the calling thread at [`WORKER_NICE`] (Linux keeps a nice value per
+/// thread); elsewhere, or if refused, it keeps the process's priority.
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code)]
+fn lower_priority() {
+    // SAFETY: `gettid` has no preconditions; `setpriority` takes plain
+    // integers and, given a thread id with PRIO_PROCESS, changes only that
+    // thread's nice value (raising it needs no privilege).
+    let refused = unsafe {
+        let tid = libc::gettid();
+        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, WORKER_NICE)
+    };
+    if refused != 0 {
+        tracing::warn!(
+            error = %std::io::Error::last_os_error(),
+            "a password hashing worker keeps the normal CPU priority"
+        );
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn lower_priority() {}

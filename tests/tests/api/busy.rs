@@ -1,0 +1,240 @@
+//! A sign-in flood past the password hashing queue: refused at once with a
+//! themed "try again in a few seconds" (503, `Retry-After`), not a pile of
+//! waiting requests, and a refusal changes nothing: no failure counted, no
+//! lock, no audit of a failed sign-in, no account made.
+
+use futures::future::join_all;
+use reqwest::StatusCode;
+use reqwest::header::RETRY_AFTER;
+use serde_json::{Value, json};
+
+use crate::{Backend, TestApp};
+use tests::browser::{Page, form_values};
+
+on_both_backends!(
+    a_sign_in_flood_past_the_queue_is_asked_to_try_again,
+    a_registration_refused_as_busy_creates_no_account,
+    the_admin_api_answers_busy_in_json,
+);
+
+const PW: &str = "Correct-Horse-Battery-9";
+const BUSY: &str = "try again in a few seconds";
+
+/// One hashing thread and one place in its queue, with a dear hash (64 MiB,
+/// `iterations` passes), so a burst finds both taken; a lockout that locks
+/// at the first failure.
+async fn narrow(backend: Backend, iterations: u32) -> TestApp {
+    TestApp::spawn_with(backend, move |c| {
+        c.server.trusted_proxy_hops = 1;
+        c.password_hashing.memory_kib = 65536;
+        c.password_hashing.iterations = iterations;
+        c.password_hashing.max_concurrent = 1;
+        c.password_hashing.max_queued = Some(1);
+        c.lockout.max_failures = 1;
+        c.lockout.ip_max_failures = 1;
+    })
+    .await
+}
+
+/// Keeps the hashing thread and the queue's place taken with dear hashes
+/// of the test's own (a new one offered every millisecond, so a freed place
+/// is taken again at once) until the answer is dropped: anything hashed
+/// meanwhile is refused, however long a request takes to reach its hash.
+async fn fill_the_queue(app: &TestApp) -> Occupied {
+    let hasher = app.state.hasher.clone();
+    let task = tokio::spawn(async move {
+        let mut hashes = tokio::task::JoinSet::new();
+        loop {
+            let hasher = hasher.clone();
+            hashes.spawn(async move {
+                let password = idp::domain::PlainPassword::parse("occupying the queue").unwrap();
+                let _ = hasher.hash(&password).await;
+            });
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+    });
+    let started = std::time::Instant::now();
+    while app.state.hasher.load().queued.get() < 1 {
+        assert!(started.elapsed().as_secs() < 10, "the queue never filled");
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    Occupied(task)
+}
+
+struct Occupied(tokio::task::JoinHandle<()>);
+
+impl Occupied {
+    /// Stops offering hashes; those taken finish on their own.
+    async fn release(self, app: &TestApp) {
+        self.0.abort();
+        let started = std::time::Instant::now();
+        while app
+            .state
+            .hasher
+            .hash(&idp::domain::PlainPassword::parse("free?").unwrap())
+            .await
+            .is_err()
+        {
+            assert!(started.elapsed().as_secs() < 30, "the queue never drained");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+}
+
+fn assert_busy(page: &Page) {
+    assert_eq!(
+        page.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        page.text()
+    );
+    assert!(page.contains(BUSY), "{}", page.text());
+    assert!(page.headers.get(RETRY_AFTER).is_some(), "no Retry-After");
+}
+
+async fn a_sign_in_flood_past_the_queue_is_asked_to_try_again(backend: Backend) {
+    let app = narrow(backend, 2).await;
+    let people: Vec<String> = (0..8).map(|i| format!("p{i}@example.com")).collect();
+    for email in &people {
+        app.create_user(email, PW, "P").await;
+    }
+    // Each from their own browser and address, all at once.
+    let forms = join_all(people.iter().map(|email| {
+        let browser = app.other_browser();
+        async move {
+            let form = browser.page("/login").await;
+            let values = form_values(&form, "/login", &[("email", email), ("password", PW)]);
+            (browser, values)
+        }
+    }))
+    .await;
+    let answers = join_all(
+        forms
+            .iter()
+            .enumerate()
+            .map(|(i, (browser, values))| async move {
+                let response = browser
+                    .http
+                    .post(browser.url("/login"))
+                    .header("x-forwarded-for", format!("203.0.113.{i}"))
+                    .form(values)
+                    .send()
+                    .await
+                    .unwrap();
+                Page::from(response).await
+            }),
+    )
+    .await;
+    let mut refused = Vec::new();
+    for (i, answer) in answers.iter().enumerate() {
+        match answer.status {
+            StatusCode::SEE_OTHER => {}
+            StatusCode::SERVICE_UNAVAILABLE => {
+                assert_busy(answer);
+                // In the portal's look: the themed page, not a bare text.
+                assert!(answer.contains("Busy right now"), "{}", answer.text());
+                refused.push(i);
+            }
+            other => panic!("{other}: {}", answer.text()),
+        }
+    }
+    assert!(
+        !refused.is_empty(),
+        "one thread and one place for 8 at once"
+    );
+    assert!(refused.len() < people.len(), "nobody signed in");
+
+    // A refusal counted nothing: with a lock at the first failure, the
+    // refused sign in now, from the same address, and nothing recorded a
+    // failed sign-in.
+    for &i in &refused {
+        let (browser, _) = &forms[i];
+        let form = browser.page("/login").await;
+        let values = form_values(&form, "/login", &[("email", &people[i]), ("password", PW)]);
+        let again = Page::from(
+            browser
+                .http
+                .post(browser.url("/login"))
+                .header("x-forwarded-for", format!("203.0.113.{i}"))
+                .form(&values)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(again.status, StatusCode::SEE_OTHER, "{}", again.text());
+    }
+    let events = app.state.store.audit_events(None, 100).await.unwrap();
+    let kinds: Vec<_> = events.iter().map(|e| e.event.kind.as_str()).collect();
+    assert!(
+        !kinds
+            .iter()
+            .any(|k| k.starts_with("login.") && k != &"login.succeeded"),
+        "{kinds:?}"
+    );
+}
+
+async fn a_registration_refused_as_busy_creates_no_account(backend: Backend) {
+    let app = narrow(backend, 10).await;
+    let form = app.page("/register").await;
+    let values = form_values(
+        &form,
+        "/register",
+        &[
+            ("name", "Ada"),
+            ("email", "ada@example.com"),
+            ("password", PW),
+            ("password_confirm", PW),
+        ],
+    );
+    let busy = fill_the_queue(&app).await;
+    let answer = app.post("/register", &values).await;
+    assert_busy(&answer);
+    busy.release(&app).await;
+    let email = idp::domain::Email::parse("ada@example.com").unwrap();
+    assert!(
+        app.state
+            .store
+            .user_by_email(&email)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // Once the queue has room, the same form goes through.
+    let answer = app.post("/register", &values).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+}
+
+async fn the_admin_api_answers_busy_in_json(backend: Backend) {
+    let app = narrow(backend, 10).await;
+    let token = crate::admin::automation_token(&app).await;
+    let create = || async {
+        let r = app
+            .http
+            .post(app.admin_url("/admin/api/users"))
+            .bearer_auth(&token)
+            .json(&json!({ "email": "jane@example.com", "name": "Jane", "password": PW }))
+            .send()
+            .await
+            .unwrap();
+        let retry_after = r.headers().get(RETRY_AFTER).cloned();
+        (r.status(), retry_after, r.json::<Value>().await.unwrap())
+    };
+    let busy = fill_the_queue(&app).await;
+    let (status, retry_after, body) = create().await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert!(retry_after.is_some());
+    assert_eq!(body["error"], "temporarily_unavailable", "{body}");
+    busy.release(&app).await;
+    let email = idp::domain::Email::parse("jane@example.com").unwrap();
+    assert!(
+        app.state
+            .store
+            .user_by_email(&email)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let (status, _, body) = create().await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+}
