@@ -239,7 +239,7 @@ where
         let answer = std::task::ready!(this.inner.poll(cx));
         if let (Ok(response), Some(route)) = (&answer, this.route.take()) {
             this.metrics.record(
-                *this.method,
+                this.method,
                 route,
                 response.status().as_u16(),
                 this.started.elapsed(),
