@@ -8,14 +8,10 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::Request;
-use axum::http::{HeaderName, StatusCode};
-use axum::middleware;
 use tokio::net::TcpListener;
 use tower::ServiceBuilder;
 use tower_http::limit::RequestBodyLimitLayer;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::TraceLayer;
+use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::Config;
@@ -26,7 +22,7 @@ use crate::store;
 use crate::web::theme::Themes;
 use crate::web::{self, AppState, metrics};
 
-const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+use web::plumbing::REQUEST_ID;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -337,17 +333,14 @@ fn router(state: AppState) -> Router {
         .merge(crate::oidc::router())
         .merge(crate::mfa::router())
         .merge(crate::passkey::router())
-        .fallback(web::not_found)
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            web::themed_errors,
-        ))
-        .layer(middleware::from_fn_with_state(
-            state.metrics.clone(),
-            metrics::track,
-        ));
+        .fallback(web::not_found);
     let body_limit = state.config.server.body_limit_bytes;
-    plumbing(routes, state, None, body_limit)
+    // Metrics and error pages go into the same stack as the plumbing: each
+    // `Router::layer` boxes the service again, cloned per request.
+    let own = ServiceBuilder::new()
+        .layer(metrics::TrackLayer(state.metrics.clone()))
+        .layer(web::ThemedErrorsLayer(state.clone()));
+    plumbing(routes, state, None, body_limit, own)
 }
 
 /// The admin listener: the admin API, `/metrics` and, unless disabled, the
@@ -363,42 +356,55 @@ fn admin_router(state: AppState, console: Option<Router>) -> Router {
     // to it too, but for the import's batch.
     let console = console.map(|c| c.layer(RequestBodyLimitLayer::new(configured)));
     let body_limit = crate::admin_api::listener_body_limit(configured);
-    plumbing(routes, state, console, body_limit).layer(axum::Extension(hops))
+    plumbing(
+        routes,
+        state,
+        console,
+        body_limit,
+        tower::layer::util::Identity::new(),
+    )
+    .layer(axum::Extension(hops))
 }
 
 /// What every listener wraps its routes in: security headers, request ids,
-/// tracing, the timeout and the listener's body limit.
-fn plumbing(
+/// tracing, the timeout and the listener's body limit, then `inner` (the
+/// listener's own layers), all in one `Router::layer`.
+fn plumbing<L>(
     routes: Router<AppState>,
     state: AppState,
     extra: Option<Router>,
     body_limit: usize,
-) -> Router {
+    inner: L,
+) -> Router
+where
+    L: tower::Layer<axum::routing::Route> + Clone + Send + Sync + 'static,
+    L::Service: tower::Service<
+            Request<tower_http::body::Limited<axum::body::Body>>,
+            Response = axum::response::Response,
+            Error = std::convert::Infallible,
+        > + Clone
+        + Send
+        + Sync
+        + 'static,
+    <L::Service as tower::Service<Request<tower_http::body::Limited<axum::body::Body>>>>::Future:
+        Send + 'static,
+{
     let timeout = Duration::from_secs(state.config.server.request_timeout_secs);
     let hsts = web::headers::Hsts(!state.config.server.dev_mode);
     let mut routes = routes.with_state(state);
     if let Some(extra) = extra {
         routes = routes.merge(extra);
     }
-    routes
-        .layer(tower::util::MapResponseLayer::new(move |response| {
-            web::headers::security_headers(hsts, response)
-        }))
-        .layer(
-            ServiceBuilder::new()
-                .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
-                .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
-                    let id = req
-                        .headers()
-                        .get(REQUEST_ID)
-                        .and_then(|v| v.to_str().ok())
-                        .unwrap_or("-");
-                    tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
-                }))
-                .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-                .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))
-                .layer(RequestBodyLimitLayer::new(body_limit)),
-        )
+    routes.layer(
+        ServiceBuilder::new()
+            .map_response(move |response| web::headers::security_headers(hsts, response))
+            .layer(SetRequestIdLayer::new(REQUEST_ID, web::plumbing::MakeUuid))
+            .layer(web::plumbing::RequestSpanLayer)
+            .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+            .layer(web::plumbing::TimeoutLayer(timeout))
+            .layer(RequestBodyLimitLayer::new(body_limit))
+            .layer(inner),
+    )
 }
 
 async fn shutdown_signal() {

@@ -101,6 +101,7 @@ impl IntoResponse for ApiError {
             Self::Conflict(m) => (StatusCode::CONFLICT, "conflict", m),
             Self::TooLarge(m) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large", m),
             Self::Internal(e) => {
+                let _span = crate::web::plumbing::request_span().entered();
                 tracing::error!(error = %e, "admin API request failed");
                 let unavailable = matches!(
                     e,

@@ -60,6 +60,7 @@ pub fn required<'a>(value: &'a Option<String>, name: &str) -> Result<&'a str, OA
 
 impl From<crate::web::AppError> for OAuthError {
     fn from(e: crate::web::AppError) -> Self {
+        let _span = crate::web::plumbing::request_span().entered();
         tracing::error!(error = %e, "token endpoint failure");
         let code = match &e {
             crate::web::AppError::Store(crate::store::Error::Unavailable(_))

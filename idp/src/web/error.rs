@@ -76,6 +76,7 @@ impl IntoResponse for AppError {
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         // Logged inside the request span, which carries the request id.
+        let _span = super::plumbing::request_span().entered();
         tracing::error!(error = %self, "request failed");
         let body = match status {
             StatusCode::SERVICE_UNAVAILABLE => UNAVAILABLE_TEXT,

@@ -1,42 +1,140 @@
 //! What a browser sees of an error: the themed 500/503 page made from an
 //! [`AppError`]'s plain answer, and the themed 404.
 
-use axum::extract::{Request, State};
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::middleware::Next;
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use axum::extract::State;
+use axum::http::{HeaderMap, Request, StatusCode, Uri, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum_extra::extract::cookie::CookieJar;
 
 use super::AppState;
 use super::error::{AppError, BUSY_RETRY_AFTER, BUSY_TEXT, FromAppError};
 use crate::domain::ClientId;
+use tower::{Layer, Service};
 
-/// Middleware: an [`AppError`] answered to a browser becomes a themed page
+/// Layer: an [`AppError`] answered to a browser becomes a themed page
 /// (503 "temporarily unavailable", 500 with the request id). The look is
 /// the link's `client_id` (links between pages carry it, so it is there
 /// when the ephemeral store, which holds sessions, is the one down), else
 /// the session's portal; whatever cannot be read falls back to `default`.
-pub async fn themed(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let wants_html = accepts_html(request.headers());
-    let client_id = request.uri().query().and_then(|q| {
-        url::form_urlencoded::parse(q.as_bytes())
-            .find(|(k, _)| k == "client_id")
-            .map(|(_, v)| v.into_owned())
-    });
-    let request_id = request
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("-")
-        .to_owned();
-    let jar = CookieJar::from_headers(request.headers());
-    let response = next.run(request).await;
+/// A request that does not ask for HTML goes through untouched: no boxed
+/// future, nothing read from it.
+#[derive(Clone)]
+pub struct ThemedErrorsLayer(pub AppState);
+
+impl<S> Layer<S> for ThemedErrorsLayer {
+    type Service = ThemedErrors<S>;
+
+    fn layer(&self, inner: S) -> ThemedErrors<S> {
+        ThemedErrors {
+            inner,
+            state: self.0.clone(),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct ThemedErrors<S> {
+    inner: S,
+    state: AppState,
+}
+
+type Page = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+impl<S, B> Service<Request<B>> for ThemedErrors<S>
+where
+    S: Service<Request<B>, Response = Response, Error = Infallible>,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = ThemedFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        if !accepts_html(request.headers()) {
+            return ThemedFuture::Plain {
+                inner: self.inner.call(request),
+            };
+        }
+        let look = Look::of(request.uri(), request.headers());
+        let state = self.state.clone();
+        let answer = self.inner.call(request);
+        ThemedFuture::Browser {
+            page: Box::pin(async move {
+                let Ok(response) = answer.await;
+                Ok(themed(&state, look, response).await)
+            }),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    #[project = ThemedProjection]
+    pub enum ThemedFuture<F> {
+        Plain { #[pin] inner: F },
+        Browser { page: Page },
+    }
+}
+
+impl<F> Future for ThemedFuture<F>
+where
+    F: Future<Output = Result<Response, Infallible>>,
+{
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project() {
+            ThemedProjection::Plain { inner } => inner.poll(cx),
+            ThemedProjection::Browser { page } => page.as_mut().poll(cx),
+        }
+    }
+}
+
+/// What the error page needs of the request, read before it is handed on.
+struct Look {
+    client_id: Option<String>,
+    request_id: String,
+    jar: CookieJar,
+}
+
+impl Look {
+    fn of(uri: &Uri, headers: &HeaderMap) -> Self {
+        let client_id = uri.query().and_then(|q| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .find(|(k, _)| k == "client_id")
+                .map(|(_, v)| v.into_owned())
+        });
+        let request_id = headers
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("-")
+            .to_owned();
+        let jar = CookieJar::from_headers(headers);
+        Self {
+            client_id,
+            request_id,
+            jar,
+        }
+    }
+}
+
+async fn themed(state: &AppState, look: Look, response: Response) -> Response {
     let Some(&FromAppError { busy }) = response.extensions().get::<FromAppError>() else {
         return response;
     };
-    if !wants_html {
-        return response;
-    }
+    let Look {
+        client_id,
+        request_id,
+        jar,
+    } = look;
     let status = response.status();
     let client = match client_id.as_deref().map(ClientId::parse) {
         Some(Ok(id)) => state.clients.get(&id).await.ok().flatten(),
@@ -44,7 +142,7 @@ pub async fn themed(State(state): State<AppState>, request: Request, next: Next)
     };
     let client = match client {
         Some(c) => Some(c),
-        None => super::portal::session_portal_client(&state, &jar, None).await,
+        None => super::portal::session_portal_client(state, &jar, None).await,
     };
     let theme = state
         .themes

@@ -1,7 +1,7 @@
 //! Security headers on every response (DESIGN "Account security rules").
 
+use axum::http::Response;
 use axum::http::{HeaderValue, header};
-use axum::response::Response;
 
 /// Scripts and styles only from our own static files: no inline code, so an
 /// injected `<script>` does not run even if escaping ever failed.
@@ -52,41 +52,48 @@ pub fn csp_with_form_target(source: &str) -> String {
 #[derive(Debug, Clone, Copy)]
 pub struct Hsts(pub bool);
 
+const COOP: header::HeaderName = header::HeaderName::from_static("cross-origin-opener-policy");
+
+/// The headers every response gets unless its handler set its own, built
+/// once (at compile time): no value is validated or copied per response.
+const ALWAYS: [(header::HeaderName, HeaderValue); 5] = [
+    (
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    ),
+    (
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    ),
+    (header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")),
+    // Reset and verification links carry tokens: never leak the URL onwards.
+    (
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    ),
+    (COOP, HeaderValue::from_static("same-origin")),
+];
+const HSTS: HeaderValue = HeaderValue::from_static("max-age=63072000; includeSubDomains");
+const NO_STORE: HeaderValue = HeaderValue::from_static("no-store");
+
 /// Adds the headers a handler did not set itself. A plain function over the
 /// response (through `tower`'s `MapResponseLayer`): no future to box on
 /// every request, unlike a `from_fn` middleware.
-pub fn security_headers(hsts: Hsts, mut response: Response) -> Response {
+pub fn security_headers<B>(hsts: Hsts, mut response: Response<B>) -> Response<B> {
     let headers = response.headers_mut();
-    let mut set = |name: header::HeaderName, value: &'static str| {
-        headers
-            .entry(name)
-            .or_insert(HeaderValue::from_static(value));
-    };
-    set(header::CONTENT_SECURITY_POLICY, CSP);
-    set(header::X_CONTENT_TYPE_OPTIONS, "nosniff");
-    set(header::X_FRAME_OPTIONS, "DENY");
-    // Reset and verification links carry tokens: never leak the URL onwards.
-    set(header::REFERRER_POLICY, "no-referrer");
-    set(
-        header::HeaderName::from_static("cross-origin-opener-policy"),
-        "same-origin",
-    );
-    if hsts.0 {
-        set(
-            header::STRICT_TRANSPORT_SECURITY,
-            "max-age=63072000; includeSubDomains",
-        );
+    for (name, value) in ALWAYS {
+        headers.entry(name).or_insert(value);
     }
-    let is_html = response
-        .headers()
+    if hsts.0 {
+        headers
+            .entry(header::STRICT_TRANSPORT_SECURITY)
+            .or_insert(HSTS);
+    }
+    let is_html = headers
         .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("text/html"));
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/html"));
     if is_html {
-        response
-            .headers_mut()
-            .entry(header::CACHE_CONTROL)
-            .or_insert(HeaderValue::from_static("no-store"));
+        headers.entry(header::CACHE_CONTROL).or_insert(NO_STORE);
     }
     response
 }

@@ -12,6 +12,7 @@ pub mod headers;
 mod health;
 pub mod metrics;
 pub mod paths;
+pub mod plumbing;
 pub mod portal;
 pub mod session;
 pub mod state;
@@ -19,7 +20,7 @@ pub mod theme;
 pub mod ui;
 
 pub use error::AppError;
-pub use error_page::{busy as busy_page, not_found, themed as themed_errors};
+pub use error_page::{ThemedErrorsLayer, busy as busy_page, not_found};
 pub use health::metrics as metrics_page;
 pub use state::{AppState, USER_CACHE_CAPACITY, USER_CACHE_TTL};
 

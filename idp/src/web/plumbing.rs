@@ -1,0 +1,363 @@
+//! Pieces of the per-request stack (`startup::plumbing`) written for what a
+//! cheap request (discovery, JWKS) costs: tower-http's request-id maker
+//! formats through a `String`, its timeout arms a timer on every request,
+//! and its trace layer makes a span whose fields the log formatter turns
+//! into a `String` per request even when nothing is logged.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::http::{HeaderName, HeaderValue, Method, Request, Response, StatusCode, Uri};
+use tokio::time::{Instant, Sleep};
+use tower::{Layer, Service};
+use tower_http::request_id::{MakeRequestId, RequestId};
+
+/// A random (v4) UUID per request, formatted on the stack: one allocation
+/// (the header value's), where `MakeRequestUuid` makes three.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MakeUuid;
+
+impl MakeRequestId for MakeUuid {
+    fn make_request_id<B>(&mut self, _: &Request<B>) -> Option<RequestId> {
+        let mut buf = uuid::Uuid::encode_buffer();
+        let id = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buf);
+        HeaderValue::from_str(id).ok().map(RequestId::new)
+    }
+}
+
+/// Answers `408 Request Timeout` when the inner service takes longer than
+/// the configured time. Unlike tower-http's `TimeoutLayer`, the inner
+/// future is polled first and the timer is armed only when it is pending:
+/// a request answered at once (discovery, JWKS) never touches the timer
+/// wheel, whose insert and removal take the driver's lock.
+#[derive(Debug, Clone, Copy)]
+pub struct TimeoutLayer(pub Duration);
+
+impl<S> Layer<S> for TimeoutLayer {
+    type Service = Timeout<S>;
+
+    fn layer(&self, inner: S) -> Timeout<S> {
+        Timeout {
+            inner,
+            timeout: self.0,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Timeout<S> {
+    inner: S,
+    timeout: Duration,
+}
+
+impl<S, ReqB, ResB> Service<Request<ReqB>> for Timeout<S>
+where
+    S: Service<Request<ReqB>, Response = Response<ResB>>,
+    ResB: Default,
+{
+    type Response = Response<ResB>;
+    type Error = S::Error;
+    type Future = TimeoutFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<ReqB>) -> Self::Future {
+        TimeoutFuture {
+            inner: self.inner.call(request),
+            deadline: Instant::now() + self.timeout,
+            sleep: None,
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    pub struct TimeoutFuture<F> {
+        #[pin]
+        inner: F,
+        deadline: Instant,
+        #[pin]
+        sleep: Option<Sleep>,
+    }
+}
+
+impl<F, ResB, E> Future for TimeoutFuture<F>
+where
+    F: Future<Output = Result<Response<ResB>, E>>,
+    ResB: Default,
+{
+    type Output = Result<Response<ResB>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        if let Poll::Ready(answer) = this.inner.poll(cx) {
+            return Poll::Ready(answer);
+        }
+        if this.sleep.is_none() {
+            this.sleep
+                .set(Some(tokio::time::sleep_until(*this.deadline)));
+        }
+        match this.sleep.as_pin_mut().map(|s| s.poll(cx)) {
+            Some(Poll::Ready(())) => {
+                let mut response = Response::new(ResB::default());
+                *response.status_mut() = StatusCode::REQUEST_TIMEOUT;
+                Poll::Ready(Ok(response))
+            }
+            _ => Poll::Pending,
+        }
+    }
+}
+
+/// The request id header, set by `SetRequestIdLayer` before [`RequestSpan`].
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+tokio::task_local! {
+    static REQUEST: Current;
+}
+
+/// What a log line written while serving a request says about it.
+#[derive(Clone)]
+struct Current {
+    method: Method,
+    uri: Uri,
+    id: Option<HeaderValue>,
+    /// Whether the debug-level `request` span is open around the request
+    /// (then lines are already written inside it).
+    spanned: bool,
+}
+
+/// The span to write a warning or error of the request being served in:
+/// `request{method=.. path=.. request_id=..}`, as every line of a request
+/// had when the span was made for every request. Made only for such lines:
+/// at the default level (info) the per-request span is off, and making it
+/// cost as much as the rest of a discovery request. Outside a request, or
+/// when the debug span is already open, a disabled span.
+///
+/// ```ignore
+/// let _span = request_span().entered();
+/// tracing::error!(error = %e, "request failed");
+/// ```
+pub fn request_span() -> tracing::Span {
+    REQUEST
+        .try_with(|r| {
+            if r.spanned {
+                return tracing::Span::none();
+            }
+            let id = r.id.as_ref().and_then(|v| v.to_str().ok()).unwrap_or("-");
+            tracing::info_span!("request", method = %r.method, path = %r.uri.path(), request_id = %id)
+        })
+        .unwrap_or_else(|_| tracing::Span::none())
+}
+
+/// Opens the request's context for [`request_span`] while its future runs,
+/// and the `request` span at debug level (every line of every request
+/// carries it when the log level is debug). A 5xx answer is logged as an
+/// error, like tower-http's trace layer did.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RequestSpanLayer;
+
+impl<S> Layer<S> for RequestSpanLayer {
+    type Service = RequestSpan<S>;
+
+    fn layer(&self, inner: S) -> RequestSpan<S> {
+        RequestSpan { inner }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct RequestSpan<S> {
+    inner: S,
+}
+
+impl<S, ReqB, ResB> Service<Request<ReqB>> for RequestSpan<S>
+where
+    S: Service<Request<ReqB>, Response = Response<ResB>>,
+{
+    type Response = Response<ResB>;
+    type Error = S::Error;
+    type Future = RequestSpanFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<ReqB>) -> Self::Future {
+        let id = request.headers().get(REQUEST_ID).cloned();
+        let span = tracing::debug_span!(
+            "request",
+            method = %request.method(),
+            path = %request.uri().path(),
+            request_id = %id.as_ref().and_then(|v| v.to_str().ok()).unwrap_or("-"),
+        );
+        let current = Current {
+            method: request.method().clone(),
+            uri: request.uri().clone(),
+            id,
+            spanned: !span.is_disabled(),
+        };
+        let inner = {
+            let _entered = span.enter();
+            self.inner.call(request)
+        };
+        RequestSpanFuture {
+            inner: REQUEST.scope(current, LogServerErrors { inner }),
+            span,
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    pub struct RequestSpanFuture<F> {
+        #[pin]
+        inner: tokio::task::futures::TaskLocalFuture<Current, LogServerErrors<F>>,
+        span: tracing::Span,
+    }
+}
+
+impl<F, ResB, E> Future for RequestSpanFuture<F>
+where
+    F: Future<Output = Result<Response<ResB>, E>>,
+{
+    type Output = Result<Response<ResB>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let _entered = this.span.enter();
+        this.inner.poll(cx)
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// Polled inside the request's context, so the line has its span.
+    pub struct LogServerErrors<F> {
+        #[pin]
+        inner: F,
+    }
+}
+
+impl<F, ResB, E> Future for LogServerErrors<F>
+where
+    F: Future<Output = Result<Response<ResB>, E>>,
+{
+    type Output = Result<Response<ResB>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let answer = std::task::ready!(self.project().inner.poll(cx));
+        if let Ok(response) = &answer
+            && response.status().is_server_error()
+        {
+            let _span = request_span().entered();
+            tracing::error!(status = response.status().as_u16(), "response failed");
+        }
+        Poll::Ready(answer)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::convert::Infallible;
+    use std::sync::{Arc, Mutex};
+
+    use tower::ServiceExt;
+
+    use super::*;
+
+    /// What the log formatter wrote.
+    #[derive(Clone, Default)]
+    struct Written(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Written {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Written {
+        type Writer = Written;
+
+        fn make_writer(&'a self) -> Written {
+            self.clone()
+        }
+    }
+
+    /// At the default level (info), the request span is off, yet an error
+    /// of a request is written with its method, path and request id.
+    #[tokio::test]
+    async fn an_error_of_a_request_is_logged_with_its_id_at_info() {
+        let written = Written::default();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::INFO)
+            .with_ansi(false)
+            .with_writer(written.clone())
+            .finish();
+        let _default = tracing::subscriber::set_default(subscriber);
+        let failing = RequestSpanLayer.layer(tower::service_fn(|_: Request<()>| async {
+            tracing::info!("an ordinary line");
+            let _span = request_span().entered();
+            tracing::error!("the store broke");
+            let mut response = Response::new(());
+            *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+            Ok::<_, Infallible>(response)
+        }));
+        let request = Request::builder()
+            .uri("/token?x=1")
+            .header(REQUEST_ID, "id-42")
+            .body(())
+            .unwrap();
+        failing.oneshot(request).await.unwrap();
+        let text = String::from_utf8(written.0.lock().unwrap().clone()).unwrap();
+        let line = |says: &str| {
+            text.lines()
+                .find(|l| l.contains(says))
+                .unwrap_or_else(|| panic!("no line with {says:?} in:\n{text}"))
+                .to_owned()
+        };
+        for says in ["the store broke", "response failed"] {
+            let l = line(says);
+            assert!(
+                l.contains("request{method=POST path=/token request_id=id-42}")
+                    || l.contains("request{method=GET path=/token request_id=id-42}"),
+                "{l}"
+            );
+        }
+        assert!(!line("an ordinary line").contains("request{"), "{text}");
+        // Outside a request: no span.
+        assert!(request_span().is_disabled());
+    }
+
+    #[tokio::test]
+    async fn a_slow_answer_is_cut_with_408_and_a_quick_one_is_not() {
+        let slow = TimeoutLayer(Duration::from_millis(50)).layer(tower::service_fn(
+            |_: Request<()>| async {
+                tokio::time::sleep(Duration::from_secs(30)).await;
+                Ok::<_, Infallible>(Response::new(String::from("late")))
+            },
+        ));
+        let answer = slow.oneshot(Request::new(())).await.unwrap();
+        assert_eq!(answer.status(), StatusCode::REQUEST_TIMEOUT);
+        let quick = TimeoutLayer(Duration::from_millis(50)).layer(tower::service_fn(
+            |_: Request<()>| async { Ok::<_, Infallible>(Response::new(String::from("on time"))) },
+        ));
+        let answer = quick.oneshot(Request::new(())).await.unwrap();
+        assert_eq!(answer.status(), StatusCode::OK);
+        assert_eq!(answer.body(), "on time");
+    }
+
+    #[test]
+    fn request_ids_are_uuids_and_differ() {
+        let request = Request::new(());
+        let a = MakeUuid.make_request_id(&request).unwrap();
+        let b = MakeUuid.make_request_id(&request).unwrap();
+        let a = a.header_value().to_str().unwrap();
+        assert!(uuid::Uuid::parse_str(a).is_ok(), "{a}");
+        assert_ne!(a, b.header_value().to_str().unwrap());
+    }
+}
