@@ -9,7 +9,7 @@ mod refresh_token;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::header;
+use axum::http::{HeaderValue, header};
 use axum::response::Response;
 
 use super::client_auth::{AuthenticatedClient, ClientRequest, no_store};
@@ -26,7 +26,12 @@ pub async fn token(
     ClientRequest { client, form }: ClientRequest<TokenForm>,
 ) -> Response {
     let result = handle(&state, &meta, &client, &form).await;
-    no_store(result.map(|tokens| ([(header::PRAGMA, "no-cache")], Json(tokens))))
+    no_store(result.map(|tokens| {
+        (
+            [(header::PRAGMA, HeaderValue::from_static("no-cache"))],
+            Json(tokens),
+        )
+    }))
 }
 
 async fn handle(
