@@ -148,14 +148,9 @@ pub async fn submit(
         return Ok(ui.render(page.invalid()));
     };
     let password = PlainPassword::parse(&f.password).map_err(|e| AppError::Internal(e.0))?;
-    // Hashed here, whether or not the address has an account (the answer
-    // takes one hash either way), and before anything is counted or kept:
-    // a refusal because the hashing queue is full changes nothing.
-    let hash = match state.hasher.hash(&password).await {
-        Err(HashError::Busy) => return Ok(crate::web::busy_page(ui)),
-        other => other?,
-    };
     let sent = Page::new("register_sent.html", "Check your email").with("email", email.as_str());
+    // The mail limits first: past them nothing is hashed, so one address
+    // cannot keep the hashing queue full with registrations.
     if !crate::credentials::guesses::mail_allowed(&state, &email, meta.ip).await? {
         // The same answer: whether mail went (or the address has an
         // account) is not the requester's to know.
@@ -170,6 +165,16 @@ pub async fn submit(
         .await;
         return Ok(ui.render(sent));
     }
+    // Hashed here, whether or not the address has an account (the answer
+    // takes one hash either way). Refused because the hashing queue is
+    // full, it changes nothing: the mail limits are given back.
+    let hash = match state.hasher.hash(&password).await {
+        Err(HashError::Busy) => {
+            crate::credentials::guesses::mail_given_back(&state, &email, meta.ip).await?;
+            return Ok(crate::web::busy_page(ui));
+        }
+        other => other?,
+    };
 
     let task_state = state.clone();
     let theme = ui.theme.clone();

@@ -88,12 +88,14 @@ impl IntoResponse for ApiError {
                     "too many passwords are being hashed right now; try again in a few seconds"
                         .to_owned(),
             };
-            return (
+            let mut response = (
                 StatusCode::SERVICE_UNAVAILABLE,
                 [(axum::http::header::RETRY_AFTER, "5")],
                 Json(body),
             )
                 .into_response();
+            response.extensions_mut().insert(crate::web::Busy);
+            return response;
         }
         let (status, error, message) = match self {
             Self::BadRequest(m) => (StatusCode::BAD_REQUEST, "bad_request", m),

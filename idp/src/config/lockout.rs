@@ -62,7 +62,8 @@ pub const HASHES_PER_THREAD_SECOND: usize = 32;
 
 /// The cores this process may run on (1 if unknown).
 pub fn available_cores() -> usize {
-    std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
+    // At most what `max_concurrent` accepts: a larger host still starts.
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(256))
 }
 
 impl Default for PasswordHashingConfig {

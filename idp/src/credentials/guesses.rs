@@ -112,3 +112,21 @@ pub async fn mail_allowed(
     Ok(from_ip <= config.mail_requests_per_ip_per_hour
         && to_address <= config.mails_per_address_per_hour)
 }
+
+/// Gives back what [`mail_allowed`] counted, for a request that then sent
+/// nothing (refused because the hashing queue was full).
+pub async fn mail_given_back(
+    state: &AppState,
+    to: &crate::domain::Email,
+    ip: std::net::IpAddr,
+) -> Result<(), AppError> {
+    state
+        .ephemeral
+        .decrement(&keys::counter("mail-ip", &ip.to_string()))
+        .await?;
+    state
+        .ephemeral
+        .decrement(&keys::counter("mail-address", &to.mailbox_key()))
+        .await?;
+    Ok(())
+}

@@ -66,6 +66,7 @@ impl IntoResponse for AppError {
             response
                 .extensions_mut()
                 .insert(FromAppError { busy: true });
+            response.extensions_mut().insert(super::plumbing::Busy);
             return response;
         }
         let status = match &self {

@@ -174,6 +174,9 @@ async fn themed(state: &AppState, look: Look, response: Response) -> Response {
                 page.headers_mut()
                     .insert(header::RETRY_AFTER, header::HeaderValue::from_static(after));
             }
+            if busy {
+                page.extensions_mut().insert(super::plumbing::Busy);
+            }
             page
         }
         Err(e) => {
@@ -211,6 +214,7 @@ pub fn busy(ui: super::ui::Ui) -> Response {
         header::RETRY_AFTER,
         header::HeaderValue::from_static(BUSY_RETRY_AFTER),
     );
+    page.extensions_mut().insert(super::plumbing::Busy);
     page
 }
 

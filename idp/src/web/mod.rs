@@ -22,6 +22,7 @@ pub mod ui;
 pub use error::AppError;
 pub use error_page::{ThemedErrorsLayer, busy as busy_page, not_found};
 pub use health::metrics as metrics_page;
+pub use plumbing::Busy;
 pub use state::{AppState, USER_CACHE_CAPACITY, USER_CACHE_TTL};
 
 use axum::Router;

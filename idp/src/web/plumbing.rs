@@ -230,6 +230,12 @@ where
     }
 }
 
+/// Marks a refusal because the password hashing queue was full: expected
+/// under a flood and nothing failed, so no "response failed" error line
+/// (an attacker would otherwise write one per request).
+#[derive(Debug, Clone, Copy)]
+pub struct Busy;
+
 pin_project_lite::pin_project! {
     /// Polled inside the request's context, so the line has its span.
     pub struct LogServerErrors<F> {
@@ -248,6 +254,7 @@ where
         let answer = std::task::ready!(self.project().inner.poll(cx));
         if let Ok(response) = &answer
             && response.status().is_server_error()
+            && response.extensions().get::<Busy>().is_none()
         {
             let _span = request_span().entered();
             tracing::error!(status = response.status().as_u16(), "response failed");

@@ -14,6 +14,7 @@ use tests::browser::{Page, form_values};
 on_both_backends!(
     a_sign_in_flood_past_the_queue_is_asked_to_try_again,
     a_registration_refused_as_busy_creates_no_account,
+    registrations_past_the_mail_limit_take_no_place_in_the_queue,
     the_admin_api_answers_busy_in_json,
 );
 
@@ -203,6 +204,63 @@ async fn a_registration_refused_as_busy_creates_no_account(backend: Backend) {
     // Once the queue has room, the same form goes through.
     let answer = app.post("/register", &values).await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+}
+
+/// Past the mail limit a registration hashes nothing: a requester cannot
+/// keep the queue full with registrations (everyone else would be asked to
+/// try again); and a registration refused as busy gives back what the mail
+/// limit counted.
+async fn registrations_past_the_mail_limit_take_no_place_in_the_queue(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| {
+        c.password_hashing.memory_kib = 65536;
+        c.password_hashing.iterations = 10;
+        c.password_hashing.max_concurrent = 1;
+        c.password_hashing.max_queued = Some(1);
+        c.account.mail_requests_per_ip_per_hour = 1;
+    })
+    .await;
+    let form = app.page("/register").await;
+    let register = |email: &'static str| {
+        form_values(
+            &form,
+            "/register",
+            &[
+                ("name", "Ada"),
+                ("email", email),
+                ("password", PW),
+                ("password_confirm", PW),
+            ],
+        )
+    };
+    let account = |email: &'static str| {
+        let store = app.state.store.clone();
+        async move {
+            let email = idp::domain::Email::parse(email).unwrap();
+            store.user_by_email(&email).await.unwrap()
+        }
+    };
+    // Refused as busy: the one mail this address may ask for is not used up.
+    let busy = fill_the_queue(&app).await;
+    assert_busy(&app.post("/register", &register("ada@example.com")).await);
+    busy.release(&app).await;
+    let answer = app.post("/register", &register("ada@example.com")).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+    let started = std::time::Instant::now();
+    while account("ada@example.com").await.is_none() {
+        assert!(
+            started.elapsed().as_secs() < 10,
+            "the registration after a busy refusal was throttled"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // The limit is used now: with the queue full, the next registration
+    // still gets the usual answer at once, because it hashes nothing.
+    let busy = fill_the_queue(&app).await;
+    let answer = app.post("/register", &register("bob@example.com")).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+    assert!(!answer.text().contains(BUSY), "{}", answer.text());
+    busy.release(&app).await;
+    assert!(account("bob@example.com").await.is_none());
 }
 
 async fn the_admin_api_answers_busy_in_json(backend: Backend) {

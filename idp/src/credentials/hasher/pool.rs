@@ -23,13 +23,13 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 
 /// The nice value of a hashing worker (the async workers keep the
-/// process's, 0 by default). Chosen by experiment (docs/benchmarks.md):
-/// at 10 a thread gets about a tenth of the CPU a nice-0 thread gets when
-/// both want it, so JWKS and discovery keep their latency while 32
-/// sign-ins wait for hashes, yet hashing never stops: it gets the cores
-/// whenever the handlers idle, which between requests they do. Not the
-/// idle class (`SCHED_IDLE`): under a saturating load it would starve
-/// sign-ins entirely.
+/// process's, 0 by default). Checked by `scripts/bench`'s login flood
+/// (docs/benchmarks.md): at 10 a thread gets about a tenth of the CPU a
+/// nice-0 thread gets when both want it, so JWKS and discovery keep their
+/// latency while 32 sign-ins wait for hashes, yet hashing never stops: it
+/// gets the cores whenever the handlers idle, which between requests they
+/// do. Not the idle class (`SCHED_IDLE`): under a saturating load it would
+/// starve sign-ins entirely.
 pub const WORKER_NICE: i32 = 10;
 
 /// How long a worker with nothing to do keeps its memory before it gives
@@ -165,6 +165,10 @@ fn gauge(len: usize) -> i64 {
 fn work(shared: &Shared) {
     lower_priority();
     let mut memory = Memory::default();
+    // Whether a job ran since memory was last handed back: a job that does
+    // not use the kept memory (a legacy check, the floor's timing) still
+    // leaves its own allocations in this thread's heap.
+    let mut dirty = false;
     loop {
         let mut queue = shared.lock();
         let job = loop {
@@ -175,7 +179,7 @@ fn work(shared: &Shared) {
             if queue.closed {
                 return;
             }
-            if !memory.held() {
+            if !memory.held() && !dirty {
                 queue = shared
                     .ready
                     .wait(queue)
@@ -191,10 +195,12 @@ fn work(shared: &Shared) {
                 drop(queue);
                 memory = Memory::default();
                 release_memory();
+                dirty = false;
                 queue = shared.lock();
             }
         };
         drop(queue);
+        dirty = true;
         // A panicking job drops its answer's sender (its caller sees an
         // error); the worker and its memory stay.
         if std::panic::catch_unwind(AssertUnwindSafe(|| job(&mut memory))).is_err() {
