@@ -62,6 +62,12 @@ async fn fill_the_queue(app: &TestApp) -> Occupied {
     Occupied(task)
 }
 
+/// The account of `email`, if one was made.
+async fn account(app: &TestApp, email: &str) -> Option<idp::store::User> {
+    let email = idp::domain::Email::parse(email).unwrap();
+    app.state.store.user_by_email(&email).await.unwrap()
+}
+
 struct Occupied(tokio::task::JoinHandle<()>);
 
 impl Occupied {
@@ -192,15 +198,7 @@ async fn a_registration_refused_as_busy_creates_no_account(backend: Backend) {
     let answer = app.post("/register", &values).await;
     assert_busy(&answer);
     busy.release(&app).await;
-    let email = idp::domain::Email::parse("ada@example.com").unwrap();
-    assert!(
-        app.state
-            .store
-            .user_by_email(&email)
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(account(&app, "ada@example.com").await.is_none());
     // Once the queue has room, the same form goes through.
     let answer = app.post("/register", &values).await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
@@ -232,13 +230,6 @@ async fn registrations_past_the_mail_limit_take_no_place_in_the_queue(backend: B
             ],
         )
     };
-    let account = |email: &'static str| {
-        let store = app.state.store.clone();
-        async move {
-            let email = idp::domain::Email::parse(email).unwrap();
-            store.user_by_email(&email).await.unwrap()
-        }
-    };
     // Refused as busy: the one mail this address may ask for is not used up.
     let busy = fill_the_queue(&app).await;
     assert_busy(&app.post("/register", &register("ada@example.com")).await);
@@ -246,7 +237,7 @@ async fn registrations_past_the_mail_limit_take_no_place_in_the_queue(backend: B
     let answer = app.post("/register", &register("ada@example.com")).await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
     let started = std::time::Instant::now();
-    while account("ada@example.com").await.is_none() {
+    while account(&app, "ada@example.com").await.is_none() {
         assert!(
             started.elapsed().as_secs() < 10,
             "the registration after a busy refusal was throttled"
@@ -260,7 +251,7 @@ async fn registrations_past_the_mail_limit_take_no_place_in_the_queue(backend: B
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
     assert!(!answer.text().contains(BUSY), "{}", answer.text());
     busy.release(&app).await;
-    assert!(account("bob@example.com").await.is_none());
+    assert!(account(&app, "bob@example.com").await.is_none());
 }
 
 async fn the_admin_api_answers_busy_in_json(backend: Backend) {
@@ -284,15 +275,7 @@ async fn the_admin_api_answers_busy_in_json(backend: Backend) {
     assert!(retry_after.is_some());
     assert_eq!(body["error"], "temporarily_unavailable", "{body}");
     busy.release(&app).await;
-    let email = idp::domain::Email::parse("jane@example.com").unwrap();
-    assert!(
-        app.state
-            .store
-            .user_by_email(&email)
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(account(&app, "jane@example.com").await.is_none());
     let (status, _, body) = create().await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
 }
