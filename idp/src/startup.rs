@@ -11,7 +11,6 @@ use axum::extract::Request;
 use tokio::net::TcpListener;
 use tower::ServiceBuilder;
 use tower_http::limit::RequestBodyLimitLayer;
-use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::Config;
@@ -21,8 +20,6 @@ use crate::ephemeral::{Ephemeral, MemoryStore, RedisStore};
 use crate::store;
 use crate::web::theme::Themes;
 use crate::web::{self, AppState, metrics};
-
-use web::plumbing::REQUEST_ID;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -366,8 +363,8 @@ fn admin_router(state: AppState, console: Option<Router>) -> Router {
     .layer(axum::Extension(hops))
 }
 
-/// What every listener wraps its routes in: security headers, request ids,
-/// tracing, the timeout and the listener's body limit, then `inner` (the
+/// What every listener wraps its routes in: request ids and tracing, security
+/// headers, the timeout and the listener's body limit, then `inner` (the
 /// listener's own layers), all in one `Router::layer`.
 fn plumbing<L>(
     routes: Router<AppState>,
@@ -397,10 +394,8 @@ where
     }
     routes.layer(
         ServiceBuilder::new()
+            .layer(web::plumbing::RequestContextLayer)
             .map_response(move |response| web::headers::security_headers(hsts, response))
-            .layer(SetRequestIdLayer::new(REQUEST_ID, web::plumbing::MakeUuid))
-            .layer(web::plumbing::RequestSpanLayer)
-            .layer(PropagateRequestIdLayer::new(REQUEST_ID))
             .layer(web::plumbing::TimeoutLayer(timeout))
             .layer(RequestBodyLimitLayer::new(body_limit))
             .layer(inner),

@@ -101,7 +101,6 @@ where
 /// What the error page needs of the request, read before it is handed on.
 struct Look {
     client_id: Option<String>,
-    request_id: String,
     jar: CookieJar,
 }
 
@@ -112,17 +111,8 @@ impl Look {
                 .find(|(k, _)| k == "client_id")
                 .map(|(_, v)| v.into_owned())
         });
-        let request_id = headers
-            .get("x-request-id")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("-")
-            .to_owned();
         let jar = CookieJar::from_headers(headers);
-        Self {
-            client_id,
-            request_id,
-            jar,
-        }
+        Self { client_id, jar }
     }
 }
 
@@ -130,11 +120,7 @@ async fn themed(state: &AppState, look: Look, response: Response) -> Response {
     let Some(&FromAppError { busy }) = response.extensions().get::<FromAppError>() else {
         return response;
     };
-    let Look {
-        client_id,
-        request_id,
-        jar,
-    } = look;
+    let Look { client_id, jar } = look;
     let status = response.status();
     let client = match client_id.as_deref().map(ClientId::parse) {
         Some(Ok(id)) => state.clients.get(&id).await.ok().flatten(),
@@ -158,7 +144,8 @@ async fn themed(state: &AppState, look: Look, response: Response) -> Response {
         (
             "Something went wrong",
             format!(
-                "Something went wrong on our side. Please try again; if it persists, quote this reference: {request_id}."
+                "Something went wrong on our side. Please try again; if it persists, quote this reference: {}.",
+                crate::web::plumbing::request_id()
             ),
         )
     };

@@ -81,6 +81,9 @@ const NO_STORE: HeaderValue = HeaderValue::from_static("no-store");
 /// every request, unlike a `from_fn` middleware.
 pub fn security_headers<B>(hsts: Hsts, mut response: Response<B>) -> Response<B> {
     let headers = response.headers_mut();
+    // Room for all of them and the request id at once: a map that grows
+    // past its capacity rehashes every header it holds.
+    let _ = headers.try_reserve(ALWAYS.len() + 3);
     for (name, value) in ALWAYS {
         headers.entry(name).or_insert(value);
     }

@@ -10,28 +10,15 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::http::{HeaderName, HeaderValue, Method, Request, Response, StatusCode, Uri};
-use tokio::time::{Instant, Sleep};
+use tokio::time::Sleep;
 use tower::{Layer, Service};
-use tower_http::request_id::{MakeRequestId, RequestId};
-
-/// A random (v4) UUID per request, formatted on the stack: one allocation
-/// (the header value's), where `MakeRequestUuid` makes three.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct MakeUuid;
-
-impl MakeRequestId for MakeUuid {
-    fn make_request_id<B>(&mut self, _: &Request<B>) -> Option<RequestId> {
-        let mut buf = uuid::Uuid::encode_buffer();
-        let id = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buf);
-        HeaderValue::from_str(id).ok().map(RequestId::new)
-    }
-}
 
 /// Answers `408 Request Timeout` when the inner service takes longer than
 /// the configured time. Unlike tower-http's `TimeoutLayer`, the inner
 /// future is polled first and the timer is armed only when it is pending:
-/// a request answered at once (discovery, JWKS) never touches the timer
-/// wheel, whose insert and removal take the driver's lock.
+/// a request answered at once (discovery, JWKS) never reads the clock nor
+/// touches the timer wheel, whose insert and removal take the driver's
+/// lock. The time counts from that first poll, microseconds after the call.
 #[derive(Debug, Clone, Copy)]
 pub struct TimeoutLayer(pub Duration);
 
@@ -68,7 +55,7 @@ where
     fn call(&mut self, request: Request<ReqB>) -> Self::Future {
         TimeoutFuture {
             inner: self.inner.call(request),
-            deadline: Instant::now() + self.timeout,
+            timeout: self.timeout,
             sleep: None,
         }
     }
@@ -78,7 +65,7 @@ pin_project_lite::pin_project! {
     pub struct TimeoutFuture<F> {
         #[pin]
         inner: F,
-        deadline: Instant,
+        timeout: Duration,
         #[pin]
         sleep: Option<Sleep>,
     }
@@ -97,8 +84,7 @@ where
             return Poll::Ready(answer);
         }
         if this.sleep.is_none() {
-            this.sleep
-                .set(Some(tokio::time::sleep_until(*this.deadline)));
+            this.sleep.set(Some(tokio::time::sleep(*this.timeout)));
         }
         match this.sleep.as_pin_mut().map(|s| s.poll(cx)) {
             Some(Poll::Ready(())) => {
@@ -111,19 +97,53 @@ where
     }
 }
 
-/// The request id header, set by `SetRequestIdLayer` before [`RequestSpan`].
+/// The request id header: kept from a proxy that set it, made here
+/// otherwise, and copied to the answer.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 tokio::task_local! {
     static REQUEST: Current;
 }
 
+/// A request's id: the one a proxy in front set, or a random (v4) UUID
+/// formatted on the stack.
+enum Id {
+    Ours([u8; 36]),
+    Given(HeaderValue),
+}
+
+impl Id {
+    fn of<B>(request: &Request<B>) -> Self {
+        match request.headers().get(REQUEST_ID) {
+            Some(given) => Self::Given(given.clone()),
+            None => {
+                let mut buf = [0u8; 36];
+                uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buf);
+                Self::Ours(buf)
+            }
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        match self {
+            Self::Ours(buf) => std::str::from_utf8(buf).unwrap_or("-"),
+            Self::Given(value) => value.to_str().unwrap_or("-"),
+        }
+    }
+
+    fn header_value(&self) -> Option<HeaderValue> {
+        match self {
+            Self::Ours(buf) => HeaderValue::from_bytes(buf).ok(),
+            Self::Given(value) => Some(value.clone()),
+        }
+    }
+}
+
 /// What a log line written while serving a request says about it.
-#[derive(Clone)]
 struct Current {
     method: Method,
     uri: Uri,
-    id: Option<HeaderValue>,
+    id: Id,
     /// Whether the debug-level `request` span is open around the request
     /// (then lines are already written inside it).
     spanned: bool,
@@ -142,55 +162,71 @@ struct Current {
 /// ```
 pub fn request_span() -> tracing::Span {
     REQUEST
-        .try_with(|r| {
-            if r.spanned {
-                return tracing::Span::none();
-            }
-            let id = r.id.as_ref().and_then(|v| v.to_str().ok()).unwrap_or("-");
-            tracing::info_span!("request", method = %r.method, path = %r.uri.path(), request_id = %id)
-        })
+        .try_with(Current::span)
         .unwrap_or_else(|_| tracing::Span::none())
 }
 
-/// Opens the request's context for [`request_span`] while its future runs,
-/// and the `request` span at debug level (every line of every request
-/// carries it when the log level is debug). A 5xx answer is logged as an
-/// error, like tower-http's trace layer did.
+impl Current {
+    fn span(&self) -> tracing::Span {
+        if self.spanned {
+            return tracing::Span::none();
+        }
+        tracing::info_span!("request", method = %self.method, path = %self.uri.path(), request_id = %self.id.as_str())
+    }
+}
+
+/// The id of the request being served (`-` outside one), as its answer's
+/// `x-request-id` header carries it.
+pub fn request_id() -> String {
+    REQUEST
+        .try_with(|r| r.id.as_str().to_owned())
+        .unwrap_or_else(|_| "-".to_owned())
+}
+
+/// The request's id, its context for [`request_span`] and [`request_id`]
+/// while its future runs, and the `request` span at debug level (every line
+/// of every request carries it when the log level is debug). The answer
+/// gets the id in `x-request-id` unless it set its own; a 5xx answer is
+/// logged as an error, like tower-http's trace layer did.
+///
+/// One layer where tower-http's request-id layers and its trace layer were
+/// three: the id is made on the stack and never put into the request's
+/// headers or extensions, and no span is made at the default level.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct RequestSpanLayer;
+pub struct RequestContextLayer;
 
-impl<S> Layer<S> for RequestSpanLayer {
-    type Service = RequestSpan<S>;
+impl<S> Layer<S> for RequestContextLayer {
+    type Service = RequestContext<S>;
 
-    fn layer(&self, inner: S) -> RequestSpan<S> {
-        RequestSpan { inner }
+    fn layer(&self, inner: S) -> RequestContext<S> {
+        RequestContext { inner }
     }
 }
 
 #[derive(Debug, Clone)]
-pub struct RequestSpan<S> {
+pub struct RequestContext<S> {
     inner: S,
 }
 
-impl<S, ReqB, ResB> Service<Request<ReqB>> for RequestSpan<S>
+impl<S, ReqB, ResB> Service<Request<ReqB>> for RequestContext<S>
 where
     S: Service<Request<ReqB>, Response = Response<ResB>>,
 {
     type Response = Response<ResB>;
     type Error = S::Error;
-    type Future = RequestSpanFuture<S::Future>;
+    type Future = RequestContextFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, request: Request<ReqB>) -> Self::Future {
-        let id = request.headers().get(REQUEST_ID).cloned();
+        let id = Id::of(&request);
         let span = tracing::debug_span!(
             "request",
             method = %request.method(),
             path = %request.uri().path(),
-            request_id = %id.as_ref().and_then(|v| v.to_str().ok()).unwrap_or("-"),
+            request_id = %id.as_str(),
         );
         let current = Current {
             method: request.method().clone(),
@@ -202,31 +238,44 @@ where
             let _entered = span.enter();
             self.inner.call(request)
         };
-        RequestSpanFuture {
-            inner: REQUEST.scope(current, LogServerErrors { inner }),
+        RequestContextFuture {
+            inner: REQUEST.scope(current, inner),
             span,
         }
     }
 }
 
 pin_project_lite::pin_project! {
-    pub struct RequestSpanFuture<F> {
+    pub struct RequestContextFuture<F> {
         #[pin]
-        inner: tokio::task::futures::TaskLocalFuture<Current, LogServerErrors<F>>,
+        inner: tokio::task::futures::TaskLocalFuture<Current, F>,
         span: tracing::Span,
     }
 }
 
-impl<F, ResB, E> Future for RequestSpanFuture<F>
+impl<F, ResB, E> Future for RequestContextFuture<F>
 where
     F: Future<Output = Result<Response<ResB>, E>>,
 {
     type Output = Result<Response<ResB>, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
+        let mut this = self.project();
         let _entered = this.span.enter();
-        this.inner.poll(cx)
+        let mut answer = std::task::ready!(this.inner.as_mut().poll(cx));
+        let (Ok(response), Some(current)) = (&mut answer, this.inner.take_value()) else {
+            return Poll::Ready(answer);
+        };
+        if response.status().is_server_error() && response.extensions().get::<Busy>().is_none() {
+            let _span = current.span().entered();
+            tracing::error!(status = response.status().as_u16(), "response failed");
+        }
+        if !response.headers().contains_key(REQUEST_ID)
+            && let Some(id) = current.id.header_value()
+        {
+            response.headers_mut().insert(REQUEST_ID, id);
+        }
+        Poll::Ready(answer)
     }
 }
 
@@ -235,33 +284,6 @@ where
 /// (an attacker would otherwise write one per request).
 #[derive(Debug, Clone, Copy)]
 pub struct Busy;
-
-pin_project_lite::pin_project! {
-    /// Polled inside the request's context, so the line has its span.
-    pub struct LogServerErrors<F> {
-        #[pin]
-        inner: F,
-    }
-}
-
-impl<F, ResB, E> Future for LogServerErrors<F>
-where
-    F: Future<Output = Result<Response<ResB>, E>>,
-{
-    type Output = Result<Response<ResB>, E>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let answer = std::task::ready!(self.project().inner.poll(cx));
-        if let Ok(response) = &answer
-            && response.status().is_server_error()
-            && response.extensions().get::<Busy>().is_none()
-        {
-            let _span = request_span().entered();
-            tracing::error!(status = response.status().as_u16(), "response failed");
-        }
-        Poll::Ready(answer)
-    }
-}
 
 #[cfg(test)]
 mod tests {
@@ -306,7 +328,7 @@ mod tests {
             .with_writer(written.clone())
             .finish();
         let _default = tracing::subscriber::set_default(subscriber);
-        let failing = RequestSpanLayer.layer(tower::service_fn(|_: Request<()>| async {
+        let failing = RequestContextLayer.layer(tower::service_fn(|_: Request<()>| async {
             tracing::info!("an ordinary line");
             let _span = request_span().entered();
             tracing::error!("the store broke");
@@ -358,13 +380,40 @@ mod tests {
         assert_eq!(answer.body(), "on time");
     }
 
-    #[test]
-    fn request_ids_are_uuids_and_differ() {
-        let request = Request::new(());
-        let a = MakeUuid.make_request_id(&request).unwrap();
-        let b = MakeUuid.make_request_id(&request).unwrap();
-        let a = a.header_value().to_str().unwrap();
-        assert!(uuid::Uuid::parse_str(a).is_ok(), "{a}");
-        assert_ne!(a, b.header_value().to_str().unwrap());
+    /// Each answer carries its request's id: a new UUID each time, or the
+    /// one a proxy in front set; an id the handler set itself stays. The
+    /// handler reads the same id as the answer carries (the reference a
+    /// themed 500 page quotes).
+    #[tokio::test]
+    async fn request_ids_are_uuids_and_differ_and_a_proxys_is_kept() {
+        // Read after an await, as the themed error page does.
+        let echo = RequestContextLayer.layer(tower::service_fn(|_: Request<()>| async {
+            tokio::task::yield_now().await;
+            Ok::<_, Infallible>(Response::new(request_id()))
+        }));
+        let id_of =
+            |answer: &Response<String>| answer.headers()[REQUEST_ID].to_str().unwrap().to_owned();
+        let a = echo.clone().oneshot(Request::new(())).await.unwrap();
+        let b = echo.clone().oneshot(Request::new(())).await.unwrap();
+        assert!(uuid::Uuid::parse_str(&id_of(&a)).is_ok(), "{}", id_of(&a));
+        assert_ne!(id_of(&a), id_of(&b));
+        assert_eq!(a.body(), &id_of(&a));
+        let given = Request::builder()
+            .header(REQUEST_ID, "from-the-proxy")
+            .body(())
+            .unwrap();
+        let c = echo.clone().oneshot(given).await.unwrap();
+        assert_eq!(id_of(&c), "from-the-proxy");
+        assert_eq!(c.body(), "from-the-proxy");
+        let own = RequestContextLayer.layer(tower::service_fn(|_: Request<()>| async {
+            let mut response = Response::new(());
+            response
+                .headers_mut()
+                .insert(REQUEST_ID, HeaderValue::from_static("the-handlers"));
+            Ok::<_, Infallible>(response)
+        }));
+        let d = own.oneshot(Request::new(())).await.unwrap();
+        assert_eq!(d.headers()[REQUEST_ID], "the-handlers");
+        assert_eq!(request_id(), "-");
     }
 }
