@@ -6,6 +6,8 @@
 //! The three endpoints share their preamble and their answer: [`ClientRequest`]
 //! reads the form and authenticates the client, [`no_store`] answers.
 
+use std::borrow::Cow;
+
 use axum::Form;
 use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderValue, header};
@@ -92,10 +94,15 @@ fn unauthorized() -> OAuthError {
     oauth(OAuthCode::InvalidClient, "client authentication failed")
 }
 
-fn form_decode(s: &str) -> Option<String> {
+/// RFC 6749 §2.3.1: the id and secret are form-encoded before Basic;
+/// most have nothing to decode, and are borrowed as they are.
+fn form_decode(s: &str) -> Option<Cow<'_, str>> {
+    if !s.contains(['%', '+']) {
+        return Some(Cow::Borrowed(s));
+    }
     url::form_urlencoded::parse(format!("x={s}").as_bytes())
         .next()
-        .map(|(_, v)| v.into_owned())
+        .map(|(_, v)| Cow::Owned(v.into_owned()))
 }
 
 /// Authenticates from the Authorization header or the form's `client_id` /
@@ -110,6 +117,7 @@ async fn authenticate(
         v.strip_prefix("Basic ")
             .or_else(|| v.strip_prefix("basic "))
     });
+    let text;
     let (id, secret, method) = match (basic, form_secret) {
         (Some(_), Some(_)) => {
             return Err(oauth(
@@ -119,11 +127,11 @@ async fn authenticate(
         }
         (Some(b64), None) => {
             let decoded = STANDARD.decode(b64.trim()).map_err(|_| unauthorized())?;
-            let text = String::from_utf8(decoded).map_err(|_| unauthorized())?;
+            text = String::from_utf8(decoded).map_err(|_| unauthorized())?;
             let (id, secret) = text.split_once(':').ok_or_else(unauthorized)?;
             let id = form_decode(id).ok_or_else(unauthorized)?;
             let secret = form_decode(secret).ok_or_else(unauthorized)?;
-            if form_client_id.is_some_and(|f| f != id) {
+            if form_client_id.is_some_and(|f| f != id.as_ref()) {
                 return Err(oauth(
                     OAuthCode::InvalidRequest,
                     "client_id does not match the credentials",
@@ -132,12 +140,12 @@ async fn authenticate(
             (id, Some(secret), AuthMethod::SecretBasic)
         }
         (None, Some(secret)) => (
-            form_client_id.ok_or_else(unauthorized)?.to_owned(),
-            Some(secret.to_owned()),
+            Cow::Borrowed(form_client_id.ok_or_else(unauthorized)?),
+            Some(Cow::Borrowed(secret)),
             AuthMethod::SecretPost,
         ),
         (None, None) => (
-            form_client_id.ok_or_else(unauthorized)?.to_owned(),
+            Cow::Borrowed(form_client_id.ok_or_else(unauthorized)?),
             None,
             AuthMethod::None,
         ),
@@ -154,4 +162,20 @@ async fn authenticate(
         _ => return Err(unauthorized()),
     }
     Ok(AuthenticatedClient { client, method })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn basic_credentials_are_form_decoded_and_borrowed_when_plain() {
+        assert!(matches!(
+            form_decode("portal-1"),
+            Some(Cow::Borrowed("portal-1"))
+        ));
+        assert_eq!(form_decode("a%3Ab%25c").as_deref(), Some("a:b%c"));
+        assert_eq!(form_decode("two+words").as_deref(), Some("two words"));
+        assert_eq!(form_decode("caf%C3%A9").as_deref(), Some("café"));
+    }
 }

@@ -20,7 +20,7 @@ pub enum KeyError {
     #[error("no {} signing key", .0.as_str())]
     NoSigningKey(IdTokenAlg),
     #[error("signing failed: {0}")]
-    Sign(jsonwebtoken::errors::Error),
+    Sign(String),
     #[error("invalid token: {0}")]
     Token(#[from] TokenError),
 }

@@ -1,14 +1,25 @@
 //! Key material: new keys from aws-lc-rs (RSA 2048, P-256, Ed25519), their
-//! PKCS#8 PEM, their public JWK, and the parsed forms jsonwebtoken signs
-//! and verifies with.
+//! PKCS#8 PEM, their public JWK, the parsed key pairs that sign, and the
+//! key jsonwebtoken verifies with.
+//!
+//! Tokens are signed here, not by `jsonwebtoken::encode`: it parses the PEM's
+//! key again for every signature (for P-256 that costs more than the
+//! signature itself). A key pair is parsed once when its key is loaded, and
+//! its two JOSE headers (`typ` `JWT` and `at+jwt`) are encoded then too.
+
+use std::borrow::Cow;
 
 use aws_lc_rs::encoding::AsDer;
+use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::rsa::{KeyPair as RsaKeyPair, KeySize};
-use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair};
+use aws_lc_rs::signature::{
+    ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, RSA_PKCS1_SHA256,
+};
 use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use jsonwebtoken::jwk::{Jwk, PublicKeyUse, ThumbprintHash};
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Validation};
+use serde::Serialize;
 
 use super::error::KeyError;
 use crate::domain::IdTokenAlg;
@@ -92,18 +103,100 @@ pub(super) fn public_jwk(
     Ok((kid, value))
 }
 
+/// The DER inside our PKCS#8 PEM (`BEGIN PRIVATE KEY`).
+fn pkcs8_der(pem: &str) -> Option<Vec<u8>> {
+    let body = pem
+        .trim()
+        .strip_prefix("-----BEGIN PRIVATE KEY-----")?
+        .strip_suffix("-----END PRIVATE KEY-----")?;
+    let joined: String = body.split_ascii_whitespace().collect();
+    STANDARD.decode(joined).ok()
+}
+
+/// A parsed private key, ready to sign.
+enum Private {
+    Rsa(RsaKeyPair),
+    Ec(EcdsaKeyPair),
+    Ed(Ed25519KeyPair),
+}
+
+impl Private {
+    fn parse(alg: IdTokenAlg, der: &[u8]) -> Result<Self, String> {
+        let rejected = |e: aws_lc_rs::error::KeyRejected| e.to_string();
+        Ok(match alg {
+            IdTokenAlg::RS256 => Private::Rsa(RsaKeyPair::from_pkcs8(der).map_err(rejected)?),
+            IdTokenAlg::ES256 => Private::Ec(
+                EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, der)
+                    .map_err(rejected)?,
+            ),
+            IdTokenAlg::EdDSA => Private::Ed(Ed25519KeyPair::from_pkcs8(der).map_err(rejected)?),
+        })
+    }
+
+    /// The JWS signature of `input` (RFC 7518 §3.3, §3.4; RFC 8037 §3.1):
+    /// RSASSA-PKCS1-v1_5 with SHA-256, ECDSA P-256 SHA-256 as r ‖ s, Ed25519.
+    fn sign(&self, input: &[u8]) -> Result<Vec<u8>, String> {
+        let failed = |_| "the signature could not be made".to_owned();
+        match self {
+            Private::Rsa(pair) => {
+                let mut signature = vec![0; pair.public_modulus_len()];
+                pair.sign(
+                    &RSA_PKCS1_SHA256,
+                    &SystemRandom::new(),
+                    input,
+                    &mut signature,
+                )
+                .map_err(failed)?;
+                Ok(signature)
+            }
+            Private::Ec(pair) => Ok(pair
+                .sign(&SystemRandom::new(), input)
+                .map_err(failed)?
+                .as_ref()
+                .to_vec()),
+            Private::Ed(pair) => Ok(pair.sign(input).as_ref().to_vec()),
+        }
+    }
+}
+
+/// The base64url of a JOSE header: `alg`, `kid`, `typ`, in that order.
+fn encoded_header(alg: IdTokenAlg, kid: &str, typ: &str) -> Result<String, String> {
+    #[derive(Serialize)]
+    struct Header<'a> {
+        alg: &'a str,
+        kid: &'a str,
+        typ: &'a str,
+    }
+    let json = serde_json::to_vec(&Header {
+        alg: alg.as_str(),
+        kid,
+        typ,
+    })
+    .map_err(|e| e.to_string())?;
+    Ok(URL_SAFE_NO_PAD.encode(json))
+}
+
+/// The `typ` of ID tokens and of access tokens (RFC 9068).
+const TYPES: [&str; 2] = ["JWT", "at+jwt"];
+
 /// A key ready to sign and verify.
 pub(super) struct Material {
-    pub encoding: EncodingKey,
+    private: Private,
     pub decoding: DecodingKey,
+    alg: IdTokenAlg,
+    kid: String,
+    /// [`encoded_header`] for each of [`TYPES`].
+    headers: [String; 2],
 }
 
 impl Material {
     /// Parses a stored key, then signs and verifies once: a private key that
     /// does not match its published JWK is refused here, not after it has
-    /// signed tokens nobody can verify.
+    /// signed tokens nobody can verify. The check is jsonwebtoken's, with
+    /// the published JWK alone, as a relying party would check.
     pub fn new(
         alg: IdTokenAlg,
+        kid: &str,
         pem: &str,
         public_jwk: &serde_json::Value,
     ) -> Result<Self, KeyError> {
@@ -111,16 +204,47 @@ impl Material {
         let jwk: Jwk =
             serde_json::from_value(public_jwk.clone()).map_err(|e| fail(e.to_string()))?;
         let decoding = DecodingKey::from_jwk(&jwk).map_err(|e| fail(e.to_string()))?;
-        let encoding = encoding_key(alg, pem)?;
-        let material = Self { encoding, decoding };
-        let probe = serde_json::json!({ "probe": true });
-        let token = jsonwebtoken::encode(&Header::new(jwt_alg(alg)), &probe, &material.encoding)
-            .map_err(|e| fail(e.to_string()))?;
+        let der = pkcs8_der(pem).ok_or_else(|| fail("not a PKCS#8 PEM private key".into()))?;
+        let private = Private::parse(alg, &der).map_err(&fail)?;
+        let headers = TYPES.map(|typ| encoded_header(alg, kid, typ));
+        let [Ok(id), Ok(access)] = headers else {
+            return Err(fail("header".into()));
+        };
+        let material = Self {
+            private,
+            decoding,
+            alg,
+            kid: kid.to_owned(),
+            headers: [id, access],
+        };
+        let token = material.sign("JWT", &serde_json::json!({ "probe": true }))?;
         let mut validation = Validation::new(jwt_alg(alg));
         validation.validate_exp = false;
         validation.required_spec_claims.clear();
         jsonwebtoken::decode::<serde_json::Value>(&token, &material.decoding, &validation)
             .map_err(|_| fail("private key does not match its public JWK".into()))?;
         Ok(material)
+    }
+
+    /// `claims` as a compact JWS (RFC 7515 §7.1) with header `alg`, `kid`
+    /// and `typ`.
+    pub fn sign<T: Serialize>(&self, typ: &str, claims: &T) -> Result<String, KeyError> {
+        let header = match TYPES.iter().position(|t| *t == typ) {
+            Some(i) => Cow::Borrowed(&self.headers[i]),
+            None => Cow::Owned(encoded_header(self.alg, &self.kid, typ).map_err(KeyError::Sign)?),
+        };
+        let payload = serde_json::to_vec(claims).map_err(|e| KeyError::Sign(e.to_string()))?;
+        // header . payload . signature (at most 256 bytes, RSA 2048)
+        let mut token = String::with_capacity(header.len() + payload.len().div_ceil(3) * 4 + 348);
+        token.push_str(&header);
+        token.push('.');
+        URL_SAFE_NO_PAD.encode_string(&payload, &mut token);
+        let signature = self
+            .private
+            .sign(token.as_bytes())
+            .map_err(KeyError::Sign)?;
+        token.push('.');
+        URL_SAFE_NO_PAD.encode_string(&signature, &mut token);
+        Ok(token)
     }
 }

@@ -261,10 +261,7 @@ impl SigningKeys {
         let key = set
             .signer(alg, self.0.clock.now())
             .ok_or(KeyError::NoSigningKey(alg))?;
-        let mut header = jsonwebtoken::Header::new(jwt_alg(alg));
-        header.kid = Some(key.kid.clone());
-        header.typ = Some(typ.to_owned());
-        jsonwebtoken::encode(&header, claims, &key.material.encoding).map_err(KeyError::Sign)
+        key.material.sign(typ, claims)
     }
 
     /// The kid that [`SigningKeys::sign`] uses for `alg` now.
@@ -377,7 +374,7 @@ impl SigningKeys {
         } else {
             row.private_key.clone()
         };
-        Material::new(row.alg, &pem, &row.public_jwk)
+        Material::new(row.alg, &row.kid, &pem, &row.public_jwk)
     }
 
     /// Whether the newest key of some algorithm is `rotation_days` old.

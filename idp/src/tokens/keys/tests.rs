@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use base64::Engine;
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{DecodingKey, Validation};
 use serde_json::{Value, json};
@@ -269,4 +270,51 @@ fn key_states_follow_the_dates() {
         KeyState::of(&key, t + Duration::days(30)),
         KeyState::Retired
     );
+}
+
+#[test]
+fn a_private_key_that_does_not_match_its_jwk_is_refused() {
+    for alg in ALL_ALGS {
+        let pem = material::generate_pem(alg).unwrap();
+        let (kid, jwk) = material::public_jwk(alg, &pem).unwrap();
+        assert!(material::Material::new(alg, &kid, &pem, &jwk).is_ok());
+        let other = material::generate_pem(alg).unwrap();
+        let refused = material::Material::new(alg, &kid, &other, &jwk).err();
+        assert!(
+            refused.is_some_and(|e| e.to_string().contains("does not match")),
+            "{alg:?}"
+        );
+        let garbled = pem.replace("PRIVATE KEY", "RSA PRIVATE KEY");
+        assert!(material::Material::new(alg, &kid, &garbled, &jwk).is_err());
+    }
+}
+
+#[tokio::test]
+async fn tokens_are_compact_jws_with_header_alg_kid_typ() {
+    let f = fixture(KeysConfig::default()).await;
+    for alg in ALL_ALGS {
+        for typ in ["JWT", "at+jwt", "logout+jwt"] {
+            let token = f.keys.sign(alg, typ, &claims(&f.clock)).unwrap();
+            let parts: Vec<&str> = token.split('.').collect();
+            assert_eq!(parts.len(), 3);
+            let header = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(parts[0])
+                .unwrap();
+            let kid = f.keys.signing_kid(alg).unwrap();
+            assert_eq!(
+                String::from_utf8(header).unwrap(),
+                format!(
+                    r#"{{"alg":"{}","kid":"{kid}","typ":"{typ}"}}"#,
+                    alg.as_str()
+                )
+            );
+            // What a relying party does: the published JWK alone verifies it.
+            let set: JwkSet = serde_json::from_slice(&f.keys.jwks_json()).unwrap();
+            let key = DecodingKey::from_jwk(set.find(&kid).unwrap()).unwrap();
+            let mut validation = Validation::new(jwt_alg(alg));
+            validation.set_audience(&["rp"]);
+            let data = jsonwebtoken::decode::<Value>(&token, &key, &validation).unwrap();
+            assert_eq!(data.claims, claims(&f.clock));
+        }
+    }
 }
