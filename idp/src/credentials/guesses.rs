@@ -92,8 +92,12 @@ pub const CODE_TRIES_SPENT: &str =
 /// `to` from `ip` and says whether its mail may go: at most
 /// `account.mails_per_address_per_hour` to one address and
 /// `account.mail_requests_per_ip_per_hour` from one IP. Both counts come
-/// first, so a burst gets no more than the limits; the caller answers the
-/// same either way (an answer must not tell whether an address has an account).
+/// first, so a burst gets no more than the limits; a request refused gives
+/// its counts back, so the counts are of mails that may go, not of tries
+/// (otherwise a burst from one IP past its own limit would use up the
+/// allowance of the address it names, and what a burst leaves would depend
+/// on how its requests interleave). The caller answers the same either way
+/// (an answer must not tell whether an address has an account).
 pub async fn mail_allowed(
     state: &AppState,
     to: &crate::domain::Email,
@@ -109,12 +113,16 @@ pub async fn mail_allowed(
         .ephemeral
         .increment(&keys::counter("mail-address", &to.mailbox_key()), hour)
         .await?;
-    Ok(from_ip <= config.mail_requests_per_ip_per_hour
-        && to_address <= config.mails_per_address_per_hour)
+    let allowed = from_ip <= config.mail_requests_per_ip_per_hour
+        && to_address <= config.mails_per_address_per_hour;
+    if !allowed {
+        mail_given_back(state, to, ip).await?;
+    }
+    Ok(allowed)
 }
 
 /// Gives back what [`mail_allowed`] counted, for a request that then sent
-/// nothing (refused because the hashing queue was full).
+/// nothing (refused by a limit, or because the hashing queue was full).
 pub async fn mail_given_back(
     state: &AppState,
     to: &crate::domain::Email,

@@ -9,14 +9,19 @@ use reqwest::header::RETRY_AFTER;
 use serde_json::{Value, json};
 
 use crate::{Backend, TestApp};
-use tests::browser::{Page, form_values};
+use tests::browser::{NewClient, Page, form_values};
+use tests::chromium::{Browser, sign_in, wait_for_themed_sign_in};
+use tests::rp::TestRp;
 
 on_both_backends!(
     a_sign_in_flood_past_the_queue_is_asked_to_try_again,
     a_registration_refused_as_busy_creates_no_account,
     registrations_past_the_mail_limit_take_no_place_in_the_queue,
+    a_burst_of_registrations_refused_as_busy_gives_back_exactly_what_it_took,
     the_admin_api_answers_busy_in_json,
 );
+
+in_chromium!(a_browser_asked_to_try_again_signs_in_at_the_relying_party_after);
 
 const PW: &str = "Correct-Horse-Battery-9";
 const BUSY: &str = "try again in a few seconds";
@@ -254,6 +259,84 @@ async fn registrations_past_the_mail_limit_take_no_place_in_the_queue(backend: B
     assert!(account(&app, "bob@example.com").await.is_none());
 }
 
+/// Twelve registrations at once from one address while the queue is full:
+/// those within the mail limit (3) are refused as busy, the rest get the
+/// usual answer without hashing, and all give their counts back (nothing
+/// was sent). Afterwards exactly the limit is left, however the burst
+/// interleaved: three registrations go through, the fourth does not.
+async fn a_burst_of_registrations_refused_as_busy_gives_back_exactly_what_it_took(
+    backend: Backend,
+) {
+    let app = TestApp::spawn_with(backend, |c| {
+        c.password_hashing.memory_kib = 65536;
+        c.password_hashing.iterations = 10;
+        c.password_hashing.max_concurrent = 1;
+        c.password_hashing.max_queued = Some(1);
+        c.account.mail_requests_per_ip_per_hour = 3;
+    })
+    .await;
+    let form = app.page("/register").await;
+    let register = |email: &str| {
+        form_values(
+            &form,
+            "/register",
+            &[
+                ("name", "Ada"),
+                ("email", email),
+                ("password", PW),
+                ("password_confirm", PW),
+            ],
+        )
+    };
+    let busy = fill_the_queue(&app).await;
+    let burst: Vec<String> = (0..12).map(|i| format!("burst{i}@example.com")).collect();
+    let forms: Vec<_> = burst.iter().map(|email| register(email)).collect();
+    let answers = join_all(forms.iter().map(|values| app.post("/register", values))).await;
+    let refused = answers
+        .iter()
+        .filter(|a| a.status == StatusCode::SERVICE_UNAVAILABLE)
+        .count();
+    for answer in &answers {
+        if answer.status == StatusCode::SERVICE_UNAVAILABLE {
+            assert_busy(answer);
+        } else {
+            assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+        }
+    }
+    assert!(
+        refused >= 3,
+        "the three within the limit reach the queue: {refused}"
+    );
+    busy.release(&app).await;
+    for email in &burst {
+        assert!(account(&app, email).await.is_none(), "{email}");
+    }
+
+    for email in [
+        "after0@example.com",
+        "after1@example.com",
+        "after2@example.com",
+    ] {
+        let answer = app.post("/register", &register(email)).await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+        let started = std::time::Instant::now();
+        while account(&app, email).await.is_none() {
+            assert!(
+                started.elapsed().as_secs() < 10,
+                "{email}: the limit was not given back"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+    let answer = app.post("/register", &register("after3@example.com")).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert!(
+        account(&app, "after3@example.com").await.is_none(),
+        "more than the limit was given back"
+    );
+}
+
 async fn the_admin_api_answers_busy_in_json(backend: Backend) {
     let app = narrow(backend, 10).await;
     let token = crate::admin::automation_token(&app).await;
@@ -278,4 +361,46 @@ async fn the_admin_api_answers_busy_in_json(backend: Backend) {
     assert!(account(&app, "jane@example.com").await.is_none());
     let (status, _, body) = create().await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
+}
+
+/// What a person meets: a portal's sign-in refused as busy shows the themed
+/// page with its way back; after the flood that way leads through the same
+/// sign-in to the relying party's page on its own origin (the refusal
+/// counted nothing: the lockout locks at the first failure).
+async fn a_browser_asked_to_try_again_signs_in_at_the_relying_party_after(backend: Backend) {
+    let app = narrow(backend, 2).await;
+    let email = "jane@example.com";
+    let jane = app.create_user(email, PW, "Jane Doe").await;
+    let rp = TestRp::start(&app, NewClient::portal("helix-portal", "helix")).await;
+    let browser = Browser::start().await;
+    browser.open(&rp.url("/login")).await;
+    wait_for_themed_sign_in(&browser, "helix").await;
+
+    let busy = fill_the_queue(&app).await;
+    sign_in(&browser, email, PW).await;
+    browser.see(BUSY).await;
+    browser.see("Busy right now").await;
+    browser
+        .wait_until(
+            "the busy page in the portal's theme",
+            "return document.body.classList.contains('theme-helix');",
+            vec![],
+        )
+        .await;
+    // The one console line allowed: Chromium reports the page's 503.
+    browser
+        .assert_clean_console_but("the busy page", &["503"])
+        .await;
+    busy.release(&app).await;
+
+    // The helix theme sets its buttons in capitals.
+    browser.follow_link("GO TO THE SIGN-IN PAGE").await;
+    wait_for_themed_sign_in(&browser, "helix").await;
+    sign_in(&browser, email, PW).await;
+    browser.wait_for_address(&rp.url("/cb")).await;
+    assert_eq!(rp.last_sign_in().sub, jane.id.as_str());
+    browser
+        .assert_clean_console("the sign-in and the relying party after the busy page")
+        .await;
+    browser.quit().await;
 }
