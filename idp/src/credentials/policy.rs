@@ -13,10 +13,12 @@
 //!   common passwords, the user's own name and email, and the zxcvbn strength
 //!   estimate. All of it is offline: nothing about a password leaves the server.
 //! - The common-password list ships with the binary (`data/common-passwords.txt`,
-//!   the top 10,000 of zxcvbn's list) and is loaded once into a set.
+//!   the top 10,000 of zxcvbn's list) and is loaded into a set at the first
+//!   password checked (about 280 KB that a node serving only sign-ins and
+//!   tokens never needs; zxcvbn's own dictionaries load lazily too).
 
 use std::collections::HashSet;
-use std::sync::Arc;
+use std::sync::LazyLock;
 
 /// The policy's settings and its hard length bound live with the rest of the
 /// configuration; kept here under their old names too.
@@ -28,44 +30,30 @@ const MIN_PERSONAL_LEN: usize = 3;
 
 const COMMON_PASSWORDS: &str = include_str!("../../data/common-passwords.txt");
 
-/// The policy in force: its config and the common-password set. Cheap to clone
-/// (the set is shared).
-#[derive(Clone)]
+/// The common-password set, built at its first use and shared by every policy.
+static COMMON: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
+    COMMON_PASSWORDS
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .collect()
+});
+
+/// The policy in force: its config (the common-password set is [`COMMON`]).
+#[derive(Clone, Debug)]
 pub struct PasswordPolicy {
     config: PasswordPolicyConfig,
-    common: Arc<HashSet<&'static str>>,
-}
-
-// Hand-written so that logging the policy does not print ten thousand entries.
-impl std::fmt::Debug for PasswordPolicy {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PasswordPolicy")
-            .field("config", &self.config)
-            .field("common_passwords", &self.common.len())
-            .finish()
-    }
 }
 
 impl PasswordPolicy {
     pub fn new(config: PasswordPolicyConfig) -> Self {
-        let common = COMMON_PASSWORDS
-            .lines()
-            .map(str::trim)
-            .filter(|line| !line.is_empty() && !line.starts_with('#'))
-            .collect();
-        Self {
-            config,
-            common: Arc::new(common),
-        }
+        Self { config }
     }
 
     /// Another policy sharing this one's common-password set (a portal's own
     /// policy costs no second copy of the list).
     pub fn with_config(&self, config: PasswordPolicyConfig) -> Self {
-        Self {
-            config,
-            common: self.common.clone(),
-        }
+        Self { config }
     }
 
     pub fn config(&self) -> &PasswordPolicyConfig {
@@ -161,7 +149,7 @@ impl PasswordPolicy {
     /// removed (`Password123!` is `password` with the usual decoration).
     fn is_common(&self, lowered: &str) -> bool {
         let stem = lowered.trim_end_matches(|ch: char| ch.is_numeric() || is_symbol(ch));
-        self.common.contains(lowered) || (!stem.is_empty() && self.common.contains(stem))
+        COMMON.contains(lowered) || (!stem.is_empty() && COMMON.contains(stem))
     }
 
     /// One line, whatever zxcvbn thinks: its warnings and suggestions are
@@ -265,10 +253,9 @@ mod tests {
 
     #[test]
     fn list_is_loaded_without_its_comment() {
-        let policy = PasswordPolicy::new(PasswordPolicyConfig::default());
-        assert_eq!(policy.common.len(), 10_000);
-        assert!(policy.common.contains("password"));
-        assert!(!policy.common.iter().any(|p| p.starts_with('#')));
+        assert_eq!(COMMON.len(), 10_000);
+        assert!(COMMON.contains("password"));
+        assert!(!COMMON.iter().any(|p| p.starts_with('#')));
     }
 
     #[test]

@@ -2,11 +2,15 @@
 //! templates, static files and mail templates. A theme names a parent; a
 //! template or static file it lacks comes from the parent, finally from
 //! `default`. Everything is loaded once at start-up; a broken theme stops the
-//! server from starting rather than failing one page later.
+//! server from starting rather than failing one page later. Every theme's
+//! templates are compiled at start-up to check them, but only `default`'s
+//! are kept compiled: another theme's are compiled again from the same
+//! texts when a page first uses it (a theme's compiled templates hold its
+//! ancestors' too, about 1 MB each; most nodes serve few of the themes).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Component, Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -159,7 +163,14 @@ pub struct Theme {
     /// Every [`LABELS`] key with its words: the theme's own, else its
     /// nearest ancestor's, else `default`'s.
     pub labels: BTreeMap<String, String>,
-    tera: tera::Tera,
+    /// Compiled from `templates` at start-up (a check, then dropped unless
+    /// this is `default`) and, for another theme, again at first use.
+    tera: OnceLock<tera::Tera>,
+    /// The template names with their texts (shared between themes: a child
+    /// holds its ancestors' texts, not copies of them).
+    templates: Vec<(String, Arc<str>)>,
+    /// Tera's fallback prefixes: the chain, `theme/`.
+    prefixes: Vec<String>,
     /// Its own static folder first, then its ancestors'.
     static_dirs: Vec<PathBuf>,
     /// Changes whenever a static file or the colours change: part of asset URLs,
@@ -170,16 +181,35 @@ pub struct Theme {
 
 impl Theme {
     pub fn render(&self, template: &str, context: &tera::Context) -> Result<String, ThemeError> {
-        self.tera
+        let render_error = |reason| ThemeError::Render {
+            template: template.to_owned(),
+            reason,
+        };
+        self.tera()
+            .map_err(render_error)?
             .render(template, context)
-            .map_err(|e| ThemeError::Render {
-                template: template.to_owned(),
-                reason: error_chain(&e),
-            })
+            .map_err(|e| render_error(error_chain(&e)))
     }
 
     pub fn has_template(&self, template: &str) -> bool {
-        self.tera.contains_template(template)
+        self.tera().is_ok_and(|t| t.contains_template(template))
+    }
+
+    /// The compiled templates, compiled now if this is their first use.
+    fn tera(&self) -> Result<&tera::Tera, String> {
+        if let Some(tera) = self.tera.get() {
+            return Ok(tera);
+        }
+        // The same texts compiled without error at start-up, so this fails
+        // only if tera does; a race compiles twice and keeps one.
+        let tera = compile(&self.prefixes, &self.templates)?;
+        Ok(self.tera.get_or_init(|| tera))
+    }
+
+    /// Whether the templates are compiled now (tests).
+    #[cfg(test)]
+    fn compiled(&self) -> bool {
+        self.tera.get().is_some()
     }
 
     /// URL prefix of this theme's static files.
@@ -290,9 +320,11 @@ impl Themes {
             ));
         }
         let mut by_name = HashMap::new();
+        let mut texts = HashMap::new();
         for name in metas.keys() {
             let chain = chain(name, &metas)?;
-            by_name.insert(name.clone(), Arc::new(build(dir, name, &chain, &metas)?));
+            let theme = build(dir, name, &chain, &metas, &mut texts)?;
+            by_name.insert(name.clone(), Arc::new(theme));
         }
         let default = by_name
             .get(DEFAULT)
@@ -343,24 +375,36 @@ fn chain(name: &str, metas: &HashMap<String, ThemeMeta>) -> Result<Vec<String>, 
     Ok(chain)
 }
 
+/// A theme's templates compiled: `prefixes` its chain, `templates` every
+/// template of it by its prefixed name. Added in one batch: a template may
+/// extend one from a later theme in the chain.
+fn compile(prefixes: &[String], templates: &[(String, Arc<str>)]) -> Result<tera::Tera, String> {
+    let mut tera = tera::Tera::new();
+    tera.set_fallback_prefixes(prefixes.to_vec())
+        .map_err(|e| error_chain(&e))?;
+    tera.autoescape_on([".html"]);
+    tera.add_raw_templates(templates.iter().map(|(n, t)| (n.as_str(), &**t)))
+        .map_err(|e| error_chain(&e))?;
+    Ok(tera)
+}
+
+/// `texts`: the template files read so far, by path (a theme shares its
+/// ancestors' with them).
 fn build(
     dir: &Path,
     name: &str,
     chain: &[String],
     metas: &HashMap<String, ThemeMeta>,
+    texts: &mut HashMap<PathBuf, Arc<str>>,
 ) -> Result<Theme, ThemeError> {
     let meta = metas
         .get(name)
         .cloned()
         .ok_or_else(|| load_error(name, "missing theme.toml"))?;
-    let mut tera = tera::Tera::new();
-    tera.set_fallback_prefixes(chain.iter().map(|t| format!("{t}/")).collect::<Vec<_>>())
-        .map_err(|e| load_error(name, error_chain(&e)))?;
-    tera.autoescape_on([".html"]);
+    let prefixes: Vec<String> = chain.iter().map(|t| format!("{t}/")).collect();
     let mut hasher = Sha256::new();
     hasher.update(meta.colors.css().as_bytes());
     let mut static_dirs = Vec::new();
-    // Added in one batch: a template may extend one from a later theme in the chain.
     let mut templates = Vec::new();
     for theme in chain {
         let root = dir.join(theme);
@@ -374,8 +418,16 @@ fn build(
                     .map_err(|e| load_error(name, e))?
                     .to_string_lossy()
                     .replace('\\', "/");
-                let text = std::fs::read_to_string(&file)
-                    .map_err(|e| load_error(name, format!("{}: {e}", file.display())))?;
+                let text = match texts.get(&file) {
+                    Some(text) => text.clone(),
+                    None => {
+                        let text: Arc<str> = std::fs::read_to_string(&file)
+                            .map_err(|e| load_error(name, format!("{}: {e}", file.display())))?
+                            .into();
+                        texts.insert(file, text.clone());
+                        text
+                    }
+                };
                 templates.push((format!("{prefix}{rel}"), text));
             }
         }
@@ -386,8 +438,15 @@ fn build(
         }
         static_dirs.push(static_dir);
     }
-    tera.add_raw_templates(templates)
-        .map_err(|e| load_error(name, error_chain(&e)))?;
+    // Compiled now, so that a broken template stops the start; kept only
+    // for `default`, which every node serves (error pages, mail).
+    let compiled = compile(&prefixes, &templates).map_err(|e| load_error(name, e))?;
+    let tera = OnceLock::new();
+    if name == DEFAULT {
+        let _ = tera.set(compiled);
+    } else {
+        drop(compiled);
+    }
     let version = hex::encode(&hasher.finalize()[..5]);
     let vars_css = meta.colors.css();
     let mut labels = BTreeMap::new();
@@ -408,6 +467,8 @@ fn build(
         meta,
         labels,
         tera,
+        templates,
+        prefixes,
         static_dirs,
         version,
         vars_css,
@@ -1099,6 +1160,50 @@ mod tests {
         assert!(hosting.static_file("../theme.toml").is_none());
         assert!(hosting.static_file("/etc/passwd").is_none());
         assert_ne!(hosting.version, themes.get(Some("helix")).version);
+    }
+
+    /// Only `default` stays compiled after the start; another theme is
+    /// compiled at its first page, and renders as it would have.
+    #[test]
+    fn other_themes_compile_at_first_use() {
+        let themes = shipped();
+        assert!(themes.get(None).compiled());
+        let hosting = themes.get(Some("hosting"));
+        assert!(!hosting.compiled());
+        assert!(hosting.has_template("login.html"));
+        assert!(hosting.compiled());
+        let helix = themes.get(Some("helix"));
+        assert!(!helix.compiled());
+        let page = helix.render("login.html", &base(&helix, true)).unwrap();
+        assert!(helix.compiled());
+        assert!(page.contains(&helix.labels["sign_in_button"]), "{page}");
+    }
+
+    /// A theme that is not kept compiled is still checked at start-up.
+    #[test]
+    fn a_broken_child_theme_is_refused_at_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../themes/default");
+        copy_dir(&shipped, &dir.path().join("default"));
+        std::fs::create_dir_all(dir.path().join("child/templates")).unwrap();
+        std::fs::write(
+            dir.path().join("child/theme.toml"),
+            std::fs::read_to_string(shipped.join("theme.toml")).unwrap(),
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("child/templates/login.html"), "{% if %}").unwrap();
+        let err = Themes::load(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("child") && err.contains("login.html"), "{err}");
+        std::fs::write(dir.path().join("child/templates/login.html"), "ok").unwrap();
+        assert!(Themes::load(dir.path()).is_ok());
+    }
+
+    fn copy_dir(from: &Path, to: &Path) {
+        for file in files_under(from) {
+            let target = to.join(file.strip_prefix(from).unwrap());
+            std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+            std::fs::copy(&file, &target).unwrap();
+        }
     }
 
     #[test]

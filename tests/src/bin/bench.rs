@@ -296,6 +296,28 @@ fn memory(pid: u32) -> Result<Mem> {
     })
 }
 
+/// With `BENCH_DIAG_DIR` set, copies the server's /proc smaps, status and
+/// thread names there (where the memory sits; a diagnostic, not a figure).
+fn diag_dump(pid: u32, tag: &str) {
+    let Ok(dir) = std::env::var("BENCH_DIAG_DIR") else {
+        return;
+    };
+    let _ = std::fs::create_dir_all(&dir);
+    for file in ["smaps", "status"] {
+        if let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/{file}")) {
+            let _ = std::fs::write(format!("{dir}/{tag}.{file}"), text);
+        }
+    }
+    let mut threads = String::new();
+    if let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) {
+        for task in tasks.flatten() {
+            let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+            threads.push_str(&format!("{} {}", task.file_name().to_string_lossy(), comm));
+        }
+    }
+    let _ = std::fs::write(format!("{dir}/{tag}.threads"), threads);
+}
+
 fn mib(kb: u64) -> f64 {
     kb as f64 / 1024.0
 }
@@ -1187,6 +1209,7 @@ async fn main() -> Result<()> {
     // 2. Idle: started, nothing asked of it but /readyz.
     tokio::time::sleep(Duration::from_secs(1)).await;
     let rss_idle = memory(args.pid)?;
+    diag_dump(args.pid, "idle");
     say(format!("RSS idle: {:.1} MiB", mib(rss_idle.rss)));
 
     // 3. Tokens.
@@ -1397,6 +1420,7 @@ async fn main() -> Result<()> {
     // Memory after the load.
     tokio::time::sleep(Duration::from_secs(1)).await;
     let rss_after = memory(args.pid)?;
+    diag_dump(args.pid, "after-1s");
     let rss_peak = proc_status_kb(args.pid, "VmHWM")?;
     let peer_mem = args
         .peer
@@ -1407,6 +1431,7 @@ async fn main() -> Result<()> {
     say("waiting 15 s for the server's idle threads to end");
     tokio::time::sleep(Duration::from_secs(15)).await;
     let rss_settled = memory(args.pid)?;
+    diag_dump(args.pid, "after-16s");
     let counts = match &args.admin_url {
         Some(admin) => server_counts(&http, admin).await.unwrap_or_default(),
         None => BTreeMap::new(),
