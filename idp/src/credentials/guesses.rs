@@ -115,8 +115,10 @@ pub async fn mail_allowed(
         .await?;
     let allowed = from_ip <= config.mail_requests_per_ip_per_hour
         && to_address <= config.mails_per_address_per_hour;
-    if !allowed {
-        mail_given_back(state, to, ip).await?;
+    // A refusal answers the same even if the store fails to take the
+    // counts back (an error here would tell the requester it was refused).
+    if !allowed && let Err(e) = mail_given_back(state, to, ip).await {
+        tracing::warn!(error = %e, "a refused mail request's counts were not given back");
     }
     Ok(allowed)
 }

@@ -97,7 +97,7 @@ fn unauthorized() -> OAuthError {
 /// RFC 6749 §2.3.1: the id and secret are form-encoded before Basic;
 /// most have nothing to decode, and are borrowed as they are.
 fn form_decode(s: &str) -> Option<Cow<'_, str>> {
-    if !s.contains(['%', '+']) {
+    if !s.contains(['%', '+', '&']) {
         return Some(Cow::Borrowed(s));
     }
     url::form_urlencoded::parse(format!("x={s}").as_bytes())

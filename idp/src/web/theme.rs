@@ -165,7 +165,9 @@ pub struct Theme {
     pub labels: BTreeMap<String, String>,
     /// Compiled from `templates` at start-up (a check, then dropped unless
     /// this is `default`) and, for another theme, again at first use.
-    tera: OnceLock<tera::Tera>,
+    /// Compiled once, at the first use (a burst of first pages waits for
+    /// one compilation instead of compiling on every worker).
+    tera: OnceLock<Result<tera::Tera, String>>,
     /// The template names with their texts (shared between themes: a child
     /// holds its ancestors' texts, not copies of them).
     templates: Vec<(String, Arc<str>)>,
@@ -197,13 +199,12 @@ impl Theme {
 
     /// The compiled templates, compiled now if this is their first use.
     fn tera(&self) -> Result<&tera::Tera, String> {
-        if let Some(tera) = self.tera.get() {
-            return Ok(tera);
-        }
         // The same texts compiled without error at start-up, so this fails
-        // only if tera does; a race compiles twice and keeps one.
-        let tera = compile(&self.prefixes, &self.templates)?;
-        Ok(self.tera.get_or_init(|| tera))
+        // only if tera does.
+        self.tera
+            .get_or_init(|| compile(&self.prefixes, &self.templates))
+            .as_ref()
+            .map_err(Clone::clone)
     }
 
     /// Whether the templates are compiled now (tests).
@@ -443,7 +444,7 @@ fn build(
     let compiled = compile(&prefixes, &templates).map_err(|e| load_error(name, e))?;
     let tera = OnceLock::new();
     if name == DEFAULT {
-        let _ = tera.set(compiled);
+        let _ = tera.set(Ok(compiled));
     } else {
         drop(compiled);
     }
