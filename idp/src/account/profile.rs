@@ -225,7 +225,10 @@ pub async fn change_email(
             user.email.as_str()
         ),
     );
-    if !crate::credentials::guesses::mail_allowed(&state, &email, meta.ip).await? {
+    if crate::credentials::guesses::mail_allowed(&state, &email, meta.ip)
+        .await?
+        .is_none()
+    {
         // The same answer as a sent link: a limit reached by mail to an
         // address with an account must not tell that it has one.
         audit::record(

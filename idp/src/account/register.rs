@@ -151,7 +151,8 @@ pub async fn submit(
     let sent = Page::new("register_sent.html", "Check your email").with("email", email.as_str());
     // The mail limits first: past them nothing is hashed, so one address
     // cannot keep the hashing queue full with registrations.
-    if !crate::credentials::guesses::mail_allowed(&state, &email, meta.ip).await? {
+    let Some(counted) = crate::credentials::guesses::mail_allowed(&state, &email, meta.ip).await?
+    else {
         // The same answer: whether mail went (or the address has an
         // account) is not the requester's to know.
         audit::record(
@@ -164,13 +165,13 @@ pub async fn submit(
         )
         .await;
         return Ok(ui.render(sent));
-    }
+    };
     // Hashed here, whether or not the address has an account (the answer
     // takes one hash either way). Refused because the hashing queue is
     // full, it changes nothing: the mail limits are given back.
     let hash = match state.hasher.hash(&password).await {
         Err(HashError::Busy) => {
-            crate::credentials::guesses::mail_given_back(&state, &email, meta.ip).await?;
+            crate::credentials::guesses::mail_given_back(&state, counted).await?;
             return Ok(crate::web::busy_page(ui));
         }
         other => other?,

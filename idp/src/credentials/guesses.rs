@@ -9,7 +9,7 @@
 //! the sign-in's second step, and requests that send mail.
 
 use super::HashError;
-use crate::ephemeral::keys;
+use crate::ephemeral::{Counted, Key, keys};
 use crate::store::User;
 use crate::web::{AppError, AppState};
 
@@ -49,7 +49,8 @@ pub async fn check_current_password(
 ) -> Result<CurrentPassword, AppError> {
     let key = keys::counter("current-password-tries", user.id.as_str());
     let hour = std::time::Duration::from_secs(3600);
-    if state.ephemeral.increment(&key, hour).await? > TRIES_PER_HOUR {
+    let counted = state.ephemeral.count(&key, hour).await?;
+    if counted.count > TRIES_PER_HOUR {
         return Ok(CurrentPassword::NotTried);
     }
     let right = match state
@@ -59,7 +60,7 @@ pub async fn check_current_password(
     {
         Err(HashError::Busy) => {
             // Not checked: the try is given back.
-            state.ephemeral.decrement(&key).await?;
+            state.ephemeral.give_back(&key, counted).await?;
             return Err(HashError::Busy.into());
         }
         other => other?,
@@ -97,46 +98,56 @@ pub const CODE_TRIES_SPENT: &str =
 /// (otherwise a burst from one IP past its own limit would use up the
 /// allowance of the address it names, and what a burst leaves would depend
 /// on how its requests interleave). The caller answers the same either way
-/// (an answer must not tell whether an address has an account).
+/// (an answer must not tell whether an address has an account). `Some`:
+/// the mail may go, and what was counted, to give back if it does not.
 pub async fn mail_allowed(
     state: &AppState,
     to: &crate::domain::Email,
     ip: std::net::IpAddr,
-) -> Result<bool, AppError> {
+) -> Result<Option<MailCounts>, AppError> {
     let hour = std::time::Duration::from_secs(3600);
     let config = &state.config.account;
-    let from_ip = state
-        .ephemeral
-        .increment(&keys::counter("mail-ip", &ip.to_string()), hour)
-        .await?;
-    let to_address = state
-        .ephemeral
-        .increment(&keys::counter("mail-address", &to.mailbox_key()), hour)
-        .await?;
-    let allowed = from_ip <= config.mail_requests_per_ip_per_hour
-        && to_address <= config.mails_per_address_per_hour;
+    let from_ip = keys::counter("mail-ip", &ip.to_string());
+    let from_ip = (state.ephemeral.count(&from_ip, hour).await?, from_ip);
+    let to_address = keys::counter("mail-address", &to.mailbox_key());
+    let to_address = (state.ephemeral.count(&to_address, hour).await?, to_address);
+    let allowed = from_ip.0.count <= config.mail_requests_per_ip_per_hour
+        && to_address.0.count <= config.mails_per_address_per_hour;
+    let counts = MailCounts {
+        from_ip,
+        to_address,
+    };
+    if allowed {
+        return Ok(Some(counts));
+    }
     // A refusal answers the same even if the store fails to take the
     // counts back (an error here would tell the requester it was refused).
-    if !allowed && let Err(e) = mail_given_back(state, to, ip).await {
+    if let Err(e) = mail_given_back(state, counts).await {
         tracing::warn!(error = %e, "a refused mail request's counts were not given back");
     }
-    Ok(allowed)
+    Ok(None)
+}
+
+/// What [`mail_allowed`] counted, each in its hour's window.
+#[derive(Debug)]
+pub struct MailCounts {
+    from_ip: (Counted, Key<u64>),
+    to_address: (Counted, Key<u64>),
 }
 
 /// Gives back what [`mail_allowed`] counted, for a request that then sent
 /// nothing (refused by a limit, or because the hashing queue was full).
-pub async fn mail_given_back(
-    state: &AppState,
-    to: &crate::domain::Email,
-    ip: std::net::IpAddr,
-) -> Result<(), AppError> {
+/// Each count goes back to the hour it was counted in: if that hour has
+/// ended meanwhile, the next one is not given an extra mail.
+pub async fn mail_given_back(state: &AppState, counts: MailCounts) -> Result<(), AppError> {
+    let MailCounts {
+        from_ip,
+        to_address,
+    } = counts;
+    state.ephemeral.give_back(&from_ip.1, from_ip.0).await?;
     state
         .ephemeral
-        .decrement(&keys::counter("mail-ip", &ip.to_string()))
-        .await?;
-    state
-        .ephemeral
-        .decrement(&keys::counter("mail-address", &to.mailbox_key()))
+        .give_back(&to_address.1, to_address.0)
         .await?;
     Ok(())
 }

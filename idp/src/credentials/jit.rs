@@ -179,13 +179,14 @@ pub async fn ask(
     let config = &state.config.migration_hook;
     let hour = Duration::from_secs(3600);
     let for_address = keys::counter("jit-address", &email.key());
-    if state.ephemeral.increment(&for_address, hour).await? > config.per_address_per_hour {
+    let counted = state.ephemeral.count(&for_address, hour).await?;
+    if counted.count > config.per_address_per_hour {
         return Ok(Err(Declined::AddressLimit));
     }
     let minute = Duration::from_secs(60);
     let for_deployment = keys::counter("jit-calls", "deployment");
     if state.ephemeral.increment(&for_deployment, minute).await? > config.per_minute {
-        state.ephemeral.decrement(&for_address).await?;
+        state.ephemeral.give_back(&for_address, counted).await?;
         return Ok(Err(Declined::DeploymentLimit));
     }
     let body = json!({ "email": email.as_str(), "password": password.expose() }).to_string();

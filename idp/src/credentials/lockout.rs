@@ -13,7 +13,7 @@ use time::OffsetDateTime;
 
 use crate::config::{LockMode, LockoutConfig};
 use crate::domain::Email;
-use crate::ephemeral::keys;
+use crate::ephemeral::{Counted, keys};
 use crate::store::User;
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -47,8 +47,10 @@ pub struct Lock {
 pub struct Attempt {
     email_key: String,
     ip: IpAddr,
-    /// The address's count including this attempt.
-    count: u64,
+    /// The address's count including this attempt, and its window.
+    counted: Counted,
+    /// The IP's count, and its window.
+    ip_counted: Counted,
 }
 
 fn window(config: &LockoutConfig) -> Duration {
@@ -99,17 +101,18 @@ pub async fn attempt(
             newly: false,
         }));
     }
-    let from_ip = state
+    let ip_counted = state
         .ephemeral
-        .increment(&ip_counter(ip), window(config))
+        .count(&ip_counter(ip), window(config))
         .await?;
-    if from_ip > config.ip_max_failures {
+    if ip_counted.count > config.ip_max_failures {
         return Ok(Gate::IpThrottled);
     }
-    let count = state
+    let counted = state
         .ephemeral
-        .increment(&email_counter(&email.key()), window(config))
+        .count(&email_counter(&email.key()), window(config))
         .await?;
+    let count = counted.count;
     // A lock taken between the first look and the count (its taker cleared
     // the count after writing the lock) holds all the same.
     if let Some(until) = current_lock(state, email, user).await? {
@@ -126,7 +129,8 @@ pub async fn attempt(
     Ok(Gate::Open(Attempt {
         email_key: email.key(),
         ip,
-        count,
+        counted,
+        ip_counted,
     }))
 }
 
@@ -147,28 +151,42 @@ pub async fn succeeded(
 pub async fn release(state: &AppState, attempt: Attempt) -> Result<(), AppError> {
     state
         .ephemeral
-        .decrement(&email_counter(&attempt.email_key))
+        .give_back(&email_counter(&attempt.email_key), attempt.counted)
         .await?;
-    state.ephemeral.decrement(&ip_counter(attempt.ip)).await?;
+    state
+        .ephemeral
+        .give_back(&ip_counter(attempt.ip), attempt.ip_counted)
+        .await?;
     Ok(())
 }
 
 /// An answer to check that names no address (a passkey's): counted
 /// against the IP before it is checked, as a password is, so one network
 /// gets no more checks than `lockout.ip_max_failures` in the window.
-/// `false`: over the limit, not to be checked.
-pub async fn ip_attempt(state: &AppState, ip: IpAddr) -> Result<bool, AppError> {
+/// `None`: over the limit, not to be checked.
+pub async fn ip_attempt(state: &AppState, ip: IpAddr) -> Result<Option<IpAttempt>, AppError> {
     let config = &state.config.lockout;
-    let from_ip = state
+    let counted = state
         .ephemeral
-        .increment(&ip_counter(ip), window(config))
+        .count(&ip_counter(ip), window(config))
         .await?;
-    Ok(from_ip <= config.ip_max_failures)
+    Ok((counted.count <= config.ip_max_failures).then_some(IpAttempt { ip, counted }))
 }
 
-/// The answer counted by [`ip_attempt`] was right: given back.
-pub async fn ip_succeeded(state: &AppState, ip: IpAddr) -> Result<(), AppError> {
-    state.ephemeral.decrement(&ip_counter(ip)).await?;
+/// An answer counted by [`ip_attempt`], allowed to be checked.
+#[derive(Debug)]
+pub struct IpAttempt {
+    ip: IpAddr,
+    counted: Counted,
+}
+
+/// The answer counted by [`ip_attempt`] was right: given back (to the
+/// window it was counted in).
+pub async fn ip_succeeded(state: &AppState, attempt: IpAttempt) -> Result<(), AppError> {
+    state
+        .ephemeral
+        .give_back(&ip_counter(attempt.ip), attempt.counted)
+        .await?;
     Ok(())
 }
 
@@ -180,7 +198,7 @@ pub async fn failed(
     email: &Email,
     user: Option<&User>,
 ) -> Result<Option<Lock>, AppError> {
-    if attempt.count < state.config.lockout.max_failures {
+    if attempt.counted.count < state.config.lockout.max_failures {
         return Ok(None);
     }
     Ok(Some(take_lock(state, email, user).await?))

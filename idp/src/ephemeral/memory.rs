@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::{EphemeralStore, Result};
+use super::{Counted, CounterWindow, EphemeralStore, Result};
 use crate::clock::SharedClock;
 
 /// Below this many entries the map is never swept (a sweep of a small map
@@ -110,6 +110,11 @@ impl MemoryStore {
     fn now(&self) -> UnixNanos {
         self.clock.now().unix_timestamp_nanos()
     }
+}
+
+/// A counter's window, named by its end in milliseconds (as Redis's).
+fn window_of(expires_at: UnixNanos) -> CounterWindow {
+    CounterWindow(i64::try_from(expires_at / 1_000_000).unwrap_or(i64::MAX))
 }
 
 fn expiry(now: UnixNanos, ttl: Duration) -> UnixNanos {
@@ -214,7 +219,7 @@ impl EphemeralStore for MemoryStore {
         Ok(entry.filter(|e| e.is_live(now)).map(|e| e.value))
     }
 
-    async fn increment(&self, key: &str, window: Duration) -> Result<u64> {
+    async fn increment(&self, key: &str, window: Duration) -> Result<Counted> {
         let now = self.now();
         let mut inner = self.lock();
         if let Some(entry) = inner.live(key, now)
@@ -222,20 +227,28 @@ impl EphemeralStore for MemoryStore {
         {
             let count = count.saturating_add(1);
             entry.value = count.to_string().into_bytes();
-            return Ok(count);
+            return Ok(Counted {
+                count,
+                window: window_of(entry.expires_at),
+            });
         }
+        let expires_at = expiry(now, window);
         let entry = Entry {
             value: b"1".to_vec(),
-            expires_at: expiry(now, window),
+            expires_at,
         };
         inner.insert(key, entry, now);
-        Ok(1)
+        Ok(Counted {
+            count: 1,
+            window: window_of(expires_at),
+        })
     }
 
-    async fn decrement(&self, key: &str) -> Result<()> {
+    async fn decrement(&self, key: &str, counted_in: CounterWindow) -> Result<()> {
         let now = self.now();
         let mut inner = self.lock();
         if let Some(entry) = inner.live(key, now)
+            && window_of(entry.expires_at) == counted_in
             && let Some(count) = parse_count(&entry.value)
         {
             entry.value = count.saturating_sub(1).to_string().into_bytes();

@@ -39,6 +39,19 @@ pub enum Error {
 
 pub type Result<T> = std::result::Result<T, Error>;
 
+/// One count taken: the counter's value after it and its window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Counted {
+    pub count: u64,
+    pub window: CounterWindow,
+}
+
+/// Which window of a counter a count fell in: the window's end (app clock,
+/// milliseconds since the epoch). A counter has one live window at a time,
+/// and a new one ends later than the one before.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CounterWindow(pub(crate) i64);
+
 /// Raw operations. Keys are given without the deployment prefix; each
 /// implementation adds its own.
 #[async_trait::async_trait]
@@ -56,13 +69,16 @@ pub trait EphemeralStore: Send + Sync + std::fmt::Debug {
     /// Returns and removes the value in one atomic step: of two concurrent
     /// callers at most one gets it (single-use codes and tokens).
     async fn take(&self, key: &str) -> Result<Option<Vec<u8>>>;
-    /// Adds one to a counter and returns the new count. A counter that does not
-    /// exist (or has expired) starts at 1 and lives for `window` from then.
-    async fn increment(&self, key: &str, window: Duration) -> Result<u64>;
-    /// Takes one back from a live counter (never below zero), keeping its
-    /// expiry: an attempt counted before its check gives its count back
-    /// when it turns out to be no failure. An absent counter stays absent.
-    async fn decrement(&self, key: &str) -> Result<()>;
+    /// Adds one to a counter and returns the new count and the window it
+    /// fell in. A counter that does not exist (or has expired) starts at 1
+    /// and lives for `window` from then.
+    async fn increment(&self, key: &str, window: Duration) -> Result<Counted>;
+    /// Takes one back from the counter (never below zero), keeping its
+    /// expiry, if it is still the window `counted_in`: an attempt counted
+    /// before its check gives its count back when it turns out to be no
+    /// failure. A counter that has ended meanwhile is left alone (absent,
+    /// or a new window begun since, which the attempt was never counted in).
+    async fn decrement(&self, key: &str, counted_in: CounterWindow) -> Result<()>;
     async fn delete(&self, key: &str) -> Result<()>;
     /// Adds `member` to the set under `key`, live for `ttl` from now (adding
     /// it again restarts its ttl). Each member expires on its own, by the app
@@ -233,12 +249,22 @@ impl Ephemeral {
             .transpose()
     }
 
+    /// Counts one: the new count. See [`Ephemeral::count`] for a count
+    /// that may be given back.
     pub async fn increment(&self, key: &Key<u64>, window: Duration) -> Result<u64> {
+        Ok(self.0.increment(key.as_str(), window).await?.count)
+    }
+
+    /// Counts one: the new count and the window it fell in, for
+    /// [`Ephemeral::give_back`].
+    pub async fn count(&self, key: &Key<u64>, window: Duration) -> Result<Counted> {
         self.0.increment(key.as_str(), window).await
     }
 
-    pub async fn decrement(&self, key: &Key<u64>) -> Result<()> {
-        self.0.decrement(key.as_str()).await
+    /// Takes back what [`Ephemeral::count`] counted, in the window it was
+    /// counted in; nothing once that window has ended.
+    pub async fn give_back(&self, key: &Key<u64>, counted: Counted) -> Result<()> {
+        self.0.decrement(key.as_str(), counted.window).await
     }
 
     pub async fn delete<T>(&self, key: &Key<T>) -> Result<()> {

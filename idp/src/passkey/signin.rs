@@ -123,9 +123,9 @@ pub async fn finish(
     };
     let jar = ui.take_jar();
     // Counted before anything is looked at, answers with no ceremony too.
-    if !lockout::ip_attempt(&state, meta.ip).await? {
+    let Some(attempt) = lockout::ip_attempt(&state, meta.ip).await? else {
         return Ok(with_jar(jar, StatusCode::TOO_MANY_REQUESTS, THROTTLED));
-    }
+    };
     let started = ceremony::take_signin(&state, &jar, &body.credential).await?;
     let Some(started) = started else {
         return Ok(with_jar(jar, StatusCode::BAD_REQUEST, CEREMONY_GONE));
@@ -136,7 +136,7 @@ pub async fn finish(
         Ok(passed) => passed,
         Err(refusal) => return Ok(with_jar(jar, StatusCode::BAD_REQUEST, refusal.message())),
     };
-    lockout::ip_succeeded(&state, meta.ip).await?;
+    lockout::ip_succeeded(&state, attempt).await?;
     // A half-done sign-in of this browser (another account's password
     // step) ends: this browser is now the passkey's owner's.
     let jar = match pending::load(&state, &jar).await? {
@@ -254,9 +254,9 @@ pub async fn second_step_finish(
     let Some(started) = ceremony::take_second_step(&state, &pid, &p.user_id).await? else {
         return Ok(refused(StatusCode::BAD_REQUEST, CEREMONY_GONE));
     };
-    if !lockout::ip_attempt(&state, meta.ip).await? {
+    let Some(attempt) = lockout::ip_attempt(&state, meta.ip).await? else {
         return Ok(refused(StatusCode::TOO_MANY_REQUESTS, THROTTLED));
-    }
+    };
     let checked = assertion::check_second_step(
         &state,
         &meta,
@@ -270,7 +270,7 @@ pub async fn second_step_finish(
         Ok(passed) => passed,
         Err(refusal) => return Ok(refused(StatusCode::BAD_REQUEST, refusal.message())),
     };
-    lockout::ip_succeeded(&state, meta.ip).await?;
+    lockout::ip_succeeded(&state, attempt).await?;
     // The second step is done: its pending state ends with it.
     let jar = pending::finish(&state, ui.take_jar(), &pid).await?;
     ui.set_jar(jar);

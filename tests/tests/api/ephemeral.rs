@@ -83,6 +83,7 @@ both!(
     concurrent_takes_have_one_winner,
     put_if_absent_respects_live_values_only,
     increment_counts_within_window_then_restarts,
+    a_count_goes_back_only_to_the_window_it_was_counted_in,
     counter_reads_as_number,
     delete_removes,
     put_replaces_value_and_ttl,
@@ -202,6 +203,38 @@ async fn increment_counts_within_window_then_restarts(store: Ephemeral, clock: M
     advance(&clock, secs(21));
     assert_eq!(store.increment(&key, MINUTE).await.unwrap(), 1);
     assert_eq!(store.increment(&key, MINUTE).await.unwrap(), 2);
+}
+
+/// A try counted at the end of one window and given back after the next
+/// began (a sign-in whose hash ran across the boundary) must not take its
+/// count from the new window: that would be one more guess or mail there.
+async fn a_count_goes_back_only_to_the_window_it_was_counted_in(
+    store: Ephemeral,
+    clock: ManualClock,
+) {
+    let key = keys::counter("login-failures", "carol");
+    let first = store.count(&key, MINUTE).await.unwrap();
+    assert_eq!(first.count, 1);
+    let second = store.count(&key, MINUTE).await.unwrap();
+    assert_eq!(second.count, 2);
+    assert_eq!(first.window, second.window);
+    // Within its window a count goes back.
+    store.give_back(&key, second).await.unwrap();
+    assert_eq!(store.get(&key).await.unwrap(), Some(1));
+
+    // The window ends; another try opens the next one.
+    advance(&clock, secs(61));
+    let next = store.count(&key, MINUTE).await.unwrap();
+    assert_eq!(next.count, 1);
+    assert_ne!(next.window, first.window);
+    // The late give-back of the first window's try changes nothing now.
+    store.give_back(&key, first).await.unwrap();
+    assert_eq!(store.get(&key).await.unwrap(), Some(1));
+    // The new window's own try still goes back, and never below zero.
+    store.give_back(&key, next).await.unwrap();
+    assert_eq!(store.get(&key).await.unwrap(), Some(0));
+    store.give_back(&key, next).await.unwrap();
+    assert_eq!(store.get(&key).await.unwrap(), Some(0));
 }
 
 async fn counter_reads_as_number(store: Ephemeral, clock: ManualClock) {
@@ -350,8 +383,8 @@ async fn redis_prefixes_isolate_stores() {
     assert_eq!(b.get(key).await.unwrap(), None);
     assert_eq!(b.take(key).await.unwrap(), None);
     assert!(b.put_if_absent(key, b"\"from b\"", MINUTE).await.unwrap());
-    assert_eq!(b.increment("count:x:y", MINUTE).await.unwrap(), 1);
-    assert_eq!(a.increment("count:x:y", MINUTE).await.unwrap(), 1);
+    assert_eq!(b.increment("count:x:y", MINUTE).await.unwrap().count, 1);
+    assert_eq!(a.increment("count:x:y", MINUTE).await.unwrap().count, 1);
     b.delete(key).await.unwrap();
 
     // A's value survived everything done through B.
@@ -370,14 +403,14 @@ async fn redis_values_carry_a_real_ttl() {
     let short = Duration::from_secs(3);
     store.put("probe:a", b"1", short).await.unwrap();
     assert!(store.put_if_absent("probe:b", b"1", short).await.unwrap());
-    assert_eq!(store.increment("count:c", short).await.unwrap(), 1);
+    assert_eq!(store.increment("count:c", short).await.unwrap().count, 1);
     tokio::time::sleep(Duration::from_millis(200)).await;
     // Incrementing a live counter must keep its TTL, not make it persistent.
-    assert_eq!(store.increment("count:c", short).await.unwrap(), 2);
+    assert_eq!(store.increment("count:c", short).await.unwrap().count, 2);
     tokio::time::sleep(short + Duration::from_millis(300)).await;
     assert_eq!(store.get("probe:a").await.unwrap(), None);
     assert_eq!(store.get("probe:b").await.unwrap(), None);
-    assert_eq!(store.increment("count:c", short).await.unwrap(), 1);
+    assert_eq!(store.increment("count:c", short).await.unwrap().count, 1);
 
     // A set lives as long as its longest-lived member asked for, then Redis
     // drops it (the clock did not move: its members are still live by it).

@@ -27,10 +27,11 @@ return 1
     )
 });
 
-/// Adds one to the counter at `KEYS[1]` and returns the new count. `ARGV[1]`
-/// is now (ms), `ARGV[2]` the expiry of a new counter (ms, as text) and
-/// `ARGV[3]` its real ttl (ms). A live counter keeps its envelope expiry and
-/// its Redis ttl; an absent, clock-expired or unreadable one restarts at 1.
+/// Adds one to the counter at `KEYS[1]` and returns the new count and the
+/// counter's envelope expiry (ms: which window it is). `ARGV[1]` is now
+/// (ms), `ARGV[2]` the expiry of a new counter (ms, as text) and `ARGV[3]`
+/// its real ttl (ms). A live counter keeps its envelope expiry and its Redis
+/// ttl; an absent, clock-expired or unreadable one restarts at 1.
 pub(super) static INCREMENT: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
@@ -44,19 +45,20 @@ if v then
     if exp and n and exp > tonumber(ARGV[1]) then
       n = n + 1
       redis.call('SET', KEYS[1], exp_text .. '|' .. string.format('%d', n), 'KEEPTTL')
-      return n
+      return {n, exp}
     end
   end
 end
 redis.call('SET', KEYS[1], ARGV[2] .. '|1', 'PX', ARGV[3])
-return 1
+return {1, tonumber(ARGV[2])}
 ",
     )
 });
 
 /// Takes one from the live counter at `KEYS[1]` (never below zero), keeping
-/// its envelope expiry and Redis ttl; `ARGV[1]` is now (ms). An absent,
-/// clock-expired or unreadable counter is left alone.
+/// its envelope expiry and Redis ttl, if its envelope expiry is `ARGV[2]`
+/// (the window the count being given back fell in); `ARGV[1]` is now (ms).
+/// An absent, clock-expired, unreadable or newer counter is left alone.
 pub(super) static DECREMENT: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
@@ -67,7 +69,7 @@ if v then
     local exp_text = string.sub(v, 1, sep - 1)
     local exp = tonumber(exp_text)
     local n = tonumber(string.sub(v, sep + 1))
-    if exp and n and exp > tonumber(ARGV[1]) and n > 0 then
+    if exp and n and exp > tonumber(ARGV[1]) and exp == tonumber(ARGV[2]) and n > 0 then
       redis.call('SET', KEYS[1], exp_text .. '|' .. string.format('%d', n - 1), 'KEEPTTL')
       return n - 1
     end

@@ -20,7 +20,7 @@ use super::sentinel::{
     Follower, Lane, Primary, SentinelSettings, Target, find_primary, open_primary, watch,
 };
 use crate::clock::SharedClock;
-use crate::ephemeral::{EphemeralStore, Error, Result};
+use crate::ephemeral::{Counted, CounterWindow, EphemeralStore, Error, Result};
 
 #[derive(Clone)]
 pub struct RedisStore {
@@ -320,7 +320,7 @@ impl EphemeralStore for RedisStore {
         }
     }
 
-    async fn increment(&self, key: &str, window: Duration) -> Result<u64> {
+    async fn increment(&self, key: &str, window: Duration) -> Result<Counted> {
         let now = self.now_ms();
         let mut invocation = INCREMENT.prepare_invoke();
         invocation
@@ -328,13 +328,21 @@ impl EphemeralStore for RedisStore {
             .arg(now)
             .arg(expiry_ms(now, window))
             .arg(ttl_ms(window));
-        self.invoke("increment", Replay::IfUnsent, Lane::Shared, &invocation)
-            .await
+        let (count, ends): (u64, i64) = self
+            .invoke("increment", Replay::IfUnsent, Lane::Shared, &invocation)
+            .await?;
+        Ok(Counted {
+            count,
+            window: CounterWindow(ends),
+        })
     }
 
-    async fn decrement(&self, key: &str) -> Result<()> {
+    async fn decrement(&self, key: &str, counted_in: CounterWindow) -> Result<()> {
         let mut invocation = DECREMENT.prepare_invoke();
-        invocation.key(self.key(key)).arg(self.now_ms());
+        invocation
+            .key(self.key(key))
+            .arg(self.now_ms())
+            .arg(counted_in.0);
         self.invoke::<i64>("decrement", Replay::IfUnsent, Lane::Shared, &invocation)
             .await?;
         Ok(())
