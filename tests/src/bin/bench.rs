@@ -2413,7 +2413,7 @@ impl Report<'_> {
             let others: f64 = rest.iter().map(|(_, v)| v).sum();
             writeln!(
                 md,
-                "| CPU per completed flow: the server's hashing threads | {hashing:.1} ms |                  ({parallel_hash_ms:.1} ms a hash with every core hashing and nothing else) | |"
+                "| CPU per completed flow: the server's hashing threads | {hashing:.1} ms ({parallel_hash_ms:.1} ms a hash with every core hashing and nothing else) | | |"
             )?;
             writeln!(
                 md,
