@@ -2,7 +2,6 @@
 
 use std::time::Duration;
 
-use sqlx::Connection;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::PgPoolOptions;
 
@@ -16,10 +15,6 @@ use crate::config::DatabaseConfig;
 
 static MIGRATOR: Migrator = sqlx::migrate!("../migrations/postgres");
 
-/// A pooled connection idle at least this long is pinged before use: a
-/// restart of the database or a proxy's idle cut may have closed it.
-const PING_IDLE_AFTER: Duration = Duration::from_secs(1);
-
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
     /// Every call goes through the breaker: it fails fast while the
@@ -32,21 +27,6 @@ impl PostgresStore {
         let pool = PgPoolOptions::new()
             .max_connections(config.max_connections)
             .acquire_timeout(Duration::from_secs(config.connect_timeout_secs))
-            // sqlx's default pings every idle connection it hands out: a
-            // round trip to the database before each query's own (and
-            // sqlx pings again when the connection comes back). Only one
-            // that sat idle a while is checked now; one used moments ago
-            // is known good, and if its server died since, the query
-            // fails with a 503 like a ping would have, and sqlx drops it.
-            .test_before_acquire(false)
-            .before_acquire(|conn, meta| {
-                Box::pin(async move {
-                    if meta.idle_for >= PING_IDLE_AFTER {
-                        conn.ping().await?;
-                    }
-                    Ok(true)
-                })
-            })
             .connect(config.url.expose())
             .await
             .map_err(db_error)?;
