@@ -6,9 +6,10 @@
 //!    create` / `idp client create`, as an operator would; reads the RSS idle.
 //! 2. Times one argon2id hash at the server's configured cost on one thread,
 //!    its memory reused (`hash_password_into_with_memory`), `--hash-samples`
-//!    times (reported as cores ÷ the median). Item 3's capacity is measured
-//!    in each round instead, just before the flows: hashes per second with
-//!    one thread per core hashing at once.
+//!    times (reported). Item 3's capacities are measured in each round,
+//!    just before its flows: cores ÷ one hash (the same timing again) and
+//!    hashes per second with one thread per core hashing at once; the
+//!    flows are judged against the higher of the two.
 //! 3. Imports `--accounts` verified accounts with `idp user import`, every one
 //!    with the same PHC hash at that cost, computed once here.
 //! 4. Starts the yardstick (`bare`) with the bytes of our discovery document
@@ -1330,8 +1331,10 @@ async fn main() -> Result<()> {
     ];
     let mut stats: BTreeMap<(Load, Variant), Stat> = BTreeMap::new();
     let mut flows_rounds: Vec<FlowResult> = Vec::new();
-    // Per round: what every core hashes at once (item 3's capacity).
+    // Per round: what every core hashes at once, and cores ÷ one hash
+    // (item 3's two capacities).
     let mut all_cores_rates: Vec<f64> = Vec::new();
+    let mut one_thread_rates: Vec<f64> = Vec::new();
     // In the order of the loads: (what, CPU time summed over its rounds).
     let mut cpu: Vec<(String, Cpu)> = Vec::new();
     let mut rss_after_endpoints = rss_one_sign_in;
@@ -1427,8 +1430,14 @@ async fn main() -> Result<()> {
             }
         }
         rss_after_endpoints = memory(args.pid)?;
-        // What the cores hash in this round, every one of them hashing, just
-        // before the flows (the server idle meanwhile).
+        // What the cores hash in this round, just before the flows (the
+        // server idle meanwhile): the issue's formula, cores ÷ one hash on
+        // one thread, and every core hashing at once.
+        let one = {
+            let (cost, n) = (cost, args.hash_samples);
+            median(tokio::task::spawn_blocking(move || time_hashes(cost, n)).await??)
+        };
+        one_thread_rates.push(nproc as f64 * 1000.0 / one);
         let rate = {
             let n = nproc;
             tokio::task::spawn_blocking(move || {
@@ -1437,9 +1446,10 @@ async fn main() -> Result<()> {
             .await??
         };
         say(format!(
-            "round {}/{}: {nproc} threads hashing at once: {rate:.1} hashes/s",
+            "round {}/{}: one hash {one:.1} ms ({nproc} cores ÷ it = {:.1}/s); {nproc} threads hashing at once: {rate:.1} hashes/s",
             round + 1,
-            args.rounds
+            args.rounds,
+            nproc as f64 * 1000.0 / one
         ));
         all_cores_rates.push(rate);
         say(format!(
@@ -1500,6 +1510,7 @@ async fn main() -> Result<()> {
         cpu: &cpu,
         hash_ms: &hash_ms,
         all_cores: &all_cores_rates,
+        one_thread: &one_thread_rates,
         cost,
         nproc,
         max_concurrent: setting("password_hashing.max_concurrent"),
@@ -2132,6 +2143,8 @@ struct Report<'a> {
     hash_ms: &'a [f64],
     /// Per round, hashes/s with every core hashing (before the flows).
     all_cores: &'a [f64],
+    /// Per round, cores ÷ one hash on one thread (before the flows).
+    one_thread: &'a [f64],
     cost: HashCost,
     nproc: usize,
     max_concurrent: String,
@@ -2338,16 +2351,11 @@ impl Report<'_> {
         writeln!(md, "|---|---:|---:|:---:|")?;
         writeln!(
             md,
-            "| one argon2id hash (m={} KiB, t={}, p={}), one thread, its memory reused: median of {} | {hash:.1} ms ({lo:.1}–{hi:.1}) | | |",
+            "| one argon2id hash (m={} KiB, t={}, p={}), one thread, its memory reused, before any load: median of {} | {hash:.1} ms ({lo:.1}–{hi:.1}) | | |",
             self.cost.m,
             self.cost.t,
             self.cost.p,
             self.hash_ms.len()
-        )?;
-        writeln!(
-            md,
-            "| {} cores (nproc) ÷ one hash | {formula:.1} hashes/s | | |",
-            self.nproc
         )?;
         let joined = |v: &[f64]| {
             v.iter()
@@ -2355,44 +2363,64 @@ impl Report<'_> {
                 .collect::<Vec<_>>()
                 .join(" / ")
         };
+        let per_round = |capacities: &[f64]| {
+            rates
+                .iter()
+                .zip(capacities)
+                .map(|(f, c)| pct(f / c))
+                .collect::<Vec<_>>()
+                .join(" / ")
+        };
+        // The issue's formula, timed in each round like the other.
+        let formula_rounds = if self.one_thread.is_empty() {
+            formula
+        } else {
+            median(self.one_thread.to_vec())
+        };
         writeln!(
             md,
-            "| capacity: what the cores hash with every one hashing ({} threads, each its memory reused, {ALL_CORES_HASHING_SECS} s just before each round's flows), median of rounds ({}) | {capacity:.1} hashes/s | | |",
+            "| capacity by the issue's formula: {} cores (nproc) ÷ one hash on one thread (median of {} timed just before each round's flows), median of rounds ({}) | {formula_rounds:.1} hashes/s | | |",
+            self.nproc,
+            args.hash_samples,
+            joined(self.one_thread)
+        )?;
+        writeln!(
+            md,
+            "| capacity measured: what the cores hash with every one hashing ({} threads, each its memory reused, {ALL_CORES_HASHING_SECS} s just before each round's flows), median of rounds ({}) | {capacity:.1} hashes/s | | |",
             self.nproc,
             joined(self.all_cores)
         )?;
+        // Judged against the higher of the two: a measure of its own must
+        // not lower the bar the issue set.
+        let bar = capacity.max(formula_rounds);
         writeln!(
             md,
-            "| complete code flows/s ({} tasks, 5 requests each, sign-in included), median of rounds ({}) | {flow_rate:.1} | ≥ {:.1} ({} of capacity) | {} |",
+            "| complete code flows/s ({} tasks, 5 requests each, sign-in included), median of rounds ({}) | {flow_rate:.1} | ≥ {:.1} ({} of the higher capacity) | {} |",
             args.flow_tasks,
             joined(&rates),
-            FLOWS_SHARE * capacity,
+            FLOWS_SHARE * bar,
             pct(FLOWS_SHARE),
-            mark(flow_rate >= FLOWS_SHARE * capacity),
+            mark(flow_rate >= FLOWS_SHARE * bar),
         )?;
-        // Each round's flows against that round's capacity.
-        let shares: Vec<f64> = rates
-            .iter()
-            .zip(self.all_cores)
-            .map(|(f, c)| f / c)
-            .collect();
         writeln!(
             md,
-            "| flows ÷ capacity (each round: {}) | {} | | |",
-            shares
-                .iter()
-                .map(|x| pct(*x))
-                .collect::<Vec<_>>()
-                .join(" / "),
+            "| flows ÷ the formula's capacity (each round: {}) | {} | | |",
+            per_round(self.one_thread),
+            pct(flow_rate / formula_rounds)
+        )?;
+        writeln!(
+            md,
+            "| flows ÷ the measured capacity (each round: {}) | {} | | |",
+            per_round(self.all_cores),
             pct(flow_rate / capacity)
         )?;
-        writeln!(
-            md,
-            "| flows ÷ (cores ÷ one hash) | {} | | |",
-            pct(flow_rate / formula)
-        )?;
         // Where each flow's CPU went: what bounds flows ÷ capacity.
-        if let Some((_, c)) = self.cpu.iter().find(|(n, _)| n == "code flows") {
+        if let Some((_, c)) = self
+            .cpu
+            .iter()
+            .find(|(n, _)| n == "code flows")
+            .filter(|(_, c)| c.idp_hashing > 0)
+        {
             let flows: u64 = self.flows.iter().map(|f| f.completed).sum();
             let tick_ms = 1000.0 / clock_ticks_per_second();
             let per_flow = |ticks: u64| ticks as f64 * tick_ms / flows.max(1) as f64;
@@ -2413,7 +2441,7 @@ impl Report<'_> {
             let others: f64 = rest.iter().map(|(_, v)| v).sum();
             writeln!(
                 md,
-                "| CPU per completed flow: the server's hashing threads | {hashing:.1} ms ({parallel_hash_ms:.1} ms a hash with every core hashing and nothing else) | | |"
+                "| CPU per completed flow: the server's hashing threads (`argon2-N`) | {hashing:.1} ms ({parallel_hash_ms:.1} ms a hash, wall time, of a thread doing nothing else while every core hashes) | | |"
             )?;
             writeln!(
                 md,
