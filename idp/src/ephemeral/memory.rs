@@ -112,9 +112,9 @@ impl MemoryStore {
     }
 }
 
-/// A counter's window, named by its end in milliseconds (as Redis's).
+/// A counter's window, named by its end (nanoseconds).
 fn window_of(expires_at: UnixNanos) -> CounterWindow {
-    CounterWindow(i64::try_from(expires_at / 1_000_000).unwrap_or(i64::MAX))
+    CounterWindow(expires_at)
 }
 
 fn expiry(now: UnixNanos, ttl: Duration) -> UnixNanos {

@@ -46,11 +46,15 @@ pub struct Counted {
     pub window: CounterWindow,
 }
 
-/// Which window of a counter a count fell in: the window's end (app clock,
-/// milliseconds since the epoch). A counter has one live window at a time,
-/// and a new one ends later than the one before.
+/// Which window of a counter a count fell in: the window's end by the app
+/// clock (Redis: milliseconds since the epoch, as its envelope keeps it;
+/// the in-process store: nanoseconds). A live counter keeps its end, and
+/// one that follows an expired one ends at least a window later. One
+/// deleted (a lock clears its address's count) and made again within the
+/// same unit of that clock would get the same name: a late give-back may
+/// then land in it (docs/security.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CounterWindow(pub(crate) i64);
+pub struct CounterWindow(pub(crate) i128);
 
 /// Raw operations. Keys are given without the deployment prefix; each
 /// implementation adds its own.

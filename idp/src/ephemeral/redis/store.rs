@@ -333,7 +333,7 @@ impl EphemeralStore for RedisStore {
             .await?;
         Ok(Counted {
             count,
-            window: CounterWindow(ends),
+            window: CounterWindow(i128::from(ends)),
         })
     }
 
@@ -342,7 +342,8 @@ impl EphemeralStore for RedisStore {
         invocation
             .key(self.key(key))
             .arg(self.now_ms())
-            .arg(counted_in.0);
+            // Not one of ours if it does not fit: left alone by the script.
+            .arg(i64::try_from(counted_in.0).unwrap_or(i64::MIN));
         self.invoke::<i64>("decrement", Replay::IfUnsent, Lane::Shared, &invocation)
             .await?;
         Ok(())
