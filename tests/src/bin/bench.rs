@@ -675,16 +675,12 @@ fn hashing_threads_time(pid: u32) -> u64 {
         .flatten();
     let mut sum = 0;
     for task in tasks {
-        let path = task.path();
-        let named = std::fs::read_to_string(path.join("comm"))
+        let named = std::fs::read_to_string(task.path().join("comm"))
             .is_ok_and(|c| c.trim_end().starts_with("argon2-"));
-        if named
-            && let Ok(stat) = std::fs::read_to_string(path.join("stat"))
-            && let Some((_, rest)) = stat.rsplit_once(')')
-        {
-            let fields: Vec<&str> = rest.split_whitespace().collect();
-            let n = |i: usize| fields.get(i - 3).and_then(|v| v.parse::<u64>().ok());
-            sum += n(14).unwrap_or(0) + n(15).unwrap_or(0);
+        if named {
+            let tid = task.file_name();
+            let tid = tid.to_string_lossy();
+            sum += proc_times(&format!("{pid}/task/{tid}")).map_or(0, |t| t.1);
         }
     }
     sum
@@ -2163,6 +2159,15 @@ const FLOWS_SHARE: f64 = 0.90;
 /// How long every core hashes at once before each round's flows.
 const ALL_CORES_HASHING_SECS: u64 = 3;
 
+/// The median of per-round figures, or `fallback` when no round measured it.
+fn median_or(rounds: &[f64], fallback: f64) -> f64 {
+    if rounds.is_empty() {
+        fallback
+    } else {
+        median(rounds.to_vec())
+    }
+}
+
 fn pct(x: f64) -> String {
     if x.is_finite() {
         format!("{:.0}%", 100.0 * x)
@@ -2230,11 +2235,7 @@ impl Report<'_> {
 
         // 2.
         let formula = self.nproc as f64 * 1000.0 / median(self.hash_ms.to_vec());
-        let capacity = if self.all_cores.is_empty() {
-            formula
-        } else {
-            median(self.all_cores.to_vec())
-        };
+        let capacity = median_or(self.all_cores, formula);
         writeln!(
             md,
             "#### 2. Under a login flood ({} concurrent password sign-ins, {} accounts, a distinct X-Forwarded-For each)",
@@ -2372,11 +2373,7 @@ impl Report<'_> {
                 .join(" / ")
         };
         // The formula, timed in each round like the other.
-        let formula_rounds = if self.one_thread.is_empty() {
-            formula
-        } else {
-            median(self.one_thread.to_vec())
-        };
+        let formula_rounds = median_or(self.one_thread, formula);
         writeln!(
             md,
             "| capacity by the issue's formula: {} cores (nproc) ÷ one hash on one thread (median of {} timed just before each round's flows), median of rounds ({}) | {formula_rounds:.1} hashes/s | | |",
