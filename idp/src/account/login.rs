@@ -250,7 +250,7 @@ pub async fn submit(
     };
     // Right, but a parallel attempt locked the address meanwhile: a burst
     // past the limit lets nobody in.
-    if let Some(until) = lockout::succeeded(&state, attempt, &email).await? {
+    if let Some(until) = lockout::succeeded(&state, attempt).await? {
         audit::record(
             &state,
             &meta,

@@ -13,7 +13,7 @@ use time::OffsetDateTime;
 
 use crate::config::{LockMode, LockoutConfig};
 use crate::domain::Email;
-use crate::ephemeral::{Counted, keys};
+use crate::ephemeral::{Counted, Gated, keys};
 use crate::store::User;
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -88,6 +88,9 @@ pub async fn current_lock(
 /// Counts a sign-in attempt (a password, or a code of the second step)
 /// before anything secret is checked, so a burst of parallel attempts gets
 /// no more checks than the limit: each one's place in the count decides.
+/// One round trip: the address's lock is looked at and the IP and the
+/// address are counted in one atomic step of the store, so a lock taken
+/// by a parallel attempt is either seen here or finds this count taken.
 pub async fn attempt(
     state: &AppState,
     email: &Email,
@@ -95,39 +98,45 @@ pub async fn attempt(
     ip: IpAddr,
 ) -> Result<Gate, AppError> {
     let config = &state.config.lockout;
-    if let Some(until) = current_lock(state, email, user).await? {
+    if let Some(until) = durable_lock(state, user) {
         return Ok(Gate::Locked(Lock {
             until,
             newly: false,
         }));
     }
-    let ip_counted = state
+    let email_key = email.key();
+    let (ip_key, email_counter) = (ip_counter(ip), email_counter(&email_key));
+    // The IP first: a throttled network adds nothing to any address's count.
+    let tallies = [
+        (&ip_key, window(config), config.ip_max_failures),
+        (&email_counter, window(config), u64::MAX),
+    ];
+    let counts = match state
         .ephemeral
-        .count(&ip_counter(ip), window(config))
-        .await?;
-    if ip_counted.count > config.ip_max_failures {
-        return Ok(Gate::IpThrottled);
-    }
-    let counted = state
-        .ephemeral
-        .count(&email_counter(&email.key()), window(config))
-        .await?;
-    let count = counted.count;
-    // A lock taken between the first look and the count (its taker cleared
-    // the count after writing the lock) holds all the same.
-    if let Some(until) = current_lock(state, email, user).await? {
-        return Ok(Gate::Locked(Lock {
-            until,
-            newly: false,
-        }));
-    }
-    if count > config.max_failures {
+        .count_unless(&keys::lock(&email_key), &tallies)
+        .await?
+    {
+        Gated::Barred(until) => {
+            return Ok(Gate::Locked(Lock {
+                until: lock_instant(until, state.clock.now()),
+                newly: false,
+            }));
+        }
+        Gated::Counted(counts) => counts,
+    };
+    let (ip_counted, counted) = match counts[..] {
+        [ip_counted, counted] if ip_counted.count <= config.ip_max_failures => {
+            (ip_counted, counted)
+        }
+        _ => return Ok(Gate::IpThrottled),
+    };
+    if counted.count > config.max_failures {
         // Beyond the limit while the last allowed attempts are still being
         // checked: a burst, refused unchecked, and the address locks.
         return Ok(Gate::Locked(take_lock(state, email, user).await?));
     }
     Ok(Gate::Open(Attempt {
-        email_key: email.key(),
+        email_key,
         ip,
         counted,
         ip_counted,
@@ -136,28 +145,46 @@ pub async fn attempt(
 
 /// The attempt was right: its count is given back (failures alone count).
 /// A lock taken meanwhile by a parallel attempt still holds: `Some` then,
-/// and the attempt must be refused.
+/// and the attempt must be refused. One round trip.
 pub async fn succeeded(
     state: &AppState,
     attempt: Attempt,
-    email: &Email,
 ) -> Result<Option<OffsetDateTime>, AppError> {
-    release(state, attempt).await?;
-    current_lock(state, email, None).await
+    let held = give_back(state, &attempt).await?;
+    let now = state.clock.now();
+    Ok(held.map(|t| lock_instant(t, now)).filter(|t| *t > now))
 }
 
 /// The attempt was not checked after all (the password hashing queue was
 /// full): its count is given back, as for a right one.
 pub async fn release(state: &AppState, attempt: Attempt) -> Result<(), AppError> {
-    state
-        .ephemeral
-        .give_back(&email_counter(&attempt.email_key), attempt.counted)
-        .await?;
-    state
-        .ephemeral
-        .give_back(&ip_counter(attempt.ip), attempt.ip_counted)
-        .await?;
+    give_back(state, &attempt).await?;
     Ok(())
+}
+
+/// Gives the attempt's counts back and reads its address's lock, in one
+/// round trip.
+async fn give_back(state: &AppState, attempt: &Attempt) -> Result<Option<i64>, AppError> {
+    let counts = [
+        (&email_counter(&attempt.email_key), attempt.counted),
+        (&ip_counter(attempt.ip), attempt.ip_counted),
+    ];
+    Ok(state
+        .ephemeral
+        .give_back_then_get(&counts, &keys::lock(&attempt.email_key))
+        .await?)
+}
+
+/// A lock's stored instant (unix seconds); one the store holds but that
+/// cannot be read stays in force for now.
+fn lock_instant(stored: i64, now: OffsetDateTime) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp(stored).unwrap_or(now)
+}
+
+/// The account's lock in the durable store, if it is in force.
+fn durable_lock(state: &AppState, user: Option<&User>) -> Option<OffsetDateTime> {
+    let now = state.clock.now();
+    user.and_then(|u| u.locked_until).filter(|t| *t > now)
 }
 
 /// An answer to check that names no address (a passkey's): counted

@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::{Counted, CounterWindow, EphemeralStore, Result};
+use super::{Counted, CounterWindow, Counting, EphemeralStore, Result, Tally};
 use crate::clock::SharedClock;
 
 /// Below this many entries the map is never swept (a sweep of a small map
@@ -155,6 +155,32 @@ impl Inner {
     }
 }
 
+impl Inner {
+    /// Adds one to the counter under `key` (see [`EphemeralStore::count_unless`]).
+    fn count(&mut self, key: &str, window: Duration, now: UnixNanos) -> Counted {
+        if let Some(entry) = self.live(key, now)
+            && let Some(count) = parse_count(&entry.value)
+        {
+            let count = count.saturating_add(1);
+            entry.value = count.to_string().into_bytes();
+            return Counted {
+                count,
+                window: window_of(entry.expires_at),
+            };
+        }
+        let expires_at = expiry(now, window);
+        let entry = Entry {
+            value: b"1".to_vec(),
+            expires_at,
+        };
+        self.insert(key, entry, now);
+        Counted {
+            count: 1,
+            window: window_of(expires_at),
+        }
+    }
+}
+
 /// The count held in a counter payload; anything else counts as no counter.
 fn parse_count(value: &[u8]) -> Option<u64> {
     std::str::from_utf8(value).ok()?.trim().parse().ok()
@@ -219,41 +245,41 @@ impl EphemeralStore for MemoryStore {
         Ok(entry.filter(|e| e.is_live(now)).map(|e| e.value))
     }
 
-    async fn increment(&self, key: &str, window: Duration) -> Result<Counted> {
+    async fn count_unless(&self, bar: Option<&str>, tallies: &[Tally<'_>]) -> Result<Counting> {
         let now = self.now();
         let mut inner = self.lock();
-        if let Some(entry) = inner.live(key, now)
-            && let Some(count) = parse_count(&entry.value)
+        if let Some(bar) = bar
+            && let Some(entry) = inner.live(bar, now)
         {
-            let count = count.saturating_add(1);
-            entry.value = count.to_string().into_bytes();
-            return Ok(Counted {
-                count,
-                window: window_of(entry.expires_at),
-            });
+            return Ok(Counting::Barred(entry.value.clone()));
         }
-        let expires_at = expiry(now, window);
-        let entry = Entry {
-            value: b"1".to_vec(),
-            expires_at,
-        };
-        inner.insert(key, entry, now);
-        Ok(Counted {
-            count: 1,
-            window: window_of(expires_at),
-        })
+        let mut counts = Vec::with_capacity(tallies.len());
+        for tally in tallies {
+            let counted = inner.count(tally.key, tally.window, now);
+            counts.push(counted);
+            if counted.count > tally.limit {
+                break;
+            }
+        }
+        Ok(Counting::Counted(counts))
     }
 
-    async fn decrement(&self, key: &str, counted_in: CounterWindow) -> Result<()> {
+    async fn give_back_then_get(
+        &self,
+        counts: &[(&str, CounterWindow)],
+        then: Option<&str>,
+    ) -> Result<Option<Vec<u8>>> {
         let now = self.now();
         let mut inner = self.lock();
-        if let Some(entry) = inner.live(key, now)
-            && window_of(entry.expires_at) == counted_in
-            && let Some(count) = parse_count(&entry.value)
-        {
-            entry.value = count.saturating_sub(1).to_string().into_bytes();
+        for (key, counted_in) in counts {
+            if let Some(entry) = inner.live(key, now)
+                && window_of(entry.expires_at) == *counted_in
+                && let Some(count) = parse_count(&entry.value)
+            {
+                entry.value = count.saturating_sub(1).to_string().into_bytes();
+            }
         }
-        Ok(())
+        Ok(then.and_then(|key| inner.live(key, now).map(|e| e.value.clone())))
     }
 
     async fn delete(&self, key: &str) -> Result<()> {

@@ -56,6 +56,33 @@ pub struct Counted {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CounterWindow(pub(crate) i128);
 
+/// One counter of an [`EphemeralStore::count_unless`]: counted in a
+/// window of `window`; the counting stops after it if its count is past
+/// `limit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tally<'a> {
+    pub key: &'a str,
+    pub window: Duration,
+    pub limit: u64,
+}
+
+/// What [`EphemeralStore::count_unless`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Counting {
+    /// The bar's value was live: nothing was counted.
+    Barred(Vec<u8>),
+    /// The counts taken, in the order of the tallies (fewer than asked if
+    /// one went past its limit).
+    Counted(Vec<Counted>),
+}
+
+/// What [`Ephemeral::count_unless`] did: the bar's value, or the counts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Gated<B> {
+    Barred(B),
+    Counted(Vec<Counted>),
+}
+
 /// Raw operations. Keys are given without the deployment prefix; each
 /// implementation adds its own.
 #[async_trait::async_trait]
@@ -76,13 +103,43 @@ pub trait EphemeralStore: Send + Sync + std::fmt::Debug {
     /// Adds one to a counter and returns the new count and the window it
     /// fell in. A counter that does not exist (or has expired) starts at 1
     /// and lives for `window` from then.
-    async fn increment(&self, key: &str, window: Duration) -> Result<Counted>;
+    async fn increment(&self, key: &str, window: Duration) -> Result<Counted> {
+        let tally = Tally {
+            key,
+            window,
+            limit: u64::MAX,
+        };
+        match self.count_unless(None, &[tally]).await? {
+            Counting::Counted(counts) => counts.first().copied(),
+            Counting::Barred(_) => None,
+        }
+        .ok_or_else(|| Error::Decode("a count was asked for and none was taken".into()))
+    }
+    /// Counts several counters in one atomic step (one round trip), each as
+    /// [`EphemeralStore::increment`] does, in the order given, unless a live
+    /// value is stored under `bar`: then that value is returned and nothing
+    /// is counted. The chain stops after the first count past its tally's
+    /// `limit` (what follows it is not counted). Checking the bar and
+    /// counting cannot be split by another caller's write: a lock written
+    /// before is seen, one written after finds the counts taken.
+    async fn count_unless(&self, bar: Option<&str>, tallies: &[Tally<'_>]) -> Result<Counting>;
     /// Takes one back from the counter (never below zero), keeping its
     /// expiry, if it is still the window `counted_in`: an attempt counted
     /// before its check gives its count back when it turns out to be no
     /// failure. A counter that has ended meanwhile is left alone (absent,
     /// or a new window begun since, which the attempt was never counted in).
-    async fn decrement(&self, key: &str, counted_in: CounterWindow) -> Result<()>;
+    async fn decrement(&self, key: &str, counted_in: CounterWindow) -> Result<()> {
+        self.give_back_then_get(&[(key, counted_in)], None)
+            .await
+            .map(drop)
+    }
+    /// [`EphemeralStore::decrement`] of each count, then a read of `then`,
+    /// in one atomic step (one round trip).
+    async fn give_back_then_get(
+        &self,
+        counts: &[(&str, CounterWindow)],
+        then: Option<&str>,
+    ) -> Result<Option<Vec<u8>>>;
     async fn delete(&self, key: &str) -> Result<()>;
     /// Adds `member` to the set under `key`, live for `ttl` from now (adding
     /// it again restarts its ttl). Each member expires on its own, by the app
@@ -269,6 +326,47 @@ impl Ephemeral {
     /// counted in; nothing once that window has ended.
     pub async fn give_back(&self, key: &Key<u64>, counted: Counted) -> Result<()> {
         self.0.decrement(key.as_str(), counted.window).await
+    }
+
+    /// Counts each `(key, window, limit)` in order unless `bar` holds a
+    /// live value, in one atomic step: see [`EphemeralStore::count_unless`].
+    pub async fn count_unless<B: DeserializeOwned>(
+        &self,
+        bar: &Key<B>,
+        tallies: &[(&Key<u64>, Duration, u64)],
+    ) -> Result<Gated<B>> {
+        let tallies: Vec<Tally<'_>> = tallies
+            .iter()
+            .map(|(key, window, limit)| Tally {
+                key: key.as_str(),
+                window: *window,
+                limit: *limit,
+            })
+            .collect();
+        Ok(
+            match self.0.count_unless(Some(bar.as_str()), &tallies).await? {
+                Counting::Barred(value) => Gated::Barred(decode(&value)?),
+                Counting::Counted(counts) => Gated::Counted(counts),
+            },
+        )
+    }
+
+    /// Gives back each count (see [`Ephemeral::give_back`]), then reads
+    /// `then`, in one round trip.
+    pub async fn give_back_then_get<T: DeserializeOwned>(
+        &self,
+        counts: &[(&Key<u64>, Counted)],
+        then: &Key<T>,
+    ) -> Result<Option<T>> {
+        let counts: Vec<(&str, CounterWindow)> = counts
+            .iter()
+            .map(|(key, counted)| (key.as_str(), counted.window))
+            .collect();
+        self.0
+            .give_back_then_get(&counts, Some(then.as_str()))
+            .await?
+            .map(|v| decode(&v))
+            .transpose()
     }
 
     pub async fn delete<T>(&self, key: &Key<T>) -> Result<()> {

@@ -214,7 +214,7 @@ pub async fn submit(
         ));
     }
     // Right, but a parallel wrong code locked the address meanwhile.
-    if let Some(until) = lockout::succeeded(&state, attempt, &user.email).await? {
+    if let Some(until) = lockout::succeeded(&state, attempt).await? {
         let lock = lockout::Lock {
             until,
             newly: false,

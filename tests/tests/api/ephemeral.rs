@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use idp::clock::{Clock, ManualClock, SharedClock};
-use idp::ephemeral::{Ephemeral, EphemeralStore, MemoryStore, RedisStore, Set, keys};
+use idp::ephemeral::{Ephemeral, EphemeralStore, Gated, MemoryStore, RedisStore, Set, keys};
 
 const MINUTE: Duration = Duration::from_secs(60);
 
@@ -84,6 +84,9 @@ both!(
     put_if_absent_respects_live_values_only,
     increment_counts_within_window_then_restarts,
     a_count_goes_back_only_to_the_window_it_was_counted_in,
+    counting_stops_at_a_live_bar_and_after_a_count_past_its_limit,
+    a_burst_counts_the_next_counter_only_within_the_first_ones_limit,
+    counts_given_back_together_then_the_bar_is_read,
     counter_reads_as_number,
     delete_removes,
     put_replaces_value_and_ttl,
@@ -235,6 +238,121 @@ async fn a_count_goes_back_only_to_the_window_it_was_counted_in(
     assert_eq!(store.get(&key).await.unwrap(), Some(0));
     store.give_back(&key, next).await.unwrap();
     assert_eq!(store.get(&key).await.unwrap(), Some(0));
+}
+
+/// The sign-in's count in one step: a live lock bars it (nothing is
+/// counted), and a network past its limit adds nothing to the address.
+async fn counting_stops_at_a_live_bar_and_after_a_count_past_its_limit(
+    store: Ephemeral,
+    clock: ManualClock,
+) {
+    let bar = keys::lock("dave");
+    let (ip, email) = (keys::counter("ip", "10.0.0.9"), keys::counter("em", "dave"));
+    let tallies = [(&ip, MINUTE, 2), (&email, MINUTE, u64::MAX)];
+    let counts = |gated: Gated<i64>| match gated {
+        Gated::Counted(counts) => counts.iter().map(|c| c.count).collect::<Vec<_>>(),
+        Gated::Barred(until) => panic!("barred until {until}"),
+    };
+    assert_eq!(
+        counts(store.count_unless(&bar, &tallies).await.unwrap()),
+        [1, 1]
+    );
+    assert_eq!(
+        counts(store.count_unless(&bar, &tallies).await.unwrap()),
+        [2, 2]
+    );
+    // The network's third is past its limit: the address is not counted.
+    assert_eq!(
+        counts(store.count_unless(&bar, &tallies).await.unwrap()),
+        [3]
+    );
+    assert_eq!(store.get(&email).await.unwrap(), Some(2));
+
+    // A live lock: its value comes back and nothing is counted.
+    store.put(&bar, &1_900_000_000, secs(30)).await.unwrap();
+    assert_eq!(
+        store.count_unless(&bar, &tallies).await.unwrap(),
+        Gated::Barred(1_900_000_000)
+    );
+    assert_eq!(store.get(&ip).await.unwrap(), Some(3));
+    assert_eq!(store.get(&email).await.unwrap(), Some(2));
+
+    // Once it has expired (by the app clock) counting goes on, in new
+    // windows: the old ones ended with it.
+    advance(&clock, secs(61));
+    assert_eq!(
+        counts(store.count_unless(&bar, &tallies).await.unwrap()),
+        [1, 1]
+    );
+}
+
+/// Parallel counts: however they interleave, the second counter is counted
+/// exactly as often as the first stayed within its limit.
+async fn a_burst_counts_the_next_counter_only_within_the_first_ones_limit(
+    store: Ephemeral,
+    _clock: ManualClock,
+) {
+    let bar = keys::lock("erin");
+    let (ip, email) = (keys::counter("ip", "10.0.0.7"), keys::counter("em", "erin"));
+    let burst = (0..40).map(|_| {
+        let (store, bar, ip, email) = (store.clone(), bar.clone(), ip.clone(), email.clone());
+        tokio::spawn(async move {
+            store
+                .count_unless(&bar, &[(&ip, MINUTE, 10), (&email, MINUTE, u64::MAX)])
+                .await
+                .unwrap()
+        })
+    });
+    let mut firsts = Vec::new();
+    for task in burst.collect::<Vec<_>>() {
+        let Gated::Counted(counts) = task.await.unwrap() else {
+            panic!("barred without a lock");
+        };
+        assert_eq!(counts.len(), if counts[0].count <= 10 { 2 } else { 1 });
+        firsts.push(counts[0].count);
+    }
+    firsts.sort_unstable();
+    assert_eq!(firsts, (1..=40).collect::<Vec<_>>());
+    assert_eq!(store.get(&ip).await.unwrap(), Some(40));
+    assert_eq!(store.get(&email).await.unwrap(), Some(10));
+}
+
+/// A right password gives back both counts and learns, in the same step,
+/// whether a parallel attempt locked the address meanwhile.
+async fn counts_given_back_together_then_the_bar_is_read(store: Ephemeral, clock: ManualClock) {
+    let bar = keys::lock("frank");
+    let (ip, email) = (
+        keys::counter("ip", "10.0.0.5"),
+        keys::counter("em", "frank"),
+    );
+    let tallies = [(&ip, MINUTE, 5), (&email, MINUTE, u64::MAX)];
+    store.count_unless(&bar, &tallies).await.unwrap();
+    let Gated::Counted(counts) = store.count_unless(&bar, &tallies).await.unwrap() else {
+        panic!("barred without a lock");
+    };
+    let given = [(&ip, counts[0]), (&email, counts[1])];
+    assert_eq!(store.give_back_then_get(&given, &bar).await.unwrap(), None);
+    assert_eq!(store.get(&ip).await.unwrap(), Some(1));
+    assert_eq!(store.get(&email).await.unwrap(), Some(1));
+
+    // A lock taken meanwhile is read after the give-back.
+    let Gated::Counted(counts) = store.count_unless(&bar, &tallies).await.unwrap() else {
+        panic!("barred without a lock");
+    };
+    store.put(&bar, &1_900_000_000, secs(30)).await.unwrap();
+    let given = [(&ip, counts[0]), (&email, counts[1])];
+    assert_eq!(
+        store.give_back_then_get(&given, &bar).await.unwrap(),
+        Some(1_900_000_000)
+    );
+    assert_eq!(store.get(&ip).await.unwrap(), Some(1));
+    assert_eq!(store.get(&email).await.unwrap(), Some(1));
+
+    // After the windows ended nothing is taken from the new ones.
+    advance(&clock, secs(61));
+    store.count(&ip, MINUTE).await.unwrap();
+    assert_eq!(store.give_back_then_get(&given, &bar).await.unwrap(), None);
+    assert_eq!(store.get(&ip).await.unwrap(), Some(1));
 }
 
 async fn counter_reads_as_number(store: Ephemeral, clock: ManualClock) {

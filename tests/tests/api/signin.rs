@@ -300,6 +300,14 @@ async fn failures_are_also_counted_per_ip(backend: Backend) {
         from("203.0.113.7", "jane@example.com", PW).await,
         StatusCode::TOO_MANY_REQUESTS
     );
+    // A throttled network's tries add nothing to an address's count: more
+    // than the lockout allows, refused before any address is counted.
+    for _ in 0..8 {
+        assert_eq!(
+            from("203.0.113.7", "jane@example.com", "wrong-password-1").await,
+            StatusCode::TOO_MANY_REQUESTS
+        );
+    }
     // Another IP is not affected, and the account is not locked.
     assert_eq!(
         from("198.51.100.1", "jane@example.com", PW).await,

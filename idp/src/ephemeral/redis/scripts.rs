@@ -27,57 +27,91 @@ return 1
     )
 });
 
-/// Adds one to the counter at `KEYS[1]` and returns the new count and the
-/// counter's envelope expiry (ms: which window it is). `ARGV[1]` is now
-/// (ms), `ARGV[2]` the expiry of a new counter (ms, as text) and `ARGV[3]`
-/// its real ttl (ms). A live counter keeps its envelope expiry and its Redis
-/// ttl; an absent, clock-expired or unreadable one restarts at 1.
-pub(super) static INCREMENT: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"
-local v = redis.call('GET', KEYS[1])
-if v then
+/// Lua shared by the counter scripts: `open(v)` splits a stored counter
+/// into its envelope expiry (as text and as a number) and its count, all
+/// nil unless it is readable and live at `now`.
+const COUNTER_LUA: &str = r"
+local now = tonumber(ARGV[1])
+local function open(v)
+  if not v then return nil end
   local sep = string.find(v, '|', 1, true)
-  if sep then
-    local exp_text = string.sub(v, 1, sep - 1)
-    local exp = tonumber(exp_text)
-    local n = tonumber(string.sub(v, sep + 1))
-    if exp and n and exp > tonumber(ARGV[1]) then
-      n = n + 1
-      redis.call('SET', KEYS[1], exp_text .. '|' .. string.format('%d', n), 'KEEPTTL')
-      return {n, exp}
+  if not sep then return nil end
+  local exp_text = string.sub(v, 1, sep - 1)
+  local exp = tonumber(exp_text)
+  local n = tonumber(string.sub(v, sep + 1))
+  if exp and n and exp > now then return exp_text, exp, n end
+  return nil
+end
+";
+
+/// Counts one on each counter of `KEYS` after the first `ARGV[2]` (0 or 1)
+/// keys, in order, unless that first key holds a live value: then its
+/// payload is returned and nothing is counted. `ARGV[1]` is now (ms); per
+/// counter, three arguments from `ARGV[3]`: the expiry of a new counter
+/// (ms, as text), its real ttl (ms) and its limit: the counting stops after
+/// a count past it. A live counter keeps its envelope expiry and its Redis
+/// ttl; an absent, clock-expired or unreadable one restarts at 1. Returns
+/// the count and the envelope expiry (which window) of each counter
+/// counted, flat.
+pub(super) static COUNT_UNLESS: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(&format!(
+        r"{COUNTER_LUA}
+local bars = tonumber(ARGV[2])
+if bars == 1 then
+  local v = redis.call('GET', KEYS[1])
+  if v then
+    local sep = string.find(v, '|', 1, true)
+    local exp = sep and tonumber(string.sub(v, 1, sep - 1))
+    if exp and exp > now then
+      return string.sub(v, sep + 1)
     end
   end
 end
-redis.call('SET', KEYS[1], ARGV[2] .. '|1', 'PX', ARGV[3])
-return {1, tonumber(ARGV[2])}
-",
-    )
+local out = {{}}
+for i = bars + 1, #KEYS do
+  local a = 3 + (i - bars - 1) * 3
+  local exp_text, exp, n = open(redis.call('GET', KEYS[i]))
+  if exp_text then
+    n = n + 1
+    redis.call('SET', KEYS[i], exp_text .. '|' .. string.format('%d', n), 'KEEPTTL')
+  else
+    n = 1
+    exp = tonumber(ARGV[a])
+    redis.call('SET', KEYS[i], ARGV[a] .. '|1', 'PX', ARGV[a + 1])
+  end
+  table.insert(out, n)
+  table.insert(out, exp)
+  if n > tonumber(ARGV[a + 2]) then
+    break
+  end
+end
+return out
+"
+    ))
 });
 
-/// Takes one from the live counter at `KEYS[1]` (never below zero), keeping
-/// its envelope expiry and Redis ttl, if its envelope expiry is `ARGV[2]`
-/// (the window the count being given back fell in); `ARGV[1]` is now (ms).
-/// An absent, clock-expired, unreadable or newer counter is left alone.
-pub(super) static DECREMENT: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"
-local v = redis.call('GET', KEYS[1])
-if v then
-  local sep = string.find(v, '|', 1, true)
-  if sep then
-    local exp_text = string.sub(v, 1, sep - 1)
-    local exp = tonumber(exp_text)
-    local n = tonumber(string.sub(v, sep + 1))
-    if exp and n and exp > tonumber(ARGV[1]) and exp == tonumber(ARGV[2]) and n > 0 then
-      redis.call('SET', KEYS[1], exp_text .. '|' .. string.format('%d', n - 1), 'KEEPTTL')
-      return n - 1
-    end
+/// Takes one from each live counter among the first `#KEYS - ARGV[2]`
+/// keys (never below zero), keeping its envelope expiry and Redis ttl, if
+/// its envelope expiry is the window its count fell in (`ARGV[3]`
+/// onwards, one per counter); an absent, clock-expired, unreadable or
+/// newer counter is left alone. `ARGV[1]` is now (ms). Then, if `ARGV[2]`
+/// is 1, returns the stored value of the last key as it is.
+pub(super) static GIVE_BACK_THEN_GET: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(&format!(
+        r"{COUNTER_LUA}
+local reads = tonumber(ARGV[2])
+for i = 1, #KEYS - reads do
+  local exp_text, exp, n = open(redis.call('GET', KEYS[i]))
+  if exp_text and exp == tonumber(ARGV[2 + i]) and n > 0 then
+    redis.call('SET', KEYS[i], exp_text .. '|' .. string.format('%d', n - 1), 'KEEPTTL')
   end
 end
-return 0
-",
-    )
+if reads == 1 then
+  return redis.call('GET', KEYS[#KEYS])
+end
+return false
+"
+    ))
 });
 
 /// Adds member `ARGV[3]` with expiry `ARGV[2]` (ms) to the sorted set at

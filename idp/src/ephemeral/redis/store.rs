@@ -15,12 +15,12 @@ use super::connection::{
     unavailable,
 };
 use super::envelope::{envelope, expiry_ms, open_envelope, redis_glob_escape, ttl_ms};
-use super::scripts::{DECREMENT, INCREMENT, PUT_IF_ABSENT, SET_ADD};
+use super::scripts::{COUNT_UNLESS, GIVE_BACK_THEN_GET, PUT_IF_ABSENT, SET_ADD};
 use super::sentinel::{
     Follower, Lane, Primary, SentinelSettings, Target, find_primary, open_primary, watch,
 };
 use crate::clock::SharedClock;
-use crate::ephemeral::{Counted, CounterWindow, EphemeralStore, Error, Result};
+use crate::ephemeral::{Counted, CounterWindow, Counting, EphemeralStore, Error, Result, Tally};
 
 #[derive(Clone)]
 pub struct RedisStore {
@@ -320,33 +320,66 @@ impl EphemeralStore for RedisStore {
         }
     }
 
-    async fn increment(&self, key: &str, window: Duration) -> Result<Counted> {
+    async fn count_unless(&self, bar: Option<&str>, tallies: &[Tally<'_>]) -> Result<Counting> {
         let now = self.now_ms();
-        let mut invocation = INCREMENT.prepare_invoke();
-        invocation
-            .key(self.key(key))
-            .arg(now)
-            .arg(expiry_ms(now, window))
-            .arg(ttl_ms(window));
-        let (count, ends): (u64, i64) = self
-            .invoke("increment", Replay::IfUnsent, Lane::Shared, &invocation)
+        let mut invocation = COUNT_UNLESS.prepare_invoke();
+        invocation.arg(now).arg(u8::from(bar.is_some()));
+        if let Some(bar) = bar {
+            invocation.key(self.key(bar));
+        }
+        for tally in tallies {
+            invocation
+                .key(self.key(tally.key))
+                .arg(expiry_ms(now, tally.window))
+                .arg(ttl_ms(tally.window))
+                .arg(tally.limit);
+        }
+        let reply: redis::Value = self
+            .invoke("count", Replay::IfUnsent, Lane::Shared, &invocation)
             .await?;
-        Ok(Counted {
-            count,
-            window: CounterWindow(i128::from(ends)),
-        })
+        let unexpected = || Error::Decode("unexpected reply to a count".into());
+        match reply {
+            redis::Value::BulkString(payload) => Ok(Counting::Barred(payload)),
+            reply @ redis::Value::Array(_) => {
+                let flat: Vec<i64> = redis::from_redis_value(reply).map_err(|_| unexpected())?;
+                flat.chunks_exact(2)
+                    .map(|pair| {
+                        Ok(Counted {
+                            count: u64::try_from(pair[0]).map_err(|_| unexpected())?,
+                            window: CounterWindow(i128::from(pair[1])),
+                        })
+                    })
+                    .collect::<Result<_>>()
+                    .map(Counting::Counted)
+            }
+            _ => Err(unexpected()),
+        }
     }
 
-    async fn decrement(&self, key: &str, counted_in: CounterWindow) -> Result<()> {
-        let mut invocation = DECREMENT.prepare_invoke();
-        invocation
-            .key(self.key(key))
-            .arg(self.now_ms())
-            // Not one of ours if it does not fit: left alone by the script.
-            .arg(i64::try_from(counted_in.0).unwrap_or(i64::MIN));
-        self.invoke::<i64>("decrement", Replay::IfUnsent, Lane::Shared, &invocation)
+    async fn give_back_then_get(
+        &self,
+        counts: &[(&str, CounterWindow)],
+        then: Option<&str>,
+    ) -> Result<Option<Vec<u8>>> {
+        let now = self.now_ms();
+        let mut invocation = GIVE_BACK_THEN_GET.prepare_invoke();
+        invocation.arg(now).arg(u8::from(then.is_some()));
+        for (key, counted_in) in counts {
+            invocation
+                .key(self.key(key))
+                // Not one of ours if it does not fit: left alone by the script.
+                .arg(i64::try_from(counted_in.0).unwrap_or(i64::MIN));
+        }
+        if let Some(then) = then {
+            invocation.key(self.key(then));
+        }
+        let stored: Option<Vec<u8>> = self
+            .invoke("give back", Replay::IfUnsent, Lane::Shared, &invocation)
             .await?;
-        Ok(())
+        match stored {
+            Some(stored) => open_envelope(stored, now),
+            None => Ok(None),
+        }
     }
 
     async fn delete(&self, key: &str) -> Result<()> {
