@@ -38,6 +38,7 @@ pub struct AuthorizeParams {
     prompt: Option<String>,
     max_age: Option<String>,
     login_hint: Option<String>,
+    id_token_hint: Option<String>,
     acr_values: Option<String>,
     response_mode: Option<String>,
     request: Option<String>,
@@ -198,6 +199,7 @@ async fn start(
         || too_long(&p.login_hint, 254)
         || too_long(&p.scope, 1024)
         || too_long(&p.claims, 4096)
+        || too_long(&p.id_token_hint, 8192)
     {
         return Ok(invalid("a parameter is too long"));
     }
@@ -293,6 +295,22 @@ async fn start(
             }
         },
     };
+    // 3.1.2.1: a hint names the account the client means, and binds the
+    // request to it as `sub` with a value does (5.5.1, in `proceed`).
+    let mut claims = claims;
+    if let Some(hint) = p.id_token_hint.as_deref().filter(|h| !h.is_empty()) {
+        let Some(hint) =
+            super::hint::read(&state, hint).filter(|h| h.issued_to(client.id.as_str()))
+        else {
+            return Ok(invalid(
+                "id_token_hint is not an ID token this provider issued to this client",
+            ));
+        };
+        if claims.subject.as_ref().is_some_and(|s| *s != hint.subject) {
+            return Ok(invalid("id_token_hint and claims name different accounts"));
+        }
+        claims.subject = Some(hint.subject);
+    }
     let request = AuthRequest {
         client_id: client.id.clone(),
         redirect_uri: redirect_uri.clone(),
@@ -412,8 +430,9 @@ async fn proceed(
             "the essential acr cannot be met for this user",
         ));
     }
-    // 5.5.1: a request naming its subject is answered for that account
-    // alone, never for whoever else holds the session.
+    // 5.5.1 (and an `id_token_hint`, 3.1.2.1): a request naming its
+    // subject is answered for that account alone, never for whoever else
+    // holds the session.
     if let (Some(current), Some(subject)) = (&user, &request.claims.subject)
         && current.user.id.as_str() != subject
         && next != Next::Password

@@ -13,11 +13,9 @@ use axum_extra::extract::cookie::CookieJar;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::response::issuer;
 use crate::domain::AuditKind;
 use crate::domain::ClientId;
 use crate::store::Client;
-use crate::tokens::keys::VerifyOptions;
 use crate::web::client_meta::ClientMeta;
 use crate::web::headers::form_action_source;
 use crate::web::session::{self, CurrentUser, MaybeUser};
@@ -48,30 +46,13 @@ async fn resolve(
     let mut hint_client = None;
     let mut hint_sub = None;
     if let Some(hint) = p.id_token_hint.as_deref().filter(|h| !h.is_empty()) {
-        let iss = issuer(state);
-        // An expired ID token is a fine hint (OIDC RP-Initiated Logout 2).
-        let options = VerifyOptions {
-            typ: None,
-            issuer: Some(&iss),
-            audience: None,
-            leeway: time::Duration::days(3650),
-        };
-        let Ok(claims) = state.keys.verify_claims(hint, &options) else {
+        let Some(hint) = super::hint::read(state, hint) else {
             return Ok(Err(
                 "The sign-out request carries an ID token this provider did not issue.",
             ));
         };
-        hint_sub = claims
-            .get("sub")
-            .and_then(|s| s.as_str())
-            .map(str::to_owned);
-        hint_client = match claims.get("aud") {
-            Some(serde_json::Value::String(a)) => Some(a.clone()),
-            Some(serde_json::Value::Array(a)) => {
-                a.first().and_then(|v| v.as_str()).map(str::to_owned)
-            }
-            _ => None,
-        };
+        hint_client = hint.audiences.first().cloned();
+        hint_sub = Some(hint.subject);
     }
     let named = p.client_id.clone().filter(|c| !c.is_empty());
     if let (Some(a), Some(b)) = (&hint_client, &named)

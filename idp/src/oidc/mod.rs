@@ -11,6 +11,7 @@ mod consent;
 pub mod discovery;
 mod error;
 pub mod external_id;
+mod hint;
 mod introspect;
 pub mod issue;
 mod jwks;

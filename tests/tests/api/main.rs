@@ -47,6 +47,7 @@ mod devices;
 mod ephemeral;
 mod flows;
 mod hardening;
+mod id_token_hint;
 mod import;
 mod imported_signin;
 mod jit;
