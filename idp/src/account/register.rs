@@ -171,11 +171,7 @@ pub async fn submit(
     // full, it changes nothing: the mail limits are given back.
     let hash = match state.hasher.hash(&password).await {
         Err(HashError::Busy) => {
-            // The busy page either way: a store that cannot take the
-            // counts back is logged, not turned into an error page.
-            if let Err(e) = crate::credentials::guesses::mail_given_back(&state, counted).await {
-                tracing::warn!(error = %e, "a mail request's counts were not given back");
-            }
+            crate::credentials::guesses::mail_given_back(&state, counted).await;
             return Ok(crate::web::busy_page(ui));
         }
         other => other?,

@@ -107,10 +107,13 @@ pub async fn mail_allowed(
 ) -> Result<Option<MailCounts>, AppError> {
     let hour = std::time::Duration::from_secs(3600);
     let config = &state.config.account;
-    let from_ip = keys::counter("mail-ip", &ip.to_string());
-    let from_ip = (state.ephemeral.count(&from_ip, hour).await?, from_ip);
-    let to_address = keys::counter("mail-address", &to.mailbox_key());
-    let to_address = (state.ephemeral.count(&to_address, hour).await?, to_address);
+    let ip_key = keys::counter("mail-ip", &ip.to_string());
+    let address_key = keys::counter("mail-address", &to.mailbox_key());
+    let (ip_counted, address_counted) = state
+        .ephemeral
+        .count_both((&ip_key, hour), (&address_key, hour))
+        .await?;
+    let (from_ip, to_address) = ((ip_counted, ip_key), (address_counted, address_key));
     let allowed = from_ip.0.count <= config.mail_requests_per_ip_per_hour
         && to_address.0.count <= config.mails_per_address_per_hour;
     let counts = MailCounts {
@@ -120,11 +123,7 @@ pub async fn mail_allowed(
     if allowed {
         return Ok(Some(counts));
     }
-    // A refusal answers the same even if the store fails to take the
-    // counts back (an error here would tell the requester it was refused).
-    if let Err(e) = mail_given_back(state, counts).await {
-        tracing::warn!(error = %e, "a refused mail request's counts were not given back");
-    }
+    mail_given_back(state, counts).await;
     Ok(None)
 }
 
@@ -138,16 +137,17 @@ pub struct MailCounts {
 /// Gives back what [`mail_allowed`] counted, for a request that then sent
 /// nothing (refused by a limit, or because the hashing queue was full).
 /// Each count goes back to the hour it was counted in: if that hour has
-/// ended meanwhile, the next one is not given an extra mail.
-pub async fn mail_given_back(state: &AppState, counts: MailCounts) -> Result<(), AppError> {
+/// ended meanwhile, the next one is not given an extra mail. Both go back
+/// in one round trip. A store that cannot take them
+/// back is logged, not answered: the requester sees the same page either
+/// way (an error here would tell them they were refused).
+pub async fn mail_given_back(state: &AppState, counts: MailCounts) {
     let MailCounts {
         from_ip,
         to_address,
     } = counts;
-    state.ephemeral.give_back(&from_ip.1, from_ip.0).await?;
-    state
-        .ephemeral
-        .give_back(&to_address.1, to_address.0)
-        .await?;
-    Ok(())
+    let counts = [(&from_ip.1, from_ip.0), (&to_address.1, to_address.0)];
+    if let Err(e) = state.ephemeral.give_back_many(&counts).await {
+        tracing::warn!(error = %e, "a mail request's counts were not given back");
+    }
 }

@@ -150,29 +150,27 @@ pub async fn succeeded(
     state: &AppState,
     attempt: Attempt,
 ) -> Result<Option<OffsetDateTime>, AppError> {
-    let held = give_back(state, &attempt).await?;
-    let now = state.clock.now();
-    Ok(held.map(|t| lock_instant(t, now)).filter(|t| *t > now))
+    let counts = [
+        (&email_counter(&attempt.email_key), attempt.counted),
+        (&ip_counter(attempt.ip), attempt.ip_counted),
+    ];
+    let held = state
+        .ephemeral
+        .give_back_then_get(&counts, &keys::lock(&attempt.email_key))
+        .await?;
+    // A lock the store still holds is in force, as at `attempt`.
+    Ok(held.map(|t| lock_instant(t, state.clock.now())))
 }
 
 /// The attempt was not checked after all (the password hashing queue was
 /// full): its count is given back, as for a right one.
 pub async fn release(state: &AppState, attempt: Attempt) -> Result<(), AppError> {
-    give_back(state, &attempt).await?;
-    Ok(())
-}
-
-/// Gives the attempt's counts back and reads its address's lock, in one
-/// round trip.
-async fn give_back(state: &AppState, attempt: &Attempt) -> Result<Option<i64>, AppError> {
     let counts = [
         (&email_counter(&attempt.email_key), attempt.counted),
         (&ip_counter(attempt.ip), attempt.ip_counted),
     ];
-    Ok(state
-        .ephemeral
-        .give_back_then_get(&counts, &keys::lock(&attempt.email_key))
-        .await?)
+    state.ephemeral.give_back_many(&counts).await?;
+    Ok(())
 }
 
 /// A lock's stored instant (unix seconds); one the store holds but that

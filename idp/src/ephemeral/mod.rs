@@ -322,6 +322,26 @@ impl Ephemeral {
         self.0.increment(key.as_str(), window).await
     }
 
+    /// Counts two counters in one round trip, each as [`Ephemeral::count`].
+    pub async fn count_both(
+        &self,
+        a: (&Key<u64>, Duration),
+        b: (&Key<u64>, Duration),
+    ) -> Result<(Counted, Counted)> {
+        let tallies = [a, b].map(|(key, window)| Tally {
+            key: key.as_str(),
+            window,
+            limit: u64::MAX,
+        });
+        match self.0.count_unless(None, &tallies).await? {
+            Counting::Counted(counts) => match counts[..] {
+                [a, b] => Ok((a, b)),
+                _ => Err(Error::Decode("two counts were asked for".into())),
+            },
+            Counting::Barred(_) => Err(Error::Decode("a count without a bar was barred".into())),
+        }
+    }
+
     /// Takes back what [`Ephemeral::count`] counted, in the window it was
     /// counted in; nothing once that window has ended.
     pub async fn give_back(&self, key: &Key<u64>, counted: Counted) -> Result<()> {
@@ -349,6 +369,16 @@ impl Ephemeral {
                 Counting::Counted(counts) => Gated::Counted(counts),
             },
         )
+    }
+
+    /// Gives back each count (see [`Ephemeral::give_back`]) in one round
+    /// trip.
+    pub async fn give_back_many(&self, counts: &[(&Key<u64>, Counted)]) -> Result<()> {
+        let counts: Vec<(&str, CounterWindow)> = counts
+            .iter()
+            .map(|(key, counted)| (key.as_str(), counted.window))
+            .collect();
+        self.0.give_back_then_get(&counts, None).await.map(drop)
     }
 
     /// Gives back each count (see [`Ephemeral::give_back`]), then reads

@@ -87,6 +87,7 @@ both!(
     counting_stops_at_a_live_bar_and_after_a_count_past_its_limit,
     a_burst_counts_the_next_counter_only_within_the_first_ones_limit,
     counts_given_back_together_then_the_bar_is_read,
+    two_counts_taken_and_given_back_together,
     counter_reads_as_number,
     delete_removes,
     put_replaces_value_and_ttl,
@@ -353,6 +354,41 @@ async fn counts_given_back_together_then_the_bar_is_read(store: Ephemeral, clock
     store.count(&ip, MINUTE).await.unwrap();
     assert_eq!(store.give_back_then_get(&given, &bar).await.unwrap(), None);
     assert_eq!(store.get(&ip).await.unwrap(), Some(1));
+}
+
+/// A mail request's two counts (its network, its address), taken in one
+/// step and given back in one, each to its own window.
+async fn two_counts_taken_and_given_back_together(store: Ephemeral, clock: ManualClock) {
+    let (ip, to) = (keys::counter("ip", "10.0.0.3"), keys::counter("to", "gil"));
+    store.count(&to, secs(120)).await.unwrap();
+    let (a, b) = store
+        .count_both((&ip, MINUTE), (&to, MINUTE))
+        .await
+        .unwrap();
+    assert_eq!((a.count, b.count), (1, 2));
+    assert_ne!(a.window, b.window, "each counter keeps its own window");
+    store.give_back_many(&[(&ip, a), (&to, b)]).await.unwrap();
+    assert_eq!(store.get(&ip).await.unwrap(), Some(0));
+    assert_eq!(store.get(&to).await.unwrap(), Some(1));
+
+    // The network's window ends and a new one begins; the address's goes on.
+    let (a, b) = store
+        .count_both((&ip, MINUTE), (&to, MINUTE))
+        .await
+        .unwrap();
+    advance(&clock, secs(61));
+    let (next, _) = store
+        .count_both((&ip, MINUTE), (&to, MINUTE))
+        .await
+        .unwrap();
+    assert_eq!(next.count, 1);
+    store.give_back_many(&[(&ip, a), (&to, b)]).await.unwrap();
+    assert_eq!(
+        store.get(&ip).await.unwrap(),
+        Some(1),
+        "the new window keeps its count"
+    );
+    assert_eq!(store.get(&to).await.unwrap(), Some(2));
 }
 
 async fn counter_reads_as_number(store: Ephemeral, clock: ManualClock) {

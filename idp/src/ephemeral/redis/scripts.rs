@@ -29,7 +29,9 @@ return 1
 
 /// Lua shared by the counter scripts: `open(v)` splits a stored counter
 /// into its envelope expiry (as text and as a number) and its count, all
-/// nil unless it is readable and live at `now`.
+/// nil unless it is readable and live at `now`; `live_payload(v)` is the
+/// payload of any stored value, nil unless its envelope is readable and
+/// live.
 const COUNTER_LUA: &str = r"
 local now = tonumber(ARGV[1])
 local function open(v)
@@ -40,6 +42,13 @@ local function open(v)
   local exp = tonumber(exp_text)
   local n = tonumber(string.sub(v, sep + 1))
   if exp and n and exp > now then return exp_text, exp, n end
+  return nil
+end
+local function live_payload(v)
+  if not v then return nil end
+  local sep = string.find(v, '|', 1, true)
+  local exp = sep and tonumber(string.sub(v, 1, sep - 1))
+  if exp and exp > now then return string.sub(v, sep + 1) end
   return nil
 end
 ";
@@ -58,13 +67,9 @@ pub(super) static COUNT_UNLESS: LazyLock<Script> = LazyLock::new(|| {
         r"{COUNTER_LUA}
 local bars = tonumber(ARGV[2])
 if bars == 1 then
-  local v = redis.call('GET', KEYS[1])
-  if v then
-    local sep = string.find(v, '|', 1, true)
-    local exp = sep and tonumber(string.sub(v, 1, sep - 1))
-    if exp and exp > now then
-      return string.sub(v, sep + 1)
-    end
+  local barred = live_payload(redis.call('GET', KEYS[1]))
+  if barred then
+    return barred
   end
 end
 local out = {{}}
@@ -95,7 +100,8 @@ return out
 /// its envelope expiry is the window its count fell in (`ARGV[3]`
 /// onwards, one per counter); an absent, clock-expired, unreadable or
 /// newer counter is left alone. `ARGV[1]` is now (ms). Then, if `ARGV[2]`
-/// is 1, returns the stored value of the last key as it is.
+/// is 1, returns the payload of the last key's value if its envelope is
+/// readable and live (as the count's bar is read), else nil.
 pub(super) static GIVE_BACK_THEN_GET: LazyLock<Script> = LazyLock::new(|| {
     Script::new(&format!(
         r"{COUNTER_LUA}
@@ -107,7 +113,10 @@ for i = 1, #KEYS - reads do
   end
 end
 if reads == 1 then
-  return redis.call('GET', KEYS[#KEYS])
+  local read = live_payload(redis.call('GET', KEYS[#KEYS]))
+  if read then
+    return read
+  end
 end
 return false
 "

@@ -373,13 +373,9 @@ impl EphemeralStore for RedisStore {
         if let Some(then) = then {
             invocation.key(self.key(then));
         }
-        let stored: Option<Vec<u8>> = self
-            .invoke("give back", Replay::IfUnsent, Lane::Shared, &invocation)
-            .await?;
-        match stored {
-            Some(stored) => open_envelope(stored, now),
-            None => Ok(None),
-        }
+        // The payload, out of its envelope, if it is live.
+        self.invoke("give back", Replay::IfUnsent, Lane::Shared, &invocation)
+            .await
     }
 
     async fn delete(&self, key: &str) -> Result<()> {
