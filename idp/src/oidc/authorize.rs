@@ -299,17 +299,30 @@ async fn start(
     // request to it as `sub` with a value does (5.5.1, in `proceed`).
     let mut claims = claims;
     if let Some(hint) = p.id_token_hint.as_deref().filter(|h| !h.is_empty()) {
-        let Some(hint) =
-            super::hint::read(&state, hint).filter(|h| h.issued_to(client.id.as_str()))
-        else {
-            return Ok(invalid(
-                "id_token_hint is not an ID token this provider issued to this client",
-            ));
-        };
-        if claims.subject.as_ref().is_some_and(|s| *s != hint.subject) {
-            return Ok(invalid("id_token_hint and claims name different accounts"));
+        match super::hint::read(&state, hint) {
+            Ok(hint) if hint.issued_to(client.id.as_str()) => {
+                if claims.subject.as_ref().is_some_and(|s| *s != hint.subject) {
+                    return Ok(invalid("id_token_hint and claims name different accounts"));
+                }
+                claims.subject = Some(hint.subject);
+            }
+            // Signed by a key retired since (or by none of ours): whom it
+            // names cannot be checked, so nobody is taken for them. The
+            // person signs in again; silently, that is not possible.
+            Err(super::hint::Refused::UnknownKey) if prompt_none => {
+                return Ok(back.error(
+                    &state,
+                    "login_required",
+                    "the id_token_hint can no longer be verified: the user must sign in again",
+                ));
+            }
+            Err(super::hint::Refused::UnknownKey) => prompt_login = true,
+            Ok(_) | Err(super::hint::Refused::NotOurs) => {
+                return Ok(invalid(
+                    "id_token_hint is not an ID token this provider issued to this client",
+                ));
+            }
         }
-        claims.subject = Some(hint.subject);
     }
     let request = AuthRequest {
         client_id: client.id.clone(),

@@ -3,11 +3,10 @@
 //! account it means. A hint names someone and proves nothing, so an
 //! expired one is as good as a fresh one; what is checked is that it is
 //! ours: our signature (a key still published), our issuer, and the `typ`
-//! of an ID token, so that an access token (`at+jwt`) or a logout token
-//! (`logout+jwt`) is no hint.
+//! of an ID token, so that an access token (`at+jwt`) is no hint.
 
 use super::response::issuer;
-use crate::tokens::keys::VerifyOptions;
+use crate::tokens::keys::{KeyError, TokenError, VerifyOptions};
 use crate::web::AppState;
 
 /// What a valid hint says.
@@ -25,8 +24,19 @@ impl IdTokenHint {
     }
 }
 
-/// The hint, if it is an ID token of ours; `None` for anything else.
-pub fn read(state: &AppState, hint: &str) -> Option<IdTokenHint> {
+/// Why a hint names nobody.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// Signed with a key this provider does not publish (any more): an ID
+    /// token of a key retired since rotation looks like this, so what it
+    /// names cannot be checked, but it need not be a forgery.
+    UnknownKey,
+    /// Not an ID token of ours.
+    NotOurs,
+}
+
+/// What the hint names, if it is an ID token of ours.
+pub fn read(state: &AppState, hint: &str) -> Result<IdTokenHint, Refused> {
     let iss = issuer(state);
     let options = VerifyOptions {
         typ: Some("JWT"),
@@ -35,15 +45,23 @@ pub fn read(state: &AppState, hint: &str) -> Option<IdTokenHint> {
         // Expired hints are fine (see above); ten years is "any".
         leeway: time::Duration::days(3650),
     };
-    let claims = state.keys.verify_claims(hint, &options).ok()?;
-    let subject = claims.get("sub")?.as_str()?.to_owned();
-    let audiences = match claims.get("aud")? {
-        serde_json::Value::String(a) => vec![a.clone()],
-        serde_json::Value::Array(a) => a
+    let claims = match state.keys.verify_claims(hint, &options) {
+        Ok(claims) => claims,
+        Err(KeyError::Token(TokenError::UnknownKey)) => return Err(Refused::UnknownKey),
+        Err(_) => return Err(Refused::NotOurs),
+    };
+    let subject = claims
+        .get("sub")
+        .and_then(|s| s.as_str())
+        .ok_or(Refused::NotOurs)?
+        .to_owned();
+    let audiences = match claims.get("aud") {
+        Some(serde_json::Value::String(a)) => vec![a.clone()],
+        Some(serde_json::Value::Array(a)) => a
             .iter()
             .filter_map(|v| v.as_str().map(str::to_owned))
             .collect(),
-        _ => return None,
+        _ => return Err(Refused::NotOurs),
     };
-    Some(IdTokenHint { subject, audiences })
+    Ok(IdTokenHint { subject, audiences })
 }

@@ -46,7 +46,7 @@ async fn resolve(
     let mut hint_client = None;
     let mut hint_sub = None;
     if let Some(hint) = p.id_token_hint.as_deref().filter(|h| !h.is_empty()) {
-        let Some(hint) = super::hint::read(state, hint) else {
+        let Ok(hint) = super::hint::read(state, hint) else {
             return Ok(Err(
                 "The sign-out request carries an ID token this provider did not issue.",
             ));

@@ -21,6 +21,7 @@ use crate::{Backend, TestApp};
 on_both_backends!(
     a_hint_binds_the_request_to_the_account_it_names,
     a_hint_that_is_not_an_id_token_of_ours_for_this_client_is_invalid_request,
+    a_hint_signed_by_a_retired_key_asks_for_a_new_sign_in,
 );
 
 const BOB: &str = "bob@example.com";
@@ -28,12 +29,18 @@ const BOB_PW: &str = "Amber-Orchard-Violin-2846";
 
 /// Jane and the first-party client `shop`.
 async fn shop(backend: Backend) -> Suite {
+    let (app, secret) = shop_app(backend).await;
+    Suite::on(app, "shop", secret).await
+}
+
+/// [`shop`] before the suite reads the keys: the app and the client's secret.
+async fn shop_app(backend: Backend) -> (TestApp, String) {
     let app = TestApp::spawn(backend).await;
     app.create_user(EMAIL, PW, "Jane Doe").await;
     let secret = register_client(&app, NewClient::app("shop", "Helix Shop", CALLBACK))
         .await
         .unwrap();
-    Suite::on(app, "shop", secret).await
+    (app, secret)
 }
 
 /// Bob signs in at `shop` in a browser of his own: his completed flow.
@@ -129,7 +136,8 @@ async fn a_hint_that_is_not_an_id_token_of_ours_for_this_client_is_invalid_reque
         }
     }
 
-    // The same token is no sign-out hint either: the person is asked.
+    // The same token is no sign-out hint either: an error page, and no
+    // redirect anywhere.
     let out = suite
         .app
         .page(&format!(
@@ -140,4 +148,46 @@ async fn a_hint_that_is_not_an_id_token_of_ours_for_this_client_is_invalid_reque
         ))
         .await;
     assert!(out.contains("did not issue"), "{}", out.text());
+}
+
+/// A relying party that kept the ID token of an earlier sign-in sends it
+/// after the provider's keys have rotated and the old key is no longer
+/// published: whom it names cannot be checked any more. Silently that is
+/// `login_required`; otherwise the person signs in again, and the answer
+/// is for whoever did.
+async fn a_hint_signed_by_a_retired_key_asks_for_a_new_sign_in(backend: Backend) {
+    let (app, secret) = shop_app(backend).await;
+    let before = Suite::on(app.clone(), "shop", secret.clone()).await;
+    let old_hint = before
+        .flow(&app, &before.request(), Some(PW))
+        .await
+        .tokens
+        .str("id_token")
+        .to_owned();
+
+    // A rotation, the new keys active, the old ones gone a day later.
+    app.clock.advance(Duration::days(30));
+    app.state.keys.rotate(false).await.unwrap();
+    app.clock.advance(Duration::minutes(61));
+    app.state.keys.reload().await.unwrap();
+    app.clock.advance(Duration::days(1) + Duration::seconds(2));
+    app.state.keys.reload().await.unwrap();
+
+    // Jane signed in again, in her browser, since.
+    let suite = Suite::on(app.clone(), "shop", secret).await;
+    let janes = suite.flow(&app, &suite.request(), Some(PW)).await;
+
+    let silent = suite
+        .request()
+        .set("prompt", "none")
+        .set("id_token_hint", &old_hint);
+    let answer = suite.authorize(&app, &silent, None).await;
+    suite.check_error_answer(&answer, silent.get("state"), &["login_required"]);
+
+    app.clock.advance(Duration::seconds(5));
+    let request = suite.request().set("id_token_hint", &old_hint);
+    let answer = suite.authorize(&app, &request, Some(PW)).await;
+    assert!(answer.asked_password, "asked to sign in again");
+    let flow = suite.finish(answer, &request, ClientAuth::Basic).await;
+    assert_eq!(flow.id["sub"], janes.id["sub"]);
 }
