@@ -110,6 +110,26 @@ async fn oversized_bodies_are_refused(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    // The body is left unread, so the server closes the connection: it says
+    // so, and a client's pool does not send its next request into it.
+    assert_eq!(
+        response
+            .headers()
+            .get("connection")
+            .and_then(|v| v.to_str().ok()),
+        Some("close")
+    );
+    for _ in 0..20 {
+        let response = app
+            .http
+            .post(app.url("/healthz"))
+            .body(vec![b'x'; 200 * 1024])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(app.get("/healthz").await.status(), StatusCode::OK);
+    }
 }
 
 async fn unknown_paths_are_404(backend: Backend) {
