@@ -195,6 +195,9 @@ impl TestRp {
 #[serde(default)]
 struct LoginOptions {
     prompt: Option<String>,
+    /// An ID token this relying party received, sent back as the account
+    /// it means (OIDC Core 3.1.2.1).
+    id_token_hint: Option<String>,
     response_mode: Option<String>,
     /// Space-separated, `openid` implied; default `email profile`.
     scope: Option<String>,
@@ -263,6 +266,9 @@ async fn login(
     }
     if let Some(prompt) = options.prompt.as_deref() {
         request = request.add_extra_param("prompt", prompt.to_owned());
+    }
+    if let Some(hint) = options.id_token_hint.as_deref() {
+        request = request.add_extra_param("id_token_hint", hint.to_owned());
     }
     if let Some(mode) = options.response_mode.as_deref() {
         request = request.add_extra_param("response_mode", mode.to_owned());

@@ -216,6 +216,45 @@ async fn prompt_none_with_a_live_session_returns_silently(backend: Backend) {
     assert_eq!(rp.sign_ins().len(), 2);
     assert_eq!(silent.auth_time, first.auth_time, "no new authentication");
     browser.assert_clean_console("prompt=none").await;
+
+    // With the ID token it holds as the hint: the same, silently.
+    let hinted = |hint: &str| rp.url(&format!("/login?prompt=none&id_token_hint={hint}"));
+    browser.open(&hinted(&first.id_token)).await;
+    assert_signed_in_at(&browser, &rp, &jane, "pwd").await;
+    assert_eq!(rp.sign_ins().len(), 3);
+    assert_eq!(rp.last_sign_in().sub, first.sub);
+
+    // Bob signed in at the same application elsewhere; his ID token as the
+    // hint in Jane's browser is never answered for Jane.
+    app.create_user("bob@example.com", "Amber-Orchard-Violin-2846", "Bob")
+        .await;
+    let elsewhere = app.other_browser();
+    let mut bob = tests::signin::Person::new("bob@example.com");
+    bob.password = Some("Amber-Orchard-Violin-2846".into());
+    let callback = rp.url("/cb?");
+    let arrived = bob
+        .walk(&elsewhere, &rp.url("/login"), |u| u.starts_with(&callback))
+        .await;
+    assert_eq!(elsewhere.page_at(&arrived).await.status, 200);
+    let bobs = rp.last_sign_in();
+    assert_ne!(bobs.sub, first.sub);
+    browser.open(&hinted(&bobs.id_token)).await;
+    browser
+        .wait_until(
+            "the relying party's page with the provider's error",
+            "const e = document.getElementById('error'); return e ? e.innerText.trim() : null;",
+            vec![],
+        )
+        .await;
+    browser.see("login_required").await;
+    assert_eq!(
+        rp.sign_ins().len(),
+        4,
+        "no sign-in for Jane with Bob's hint"
+    );
+    browser
+        .assert_clean_console("prompt=none with an id_token_hint")
+        .await;
     save_screenshot(&browser, "rp-prompt-none").await;
     browser.quit().await;
 }
