@@ -5,6 +5,9 @@
 //! ours: our signature (a key still published), our issuer, and the `typ`
 //! of an ID token, so that an access token (`at+jwt`) is no hint.
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
 use super::response::issuer;
 use crate::tokens::keys::{KeyError, TokenError, VerifyOptions};
 use crate::web::AppState;
@@ -64,4 +67,19 @@ pub fn read(state: &AppState, hint: &str) -> Result<IdTokenHint, Refused> {
         _ => return Err(Refused::NotOurs),
     };
     Ok(IdTokenHint { subject, audiences })
+}
+
+/// The first `aud` of a token whose signature cannot be checked, read
+/// without any check: only to pick the client whose registered addresses
+/// a sign-out's `post_logout_redirect_uri` must match, which the request
+/// could name itself with `client_id`. Never to decide whom it names.
+pub fn unverified_audience(hint: &str) -> Option<String> {
+    let payload = hint.split('.').nth(1)?;
+    let claims: serde_json::Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;
+    match claims.get("aud")? {
+        serde_json::Value::String(a) => Some(a.clone()),
+        serde_json::Value::Array(a) => a.first()?.as_str().map(str::to_owned),
+        _ => None,
+    }
 }

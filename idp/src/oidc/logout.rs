@@ -46,13 +46,22 @@ async fn resolve(
     let mut hint_client = None;
     let mut hint_sub = None;
     if let Some(hint) = p.id_token_hint.as_deref().filter(|h| !h.is_empty()) {
-        let Ok(hint) = super::hint::read(state, hint) else {
-            return Ok(Err(
-                "The sign-out request carries an ID token this provider did not issue.",
-            ));
-        };
-        hint_client = hint.audiences.first().cloned();
-        hint_sub = Some(hint.subject);
+        match super::hint::read(state, hint) {
+            Ok(hint) => {
+                hint_client = hint.audiences.first().cloned();
+                hint_sub = Some(hint.subject);
+            }
+            // Signed by a key retired since: no hint (the person confirms),
+            // but its client still says where the sign-out may return.
+            Err(super::hint::Refused::UnknownKey) => {
+                hint_client = super::hint::unverified_audience(hint);
+            }
+            Err(super::hint::Refused::NotOurs) => {
+                return Ok(Err(
+                    "The sign-out request carries an ID token this provider did not issue.",
+                ));
+            }
+        }
     }
     let named = p.client_id.clone().filter(|c| !c.is_empty());
     if let (Some(a), Some(b)) = (&hint_client, &named)

@@ -25,6 +25,7 @@ on_both_backends!(
 );
 
 const BOB: &str = "bob@example.com";
+const SIGNED_OUT: &str = "http://localhost:4000/signed-out";
 const BOB_PW: &str = "Amber-Orchard-Violin-2846";
 
 /// Jane and the first-party client `shop`.
@@ -37,9 +38,11 @@ async fn shop(backend: Backend) -> Suite {
 async fn shop_app(backend: Backend) -> (TestApp, String) {
     let app = TestApp::spawn(backend).await;
     app.create_user(EMAIL, PW, "Jane Doe").await;
-    let secret = register_client(&app, NewClient::app("shop", "Helix Shop", CALLBACK))
-        .await
-        .unwrap();
+    let shop = NewClient {
+        post_logout_redirect_uri: Some(SIGNED_OUT),
+        ..NewClient::app("shop", "Helix Shop", CALLBACK)
+    };
+    let secret = register_client(&app, shop).await.unwrap();
     (app, secret)
 }
 
@@ -152,18 +155,16 @@ async fn a_hint_that_is_not_an_id_token_of_ours_for_this_client_is_invalid_reque
 
 /// A relying party that kept the ID token of an earlier sign-in sends it
 /// after the provider's keys have rotated and the old key is no longer
-/// published: whom it names cannot be checked any more. Silently that is
-/// `login_required`; otherwise the person signs in again, and the answer
-/// is for whoever did.
+/// published: whom it names cannot be checked any more, so it binds
+/// nobody. Silently that is `login_required`; otherwise the person signs
+/// in again, and the answer is for whoever did (here Jane, with Bob's old
+/// token as the hint).
 async fn a_hint_signed_by_a_retired_key_asks_for_a_new_sign_in(backend: Backend) {
     let (app, secret) = shop_app(backend).await;
     let before = Suite::on(app.clone(), "shop", secret.clone()).await;
-    let old_hint = before
-        .flow(&app, &before.request(), Some(PW))
-        .await
-        .tokens
-        .str("id_token")
-        .to_owned();
+    // Bob's ID token: a hint that, were it still trusted, Jane's browser
+    // could never be answered with.
+    let old_hint = bobs_flow(&before).await.tokens.str("id_token").to_owned();
 
     // A rotation, the new keys active, the old ones gone a day later.
     app.clock.advance(Duration::days(30));
@@ -190,4 +191,22 @@ async fn a_hint_signed_by_a_retired_key_asks_for_a_new_sign_in(backend: Backend)
     assert!(answer.asked_password, "asked to sign in again");
     let flow = suite.finish(answer, &request, ClientAuth::Basic).await;
     assert_eq!(flow.id["sub"], janes.id["sub"]);
+
+    // As a sign-out hint it counts as none: Jane is asked to confirm, and
+    // stays signed in until she does.
+    let confirm = app
+        .page(&format!(
+            "/logout?{}",
+            url::form_urlencoded::Serializer::new(String::new())
+                .append_pair("id_token_hint", &old_hint)
+                .append_pair("post_logout_redirect_uri", SIGNED_OUT)
+                .finish()
+        ))
+        .await;
+    assert_eq!(confirm.status, 200, "{}", confirm.text());
+    assert!(confirm.contains("Sign out?"), "{}", confirm.text());
+    let still = suite
+        .authorize(&app, &suite.request().set("prompt", "none"), None)
+        .await;
+    assert!(still.get("code").is_some(), "still signed in: {still:?}");
 }
