@@ -113,13 +113,9 @@ pub async fn mail_allowed(
         .ephemeral
         .count_both((&ip_key, hour), (&address_key, hour))
         .await?;
-    let (from_ip, to_address) = ((ip_counted, ip_key), (address_counted, address_key));
-    let allowed = from_ip.0.count <= config.mail_requests_per_ip_per_hour
-        && to_address.0.count <= config.mails_per_address_per_hour;
-    let counts = MailCounts {
-        from_ip,
-        to_address,
-    };
+    let allowed = ip_counted.count <= config.mail_requests_per_ip_per_hour
+        && address_counted.count <= config.mails_per_address_per_hour;
+    let counts = MailCounts([(ip_key, ip_counted), (address_key, address_counted)]);
     if allowed {
         return Ok(Some(counts));
     }
@@ -129,10 +125,7 @@ pub async fn mail_allowed(
 
 /// What [`mail_allowed`] counted, each in its hour's window.
 #[derive(Debug)]
-pub struct MailCounts {
-    from_ip: (Counted, Key<u64>),
-    to_address: (Counted, Key<u64>),
-}
+pub struct MailCounts([(Key<u64>, Counted); 2]);
 
 /// Gives back what [`mail_allowed`] counted, for a request that then sent
 /// nothing (refused by a limit, or because the hashing queue was full).
@@ -142,12 +135,7 @@ pub struct MailCounts {
 /// back is logged, not answered: the requester sees the same page either
 /// way (an error here would tell them they were refused).
 pub async fn mail_given_back(state: &AppState, counts: MailCounts) {
-    let MailCounts {
-        from_ip,
-        to_address,
-    } = counts;
-    let counts = [(&from_ip.1, from_ip.0), (&to_address.1, to_address.0)];
-    if let Err(e) = state.ephemeral.give_back_many(&counts).await {
+    if let Err(e) = state.ephemeral.give_back_many(&counts.0).await {
         tracing::warn!(error = %e, "a mail request's counts were not given back");
     }
 }

@@ -13,7 +13,7 @@ use time::OffsetDateTime;
 
 use crate::config::{LockMode, LockoutConfig};
 use crate::domain::Email;
-use crate::ephemeral::{Counted, Gated, keys};
+use crate::ephemeral::{Counted, Gated, Key, keys};
 use crate::store::User;
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -53,15 +53,25 @@ pub struct Attempt {
     ip_counted: Counted,
 }
 
+impl Attempt {
+    /// Its two counters, each with what this attempt counted there.
+    fn counters(&self) -> [(Key<u64>, Counted); 2] {
+        [
+            (email_counter(&self.email_key), self.counted),
+            (ip_counter(self.ip), self.ip_counted),
+        ]
+    }
+}
+
 fn window(config: &LockoutConfig) -> Duration {
     Duration::from_secs(config.window_minutes * 60)
 }
 
-fn email_counter(email_key: &str) -> crate::ephemeral::Key<u64> {
+fn email_counter(email_key: &str) -> Key<u64> {
     keys::counter("login-email", email_key)
 }
 
-fn ip_counter(ip: IpAddr) -> crate::ephemeral::Key<u64> {
+fn ip_counter(ip: IpAddr) -> Key<u64> {
     keys::counter("login-ip", &ip.to_string())
 }
 
@@ -150,13 +160,9 @@ pub async fn succeeded(
     state: &AppState,
     attempt: Attempt,
 ) -> Result<Option<OffsetDateTime>, AppError> {
-    let counts = [
-        (&email_counter(&attempt.email_key), attempt.counted),
-        (&ip_counter(attempt.ip), attempt.ip_counted),
-    ];
     let held = state
         .ephemeral
-        .give_back_then_get(&counts, &keys::lock(&attempt.email_key))
+        .give_back_then_get(&attempt.counters(), &keys::lock(&attempt.email_key))
         .await?;
     // A lock the store still holds is in force, as at `attempt`.
     Ok(held.map(|t| lock_instant(t, state.clock.now())))
@@ -165,11 +171,7 @@ pub async fn succeeded(
 /// The attempt was not checked after all (the password hashing queue was
 /// full): its count is given back, as for a right one.
 pub async fn release(state: &AppState, attempt: Attempt) -> Result<(), AppError> {
-    let counts = [
-        (&email_counter(&attempt.email_key), attempt.counted),
-        (&ip_counter(attempt.ip), attempt.ip_counted),
-    ];
-    state.ephemeral.give_back_many(&counts).await?;
+    state.ephemeral.give_back_many(&attempt.counters()).await?;
     Ok(())
 }
 

@@ -373,27 +373,22 @@ impl Ephemeral {
 
     /// Gives back each count (see [`Ephemeral::give_back`]) in one round
     /// trip.
-    pub async fn give_back_many(&self, counts: &[(&Key<u64>, Counted)]) -> Result<()> {
-        let counts: Vec<(&str, CounterWindow)> = counts
-            .iter()
-            .map(|(key, counted)| (key.as_str(), counted.window))
-            .collect();
-        self.0.give_back_then_get(&counts, None).await.map(drop)
+    pub async fn give_back_many(&self, counts: &[(Key<u64>, Counted)]) -> Result<()> {
+        self.0
+            .give_back_then_get(&windows(counts), None)
+            .await
+            .map(drop)
     }
 
     /// Gives back each count (see [`Ephemeral::give_back`]), then reads
     /// `then`, in one round trip.
     pub async fn give_back_then_get<T: DeserializeOwned>(
         &self,
-        counts: &[(&Key<u64>, Counted)],
+        counts: &[(Key<u64>, Counted)],
         then: &Key<T>,
     ) -> Result<Option<T>> {
-        let counts: Vec<(&str, CounterWindow)> = counts
-            .iter()
-            .map(|(key, counted)| (key.as_str(), counted.window))
-            .collect();
         self.0
-            .give_back_then_get(&counts, Some(then.as_str()))
+            .give_back_then_get(&windows(counts), Some(then.as_str()))
             .await?
             .map(|v| decode(&v))
             .transpose()
@@ -424,6 +419,15 @@ impl Ephemeral {
 /// one by one ([`EphemeralStore::set_add`]); it is never read with `get`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Set {}
+
+/// Each counter's name with the window its count fell in, as the raw
+/// store takes them back.
+fn windows(counts: &[(Key<u64>, Counted)]) -> Vec<(&str, CounterWindow)> {
+    counts
+        .iter()
+        .map(|(key, counted)| (key.as_str(), counted.window))
+        .collect()
+}
 
 fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>> {
     serde_json::to_vec(value).map_err(|e| Error::Decode(e.to_string()))

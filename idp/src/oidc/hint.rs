@@ -58,15 +58,21 @@ pub fn read(state: &AppState, hint: &str) -> Result<IdTokenHint, Refused> {
         .and_then(|s| s.as_str())
         .ok_or(Refused::NotOurs)?
         .to_owned();
-    let audiences = match claims.get("aud") {
-        Some(serde_json::Value::String(a)) => vec![a.clone()],
-        Some(serde_json::Value::Array(a)) => a
-            .iter()
-            .filter_map(|v| v.as_str().map(str::to_owned))
-            .collect(),
-        _ => return Err(Refused::NotOurs),
-    };
+    let audiences = audiences(&claims).ok_or(Refused::NotOurs)?;
     Ok(IdTokenHint { subject, audiences })
+}
+
+/// `aud`: one client or several.
+fn audiences(claims: &serde_json::Value) -> Option<Vec<String>> {
+    match claims.get("aud")? {
+        serde_json::Value::String(a) => Some(vec![a.clone()]),
+        serde_json::Value::Array(a) => Some(
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect(),
+        ),
+        _ => None,
+    }
 }
 
 /// The first `aud` of a token whose signature cannot be checked, read
@@ -77,9 +83,5 @@ pub fn unverified_audience(hint: &str) -> Option<String> {
     let payload = hint.split('.').nth(1)?;
     let claims: serde_json::Value =
         serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;
-    match claims.get("aud")? {
-        serde_json::Value::String(a) => Some(a.clone()),
-        serde_json::Value::Array(a) => a.first()?.as_str().map(str::to_owned),
-        _ => None,
-    }
+    audiences(&claims)?.into_iter().next()
 }

@@ -331,7 +331,7 @@ async fn counts_given_back_together_then_the_bar_is_read(store: Ephemeral, clock
     let Gated::Counted(counts) = store.count_unless(&bar, &tallies).await.unwrap() else {
         panic!("barred without a lock");
     };
-    let given = [(&ip, counts[0]), (&email, counts[1])];
+    let given = [(ip.clone(), counts[0]), (email.clone(), counts[1])];
     assert_eq!(store.give_back_then_get(&given, &bar).await.unwrap(), None);
     assert_eq!(store.get(&ip).await.unwrap(), Some(1));
     assert_eq!(store.get(&email).await.unwrap(), Some(1));
@@ -341,7 +341,7 @@ async fn counts_given_back_together_then_the_bar_is_read(store: Ephemeral, clock
         panic!("barred without a lock");
     };
     store.put(&bar, &1_900_000_000, secs(30)).await.unwrap();
-    let given = [(&ip, counts[0]), (&email, counts[1])];
+    let given = [(ip.clone(), counts[0]), (email.clone(), counts[1])];
     assert_eq!(
         store.give_back_then_get(&given, &bar).await.unwrap(),
         Some(1_900_000_000)
@@ -367,7 +367,10 @@ async fn two_counts_taken_and_given_back_together(store: Ephemeral, clock: Manua
         .unwrap();
     assert_eq!((a.count, b.count), (1, 2));
     assert_ne!(a.window, b.window, "each counter keeps its own window");
-    store.give_back_many(&[(&ip, a), (&to, b)]).await.unwrap();
+    store
+        .give_back_many(&[(ip.clone(), a), (to.clone(), b)])
+        .await
+        .unwrap();
     assert_eq!(store.get(&ip).await.unwrap(), Some(0));
     assert_eq!(store.get(&to).await.unwrap(), Some(1));
 
@@ -382,7 +385,10 @@ async fn two_counts_taken_and_given_back_together(store: Ephemeral, clock: Manua
         .await
         .unwrap();
     assert_eq!(next.count, 1);
-    store.give_back_many(&[(&ip, a), (&to, b)]).await.unwrap();
+    store
+        .give_back_many(&[(ip.clone(), a), (to.clone(), b)])
+        .await
+        .unwrap();
     assert_eq!(
         store.get(&ip).await.unwrap(),
         Some(1),
