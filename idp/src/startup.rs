@@ -395,11 +395,8 @@ where
     routes.layer(
         ServiceBuilder::new()
             .layer(web::plumbing::RequestContextLayer)
-            .map_response(move |response| {
-                web::headers::close_after_refused_body(web::headers::security_headers(
-                    hsts, response,
-                ))
-            })
+            .map_response(move |response| web::headers::security_headers(hsts, response))
+            .layer(web::plumbing::UnreadBodyLayer)
             .layer(web::plumbing::TimeoutLayer(timeout))
             .layer(RequestBodyLimitLayer::new(body_limit))
             .layer(inner),

@@ -76,19 +76,6 @@ const ALWAYS: [(header::HeaderName, HeaderValue); 5] = [
 const HSTS: HeaderValue = HeaderValue::from_static("max-age=63072000; includeSubDomains");
 const NO_STORE: HeaderValue = HeaderValue::from_static("no-store");
 
-/// A request refused for its size (413) leaves its body unread, and the
-/// server then closes the connection: `Connection: close` says so, or a
-/// client that pools connections sends its next request into the closing
-/// one and gets no answer.
-pub fn close_after_refused_body<B>(mut response: Response<B>) -> Response<B> {
-    if response.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-        response
-            .headers_mut()
-            .insert(header::CONNECTION, HeaderValue::from_static("close"));
-    }
-    response
-}
-
 /// Adds the headers a handler did not set itself. A plain function over the
 /// response (through `tower`'s `MapResponseLayer`): no future to box on
 /// every request, unlike a `from_fn` middleware.

@@ -6,6 +6,8 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -94,6 +96,136 @@ where
             }
             _ => Poll::Pending,
         }
+    }
+}
+
+/// Says `Connection: close` on an answer given before its request's body
+/// was read to the end: a refusal for size (413), a 404 or 405 to a POST,
+/// the admin API's 401, a timeout. The server then closes the connection
+/// rather than read what is left (hyper does), and without the header a
+/// client that pools connections sends its next request into the closing
+/// one and gets no answer (RFC 9112, section 9.6). A request that declares
+/// no body (every GET, so discovery and JWKS) passes untouched; one that
+/// does has its body watched for its end.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct UnreadBodyLayer;
+
+impl<S> Layer<S> for UnreadBodyLayer {
+    type Service = UnreadBody<S>;
+
+    fn layer(&self, inner: S) -> UnreadBody<S> {
+        UnreadBody { inner }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct UnreadBody<S> {
+    inner: S,
+}
+
+/// Whether the request says a body follows: a `Content-Length` other than
+/// 0, or any `Transfer-Encoding` (chunked).
+fn declares_body<B>(request: &Request<B>) -> bool {
+    let headers = request.headers();
+    headers.contains_key(axum::http::header::TRANSFER_ENCODING)
+        || headers
+            .get(axum::http::header::CONTENT_LENGTH)
+            .is_some_and(|length| length.as_bytes() != b"0")
+}
+
+impl<S, ResB> Service<Request<axum::body::Body>> for UnreadBody<S>
+where
+    S: Service<Request<axum::body::Body>, Response = Response<ResB>>,
+{
+    type Response = Response<ResB>;
+    type Error = S::Error;
+    type Future = UnreadBodyFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<axum::body::Body>) -> Self::Future {
+        if !declares_body(&request) {
+            return UnreadBodyFuture {
+                inner: self.inner.call(request),
+                ended: None,
+            };
+        }
+        let ended = Arc::new(AtomicBool::new(false));
+        let request = request.map(|body| {
+            axum::body::Body::new(Watched {
+                inner: body,
+                ended: ended.clone(),
+            })
+        });
+        UnreadBodyFuture {
+            inner: self.inner.call(request),
+            ended: Some(ended),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    pub struct UnreadBodyFuture<F> {
+        #[pin]
+        inner: F,
+        ended: Option<Arc<AtomicBool>>,
+    }
+}
+
+impl<F, ResB, E> Future for UnreadBodyFuture<F>
+where
+    F: Future<Output = Result<Response<ResB>, E>>,
+{
+    type Output = Result<Response<ResB>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let mut answer = std::task::ready!(this.inner.poll(cx));
+        if let (Ok(response), Some(ended)) = (&mut answer, this.ended.as_ref())
+            && !ended.load(Ordering::Acquire)
+        {
+            response.headers_mut().insert(
+                axum::http::header::CONNECTION,
+                HeaderValue::from_static("close"),
+            );
+        }
+        Poll::Ready(answer)
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A request body that records when it has been read to its end.
+    struct Watched {
+        #[pin]
+        inner: axum::body::Body,
+        ended: Arc<AtomicBool>,
+    }
+}
+
+impl axum::body::HttpBody for Watched {
+    type Data = axum::body::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        let mut this = self.project();
+        let frame = std::task::ready!(this.inner.as_mut().poll_frame(cx));
+        if frame.is_none() || this.inner.is_end_stream() {
+            this.ended.store(true, Ordering::Release);
+        }
+        Poll::Ready(frame)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
     }
 }
 

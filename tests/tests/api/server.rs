@@ -14,6 +14,7 @@ on_both_backends!(
     metrics_count_requests_per_route,
     metrics_are_served_on_the_admin_listener_only,
     oversized_bodies_are_refused,
+    answers_given_before_the_body_was_read_say_the_connection_closes,
     unknown_paths_are_404,
 );
 
@@ -130,6 +131,69 @@ async fn oversized_bodies_are_refused(backend: Backend) {
         assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
         assert_eq!(app.get("/healthz").await.status(), StatusCode::OK);
     }
+}
+
+/// Every answer given before its request's body was read (not only a 413)
+/// says `Connection: close`, as the server closes the connection after it;
+/// a body that was read keeps the connection.
+async fn answers_given_before_the_body_was_read_say_the_connection_closes(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let connection = |response: &reqwest::Response| {
+        response
+            .headers()
+            .get("connection")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    // Under the body limit, so only the route leaves the body unread.
+    let body = || vec![b'x'; 48 * 1024];
+    for _ in 0..10 {
+        let unknown = app
+            .http
+            .post(app.url("/nope"))
+            .body(body())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+        assert_eq!(connection(&unknown).as_deref(), Some("close"));
+        // GET only: 405 before the body.
+        let wrong_method = app
+            .http
+            .post(app.url("/jwks"))
+            .body(body())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(wrong_method.status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(connection(&wrong_method).as_deref(), Some("close"));
+        // The admin API refuses a caller without credentials before the body.
+        let refused = app
+            .http
+            .post(app.admin_url("/admin/api/users"))
+            .header("content-type", "application/json")
+            .body(body())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(connection(&refused).as_deref(), Some("close"));
+        // The pooled client's next requests find a live connection.
+        assert_eq!(app.get("/healthz").await.status(), StatusCode::OK);
+    }
+    // A body read to its end: the connection stays open.
+    let read = app
+        .http
+        .post(app.url("/token"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", "nobody"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(connection(&read), None);
 }
 
 async fn unknown_paths_are_404(backend: Backend) {
