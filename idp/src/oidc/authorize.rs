@@ -324,6 +324,7 @@ async fn start(
             }
         }
     }
+    let now = state.clock.now();
     let request = AuthRequest {
         client_id: client.id.clone(),
         redirect_uri: redirect_uri.clone(),
@@ -337,7 +338,8 @@ async fn start(
         prompt_none,
         max_age,
         login_hint: p.login_hint.clone(),
-        created_at: state.clock.now().unix_timestamp(),
+        created_at: now.unix_timestamp(),
+        created_at_ms: crate::clock::unix_ms(now),
         consented_by: None,
         browser: String::new(),
         prefers_mfa: signin::acr::prefers_mfa(

@@ -124,9 +124,10 @@ pub async fn next(
 /// sign-in after the request began, or `max_age` is exceeded.
 fn needs_login(state: &AppState, request: &AuthRequest, current: &CurrentUser) -> bool {
     let now = state.clock.now().unix_timestamp();
-    let auth_time = current.session.auth_time;
-    (request.prompt_login && auth_time < request.created_at)
-        || request.max_age.is_some_and(|max| now - auth_time > max)
+    (request.prompt_login && current.session.signed_in_ms() < request.created_ms())
+        || request
+            .max_age
+            .is_some_and(|max| now - current.session.auth_time > max)
 }
 
 /// Whether the account has a second factor: an authenticator app turned

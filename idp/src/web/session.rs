@@ -54,6 +54,12 @@ pub struct SessionData {
     pub user_id: UserId,
     /// When the user last proved who they are (unix seconds): OIDC `auth_time`.
     pub auth_time: i64,
+    /// The same instant in unix milliseconds, which `prompt=login` compares
+    /// with its request's: a session signed in earlier in the same second
+    /// is not a sign-in for that request. 0 in a session older than this
+    /// field: see [`SessionData::signed_in_ms`].
+    #[serde(default)]
+    pub auth_time_ms: i64,
     /// How: `pwd`, later `otp`.
     pub amr: Vec<String>,
     pub created: i64,
@@ -74,6 +80,19 @@ pub struct SessionData {
     /// (password policy, link lifetimes); a marker chooses the look alone.
     #[serde(default)]
     pub portal_from_flow: bool,
+}
+
+impl SessionData {
+    /// When the user last proved who they are, in unix milliseconds; for a
+    /// session older than `auth_time_ms`, the start of `auth_time`'s second
+    /// (the earliest it can have been, so never taken for a newer sign-in).
+    pub fn signed_in_ms(&self) -> i64 {
+        if self.auth_time_ms == 0 {
+            self.auth_time.saturating_mul(1000)
+        } else {
+            self.auth_time_ms
+        }
+    }
 }
 
 /// Where a session begins: the portal, and whether a pending flow named it.
@@ -117,12 +136,14 @@ pub async fn start(
     if let Some(old) = jar.get(cookie_name(dev)) {
         remove(state, old.value()).await?;
     }
-    let now = state.clock.now().unix_timestamp();
+    let instant = state.clock.now();
+    let now = instant.unix_timestamp();
     let epoch = current_epoch(state, user_id).await?;
     let id = random_token();
     let data = SessionData {
         user_id: user_id.clone(),
         auth_time: now,
+        auth_time_ms: crate::clock::unix_ms(instant),
         amr,
         created: now,
         last_seen: now,
@@ -221,8 +242,10 @@ pub async fn reauthenticated(state: &AppState, id: &str) -> Result<bool, AppErro
     let Some(mut data) = state.ephemeral.get(&key).await? else {
         return Ok(false);
     };
-    let now = state.clock.now().unix_timestamp();
+    let instant = state.clock.now();
+    let now = instant.unix_timestamp();
     data.auth_time = now;
+    data.auth_time_ms = crate::clock::unix_ms(instant);
     data.last_seen = now;
     Ok(state
         .ephemeral

@@ -40,6 +40,7 @@ on_both_backends!(
     removing_a_grant_revokes_its_refresh_tokens,
     a_live_session_skips_the_password,
     prompt_login_and_max_age_ask_for_the_password_again,
+    prompt_login_asks_again_after_a_sign_in_earlier_in_the_same_second,
     prompt_none_without_a_session_returns_login_required,
     form_post_answers_with_a_self_posting_form,
     unknown_client_gets_an_error_page_and_no_redirect,
@@ -789,6 +790,33 @@ async fn prompt_login_and_max_age_ask_for_the_password_again(backend: Backend) {
     let auth = start(&rp, &[], &[("max_age", "3600")]);
     let trip = browse(&app, &auth.url, None, None).await;
     assert!(!trip.asked_password, "a recent enough sign-in");
+    redeem(&rp, trip.code(), &auth.verifier).await.unwrap();
+}
+
+/// `prompt=login` wants a sign-in made for this request: one made earlier in
+/// the same second (OIDC's `auth_time` has whole seconds) does not count.
+async fn prompt_login_asks_again_after_a_sign_in_earlier_in_the_same_second(backend: Backend) {
+    use idp::clock::Clock as _;
+    let app = TestApp::spawn(backend).await;
+    let rp = shop(&app).await;
+    // 100 ms into the next whole second.
+    let now = app.clock.now();
+    let second = time::OffsetDateTime::from_unix_timestamp(now.unix_timestamp() + 1).unwrap();
+    app.clock.set(second + Duration::milliseconds(100));
+    tokens_for(&app, &rp, &[]).await;
+
+    app.clock.advance(Duration::milliseconds(500));
+    let auth = start(&rp, &[], &[("prompt", "login")]);
+    let trip = browse(&app, &auth.url, Some(PW), None).await;
+    assert!(trip.asked_password, "a sign-in 500 ms before the request");
+    // The sign-in it asked for, in the same millisecond, is enough.
+    redeem(&rp, trip.code(), &auth.verifier).await.unwrap();
+
+    // Without prompt=login the session serves, as before.
+    app.clock.advance(Duration::milliseconds(200));
+    let auth = start(&rp, &[], &[]);
+    let trip = browse(&app, &auth.url, None, None).await;
+    assert!(!trip.asked_password);
     redeem(&rp, trip.code(), &auth.verifier).await.unwrap();
 }
 
