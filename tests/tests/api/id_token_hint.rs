@@ -120,8 +120,29 @@ async fn a_hint_that_is_not_an_id_token_of_ours_for_this_client_is_invalid_reque
         .unwrap();
     let blog = Suite::on(suite.app.clone(), "blog", blog_secret).await;
     let blogs = blog.flow(&suite.app, &blog.request(), None).await;
+    // Jane's claims, issued to this client and signed by our key, with a
+    // `typ` other than an ID token's: only the `typ` check refuses it.
+    let claims: serde_json::Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+    let sign = |typ| {
+        suite
+            .app
+            .state
+            .keys
+            .sign(idp::domain::IdTokenAlg::RS256, typ, &claims)
+            .unwrap()
+    };
+    let other_typ = sign("at+jwt");
+    // The same, as an ID token: a good hint (the control for the one above).
+    let request = suite
+        .request()
+        .set("id_token_hint", &sign("JWT"))
+        .set("prompt", "none");
+    let answer = suite.authorize(&suite.app, &request, None).await;
+    assert!(answer.get("code").is_some(), "{answer:?}");
 
     for (what, hint) in [
+        ("our key and claims, another typ", other_typ.as_str()),
         ("tampered", tampered.as_str()),
         ("unsigned", unsigned.as_str()),
         ("an access token", janes.access_token()),
