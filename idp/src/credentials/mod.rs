@@ -13,4 +13,4 @@ pub mod lockout;
 pub mod policy;
 pub mod totp_secret;
 
-pub use hasher::{HashError, Load as HashLoad, PasswordHasher, Verification};
+pub use hasher::{HashError, HashMemory, Load as HashLoad, PasswordHasher, Verification};

@@ -1273,15 +1273,26 @@ async fn main() -> Result<()> {
         "timing {} argon2id hashes (m={} KiB, t={}, p={}) on one thread",
         args.hash_samples, cost.m, cost.t, cost.p
     ));
-    let hash_ms = {
+    // In the server's memory (2 MiB pages), and for the record in a plain
+    // heap buffer, interleaved.
+    let (hash_ms, plain_hash_ms) = {
         let (cost, n) = (cost, args.hash_samples);
-        tokio::task::spawn_blocking(move || time_hashes(cost, n)).await??
+        tokio::task::spawn_blocking(move || -> Result<(Vec<f64>, Vec<f64>)> {
+            let (mut ours, mut plain) = (Vec::new(), Vec::new());
+            for _ in 0..n {
+                ours.extend(time_hashes(cost, 1, Buffer::Server)?);
+                plain.extend(time_hashes(cost, 1, Buffer::Plain)?);
+            }
+            Ok((ours, plain))
+        })
+        .await??
     };
     let hash_median = median(hash_ms.clone());
     let capacity = nproc as f64 * 1000.0 / hash_median;
     say(format!(
-        "one hash: {hash_median:.1} ms (median of {}); {nproc} cores ÷ one hash = {capacity:.1}/s",
-        hash_ms.len()
+        "one hash: {hash_median:.1} ms (median of {}; in a plain buffer {:.1} ms); {nproc} cores ÷ one hash = {capacity:.1}/s",
+        hash_ms.len(),
+        median(plain_hash_ms.clone())
     ));
 
     // Many accounts, fast: one PHC hash at the server's cost, computed once,
@@ -1431,7 +1442,9 @@ async fn main() -> Result<()> {
         // one thread, and every core hashing at once.
         let one = {
             let (cost, n) = (cost, args.hash_samples);
-            median(tokio::task::spawn_blocking(move || time_hashes(cost, n)).await??)
+            median(
+                tokio::task::spawn_blocking(move || time_hashes(cost, n, Buffer::Server)).await??,
+            )
         };
         one_thread_rates.push(nproc as f64 * 1000.0 / one);
         let rate = {
@@ -1505,6 +1518,7 @@ async fn main() -> Result<()> {
         flows: &flows_rounds,
         cpu: &cpu,
         hash_ms: &hash_ms,
+        plain_hash_ms: &plain_hash_ms,
         all_cores: &all_cores_rates,
         one_thread: &one_thread_rates,
         cost,
@@ -1613,6 +1627,15 @@ impl HashCost {
     }
 }
 
+/// Where a timed hash keeps argon2's memory.
+#[derive(Debug, Clone, Copy)]
+enum Buffer {
+    /// As the server's hashing workers do (`idp::credentials::HashMemory`).
+    Server,
+    /// A plain heap buffer (4 KiB pages).
+    Plain,
+}
+
 /// What every core hashes together: `threads` threads (one per core), each
 /// with its own reused memory and one untimed hash first, hash at `cost`
 /// from one start for `duration`; hashes per second, summed over the
@@ -1621,13 +1644,16 @@ impl HashCost {
 /// them hash: the last-level cache, the memory bandwidth, a virtual
 /// machine's host.
 fn hash_rate_all_cores(cost: HashCost, threads: usize, duration: Duration) -> Result<f64> {
+    // The server's own memory (2 MiB pages): the yardstick hashes as fast
+    // as the server can, never slower.
     let start = Arc::new(std::sync::Barrier::new(threads));
     let workers: Vec<_> = (0..threads)
         .map(|_| {
             let start = start.clone();
             std::thread::spawn(move || -> Result<f64> {
                 let argon = cost.argon2()?;
-                let mut blocks = vec![argon2::Block::default(); argon.params().block_count()];
+                let mut memory = idp::credentials::HashMemory::default();
+                let blocks = memory.blocks(argon.params().block_count());
                 let mut out = [0u8; 32];
                 let salt = [7u8; 16];
                 let mut hash = || {
@@ -1636,7 +1662,7 @@ fn hash_rate_all_cores(cost: HashCost, threads: usize, duration: Duration) -> Re
                             USER_PASSWORD.as_bytes(),
                             &salt,
                             &mut out,
-                            &mut blocks,
+                            &mut *blocks,
                         )
                         .map_err(|e| anyhow!("argon2: {e}"))
                 };
@@ -1662,17 +1688,28 @@ fn hash_rate_all_cores(cost: HashCost, threads: usize, duration: Duration) -> Re
 }
 
 /// `n` argon2id hashes at `cost` on this thread, one memory buffer reused
-/// (no page faults counted), after one untimed hash; in milliseconds.
-fn time_hashes(cost: HashCost, n: usize) -> Result<Vec<f64>> {
+/// (no page faults counted), after one untimed hash; in milliseconds. In
+/// the server's memory (2 MiB pages), or with `Buffer::Plain` in a plain
+/// heap buffer, as argon2's own examples hash.
+fn time_hashes(cost: HashCost, n: usize, buffer: Buffer) -> Result<Vec<f64>> {
     let argon = cost.argon2()?;
-    let mut blocks = vec![argon2::Block::default(); argon.params().block_count()];
+    let count = argon.params().block_count();
+    let mut memory = idp::credentials::HashMemory::default();
+    let mut plain = Vec::new();
+    let blocks = match buffer {
+        Buffer::Server => memory.blocks(count),
+        Buffer::Plain => {
+            plain.resize(count, argon2::Block::default());
+            &mut plain[..]
+        }
+    };
     let mut out = [0u8; 32];
     let salt = [7u8; 16];
     let mut times = Vec::with_capacity(n);
     for i in 0..=n {
         let t = Instant::now();
         argon
-            .hash_password_into_with_memory(USER_PASSWORD.as_bytes(), &salt, &mut out, &mut blocks)
+            .hash_password_into_with_memory(USER_PASSWORD.as_bytes(), &salt, &mut out, &mut *blocks)
             .map_err(|e| anyhow!("argon2: {e}"))?;
         if i > 0 {
             times.push(t.elapsed().as_secs_f64() * 1000.0);
@@ -2137,6 +2174,8 @@ struct Report<'a> {
     flows: &'a [FlowResult],
     cpu: &'a [(String, Cpu)],
     hash_ms: &'a [f64],
+    /// The same, interleaved with them, in a plain heap buffer.
+    plain_hash_ms: &'a [f64],
     /// Per round, hashes/s with every core hashing (before the flows).
     all_cores: &'a [f64],
     /// Per round, cores ÷ one hash on one thread (before the flows).
@@ -2352,11 +2391,17 @@ impl Report<'_> {
         writeln!(md, "|---|---:|---:|:---:|")?;
         writeln!(
             md,
-            "| one argon2id hash (m={} KiB, t={}, p={}), one thread, its memory reused, before any load: median of {} | {hash:.1} ms ({lo:.1}–{hi:.1}) | | |",
+            "| one argon2id hash (m={} KiB, t={}, p={}), one thread, its memory reused (the server's: 2 MiB pages), before any load: median of {} | {hash:.1} ms ({lo:.1}–{hi:.1}) | | |",
             self.cost.m,
             self.cost.t,
             self.cost.p,
             self.hash_ms.len()
+        )?;
+        writeln!(
+            md,
+            "| the same in a plain heap buffer (4 KiB pages), interleaved with those: median of {} | {:.1} ms | | |",
+            self.plain_hash_ms.len(),
+            median(self.plain_hash_ms.to_vec())
         )?;
         let joined = |v: &[f64]| {
             v.iter()
