@@ -9,11 +9,6 @@ pub trait Clock: Send + Sync + std::fmt::Debug {
     fn now(&self) -> OffsetDateTime;
 }
 
-/// `at` in unix milliseconds.
-pub fn unix_ms(at: OffsetDateTime) -> i64 {
-    i64::try_from(at.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
-}
-
 /// The wall clock, for production.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct SystemClock;

@@ -297,6 +297,7 @@ pub async fn submit(
         session::Origin {
             portal: ui.client_id(),
             from_flow: in_flow,
+            request: ui.request(),
         },
     )
     .await?;

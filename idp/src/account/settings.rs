@@ -121,6 +121,8 @@ pub async fn submit(
     let origin = session::Origin {
         portal: portal.as_deref(),
         from_flow,
+        // A new password is no sign-in for a pending request.
+        request: None,
     };
     let jar = session::start(&state, jar, &user.id, amr, &meta, origin).await?;
     ui.set_jar(jar);

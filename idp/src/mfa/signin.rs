@@ -127,6 +127,7 @@ async fn complete(
         // The pending step carries a request only when its sign-in
         // continued a flow bound to this browser.
         from_flow: ui.request().is_some(),
+        request: ui.request(),
     };
     let jar = session::start(state, jar, &user.id, amr.clone(), meta, origin).await?;
     ui.set_jar(jar);

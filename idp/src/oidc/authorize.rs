@@ -324,7 +324,6 @@ async fn start(
             }
         }
     }
-    let now = state.clock.now();
     let request = AuthRequest {
         client_id: client.id.clone(),
         redirect_uri: redirect_uri.clone(),
@@ -338,8 +337,6 @@ async fn start(
         prompt_none,
         max_age,
         login_hint: p.login_hint.clone(),
-        created_at: now.unix_timestamp(),
-        created_at_ms: crate::clock::unix_ms(now),
         consented_by: None,
         browser: String::new(),
         prefers_mfa: signin::acr::prefers_mfa(

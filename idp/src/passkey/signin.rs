@@ -164,6 +164,7 @@ async fn signed_in(
     let origin = session::Origin {
         portal: ui.client_id(),
         from_flow,
+        request: ui.request(),
     };
     let jar = session::start(state, jar, &user.id, amr.clone(), meta, origin).await?;
     audit::record(

@@ -3,7 +3,7 @@
 //! account, the client and the deployment require.
 
 use super::acr::{self, Essential, has_second_factor};
-use super::request::{AuthRequest, PendingRequest};
+use super::request::PendingRequest;
 use crate::domain::UserId;
 use crate::store::User;
 use crate::web::session::CurrentUser;
@@ -76,7 +76,7 @@ pub async fn next(
         Proof::Session(current) => (&current.user, Some(current)),
     };
     if let (Some(p), Some(current)) = (pending, session)
-        && needs_login(state, &p.request, current)
+        && needs_login(state, p, current)
     {
         return Ok(Next::Password);
     }
@@ -120,14 +120,21 @@ pub async fn next(
     Ok(Next::Complete)
 }
 
-/// The session does not serve this request: `prompt=login` asked for a
-/// sign-in after the request began, or `max_age` is exceeded.
-fn needs_login(state: &AppState, request: &AuthRequest, current: &CurrentUser) -> bool {
+/// The session does not serve this request: `prompt=login` (or
+/// `max_age=0`, the same thing, OIDC Core 3.1.2.1) asks for a sign-in made
+/// for this request, or the session's sign-in is more than `max_age`
+/// seconds old. A sign-in made for this request meets both, however long
+/// it took to get back here: no clock is compared with another's.
+fn needs_login(state: &AppState, pending: &PendingRequest, current: &CurrentUser) -> bool {
+    if current.session.signed_in_for(&pending.id) {
+        return false;
+    }
     let now = state.clock.now().unix_timestamp();
-    (request.prompt_login && current.session.signed_in_ms() < request.created_ms())
+    let request = &pending.request;
+    request.prompt_login
         || request
             .max_age
-            .is_some_and(|max| now - current.session.auth_time > max)
+            .is_some_and(|max| max == 0 || now - current.session.auth_time > max)
 }
 
 /// Whether the account has a second factor: an authenticator app turned

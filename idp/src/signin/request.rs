@@ -34,13 +34,6 @@ pub struct AuthRequest {
     pub prompt_none: bool,
     pub max_age: Option<i64>,
     pub login_hint: Option<String>,
-    /// Unix seconds.
-    pub created_at: i64,
-    /// Unix milliseconds: a sign-in at or after this satisfies
-    /// `prompt=login`. 0 in a request older than this field: see
-    /// [`AuthRequest::created_ms`].
-    #[serde(default)]
-    pub created_at_ms: i64,
     /// Who approved the scopes on the consent page for this request: the
     /// approval counts for that user alone.
     #[serde(default)]
@@ -65,18 +58,6 @@ pub struct AuthRequest {
     /// their scopes had been asked for.
     #[serde(default)]
     pub claims: RequestedClaims,
-}
-
-impl AuthRequest {
-    /// When the request was made, in unix milliseconds; for a request older
-    /// than `created_at_ms`, the start of `created_at`'s second.
-    pub fn created_ms(&self) -> i64 {
-        if self.created_at_ms == 0 {
-            self.created_at.saturating_mul(1000)
-        } else {
-            self.created_at_ms
-        }
-    }
 }
 
 /// Under the SHA-256 of the request id (the browser carries the id in its

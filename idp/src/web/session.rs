@@ -54,12 +54,12 @@ pub struct SessionData {
     pub user_id: UserId,
     /// When the user last proved who they are (unix seconds): OIDC `auth_time`.
     pub auth_time: i64,
-    /// The same instant in unix milliseconds, which `prompt=login` compares
-    /// with its request's: a session signed in earlier in the same second
-    /// is not a sign-in for that request. 0 in a session older than this
-    /// field: see [`SessionData::signed_in_ms`].
+    /// The pending authorization request this sign-in was made for (the
+    /// SHA-256 of its id), if it was made in one: `prompt=login` and
+    /// `max_age` are met by that sign-in for that request, whatever the
+    /// clocks say, and never by an earlier one.
     #[serde(default)]
-    pub auth_time_ms: i64,
+    pub signed_in_for: Option<String>,
     /// How: `pwd`, later `otp`.
     pub amr: Vec<String>,
     pub created: i64,
@@ -83,23 +83,23 @@ pub struct SessionData {
 }
 
 impl SessionData {
-    /// When the user last proved who they are, in unix milliseconds; for a
-    /// session older than `auth_time_ms`, the start of `auth_time`'s second
-    /// (the earliest it can have been, so never taken for a newer sign-in).
-    pub fn signed_in_ms(&self) -> i64 {
-        if self.auth_time_ms == 0 {
-            self.auth_time.saturating_mul(1000)
-        } else {
-            self.auth_time_ms
-        }
+    /// Whether this session's sign-in was made for the pending request `id`.
+    pub fn signed_in_for(&self, request_id: &str) -> bool {
+        self.signed_in_for
+            .as_deref()
+            .is_some_and(|hash| hash == sha256_hex(request_id))
     }
 }
 
-/// Where a session begins: the portal, and whether a pending flow named it.
+/// Where a session begins: the portal, whether a pending flow named it,
+/// and the pending request the sign-in was made for.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Origin<'a> {
     pub portal: Option<&'a str>,
     pub from_flow: bool,
+    /// The id of the pending authorization request (`req`) this browser
+    /// signed in for, if any.
+    pub request: Option<&'a str>,
 }
 
 /// The public name of a session: 16 hex digits of the SHA-256 of its id,
@@ -136,14 +136,13 @@ pub async fn start(
     if let Some(old) = jar.get(cookie_name(dev)) {
         remove(state, old.value()).await?;
     }
-    let instant = state.clock.now();
-    let now = instant.unix_timestamp();
+    let now = state.clock.now().unix_timestamp();
     let epoch = current_epoch(state, user_id).await?;
     let id = random_token();
     let data = SessionData {
         user_id: user_id.clone(),
         auth_time: now,
-        auth_time_ms: crate::clock::unix_ms(instant),
+        signed_in_for: origin.request.map(sha256_hex),
         amr,
         created: now,
         last_seen: now,
@@ -242,10 +241,8 @@ pub async fn reauthenticated(state: &AppState, id: &str) -> Result<bool, AppErro
     let Some(mut data) = state.ephemeral.get(&key).await? else {
         return Ok(false);
     };
-    let instant = state.clock.now();
-    let now = instant.unix_timestamp();
+    let now = state.clock.now().unix_timestamp();
     data.auth_time = now;
-    data.auth_time_ms = crate::clock::unix_ms(instant);
     data.last_seen = now;
     Ok(state
         .ephemeral

@@ -41,6 +41,7 @@ on_both_backends!(
     a_live_session_skips_the_password,
     prompt_login_and_max_age_ask_for_the_password_again,
     prompt_login_asks_again_after_a_sign_in_earlier_in_the_same_second,
+    a_sign_in_for_the_request_meets_it_however_long_the_way_back,
     prompt_none_without_a_session_returns_login_required,
     form_post_answers_with_a_self_posting_form,
     unknown_client_gets_an_error_page_and_no_redirect,
@@ -793,31 +794,74 @@ async fn prompt_login_and_max_age_ask_for_the_password_again(backend: Backend) {
     redeem(&rp, trip.code(), &auth.verifier).await.unwrap();
 }
 
-/// `prompt=login` wants a sign-in made for this request: one made earlier in
-/// the same second (OIDC's `auth_time` has whole seconds) does not count.
+/// `prompt=login`, and `max_age=0` which means the same (OIDC Core
+/// 3.1.2.1), want a sign-in made for this request: one made earlier in the
+/// same second (OIDC's `auth_time` has whole seconds) does not count.
 async fn prompt_login_asks_again_after_a_sign_in_earlier_in_the_same_second(backend: Backend) {
     use idp::clock::Clock as _;
+    for asked in [("prompt", "login"), ("max_age", "0")] {
+        // A browser that signs in first in the loop's second.
+        let app = TestApp::spawn(backend).await;
+        let rp = shop(&app).await;
+        // 100 ms into the next whole second.
+        let now = app.clock.now();
+        let second = time::OffsetDateTime::from_unix_timestamp(now.unix_timestamp() + 1).unwrap();
+        app.clock.set(second + Duration::milliseconds(100));
+        tokens_for(&app, &rp, &[]).await;
+
+        app.clock.advance(Duration::milliseconds(500));
+        let auth = start(&rp, &[], &[asked]);
+        let trip = browse(&app, &auth.url, Some(PW), None).await;
+        assert!(trip.asked_password, "{asked:?} 500 ms after a sign-in");
+        redeem(&rp, trip.code(), &auth.verifier).await.unwrap();
+
+        // Without it the session serves, as before.
+        app.clock.advance(Duration::milliseconds(200));
+        let auth = start(&rp, &[], &[]);
+        let trip = browse(&app, &auth.url, None, None).await;
+        assert!(!trip.asked_password);
+        redeem(&rp, trip.code(), &auth.verifier).await.unwrap();
+    }
+}
+
+/// A sign-in made for a request meets its `prompt=login` and `max_age`
+/// however long the way back to `/authorize/continue` took (here 5 s, past
+/// `max_age=1`): the person is asked once, not again and again.
+async fn a_sign_in_for_the_request_meets_it_however_long_the_way_back(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let rp = shop(&app).await;
-    // 100 ms into the next whole second.
-    let now = app.clock.now();
-    let second = time::OffsetDateTime::from_unix_timestamp(now.unix_timestamp() + 1).unwrap();
-    app.clock.set(second + Duration::milliseconds(100));
     tokens_for(&app, &rp, &[]).await;
-
-    app.clock.advance(Duration::milliseconds(500));
-    let auth = start(&rp, &[], &[("prompt", "login")]);
-    let trip = browse(&app, &auth.url, Some(PW), None).await;
-    assert!(trip.asked_password, "a sign-in 500 ms before the request");
-    // The sign-in it asked for, in the same millisecond, is enough.
-    redeem(&rp, trip.code(), &auth.verifier).await.unwrap();
-
-    // Without prompt=login the session serves, as before.
-    app.clock.advance(Duration::milliseconds(200));
-    let auth = start(&rp, &[], &[]);
-    let trip = browse(&app, &auth.url, None, None).await;
-    assert!(!trip.asked_password);
-    redeem(&rp, trip.code(), &auth.verifier).await.unwrap();
+    for asked in [
+        &[("prompt", "login")][..],
+        &[("max_age", "1")],
+        &[("max_age", "0")],
+    ] {
+        app.clock.advance(Duration::seconds(30));
+        let auth = start(&rp, &[], asked);
+        let mut jane = Person::new(EMAIL).password(PW);
+        let callback = format!("{CALLBACK}?");
+        let signed_in_at = app.clock_now();
+        let arrived = jane
+            .walk(&app, &auth.url, |u| {
+                if u.contains("/authorize/continue") {
+                    app.clock.advance(Duration::seconds(5));
+                }
+                u.starts_with(&callback)
+            })
+            .await;
+        let pages = jane.pages.iter().filter(|p| *p == "/login").count();
+        assert_eq!(pages, 1, "{asked:?}: {:?}", jane.pages);
+        let trip = Trip {
+            answer: query_of(&arrived),
+            asked_password: true,
+            consent: None,
+        };
+        let tokens = redeem(&rp, trip.code(), &auth.verifier).await.unwrap();
+        let auth_time = verify_id_token(&rp, &tokens, Some(&auth.nonce))
+            .auth_time()
+            .unwrap();
+        assert_eq!(auth_time.timestamp(), signed_in_at.unix_timestamp());
+    }
 }
 
 async fn prompt_none_without_a_session_returns_login_required(backend: Backend) {
