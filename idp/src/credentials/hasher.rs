@@ -75,8 +75,8 @@ pub enum HashError {
 }
 
 pub use self::pool::Load;
-/// argon2's working memory as the hashing workers hold it (2 MiB pages on
-/// Linux): the benchmark's hashing yardstick hashes in it too.
+/// argon2's working memory as the hashing workers hold it (advised for
+/// 2 MiB pages on Linux): the benchmark's hashing yardstick hashes in it too.
 pub use self::pool::Memory as HashMemory;
 
 /// Outcome of checking a password against a stored hash.
@@ -368,6 +368,10 @@ fn verify_own(
         out,
         memory,
     );
+    if computed == Err(argon2::Error::OutOfMemory) {
+        // Says nothing of the password: no wrong one is counted.
+        return Err(HashError::Failed("no memory for the hash".into()));
+    }
     if computed.is_err() || !bool::from(out.ct_eq(expected.as_bytes())) {
         return Ok(Verification::Mismatch);
     }
@@ -381,7 +385,8 @@ fn verify_own(
     }
 }
 
-/// One argon2 computation in the worker's memory.
+/// One argon2 computation in the worker's memory (`OutOfMemory` when the
+/// worker cannot have as much as `params` asks).
 fn compute(
     algorithm: Algorithm,
     version: Version,
@@ -395,7 +400,9 @@ fn compute(
         password.as_bytes(),
         salt,
         out,
-        memory.blocks(params.block_count()),
+        memory
+            .blocks(params.block_count())
+            .ok_or(argon2::Error::OutOfMemory)?,
     )
 }
 

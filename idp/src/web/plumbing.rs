@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use axum::body::HttpBody as _;
 use axum::http::{HeaderName, HeaderValue, Method, Request, Response, StatusCode, Uri};
 use tokio::time::Sleep;
 use tower::{Layer, Service};
@@ -101,12 +102,13 @@ where
 
 /// Says `Connection: close` on an answer given before its request's body
 /// was read to the end: a refusal for size (413), a 404 or 405 to a POST,
-/// the admin API's 401, a timeout. The server then closes the connection
-/// rather than read what is left (hyper does), and without the header a
-/// client that pools connections sends its next request into the closing
-/// one and gets no answer (RFC 9112, section 9.6). A request that declares
-/// no body (every GET, so discovery and JWKS) passes untouched; one that
-/// does has its body watched for its end.
+/// the admin API's 401, a timeout. Hyper then closes the connection unless
+/// the rest of the body happens to be in its buffer already; without the
+/// header a client that pools connections sends its next request into the
+/// closing one and gets no answer (RFC 9112, section 9.6). With it the
+/// close is said, and always happens. A request without a body (every
+/// GET, so discovery and JWKS, and a `Content-Length: 0`) passes
+/// untouched; one with a body has it watched for its end.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct UnreadBodyLayer;
 
@@ -123,16 +125,6 @@ pub struct UnreadBody<S> {
     inner: S,
 }
 
-/// Whether the request says a body follows: a `Content-Length` other than
-/// 0, or any `Transfer-Encoding` (chunked).
-fn declares_body<B>(request: &Request<B>) -> bool {
-    let headers = request.headers();
-    headers.contains_key(axum::http::header::TRANSFER_ENCODING)
-        || headers
-            .get(axum::http::header::CONTENT_LENGTH)
-            .is_some_and(|length| length.as_bytes() != b"0")
-}
-
 impl<S, ResB> Service<Request<axum::body::Body>> for UnreadBody<S>
 where
     S: Service<Request<axum::body::Body>, Response = Response<ResB>>,
@@ -146,7 +138,8 @@ where
     }
 
     fn call(&mut self, request: Request<axum::body::Body>) -> Self::Future {
-        if !declares_body(&request) {
+        // Hyper's body knows: none, or a length of 0 however written.
+        if request.body().is_end_stream() {
             return UnreadBodyFuture {
                 inner: self.inner.call(request),
                 ended: None,

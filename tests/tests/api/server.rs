@@ -181,6 +181,16 @@ async fn answers_given_before_the_body_was_read_say_the_connection_closes(backen
         // The pooled client's next requests find a live connection.
         assert_eq!(app.get("/healthz").await.status(), StatusCode::OK);
     }
+    // No body, or a length of 0: nothing left unread.
+    let empty = app
+        .http
+        .post(app.url("/nope"))
+        .body("")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(empty.status(), StatusCode::NOT_FOUND);
+    assert_eq!(connection(&empty), None);
     // A body read to its end: the connection stays open.
     let read = app
         .http

@@ -67,28 +67,34 @@ enum Held {
 }
 
 impl Memory {
-    /// `count` blocks to fill, grown if this worker held fewer. Their
-    /// content does not matter: argon2 writes every block before it reads it.
-    pub fn blocks(&mut self, count: usize) -> &mut [Block] {
+    /// `count` blocks to fill: the buffer held, or a new one in its place
+    /// when it is smaller. Their content does not matter: argon2 writes
+    /// every block before it reads it. `None` when the memory cannot be
+    /// had (a stored hash may ask for more than the machine gives): that
+    /// hash fails, the server goes on.
+    pub fn blocks(&mut self, count: usize) -> Option<&mut [Block]> {
         if self.len() < count {
             // The old buffer goes first: never both at once.
             self.held = Held::Nothing;
-            self.held = Self::new_held(count);
+            self.held = Self::new_held(count)?;
         }
         match &mut self.held {
-            Held::Nothing => &mut [],
+            Held::Nothing => Some(&mut []),
             #[cfg(target_os = "linux")]
-            Held::Mapped(mapping) => &mut mapping.blocks()[..count],
-            Held::Heap(blocks) => &mut blocks[..count],
+            Held::Mapped(mapping) => mapping.blocks().get_mut(..count),
+            Held::Heap(blocks) => blocks.get_mut(..count),
         }
     }
 
-    fn new_held(count: usize) -> Held {
+    fn new_held(count: usize) -> Option<Held> {
         #[cfg(target_os = "linux")]
         if let Some(mapping) = huge::Mapping::new(count) {
-            return Held::Mapped(mapping);
+            return Some(Held::Mapped(mapping));
         }
-        Held::Heap(vec![Block::new(); count])
+        let mut blocks = Vec::new();
+        blocks.try_reserve_exact(count).ok()?;
+        blocks.resize(count, Block::new());
+        Some(Held::Heap(blocks))
     }
 
     fn len(&self) -> usize {
@@ -150,10 +156,14 @@ mod huge {
             if base == libc::MAP_FAILED {
                 return None;
             }
-            let base = NonNull::new(base)?;
-            let offset = base.as_ptr().align_offset(HUGE_PAGE);
+            let Some(base) = NonNull::new(base) else {
+                // SAFETY: the mapping just made (at address 0), unmapped once.
+                let _ = unsafe { libc::munmap(base, mapped) };
+                return None;
+            };
+            let offset = (HUGE_PAGE - base.as_ptr().addr() % HUGE_PAGE) % HUGE_PAGE;
             // SAFETY: `offset` < HUGE_PAGE, so `start` and the `rounded`
-            // bytes after it lie inside the mapping.
+            // bytes after it lie inside the `mapped` = `rounded` + HUGE_PAGE.
             let start = unsafe { base.byte_add(offset) };
             // SAFETY: a range inside our own mapping. Refused advice (THP
             // off, an old kernel) leaves ordinary pages, which also work.
@@ -178,6 +188,10 @@ mod huge {
             unsafe { std::slice::from_raw_parts_mut(self.blocks.as_ptr(), self.len) }
         }
     }
+
+    // SAFETY: the mapping is owned by one `Mapping` alone and reached only
+    // through `&mut self`: moving it to another thread moves that ownership.
+    unsafe impl Send for Mapping {}
 
     impl Drop for Mapping {
         fn drop(&mut self) {
@@ -370,45 +384,77 @@ fn lower_priority() {}
 
 #[cfg(test)]
 mod tests {
+    use std::sync::mpsc;
+    use std::time::Duration;
+
     use super::*;
 
+    /// 19 MiB, argon2's default m, in 1 KiB blocks.
+    const DEFAULT_BLOCKS: usize = 19 * 1024;
+
     #[test]
-    fn memory_grows_to_what_is_asked_and_keeps_what_was_written() {
+    fn memory_is_replaced_when_too_small_and_kept_for_smaller_asks() {
         let mut memory = Memory::default();
         assert!(!memory.held());
-        let blocks = memory.blocks(3);
-        assert_eq!(blocks.len(), 3);
-        blocks[2] = Block::new();
-        let count = 19 * 1024; // argon2's default m = 19 MiB, in 1 KiB blocks
-        assert_eq!(memory.blocks(count).len(), count);
-        assert_eq!(
-            memory.blocks(10).len(),
-            10,
-            "a smaller ask keeps the buffer"
-        );
-        assert_eq!(memory.len(), count);
+        let small = memory.blocks(3).unwrap().as_ptr();
+        let big = memory.blocks(DEFAULT_BLOCKS).unwrap();
+        assert_eq!(big.len(), DEFAULT_BLOCKS);
+        big[DEFAULT_BLOCKS - 1].as_mut()[0] = 7;
+        let big = big.as_ptr();
+        assert_ne!(small, big, "a bigger ask gets a new buffer");
+        let again = memory.blocks(10).unwrap();
+        assert_eq!(again.len(), 10);
+        assert_eq!(again.as_ptr(), big, "a smaller ask keeps the buffer");
+        let all = memory.blocks(DEFAULT_BLOCKS).unwrap();
+        assert_eq!(all[DEFAULT_BLOCKS - 1].as_ref()[0], 7, "and what it holds");
         memory = Memory::default();
         assert!(!memory.held());
     }
 
-    /// The mapping starts on a 2 MiB boundary and is advised for huge pages:
-    /// the kernel says so for its range (`THPeligible`) wherever THP is not
-    /// off altogether. Whether it has a free huge page to give is its own
-    /// business.
+    #[test]
+    fn memory_that_cannot_be_had_is_none_not_an_abort() {
+        let mut memory = Memory::default();
+        assert!(memory.blocks(usize::MAX / 2048).is_none());
+        assert!(memory.blocks(4).is_some(), "and the next ask is served");
+    }
+
+    /// A worker with nothing to do for [`LINGER`] lets its memory go.
+    #[test]
+    fn an_idle_worker_gives_its_memory_back() {
+        let pool = Pool::start(1, 4).unwrap();
+        let ask = |check: fn(&mut Memory) -> bool| {
+            let (tx, rx) = mpsc::channel();
+            pool.submit(Box::new(move |memory| {
+                let _ = tx.send(check(memory));
+            }))
+            .unwrap();
+            rx.recv_timeout(Duration::from_secs(10)).unwrap()
+        };
+        assert!(ask(|m| m.blocks(DEFAULT_BLOCKS).is_some()));
+        assert!(ask(|m| m.held()), "kept between jobs close together");
+        std::thread::sleep(LINGER * 6);
+        assert!(!ask(|m| m.held()), "given back after a quiet spell");
+    }
+
+    /// The mapping starts on a 2 MiB boundary and is advised for huge
+    /// pages (`hg` among its `VmFlags`) wherever the process may have them.
+    /// Whether the kernel has a free huge page to give is its own business.
     #[cfg(target_os = "linux")]
     #[test]
     fn memory_is_mapped_for_huge_pages() {
         let mut memory = Memory::default();
-        let start = memory.blocks(19 * 1024).as_ptr() as usize;
+        let start = memory.blocks(DEFAULT_BLOCKS).unwrap().as_ptr() as usize;
         assert_eq!(start % (2 << 20), 0);
-        let thp = std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/enabled")
-            .unwrap_or_default();
-        if thp.is_empty() || thp.contains("[never]") {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap();
+        if status
+            .lines()
+            .any(|l| l.replace(' ', "") == "THP_enabled:\t0")
+        {
             return;
         }
         let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap();
         let mut lines = smaps.lines();
-        let mut eligible = None;
+        let mut flags = None;
         while let Some(line) = lines.next() {
             let Some((from, to)) = line
                 .split_whitespace()
@@ -424,13 +470,14 @@ mod tests {
                 continue;
             };
             if (from..to).contains(&start) {
-                eligible = lines
+                flags = lines
                     .by_ref()
-                    .find_map(|l| l.strip_prefix("THPeligible:"))
-                    .map(|v| v.trim().to_owned());
+                    .find_map(|l| l.strip_prefix("VmFlags:"))
+                    .map(|v| v.split_whitespace().map(str::to_owned).collect::<Vec<_>>());
                 break;
             }
         }
-        assert_eq!(eligible.as_deref(), Some("1"), "{thp}");
+        let flags = flags.expect("the mapping is listed with its flags");
+        assert!(flags.iter().any(|f| f == "hg"), "{flags:?}");
     }
 }
