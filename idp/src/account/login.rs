@@ -190,7 +190,12 @@ pub async fn submit(
                 Err(AppError::Hash(HashError::Busy)) => {
                     return refused_busy(&state, attempt, ui).await;
                 }
-                other => other?,
+                // Nothing said the password was wrong: the attempt goes back.
+                Err(e) => {
+                    lockout::release(&state, attempt).await?;
+                    return Err(e);
+                }
+                Ok(user) => user,
             }
         }
         known => known,
@@ -203,7 +208,13 @@ pub async fn submit(
     {
         // Nothing was checked: not a failure, and nothing is recorded.
         Err(HashError::Busy) => return refused_busy(&state, attempt, ui).await,
-        other => other?,
+        // The check itself failed (no memory for it, say): the password
+        // was not found wrong, so the attempt is given back.
+        Err(e) => {
+            lockout::release(&state, attempt).await?;
+            return Err(e.into());
+        }
+        Ok(verification) => verification,
     };
     let user = match (verification, usable) {
         (Verification::Match, Some(u)) => u.clone(),

@@ -337,6 +337,7 @@ async fn start(
         prompt_none,
         max_age,
         login_hint: p.login_hint.clone(),
+        created_at: state.clock.now().unix_timestamp(),
         consented_by: None,
         browser: String::new(),
         prefers_mfa: signin::acr::prefers_mfa(

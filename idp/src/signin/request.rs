@@ -34,6 +34,10 @@ pub struct AuthRequest {
     pub prompt_none: bool,
     pub max_age: Option<i64>,
     pub login_hint: Option<String>,
+    /// Unix seconds. Read by nothing now (a sign-in is bound to its
+    /// request instead, `SessionData::signed_in_for`), written so that a
+    /// node of the previous release still reads this request.
+    pub created_at: i64,
     /// Who approved the scopes on the consent page for this request: the
     /// approval counts for that user alone.
     #[serde(default)]

@@ -44,6 +44,7 @@ on_both_backends!(
     a_session_from_before_turning_it_on_steps_up_with_a_code,
     secrets_are_sealed_at_rest_with_the_key_encryption_key,
     max_age_asks_for_the_password_and_a_code_again,
+    prompt_login_is_met_once_by_both_steps_or_an_enrolment,
     acr_values_1_2_signs_in_a_user_without_an_authenticator_with_acr_1,
     acr_values_are_a_preference_in_order_for_a_user_with_an_authenticator,
     an_essential_acr_2_that_cannot_be_met_is_unmet_authentication_requirements,
@@ -1381,6 +1382,41 @@ async fn max_age_asks_for_the_password_and_a_code_again(backend: Backend) {
     assert!(claims.auth_time().expect("auth_time") > first_auth);
     assert_eq!(acr(&claims).as_deref(), Some("2"));
     assert_eq!(amr(&claims), ["pwd", "otp"]);
+}
+
+/// `prompt=login` and `max_age=0` ask for both steps once: the sign-in the
+/// second step (or an enrolment on the way) completes is the one made for
+/// the request, and serves it.
+async fn prompt_login_is_met_once_by_both_steps_or_an_enrolment(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let jane = jane_with_totp(&app).await;
+    let rp = shop(&app).await;
+    let browser = app.other_browser();
+    signed_in_through(&browser, &rp, &[], Some(&jane.secret)).await;
+    for asked in [("prompt", "login"), ("max_age", "0")] {
+        next_step(&app);
+        let (again, claims) = signed_in_through(&browser, &rp, &[asked], Some(&jane.secret)).await;
+        assert_eq!(again.pages, ["/login", "/login/otp"], "{asked:?}");
+        assert_eq!(amr(&claims), ["pwd", "otp"]);
+    }
+
+    // Bob has no authenticator; the bank requires one: he enrols on the way.
+    let bob = "bob@example.com";
+    app.create_user(bob, PW, "Bob").await;
+    let bank = bank(&app).await;
+    let browser = app.other_browser();
+    browser.sign_in(bob, PW).await;
+    let auth = oidc::start(&bank, &["email"], &[("prompt", "login")]);
+    let mut person = Person::new(bob).password(PW);
+    let callback = format!("{CALLBACK}?");
+    let arrived = person
+        .walk(&browser, &auth.url, |u| u.starts_with(&callback))
+        .await;
+    assert_eq!(person.pages, ["/login", "/login/mfa-setup"]);
+    let answer = oidc::query_of(&arrived);
+    oidc::redeem(&bank, &answer["code"], &auth.verifier)
+        .await
+        .unwrap();
 }
 
 // ------------------------------------------------- acr (OIDC Core 3.1.2.1, 5.5.1.1)

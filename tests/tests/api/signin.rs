@@ -14,6 +14,7 @@ on_both_backends!(
     unknown_addresses_lock_the_same_way,
     lock_survives_the_ephemeral_store_in_the_durable_one,
     failures_are_also_counted_per_ip,
+    a_password_check_that_fails_counts_no_failure,
     forms_without_a_valid_csrf_token_change_nothing,
     pages_carry_security_headers,
     malformed_input_gets_a_page_not_a_500,
@@ -313,6 +314,50 @@ async fn failures_are_also_counted_per_ip(backend: Backend) {
         from("198.51.100.1", "jane@example.com", PW).await,
         StatusCode::SEE_OTHER
     );
+}
+
+/// A check that cannot be made (here: a stored argon2id asking for 4 TiB,
+/// which the machine refuses to map) found no password wrong: the person
+/// gets an error page, and no failure is counted, so retrying never locks
+/// the account.
+async fn a_password_check_that_fails_counts_no_failure(backend: Backend) {
+    // With overcommit always on (1), the kernel would grant the mapping and
+    // the process would be killed when argon2 filled it.
+    let overcommit = std::fs::read_to_string("/proc/sys/vm/overcommit_memory").unwrap_or_default();
+    if overcommit.trim() == "1" {
+        return;
+    }
+    let app = TestApp::spawn(backend).await;
+    app.create_user("jane@example.com", PW, "Jane").await;
+    let email = idp::domain::Email::parse("jane@example.com").unwrap();
+    let jane = app
+        .state
+        .store
+        .user_by_email(&email)
+        .await
+        .unwrap()
+        .unwrap();
+    let good = jane.password_hash.clone().unwrap();
+    let huge = "$argon2id$v=19$m=4294967295,t=1,p=1$c2FsdHNhbHRzYWx0c2FsdA$\
+                YWJjZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXphYmNkZWY";
+    app.state
+        .store
+        .set_password_hash(&jane.id, huge, app.clock_now())
+        .await
+        .unwrap();
+    for _ in 0..8 {
+        let answer = app.sign_in("jane@example.com", PW).await;
+        assert_eq!(answer.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(!answer.text().contains("4294967295"), "{}", answer.text());
+    }
+    app.state
+        .store
+        .set_password_hash(&jane.id, &good, app.clock_now())
+        .await
+        .unwrap();
+    let answer = app.sign_in("jane@example.com", PW).await;
+    assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.text());
+    assert_eq!(answer.location.as_deref(), Some("/account"));
 }
 
 async fn forms_without_a_valid_csrf_token_change_nothing(backend: Backend) {
