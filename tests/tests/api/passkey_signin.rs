@@ -25,6 +25,7 @@ use crate::{Backend, TestApp};
 
 on_both_backends!(
     a_passkey_signs_in_to_a_portal_without_a_password,
+    prompt_login_is_met_by_a_passkey_sign_in_for_the_request,
     a_passkey_meets_a_client_that_requires_two_step_sign_in,
     a_passkey_is_the_second_step_after_the_password,
     a_replayed_passkey_answer_is_refused,
@@ -183,6 +184,30 @@ async fn signed_in_with_passkey(
     let tokens = oidc::redeem(rp, code, &auth.verifier).await.unwrap();
     let claims = oidc::verify_id_token(rp, &tokens, Some(&auth.nonce));
     (browser, claims)
+}
+
+/// `prompt=login` in a browser already signed in: the passkey sign-in made
+/// for the request serves it, once, with no second trip to the sign-in page.
+async fn prompt_login_is_met_by_a_passkey_sign_in_for_the_request(backend: Backend) {
+    let app = spawn(backend).await;
+    let (user, mut authenticator) = pat_with_a_passkey(&app).await;
+    let rp = client(&app, false).await;
+    let (browser, _) = signed_in_with_passkey(&app, &rp, &mut authenticator).await;
+    for asked in [("prompt", "login"), ("max_age", "0")] {
+        let auth = oidc::start(&rp, &["email"], &[asked]);
+        // Asked to sign in although the browser has a session.
+        let (_, csrf, req) = sign_in_page(&browser, &auth.url).await;
+        let options = start(&browser, &csrf, &req).await;
+        let answer = authenticator.sign_in(&origin(&app), &options);
+        let (status, done) = finish(&browser, &csrf, &req, &answer).await;
+        assert_eq!(status, StatusCode::OK, "{done}");
+        let to = done["redirect"].as_str().expect("where to go next");
+        let answer = to_callback(&browser, to).await;
+        let code = answer.get("code").expect("a code");
+        let tokens = oidc::redeem(&rp, code, &auth.verifier).await.unwrap();
+        let claims = oidc::verify_id_token(&rp, &tokens, Some(&auth.nonce));
+        assert_eq!(claims.subject().as_str(), user.id.as_str(), "{asked:?}");
+    }
 }
 
 async fn a_passkey_signs_in_to_a_portal_without_a_password(backend: Backend) {
