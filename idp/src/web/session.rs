@@ -92,8 +92,9 @@ impl SessionData {
 }
 
 /// Where a session begins: the portal, whether a pending flow named it,
-/// and the pending request the sign-in was made for.
-#[derive(Debug, Clone, Copy, Default)]
+/// and the pending request the sign-in was made for. No `Default`: every
+/// sign-in says which request it was made for, or that it was none.
+#[derive(Debug, Clone, Copy)]
 pub struct Origin<'a> {
     pub portal: Option<&'a str>,
     pub from_flow: bool,
